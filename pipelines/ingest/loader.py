@@ -1,0 +1,281 @@
+"""Loading the new files of one entity into the raw layer.
+
+One file is one transaction: its good rows, its quarantined rows and its manifest row land
+together or not at all, so a killed run never leaves half a file behind and the next run
+simply loads it again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+
+from pipelines.contract import ENTITIES, Entity
+from pipelines.ingest.landing import LandingFile
+from pipelines.ingest.raw_layer import RAW_SCHEMA, entity_table
+from pipelines.ingest.readers import (
+    TEXT_TABLE,
+    UnreadableFileError,
+    quote_ident,
+    read_as_text,
+)
+from pipelines.ingest.validation import (
+    DuplicateColumnError,
+    MissingColumnsError,
+    checked_select,
+    match_columns,
+    record_json,
+)
+from pipelines.settings import Settings
+
+CHECKED_TABLE = "landing_checked"
+ERRORS_TABLE = "landing_errors"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one file in this run."""
+
+    file: LandingFile
+    status: str  # loaded | duplicate | rejected | skipped | unchanged
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    message: str = ""
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        if self.status == "loaded":
+            text = f"{self.file.label}: loaded {self.rows_loaded:,} rows"
+            if self.rows_quarantined:
+                text += f", quarantined {self.rows_quarantined:,}"
+            return text + f" ({self.seconds:.1f}s)"
+        return f"{self.file.label}: {self.status}" + (f" — {self.message}" if self.message else "")
+
+
+@dataclass
+class EntityLoad:
+    """The outcome of loading one entity's files in one run."""
+
+    entity: str
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(o.rows_loaded for o in self.outcomes)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(o.rows_quarantined for o in self.outcomes)
+
+    @property
+    def rejected(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == "rejected"]
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+class FileRejected(Exception):
+    """The file is rejected whole; the message names the file and the reason."""
+
+
+def load_entity(
+    con: duckdb.DuckDBPyConnection,
+    entity_name: str,
+    files: Sequence[LandingFile],
+    settings: Settings,
+    run_id: str | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> EntityLoad:
+    """Load every file of `entity_name` not loaded before, in delivery order."""
+    entity = ENTITIES[entity_name]
+    result = EntityLoad(entity_name)
+    for file in files:
+        if file.entity != entity_name:
+            continue
+        outcome = _load_file(con, entity, file, settings, run_id)
+        result.outcomes.append(outcome)
+        if outcome.status != "unchanged":
+            log(outcome.describe())
+    return result
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    file: LandingFile,
+    settings: Settings,
+    run_id: str | None,
+) -> FileOutcome:
+    content_hash = file.content_hash
+    previous = con.execute(
+        f"""
+        select status, message from {RAW_SCHEMA}.load_manifest
+        where delivery = ? and file_name = ? and content_hash = ?
+        order by load_id desc limit 1
+        """,
+        [file.delivery, file.name, content_hash],
+    ).fetchone()
+    skipped = con.execute(
+        f"""
+        select skipped_by, skipped_at from {RAW_SCHEMA}.skipped_files
+        where delivery = ? and file_name = ? and content_hash = ?
+        """,
+        [file.delivery, file.name, content_hash],
+    ).fetchone()
+    if previous is not None and previous[0] != "rejected":
+        return FileOutcome(file, "unchanged")
+    if skipped is not None:
+        message = f"skipped by {skipped[0]} at {skipped[1]:%Y-%m-%d %H:%M %Z}"
+        _record(con, file, run_id, "skipped", message=message)
+        return FileOutcome(file, "skipped", message=message)
+    if previous is not None:  # rejected before, same content: still rejected
+        return FileOutcome(
+            file,
+            "rejected",
+            message=f"{previous[1]} (rejected in an earlier run; replace, remove or skip it)",
+        )
+    twin = con.execute(
+        f"""
+        select delivery || '/' || file_name from {RAW_SCHEMA}.load_manifest
+        where entity = ? and content_hash = ? and status = 'loaded'
+        order by load_id limit 1
+        """,
+        [entity.name, content_hash],
+    ).fetchone()
+    if twin is not None:
+        message = f"byte-identical to {twin[0]}, ignored"
+        _record(con, file, run_id, "duplicate", message=message)
+        return FileOutcome(file, "duplicate", message=message)
+
+    started = time.perf_counter()
+    try:
+        return _validate_and_insert(con, entity, file, settings, run_id, started)
+    except FileRejected as exc:
+        _record(con, file, run_id, "rejected", message=str(exc))
+        return FileOutcome(
+            file, "rejected", message=str(exc), seconds=time.perf_counter() - started
+        )
+    finally:
+        for table in (ERRORS_TABLE, CHECKED_TABLE, TEXT_TABLE):
+            con.execute(f"drop table if exists {table}")
+
+
+def _validate_and_insert(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    file: LandingFile,
+    settings: Settings,
+    run_id: str | None,
+    started: float,
+) -> FileOutcome:
+    try:
+        text = read_as_text(con, file)
+        match = match_columns(entity, text.columns)
+    except (UnreadableFileError, MissingColumnsError, DuplicateColumnError) as exc:
+        raise FileRejected(str(exc)) from exc
+
+    select = checked_select(entity, match, settings.business_timezone, TEXT_TABLE)
+    errors = [quote_ident("_err_" + c.name) for c in entity.columns]
+    con.execute(
+        f"create temp table {CHECKED_TABLE} as select *, "
+        f"coalesce({', '.join(errors)}) is not null as _is_bad from ({select})"
+    )
+    renamed = ", ".join(
+        f"{quote_ident('_err_' + c.name)} as {quote_ident(c.name)}" for c in entity.columns
+    )
+    con.execute(
+        f"""
+        create temp table {ERRORS_TABLE} as
+        unpivot (select _line, {renamed} from {CHECKED_TABLE} where _is_bad)
+        on columns(* exclude (_line)) into name column_name value reason
+        """
+    )
+    bad_rows = con.execute(
+        f"select count(distinct _line) from {ERRORS_TABLE}"
+    ).fetchone()[0]  # type: ignore[index]
+    if text.rows and bad_rows > settings.max_bad_row_share * text.rows and (
+        bad_rows >= settings.min_bad_rows_to_reject
+    ):
+        raise FileRejected(
+            f"{bad_rows:,} of {text.rows:,} rows have bad values (more than "
+            f"{settings.max_bad_row_share:.0%}); first: {_first_problems(con)}"
+        )
+
+    columns = ", ".join(quote_ident(c.name) for c in entity.columns)
+    con.execute("begin transaction")
+    try:
+        load_id = _record(
+            con, file, run_id, "loaded", rows_read=text.rows,
+            rows_loaded=text.rows - bad_rows, rows_quarantined=bad_rows,
+            message=f"first problem: {_first_problems(con, 1)}" if bad_rows else None,
+        )
+        con.execute(
+            f"""
+            insert into {entity_table(entity)}
+            select {columns}, ? as _load_id, ? as _delivery, ? as _file, _line,
+                   _extra_columns, now() as _loaded_at
+            from {CHECKED_TABLE} where not _is_bad order by _line
+            """,
+            [load_id, file.delivery, file.name],
+        )
+        if bad_rows:
+            con.execute(
+                f"""
+                insert into {RAW_SCHEMA}.quarantine
+                select ?, ?, ?, ?, e._line, e.column_name, e.reason, {record_json(match)},
+                       now()
+                from {ERRORS_TABLE} as e
+                join {TEXT_TABLE} using (_line)
+                order by e._line, e.column_name
+                """,
+                [load_id, entity.name, file.delivery, file.name],
+            )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return FileOutcome(
+        file, "loaded", rows_read=text.rows, rows_loaded=text.rows - bad_rows,
+        rows_quarantined=bad_rows, seconds=time.perf_counter() - started,
+    )
+
+
+def _first_problems(con: duckdb.DuckDBPyConnection, limit: int = 3) -> str:
+    rows = con.execute(
+        f"select _line, column_name, reason from {ERRORS_TABLE} "
+        f"order by _line, column_name limit {limit}"
+    ).fetchall()
+    return "; ".join(f"line {line}, column {column}: {reason}" for line, column, reason in rows)
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection,
+    file: LandingFile,
+    run_id: str | None,
+    status: str,
+    *,
+    rows_read: int | None = None,
+    rows_loaded: int = 0,
+    rows_quarantined: int = 0,
+    message: str | None = None,
+) -> int:
+    """Write the file's manifest row; returns its load id."""
+    row = con.execute(
+        f"""
+        insert into {RAW_SCHEMA}.load_manifest
+        values (nextval('{RAW_SCHEMA}.load_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                now())
+        returning load_id
+        """,
+        [
+            run_id, file.entity, file.delivery, file.name, str(file.path), file.extension,
+            file.content_hash, file.path.stat().st_size, status, rows_read, rows_loaded,
+            rows_quarantined, message,
+        ],
+    ).fetchone()
+    return int(row[0])  # type: ignore[index]

@@ -1,0 +1,258 @@
+"""Reading one landing file into DuckDB as text, whatever its format.
+
+Every format is turned into the same shape, a temporary table of VARCHAR columns named as in
+the file plus `_line` (header = line 1, first data row = line 2), so one set of SQL rules
+(`validation.py`) applies to all of them. Typed formats are cast to text on the way in, which
+gives them exactly the text rules of the contract: a Parquet TIMESTAMPTZ prints with an offset
+(exact), a naive TIMESTAMP without one (local wall time) and a DATE as a bare date (local
+midnight).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.ingest.landing import LandingFile
+
+TEXT_TABLE = "landing_text"
+
+
+class UnreadableFileError(Exception):
+    """The file cannot be read as its format at all (encoding, structure, corruption)."""
+
+
+@dataclass(frozen=True)
+class TextRelation:
+    """What `read_as_text` produced: the file's own column names, in file order."""
+
+    columns: tuple[str, ...]
+    rows: int
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def read_as_text(con: duckdb.DuckDBPyConnection, file: LandingFile) -> TextRelation:
+    """Create the temp table `landing_text` from `file`; raise UnreadableFileError if we can't."""
+    con.execute(f"drop table if exists {TEXT_TABLE}")
+    reader = {
+        "csv": _read_csv,
+        "csv.gz": _read_csv,
+        "parquet": _read_parquet,
+        "jsonl": _read_jsonl,
+        "xlsx": _read_xlsx,
+    }[file.extension]
+    try:
+        columns = reader(con, file.path)
+    except duckdb.Error as exc:
+        raise UnreadableFileError(_first_lines(str(exc))) from exc
+    rows = con.execute(f"select count(*) from {TEXT_TABLE}").fetchone()[0]  # type: ignore[index]
+    return TextRelation(tuple(columns), rows)
+
+
+def _first_lines(message: str, keep: int = 3) -> str:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return " ".join(lines[:keep])
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    raw = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def _csv_header(path: Path) -> tuple[list[str], str]:
+    """The header's column names and the delimiter (`,` or `;`), detected on the header."""
+    try:
+        with _open_text(path) as handle:
+            first = handle.readline()
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise UnreadableFileError(f"cannot read the header row: {exc}") from exc
+    if not first.strip():
+        raise UnreadableFileError("no header row (the file is empty)")
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    names = next(csv.reader([first], delimiter=delimiter))
+    return [name.strip() for name in names], delimiter
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    names, delimiter = _csv_header(path)
+    # Unique positional names; the file's own names are returned for matching.
+    columns = ", ".join(f"{sql_literal(f'c{i}')}: 'VARCHAR'" for i in range(len(names)))
+    select = ", ".join(f"c{i} as {quote_ident(name)}" for i, name in enumerate(names))
+    try:
+        con.execute(
+            f"""
+            create temp table {TEXT_TABLE} as
+            select {select}, cast(ordinality + 1 as bigint) as _line
+            from read_csv(
+                {sql_literal(str(path))}, header = true, auto_detect = false,
+                delim = {sql_literal(delimiter)}, quote = '"', escape = '"',
+                columns = {{{columns}}}, strict_mode = true
+            ) with ordinality
+            """
+        )
+    except duckdb.Error as exc:
+        detail = _csv_structure_problem(path, delimiter, len(names))
+        raise UnreadableFileError(detail or _first_lines(str(exc))) from exc
+    return names
+
+
+def _csv_structure_problem(path: Path, delimiter: str, width: int) -> str | None:
+    """Explain a CSV that DuckDB refused: the first line whose field count is wrong."""
+    try:
+        with _open_text(path) as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            for record in reader:
+                if record and len(record) != width:
+                    return (
+                        f"line {reader.line_num}: {len(record)} fields where the header has "
+                        f"{width}"
+                    )
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 encoded ({exc.reason} at byte {exc.start} of a block)"
+    except (csv.Error, OSError, EOFError) as exc:
+        return f"not a readable CSV file: {exc}"
+    return None
+
+
+# --- Parquet -------------------------------------------------------------------------------
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    source = f"read_parquet({sql_literal(str(path))}, file_row_number = true)"
+    described = con.execute(f"describe select * from {source}").fetchall()
+    names = [row[0] for row in described if row[0] != "file_row_number"]
+    select = ", ".join(
+        f"cast({quote_ident(name)} as varchar) as {quote_ident(name)}" for name in names
+    )
+    con.execute(
+        f"create temp table {TEXT_TABLE} as "
+        f"select {select}, cast(file_row_number + 2 as bigint) as _line from {source}"
+    )
+    return names
+
+
+# --- JSON lines ----------------------------------------------------------------------------
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    con.execute(
+        "create temp table landing_json as "
+        "select json, cast(ordinality + 1 as bigint) as _line "
+        f"from read_ndjson_objects({sql_literal(str(path))}) with ordinality"
+    )
+    try:
+        not_objects = con.execute(
+            "select min(_line) from landing_json where json_type(json) <> 'OBJECT'"
+        ).fetchone()[0]  # type: ignore[index]
+        if not_objects is not None:
+            raise UnreadableFileError(f"line {not_objects}: not a JSON object")
+        keys = [
+            row[0]
+            for row in con.execute(
+                "select key from (select unnest(json_keys(json)) as key, _line "
+                "from landing_json) group by key order by min(_line), key"
+            ).fetchall()
+        ]
+        select = ", ".join(
+            f"json_extract_string(json, {sql_literal('$.' + _json_path_key(k))}) "
+            f"as {quote_ident(k)}"
+            for k in keys
+        )
+        con.execute(
+            f"create temp table {TEXT_TABLE} as select {select}{', ' if keys else ''}"
+            "_line from landing_json"
+        )
+    finally:
+        con.execute("drop table if exists landing_json")
+    return keys
+
+
+def _json_path_key(key: str) -> str:
+    return '"' + key.replace('"', '\\"') + '"'
+
+
+# --- Excel ---------------------------------------------------------------------------------
+
+
+def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """The first sheet, first row = header. DuckDB reads no xlsx without a downloaded
+    extension, so openpyxl reads the cells (spreadsheets are small by nature) and the
+    result is handed to DuckDB as one Arrow table."""
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken workbook
+        raise UnreadableFileError(f"not a readable xlsx workbook: {exc}") from exc
+    try:
+        sheet = workbook.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None:
+            raise UnreadableFileError("no header row (the first sheet is empty)")
+        names = [str(v).strip() if v is not None else "" for v in header]
+        while names and names[-1] == "":
+            names.pop()
+        if "" in names:
+            raise UnreadableFileError("the header row has an empty column name")
+        data: list[list[str | None]] = [[] for _ in names]
+        lines: list[int] = []
+        for number, row in enumerate(rows, start=2):
+            values = [_cell_text(v) for v in row[: len(names)]]
+            values += [None] * (len(names) - len(values))
+            extra = [v for v in row[len(names):] if v is not None and str(v).strip()]
+            if extra:
+                raise UnreadableFileError(
+                    f"line {number}: a value outside the header's {len(names)} columns"
+                )
+            if all(v is None or v.strip() == "" for v in values):
+                continue  # an empty spreadsheet row holds nothing to load or lose
+            for column, value in zip(data, values):
+                column.append(value)
+            lines.append(number)
+    finally:
+        workbook.close()
+    arrays = {f"c{i}": pa.array(column, pa.string()) for i, column in enumerate(data)}
+    arrays["_line"] = pa.array(lines, pa.int64())
+    table = pa.table(arrays)
+    con.register("landing_arrow", table)
+    try:
+        select = ", ".join(f"c{i} as {quote_ident(name)}" for i, name in enumerate(names))
+        con.execute(f"create temp table {TEXT_TABLE} as select {select}, _line from landing_arrow")
+    finally:
+        con.unregister("landing_arrow")
+    return names
+
+
+def _cell_text(value: object) -> str | None:
+    """A cell as the text the contract's rules expect (naive datetimes stay naive = local)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

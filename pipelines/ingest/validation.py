@@ -1,0 +1,185 @@
+"""The contract's parsing rules as SQL, applied set-based to a file read as text.
+
+For each contract column two expressions are built: its typed value (`<col>`) and its
+problem (`_err_<col>`: NULL when the value is fine, else a reason a person can act on).
+One `create table ... as select` evaluates all of them in a single pass over the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.contract import Column, Entity
+from pipelines.ingest.readers import quote_ident, sql_literal
+
+# Text that carries an explicit offset (or Z) after a time of day: an exact instant.
+OFFSET_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$"
+TRUE_WORDS = ("true", "1", "yes", "y")
+FALSE_WORDS = ("false", "0", "no", "n")
+
+SQL_TYPES = {
+    "string": "varchar",
+    "enum": "varchar",
+    "boolean": "boolean",
+    "timestamp": "timestamptz",
+    "integer": "bigint",
+    "month": "varchar",
+}
+
+
+class MissingColumnsError(Exception):
+    """The file lacks a column the contract requires it to carry."""
+
+    def __init__(self, missing: list[str], present: tuple[str, ...]) -> None:
+        self.missing = missing
+        super().__init__(
+            f"missing required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} (the file has: {', '.join(present) or 'no columns'})"
+        )
+
+
+class DuplicateColumnError(Exception):
+    """Two columns of the file match the same contract column (names are case-insensitive)."""
+
+
+def sql_type(column: Column) -> str:
+    if column.type == "decimal":
+        # Source amounts are money (cents); rates keep their full precision.
+        return "double" if column.exclusive_minimum else "decimal(18, 2)"
+    return SQL_TYPES[column.type]
+
+
+@dataclass(frozen=True)
+class ColumnMatch:
+    """How the file's columns map onto the entity's: contract name → file name."""
+
+    found: dict[str, str]
+    extra: tuple[str, ...]
+
+
+def match_columns(entity: Entity, file_columns: tuple[str, ...]) -> ColumnMatch:
+    by_lower: dict[str, str] = {}
+    for name in file_columns:
+        key = name.strip().lower()
+        if key in by_lower:
+            raise DuplicateColumnError(
+                f"columns {by_lower[key]!r} and {name!r} are the same column "
+                "(names match case-insensitively)"
+            )
+        by_lower[key] = name
+    missing = [c for c in entity.present_columns if c not in by_lower]
+    if missing:
+        raise MissingColumnsError(missing, file_columns)
+    found = {c: by_lower[c] for c in entity.column_names if c in by_lower}
+    extra = tuple(name for key, name in by_lower.items() if key not in entity.column_names)
+    return ColumnMatch(found, extra)
+
+
+def _value_text(match: ColumnMatch, column: Column) -> str:
+    """The trimmed text of a column, NULL when empty or absent."""
+    if column.name not in match.found:
+        return "cast(null as varchar)"
+    return f"nullif(trim({quote_ident(match.found[column.name])}), '')"
+
+
+def _typed(column: Column, text: str, timezone: str) -> str:
+    """The typed value of a column from its trimmed text (NULL when unparsable)."""
+    if column.type == "string":
+        value = f"upper({text})" if column.upper else text
+        if column.default is not None:
+            value = f"coalesce({value}, {sql_literal(column.default)})"
+        return value
+    if column.type == "enum":
+        allowed = ", ".join(sql_literal(v) for v in column.enum)
+        return f"case when lower({text}) in ({allowed}) then lower({text}) end"
+    if column.type == "boolean":
+        default = "null" if column.default is None else column.default
+        trues = ", ".join(sql_literal(v) for v in TRUE_WORDS)
+        falses = ", ".join(sql_literal(v) for v in FALSE_WORDS)
+        return (
+            f"case when {text} is null then {default} "
+            f"when lower({text}) in ({trues}) then true "
+            f"when lower({text}) in ({falses}) then false end"
+        )
+    if column.type == "timestamp":
+        return (
+            f"case when regexp_matches({text}, {sql_literal(OFFSET_PATTERN)}) "
+            f"then try_cast(replace({text}, ',', '.') as timestamptz) "
+            f"else timezone({sql_literal(timezone)}, try_cast({text} as timestamp)) end"
+        )
+    if column.type == "integer":
+        return f"try_cast({text} as bigint)"
+    if column.type == "decimal":
+        number = f"try_cast({text} as double)"
+        finite = f"case when isfinite({number}) then {number} end"
+        return f"try_cast({finite} as {sql_type(column)})"
+    if column.type == "month":
+        return f"case when regexp_full_match({text}, '\\d{{4}}-(0[1-9]|1[0-2])') then {text} end"
+    raise ValueError(f"unknown column type {column.type}")
+
+
+def _problem(column: Column, text: str, typed: str, typed_of: dict[str, str]) -> str:
+    """SQL for the reason a value is bad, NULL when it is fine. First problem wins."""
+    checks: list[tuple[str, str]] = []
+    if column.required:
+        checks.append((f"{text} is null", sql_literal("required value is empty")))
+    if column.required_when is not None:
+        condition = column.required_when
+        values = ", ".join(sql_literal(v) for v in condition.values)
+        operator = "not in" if condition.negate else "in"
+        checks.append(
+            (
+                f"{text} is null and {typed_of[condition.column]} {operator} ({values})",
+                sql_literal(f"value is empty but {condition.describe()}"),
+            )
+        )
+    shown = f"'''' || {text} || ''''"
+    unparsable = {
+        "enum": f"'unknown value ' || {shown} || "
+        + sql_literal(f" (expected one of: {', '.join(column.enum)})"),
+        "boolean": f"'not a boolean: ' || {shown} || ' (expected true/false, 1/0, yes/no, y/n)'",
+        "timestamp": f"'unparsable timestamp ' || {shown} || ' (expected ISO 8601)'",
+        "integer": f"'not an integer: ' || {shown}",
+        "decimal": f"'not a number: ' || {shown} || ' (decimal point is .)'",
+        "month": f"'malformed month ' || {shown} || ' (expected YYYY-MM)'",
+    }
+    if column.type in unparsable:
+        checks.append((f"{text} is not null and {typed} is null", unparsable[column.type]))
+    if column.minimum is not None:
+        operator = "<=" if column.exclusive_minimum else "<"
+        bound = f"{'> ' if column.exclusive_minimum else '≥ '}{column.minimum:g}"
+        checks.append(
+            (f"{typed} {operator} {column.minimum}", f"'out of bounds: ' || {shown} || "
+             + sql_literal(f" (must be {bound})"))
+        )
+    if not checks:
+        return "cast(null as varchar)"
+    whens = " ".join(f"when {condition} then {reason}" for condition, reason in checks)
+    return f"case {whens} end"
+
+
+def checked_select(entity: Entity, match: ColumnMatch, timezone: str, source: str) -> str:
+    """`select` of typed columns, `_err_<col>` problems, `_line` and the extra columns as JSON."""
+    texts = {c.name: _value_text(match, c) for c in entity.columns}
+    typed = {c.name: _typed(c, texts[c.name], timezone) for c in entity.columns}
+    parts = [f"{typed[c.name]} as {quote_ident(c.name)}" for c in entity.columns]
+    parts += [
+        f"{_problem(c, texts[c.name], typed[c.name], typed)} as {quote_ident('_err_' + c.name)}"
+        for c in entity.columns
+    ]
+    if match.extra:
+        pairs = ", ".join(
+            f"{quote_ident(name)} := {quote_ident(name)}" for name in match.extra
+        )
+        parts.append(f"cast(to_json(struct_pack({pairs})) as varchar) as _extra_columns")
+    else:
+        parts.append("cast(null as varchar) as _extra_columns")
+    parts.append("_line")
+    return "select " + ",\n       ".join(parts) + f"\nfrom {source}"
+
+
+def record_json(match: ColumnMatch) -> str:
+    """SQL for a whole file row as JSON text, as it was read: kept with quarantined rows."""
+    file_columns = list(match.found.values()) + list(match.extra)
+    record = ", ".join(f"{quote_ident(n)} := {quote_ident(n)}" for n in file_columns)
+    return f"cast(to_json(struct_pack({record})) as varchar)"

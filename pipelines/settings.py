@@ -1,0 +1,148 @@
+"""Every setting of the pipeline in one place, each overridable by an environment variable.
+
+The thresholds are part of the agreed definitions (their defaults belong to the definitions
+version); the paths and the timezone say where and how the pipeline runs. The environment
+variable of a setting is its name upper-cased with the prefix ``SALES_KPI_``, e.g.
+``SALES_KPI_BUSINESS_TIMEZONE=Europe/Brussels`` or ``SALES_KPI_MIN_CONVERSATION_SECONDS=240``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENV_PREFIX = "SALES_KPI_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Settings whose defaults are part of the agreed definitions: a run that changes any of them
+# is marked `<version>+custom` (see the definitions).
+DEFINITION_SETTINGS = (
+    "business_timezone",
+    "min_conversation_seconds",
+    "conversion_window_days",
+    "baseline_periods_month",
+    "baseline_periods_week",
+    "kpi_program_start",
+    "target_uplift",
+    "ratchet_after",
+    "max_order_breaches",
+    "max_label_disagreement",
+    "min_labels_judged",
+    "max_active_kpis",
+)
+
+
+class SettingsError(ValueError):
+    """A setting (usually from the environment) has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective settings of one run."""
+
+    # Where the pipeline reads and writes.
+    extracts_dir: Path = PROJECT_ROOT / "data" / "sample"
+    warehouse_dir: Path = PROJECT_ROOT / "warehouse"
+    # Which instant counts as "now" for the definitions; empty = derived from the data.
+    as_of: datetime | None = None
+    # Local wall time of the business: periods, naive timestamps, bare dates.
+    business_timezone: str = "Europe/Amsterdam"
+    # Loading (contract): a file with more than this share of bad rows, and at least
+    # `min_bad_rows_to_reject` of them, is rejected whole.
+    max_bad_row_share: float = 0.05
+    min_bad_rows_to_reject: int = 10
+    # Definitions (see README, "Definitions").
+    min_conversation_seconds: int = 300
+    conversion_window_days: int = 90
+    baseline_periods_month: int = 3
+    baseline_periods_week: int = 8
+    kpi_program_start: date | None = None
+    target_uplift: float = 0.10
+    ratchet_after: int = 3
+    max_order_breaches: float = 0.01
+    max_label_disagreement: float = 0.05
+    min_labels_judged: int = 20
+    max_active_kpis: int = 12
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.business_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(
+                f"business_timezone: unknown timezone {self.business_timezone!r}"
+            ) from exc
+        if not 0 <= self.max_bad_row_share <= 1:
+            raise SettingsError("max_bad_row_share must be between 0 and 1")
+
+    @property
+    def raw_database(self) -> Path:
+        """The DuckDB file that holds the raw layer and the dbt build."""
+        return self.warehouse_dir / "warehouse.duckdb"
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.business_timezone)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def definition_overrides(self) -> dict[str, Any]:
+        """The definition settings whose value differs from the agreed default."""
+        default = Settings()
+        return {
+            name: getattr(self, name)
+            for name in DEFINITION_SETTINGS
+            if getattr(self, name) != getattr(default, name)
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: _to_text(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``SALES_KPI_*`` variables, then explicit overrides (CLI flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw.strip() != "":
+                values[f.name] = _parse(f.name, f.type, raw.strip())
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _parse(name: str, type_name: Any, raw: str) -> Any:
+    type_text = str(type_name)
+    try:
+        if "Path" in type_text:
+            return Path(raw).expanduser().resolve()
+        if "datetime" in type_text:
+            return parse_instant(raw)
+        if "date" in type_text:
+            return date.fromisoformat(raw)
+        if "int" in type_text:
+            return int(raw)
+        if "float" in type_text:
+            return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r}: {exc}") from exc
+    return raw
+
+
+def parse_instant(text: str, timezone: str = "Europe/Amsterdam") -> datetime:
+    """An ISO 8601 instant; a naive one is local time in the business timezone."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(timezone))
+    return value
+
+
+def _to_text(value: Any) -> Any:
+    if isinstance(value, (Path, date, datetime)):
+        return str(value)
+    return value
