@@ -1,0 +1,82 @@
+"""The raw layer: one asset per contract entity, loading every new landing file."""
+
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from pipelines.contract import ENTITIES, ENTITY_NAMES
+from pipelines.ingest.landing import LandingError, scan_landing
+from pipelines.ingest.loader import load_entity
+from pipelines.ingest.raw_layer import ensure_raw_layer
+from pipelines.resources import PipelineSettings, warehouse_connection
+
+RAW_GROUP = "raw"
+
+
+def raw_asset_key(entity: str) -> list[str]:
+    return [RAW_GROUP, entity]
+
+
+def build_raw_asset(entity_name: str) -> AssetsDefinition:
+    entity = ENTITIES[entity_name]
+
+    @asset(
+        name=entity_name,
+        key_prefix=[RAW_GROUP],
+        group_name=RAW_GROUP,
+        kinds={"duckdb", "python"},
+        description=(
+            f"Raw `{entity_name}` ({entity.description}): every version of every row of every "
+            "loaded landing file, with delivery, file and line. Bad rows go to raw.quarantine."
+        ),
+    )
+    def _raw_entity(
+        context: AssetExecutionContext, warehouse: DuckDBResource, pipeline: PipelineSettings
+    ) -> MaterializeResult:
+        settings = pipeline.settings()
+        try:
+            files, notes = scan_landing(settings.extracts_dir)
+        except LandingError as exc:
+            raise Failure(description=str(exc)) from exc
+        if entity_name == ENTITY_NAMES[0]:
+            for note in notes:
+                context.log.warning(note)
+        mine = [f for f in files if f.entity == entity_name]
+        with warehouse_connection(warehouse) as con:
+            ensure_raw_layer(con)
+            result = load_entity(
+                con, entity_name, mine, settings, run_id=context.run_id, log=context.log.info
+            )
+            total = con.execute(f"select count(*) from raw.{entity_name}").fetchone()[0]
+        metadata = {
+            "rows_loaded": result.rows_loaded,
+            "rows_quarantined": result.rows_quarantined,
+            "files_loaded": result.count("loaded"),
+            "files_unchanged": result.count("unchanged"),
+            "files_duplicate": result.count("duplicate"),
+            "files_rejected": len(result.rejected),
+            "raw_rows_total": total,
+            "files": MetadataValue.md(
+                "\n".join(f"- {o.describe()}" for o in result.outcomes if o.status != "unchanged")
+                or "no new files"
+            ),
+        }
+        if result.rejected:
+            raise Failure(
+                description="rejected: "
+                + "; ".join(f"{o.file.label}: {o.message}" for o in result.rejected),
+                metadata=metadata,
+            )
+        return MaterializeResult(metadata=metadata)
+
+    return _raw_entity
+
+
+raw_assets: list[AssetsDefinition] = [build_raw_asset(name) for name in ENTITY_NAMES]

@@ -1,0 +1,166 @@
+"""`sales-kpi`: generate a sample, run the nightly job, and operator commands.
+
+`sales-kpi run` executes the very job that `dagster dev` and the schedule run, in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipelines.settings import PROJECT_ROOT, Settings, SettingsError, parse_instant
+
+DEFAULT_SAMPLE_SCALE = 1.0
+DEFAULT_SAMPLE_SEED = 42
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sales-kpi",
+        description="Turn raw CRM extracts into trustworthy sales KPIs.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser(
+        "generate", help="write a deterministic sample CRM extract (landing folder)"
+    )
+    generate.add_argument("--out", type=Path, required=True, help="landing folder to write")
+    generate.add_argument("--scale", type=float, default=DEFAULT_SAMPLE_SCALE,
+                          help="1 ≈ 10k contacts and 100k activities (default 1)")
+    generate.add_argument("--seed", type=int, default=DEFAULT_SAMPLE_SEED)
+    generate.set_defaults(handler=_generate)
+
+    run = commands.add_parser("run", help="run the nightly job in-process")
+    run.add_argument("--extracts", type=Path,
+                     help="landing folder (default: the bundled sample, generated if missing)")
+    run.add_argument("--warehouse", type=Path, help="warehouse folder (default: ./warehouse)")
+    run.add_argument("--as-of", help="the instant that counts as now (ISO 8601; default: "
+                     "the latest event in the data)")
+    run.set_defaults(handler=_run)
+
+    skip = commands.add_parser(
+        "skip-file",
+        help="let runs pass over a rejected file (recorded with who and when)",
+    )
+    skip.add_argument("file", help="DELIVERY/FILE as named in the error, e.g. 2026-11-25T0200/contacts.csv")
+    skip.add_argument("--by", required=True, help="who decides to skip it (name or e-mail)")
+    skip.add_argument("--reason", default=None, help="why (kept for auditors)")
+    skip.add_argument("--warehouse", type=Path, help="warehouse folder (default: ./warehouse)")
+    skip.set_defaults(handler=_skip_file)
+    return parser
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from pipelines.sample import generate_sample
+
+    summary = generate_sample(args.out, scale=args.scale, seed=args.seed, progress=_say)
+    rows = ", ".join(f"{entity} {count:,}" for entity, count in summary.rows.items())
+    _say(
+        f"wrote {summary.files} files in {len(summary.deliveries)} deliveries to "
+        f"{summary.out_dir} in {summary.seconds:.1f}s: {rows}"
+    )
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    base = Settings.from_env()
+    as_of = getattr(args, "as_of", None)
+    return base.replace(
+        extracts_dir=(args.extracts.resolve() if getattr(args, "extracts", None)
+                      else base.extracts_dir),
+        warehouse_dir=args.warehouse.resolve() if args.warehouse else base.warehouse_dir,
+        as_of=parse_instant(as_of, base.business_timezone) if as_of else base.as_of,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings(args)
+    except ValueError as exc:
+        print(f"error: --as-of: {exc}", file=sys.stderr)
+        return 2
+    default_sample = Settings().extracts_dir
+    if settings.extracts_dir == default_sample and not default_sample.exists():
+        _say(f"no landing folder given; generating the bundled sample into {default_sample}")
+        from pipelines.sample import generate_sample
+
+        generate_sample(default_sample, scale=DEFAULT_SAMPLE_SCALE, seed=DEFAULT_SAMPLE_SEED)
+    if not settings.extracts_dir.is_dir():
+        print(f"error: landing folder {settings.extracts_dir} does not exist", file=sys.stderr)
+        return 2
+
+    from pipelines.job_runner import run_nightly_job
+
+    _say(f"extracts:  {settings.extracts_dir}")
+    _say(f"warehouse: {settings.warehouse_dir}")
+    started = time.perf_counter()
+    outcome = run_nightly_job(settings)
+    from pipelines.run_summary import format_summary, summarise_run
+
+    print()
+    print(format_summary(summarise_run(settings.raw_database, outcome.run_id)))
+    print()
+    seconds = time.perf_counter() - started
+    if outcome.success:
+        _say(f"run {outcome.run_id[:8]} succeeded in {seconds:.1f}s")
+        _say(f"warehouse: {settings.raw_database} (schema raw)")
+        return 0
+    print(f"run {outcome.run_id[:8]} FAILED after {seconds:.1f}s:", file=sys.stderr)
+    for failure in outcome.failures:
+        print(f"  - {failure}", file=sys.stderr)
+    print("the published marts were left as they were", file=sys.stderr)
+    return 1
+
+
+def _skip_file(args: argparse.Namespace) -> int:
+    import duckdb
+
+    settings = _settings(args)
+    delivery, _, file_name = args.file.strip("/").partition("/")
+    if not file_name:
+        print("error: name the file as DELIVERY/FILE", file=sys.stderr)
+        return 2
+    if not settings.raw_database.exists():
+        print(f"error: no warehouse at {settings.raw_database}", file=sys.stderr)
+        return 2
+    with duckdb.connect(str(settings.raw_database)) as con:
+        row = con.execute(
+            "select content_hash, message from raw.load_manifest where delivery = ? "
+            "and file_name = ? and status = 'rejected' order by load_id desc limit 1",
+            [delivery, file_name],
+        ).fetchone()
+        if row is None:
+            print(f"error: {args.file} was never rejected; nothing to skip", file=sys.stderr)
+            return 2
+        con.execute(
+            "insert into raw.skipped_files values (?, ?, ?, ?, ?, ?)",
+            [delivery, file_name, row[0], args.by, args.reason, datetime.now(timezone.utc)],
+        )
+    _say(f"{args.file} (rejected: {row[1]}) will be skipped by later runs; "
+         f"recorded as skipped by {args.by}")
+    return 0
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    logging.basicConfig()
+    sys.exit(main(os.sys.argv[1:]))

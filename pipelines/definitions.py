@@ -1,0 +1,39 @@
+"""The one `Definitions` of the project: `dagster dev` (via workspace.yaml), the CLI and the
+schedule all run the job defined here."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+
+from pipelines.assets.raw import raw_assets
+from pipelines.resources import PipelineSettings, warehouse_resource
+from pipelines.settings import Settings
+
+NIGHTLY_JOB = "nightly"
+
+
+def build_definitions(settings: Settings | None = None) -> Definitions:
+    """Definitions bound to `settings` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+    nightly = define_asset_job(
+        NIGHTLY_JOB,
+        selection=AssetSelection.all(),
+        description="Load new CRM extracts and rebuild the KPI marts.",
+        # One process: DuckDB allows a single writer per database file.
+        executor_def=in_process_executor,
+    )
+    return Definitions(
+        assets=[*raw_assets],
+        jobs=[nightly],
+        resources={
+            "warehouse": warehouse_resource(settings),
+            "pipeline": PipelineSettings(
+                extracts_dir=str(settings.extracts_dir),
+                warehouse_dir=str(settings.warehouse_dir),
+                as_of=settings.as_of.isoformat() if settings.as_of else None,
+            ),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,50 @@
+"""Execute the nightly job in-process: the CLI's (and the tests') way into the one job."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from dagster import DagsterEventType, DagsterInstance
+
+from pipelines.definitions import NIGHTLY_JOB, build_definitions
+from pipelines.settings import Settings
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    run_id: str
+    success: bool
+    failures: list[str] = field(default_factory=list)
+
+
+def run_nightly_job(settings: Settings, log_level: str = "INFO") -> JobOutcome:
+    """Run the job with `settings`; failures are returned as messages, not raised.
+
+    With DAGSTER_HOME set the run is recorded in that instance (visible in `dagster dev`);
+    otherwise an ephemeral instance is used.
+    """
+    job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
+    instance = (
+        DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    )
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+    failures = []
+    for event in result.all_events:
+        if event.event_type != DagsterEventType.STEP_FAILURE:
+            continue
+        data = event.step_failure_data
+        user = data.user_failure_data if data else None
+        if user is not None and user.description:
+            message = user.description
+        elif data is not None and data.error is not None:
+            error = data.error.cause or data.error
+            message = error.message.strip().splitlines()[-1]
+        else:
+            message = "failed"
+        failures.append(f"{event.step_key}: {message}")
+    return JobOutcome(result.run_id, result.success, failures)

@@ -1,0 +1,66 @@
+"""What a run did, read back from the load manifest: the CLI's closing summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines.contract import ENTITY_NAMES
+
+
+@dataclass(frozen=True)
+class EntitySummary:
+    entity: str
+    files_loaded: int
+    rows_loaded: int
+    rows_quarantined: int
+    files_rejected: int
+    raw_rows_total: int
+
+
+def summarise_run(database: Path, run_id: str) -> list[EntitySummary]:
+    """Per entity: what this run loaded, quarantined and rejected, and raw's total rows."""
+    if not database.exists():
+        return []
+    with duckdb.connect(str(database), read_only=True) as con:
+        has_manifest = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'raw' and table_name = 'load_manifest'"
+        ).fetchone()[0]  # type: ignore[index]
+        if not has_manifest:
+            return []
+        per_entity = {
+            row[0]: row[1:]
+            for row in con.execute(
+                """
+                select entity,
+                       count(*) filter (where status = 'loaded'),
+                       coalesce(sum(rows_loaded), 0),
+                       coalesce(sum(rows_quarantined), 0),
+                       count(*) filter (where status = 'rejected')
+                from raw.load_manifest where run_id = ? group by entity
+                """,
+                [run_id],
+            ).fetchall()
+        }
+        summaries = []
+        for entity in ENTITY_NAMES:
+            total = con.execute(f"select count(*) from raw.{entity}").fetchone()[0]  # type: ignore[index]
+            files, rows, quarantined, rejected = per_entity.get(entity, (0, 0, 0, 0))
+            summaries.append(
+                EntitySummary(entity, files, int(rows), int(quarantined), rejected, int(total))
+            )
+        return summaries
+
+
+def format_summary(summaries: list[EntitySummary]) -> str:
+    header = f"{'entity':<20}{'files':>7}{'loaded':>12}{'quarantined':>13}{'rejected':>10}{'raw total':>12}"
+    lines = [header, "-" * len(header)]
+    for s in summaries:
+        lines.append(
+            f"{s.entity:<20}{s.files_loaded:>7}{s.rows_loaded:>12,}{s.rows_quarantined:>13,}"
+            f"{s.files_rejected:>10}{s.raw_rows_total:>12,}"
+        )
+    return "\n".join(lines)
