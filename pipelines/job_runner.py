@@ -18,16 +18,21 @@ class JobOutcome:
     failures: list[str] = field(default_factory=list)
 
 
-def run_nightly_job(settings: Settings, log_level: str = "INFO") -> JobOutcome:
+def run_nightly_job(
+    settings: Settings, log_level: str = "INFO", instance: DagsterInstance | None = None
+) -> JobOutcome:
     """Run the job with `settings`; failures are returned as messages, not raised.
 
     With DAGSTER_HOME set the run is recorded in that instance (visible in `dagster dev`);
     otherwise an ephemeral instance is used.
     """
     job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
-    instance = (
-        DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    )
+    if instance is None:
+        instance = (
+            DagsterInstance.get()
+            if os.environ.get("DAGSTER_HOME")
+            else DagsterInstance.ephemeral()
+        )
     result = job.execute_in_process(
         instance=instance,
         raise_on_error=False,

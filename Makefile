@@ -1,0 +1,47 @@
+# Two commands on a fresh machine with Python 3.11: `make run` and `make test`.
+# Both create (once) and reuse the virtual environment in .venv.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: setup run test lint dev bench lock clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+## run: the whole nightly job on the bundled sample (generated on first use) into ./warehouse
+run: setup
+	$(BIN)/sales-kpi run
+
+## test: the test suite (real DuckDB, real Dagster, real dbt)
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check pipelines tests bench
+
+## dev: the Dagster UI on http://127.0.0.1:3000 (runs are kept in .dagster_home)
+dev: setup
+	@mkdir -p $(DAGSTER_HOME)
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## bench: generate, load and time the job at SCALE (default 1); JSON report in bench/results
+SCALE ?= 1
+bench: setup
+	$(BIN)/python bench/run_bench.py --scale $(SCALE)
+
+## lock: re-pin constraints.txt to what is installed now
+lock: setup
+	( head -2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable \
+	  | grep -v '^sales-kpi-pipeline' ) > constraints.txt.new && mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf warehouse data/sample .pytest_cache .ruff_cache
