@@ -1,0 +1,46 @@
+with stages as (
+    select * from {{ ref('int_leads__stages') }}
+),
+
+labels as (
+    select * from {{ ref('int_leads__labels') }}
+),
+
+users as (
+    select * from {{ ref('int_users__roles') }}
+),
+
+final as (
+    select
+        stages.contact_id,
+        stages.company_id,
+        stages.owner_user_id,
+        -- a lead's team: the current team of its owner when that owner is a sales rep
+        case when users.is_sales_rep then users.team else 'Unassigned' end as team,
+        stages.stage,
+        stages.lead_origin,
+        stages.marketing_lead_at,
+        stages.sales_lead_at,
+        stages.quote_at,
+        stages.customer_at,
+        stages.qualifying_event_id,
+        stages.qualifying_event_type,
+        stages.is_fit,
+        stages.email_domain,
+        stages.is_free_mail,
+        stages.has_live_company,
+        stages.no_marketing_lead_reason,
+        stages.sales_lead_deal_id,
+        stages.sales_lead_deal_owner_user_id,
+        labels.crm_label,
+        labels.crm_label_changed_at,
+        labels.crm_label_set_by,
+        labels.stage_at_label as crm_label_judged_stage,
+        labels.crm_label_consistent,
+        {{ definitions_version() }} as definitions_version
+    from stages
+    left join labels on stages.contact_id = labels.contact_id
+    left join users on stages.owner_user_id = users.user_id
+)
+
+select * from final
