@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
+from dagster_dbt import DbtCliResource
+
+from pipelines.assets.dbt import dbt_project, sales_kpi_dbt_models
+from pipelines.assets.publish import published_marts
 from pipelines.assets.raw import raw_assets
+from pipelines.dbt_project import dbt_executable
 from pipelines.resources import PipelineSettings, warehouse_resource
 from pipelines.settings import Settings
 
@@ -23,10 +28,11 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         executor_def=in_process_executor,
     )
     return Definitions(
-        assets=[*raw_assets],
+        assets=[*raw_assets, sales_kpi_dbt_models, published_marts],
         jobs=[nightly],
         resources={
             "warehouse": warehouse_resource(settings),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
             "pipeline": PipelineSettings(
                 extracts_dir=str(settings.extracts_dir),
                 warehouse_dir=str(settings.warehouse_dir),

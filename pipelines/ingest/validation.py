@@ -14,6 +14,9 @@ from pipelines.ingest.readers import quote_ident, sql_literal
 
 # Text that carries an explicit offset (or Z) after a time of day: an exact instant.
 OFFSET_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$"
+# Text without an offset: a bare date or a local date and time. Anything else (a zone name, an
+# offset of another shape) is a bad value: DuckDB's cast to TIMESTAMP would silently drop it.
+NAIVE_PATTERN = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?)?$"
 TRUE_WORDS = ("true", "1", "yes", "y")
 FALSE_WORDS = ("false", "0", "no", "n")
 
@@ -102,10 +105,13 @@ def _typed(column: Column, text: str, timezone: str) -> str:
             f"when lower({text}) in ({falses}) then false end"
         )
     if column.type == "timestamp":
+        # Upper-cased and with a decimal point: DuckDB's casts refuse `t`, `z` and `,`.
+        iso = f"upper(replace({text}, ',', '.'))"
         return (
             f"case when regexp_matches({text}, {sql_literal(OFFSET_PATTERN)}) "
-            f"then try_cast(replace({text}, ',', '.') as timestamptz) "
-            f"else timezone({sql_literal(timezone)}, try_cast({text} as timestamp)) end"
+            f"then try_cast({iso} as timestamptz) "
+            f"when regexp_matches({text}, {sql_literal(NAIVE_PATTERN)}) "
+            f"then timezone({sql_literal(timezone)}, try_cast({iso} as timestamp)) end"
         )
     if column.type == "integer":
         return f"try_cast({text} as bigint)"

@@ -1,0 +1,56 @@
+"""dbt models as Dagster assets (downstream of the raw assets through dbt sources); every
+dbt test becomes an asset check on the model it tests."""
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from dagster import AssetExecutionContext
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from pipelines.dbt_project import DBT_DATABASE_ENV, dbt_vars, prepared_dbt_project
+from pipelines.resources import PipelineSettings
+
+dbt_project = prepared_dbt_project()
+
+
+class LayeredTranslator(DagsterDbtTranslator):
+    """Groups assets by dbt layer (staging, intermediate, marts; seeds as `definitions`)."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "definitions"
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "dbt"
+
+
+@contextmanager
+def _database_env(path: str) -> Iterator[None]:
+    previous = os.environ.get(DBT_DATABASE_ENV)
+    os.environ[DBT_DATABASE_ENV] = path
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(DBT_DATABASE_ENV, None)
+        else:
+            os.environ[DBT_DATABASE_ENV] = previous
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=LayeredTranslator(
+        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+    ),
+)
+def sales_kpi_dbt_models(
+    context: AssetExecutionContext, dbt: DbtCliResource, pipeline: PipelineSettings
+) -> Iterator[Any]:
+    """`dbt build` with the run's settings as vars, against the run's warehouse file."""
+    settings = pipeline.settings()
+    with _database_env(str(settings.raw_database)):
+        args = ["build", "--vars", json.dumps(dbt_vars(settings))]
+        yield from dbt.cli(args, context=context).stream()

@@ -1,0 +1,65 @@
+"""The dbt project as Dagster sees it, with a manifest that is never missing or stale.
+
+dagster-dbt prepares the manifest only under `dagster dev`; the CLI, the tests and a
+production deployment load these definitions too, so the manifest is (re)built here whenever
+a model, seed, macro or the project file is newer than it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from pipelines.settings import PROJECT_ROOT, Settings
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DBT_DATABASE_ENV = "SALES_KPI_DBT_DATABASE"
+_SOURCE_FOLDERS = ("models", "seeds", "macros", "tests")
+
+
+def dbt_executable() -> str:
+    """The dbt of this environment (the CLI may run without the venv on PATH)."""
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def manifest_is_stale(project: DbtProject) -> bool:
+    manifest = project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [project.project_dir / "dbt_project.yml", project.project_dir / "profiles.yml"]
+    for folder in _SOURCE_FOLDERS:
+        sources.extend(p for p in (project.project_dir / folder).rglob("*") if p.is_file())
+    return any(p.stat().st_mtime > built for p in sources if p.exists())
+
+
+def prepared_dbt_project() -> DbtProject:
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    if manifest_is_stale(project):
+        project.preparer.prepare(project)
+    return project
+
+
+def dbt_vars(settings: Settings) -> dict[str, object]:
+    """The definitions' thresholds as dbt vars (dbt_project.yml has the same defaults)."""
+    return {
+        "business_timezone": settings.business_timezone,
+        "as_of": settings.as_of.isoformat() if settings.as_of else None,
+        "min_conversation_seconds": settings.min_conversation_seconds,
+        "conversion_window_days": settings.conversion_window_days,
+        "baseline_periods_month": settings.baseline_periods_month,
+        "baseline_periods_week": settings.baseline_periods_week,
+        "kpi_program_start": (
+            settings.kpi_program_start.isoformat() if settings.kpi_program_start else None
+        ),
+        "target_uplift": settings.target_uplift,
+        "ratchet_after": settings.ratchet_after,
+        "max_order_breaches": settings.max_order_breaches,
+        "max_label_disagreement": settings.max_label_disagreement,
+        "min_labels_judged": settings.min_labels_judged,
+        "max_active_kpis": settings.max_active_kpis,
+        "definitions_custom": bool(settings.definition_overrides()),
+    }
