@@ -63,7 +63,31 @@ def _parser() -> argparse.ArgumentParser:
     skip.add_argument("--reason", default=None, help="why (kept for auditors)")
     skip.add_argument("--warehouse", type=Path, help="warehouse folder (default: ./warehouse)")
     skip.set_defaults(handler=_skip_file)
+
+    explain = commands.add_parser(
+        "explain", help="print why a contact has its lead stage (from the last build)"
+    )
+    explain.add_argument("contact_id")
+    explain.add_argument("--warehouse", type=Path, help="warehouse folder (default: ./warehouse)")
+    explain.set_defaults(handler=_explain)
     return parser
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from pipelines.explain import ContactNotFound, explain_contact
+
+    settings = _settings(args)
+    if not settings.raw_database.exists():
+        print(f"error: no warehouse at {settings.raw_database}; run `sales-kpi run` first",
+              file=sys.stderr)
+        return 2
+    try:
+        print(explain_contact(settings.raw_database, args.contact_id,
+                              settings.business_timezone))
+    except ContactNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:

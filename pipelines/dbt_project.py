@@ -37,9 +37,15 @@ def manifest_is_stale(project: DbtProject) -> bool:
 
 
 def prepared_dbt_project() -> DbtProject:
+    """The project, its manifest freshly parsed when missing or older than its sources."""
+    from dagster_dbt import DbtCliResource
+
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     if manifest_is_stale(project):
-        project.preparer.prepare(project)
+        # Our own dbt (not whatever `dbt` is on PATH), like the job's resource.
+        DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+            ["parse", "--quiet"], target_path=project.target_path
+        ).wait()
     return project
 
 

@@ -1,6 +1,7 @@
 -- Live deals as they stood at as_of, converted to EUR.
--- A deal created after as_of has not happened yet; one closed after it is still open (its
--- stage is then its latest open stage change at or before as_of, else qualification).
+-- A deal created after as_of has not happened yet; one closed after it is still open. The
+-- stage of a deal open at as_of is its latest open stage change at or before as_of (ties:
+-- the further stage), else its CRM stage while open, else qualification.
 -- EUR: amount × the rate of the month the amount is attributed to (local month of closed_at
 -- for a closed deal, of created_at while open), else the latest earlier month's rate.
 with deals as (
@@ -27,9 +28,16 @@ known_deals as (
 ),
 
 open_stage_at_as_of as (
+    -- ties on changed_at go to the further stage
     select
         stage_changes.deal_id,
-        arg_max(stage_changes.stage, stage_changes.changed_at) as open_stage
+        arg_max(
+            stage_changes.stage,
+            (
+                stage_changes.changed_at,
+                list_position(['qualification', 'discovery', 'proposal', 'negotiation'], stage_changes.stage)
+            )
+        ) as open_stage
     from stage_changes
     cross join as_of
     where stage_changes.changed_at <= as_of.as_of
@@ -45,9 +53,13 @@ at_as_of as (
         known_deals.owner_user_id,
         known_deals.deal_type,
         case
-            when known_deals.closed_at is null or known_deals.closed_at <= as_of.as_of
-                then known_deals.stage
-            else coalesce(open_stage_at_as_of.open_stage, 'qualification')
+            -- closed at as_of: the CRM's (closed) stage
+            when known_deals.closed_at <= as_of.as_of then known_deals.stage
+            -- open at as_of: its latest open stage change at or before as_of …
+            when open_stage_at_as_of.open_stage is not null then open_stage_at_as_of.open_stage
+            -- … else, without history, the CRM stage while open
+            when known_deals.stage not in ('closed_won', 'closed_lost') then known_deals.stage
+            else 'qualification'
         end as stage,
         case when known_deals.closed_at <= as_of.as_of then known_deals.closed_at end as closed_at,
         known_deals.created_at,
