@@ -42,7 +42,8 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> dict[str, 
         time.sleep(0.05)
     if process.returncode != 0:
         raise SystemExit(f"stage failed ({process.returncode}): {' '.join(command)}")
-    return {"seconds": round(time.perf_counter() - started, 3), "peak_rss_mb": round(peak / 2**20, 1)}
+    seconds = round(time.perf_counter() - started, 3)
+    return {"seconds": seconds, "peak_rss_mb": round(peak / 2**20, 1)}
 
 
 def machine() -> dict[str, object]:

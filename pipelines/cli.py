@@ -11,10 +11,10 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.settings import PROJECT_ROOT, Settings, SettingsError, parse_instant
+from pipelines.settings import Settings, SettingsError, parse_instant
 
 DEFAULT_SAMPLE_SCALE = 1.0
 DEFAULT_SAMPLE_SEED = 42
@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         "skip-file",
         help="let runs pass over a rejected file (recorded with who and when)",
     )
-    skip.add_argument("file", help="DELIVERY/FILE as named in the error, e.g. 2026-11-25T0200/contacts.csv")
+    skip.add_argument(
+        "file", help="DELIVERY/FILE as named in the error, e.g. 2026-11-25T0200/contacts.csv"
+    )
     skip.add_argument("--by", required=True, help="who decides to skip it (name or e-mail)")
     skip.add_argument("--reason", default=None, help="why (kept for auditors)")
     skip.add_argument("--warehouse", type=Path, help="warehouse folder (default: ./warehouse)")
@@ -174,7 +176,7 @@ def _skip_file(args: argparse.Namespace) -> int:
             return 2
         con.execute(
             "insert into raw.skipped_files values (?, ?, ?, ?, ?, ?)",
-            [delivery, file_name, row[0], args.by, args.reason, datetime.now(timezone.utc)],
+            [delivery, file_name, row[0], args.by, args.reason, datetime.now(UTC)],
         )
     _say(f"{args.file} (rejected: {row[1]}) will be skipped by later runs; "
          f"recorded as skipped by {args.by}")

@@ -4,7 +4,6 @@ schedule all run the job defined here."""
 from __future__ import annotations
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
-
 from dagster_dbt import DbtCliResource
 
 from pipelines.assets.dbt import dbt_project, sales_kpi_dbt_models

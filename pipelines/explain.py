@@ -105,7 +105,8 @@ def explain_contact(database: Path, contact_id: str, timezone: str = "Europe/Ams
             f"{row['qualifying_event_id']} ({row['qualifying_event_type']})"
         )
     else:
-        lines.append(f"  marketing lead: no — {row['no_marketing_lead_reason'] or 'none qualified'}")
+        reason = row["no_marketing_lead_reason"] or "none qualified"
+        lines.append(f"  marketing lead: no — {reason}")
     if row["sales_lead_at"] is not None:
         detail = ""
         if deal:

@@ -28,7 +28,7 @@ class PipelineSettings(ConfigurableResource):
         )
 
 
-def _path(text: str):  # noqa: ANN202 - tiny helper
+def _path(text: str):
     from pathlib import Path
 
     return Path(text).expanduser().resolve()

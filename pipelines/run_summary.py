@@ -56,7 +56,10 @@ def summarise_run(database: Path, run_id: str) -> list[EntitySummary]:
 
 
 def format_summary(summaries: list[EntitySummary]) -> str:
-    header = f"{'entity':<20}{'files':>7}{'loaded':>12}{'quarantined':>13}{'rejected':>10}{'raw total':>12}"
+    header = (
+        f"{'entity':<20}{'files':>7}{'loaded':>12}{'quarantined':>13}{'rejected':>10}"
+        f"{'raw total':>12}"
+    )
     lines = [header, "-" * len(header)]
     for s in summaries:
         lines.append(

@@ -8,7 +8,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from dagster import AssetExecutionContext
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
 
 from pipelines.dbt_project import DBT_DATABASE_ENV, dbt_vars, prepared_dbt_project
 from pipelines.resources import PipelineSettings

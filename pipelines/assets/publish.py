@@ -21,7 +21,9 @@ MART_KEYS: list[AssetKey] = sorted(
         "`marts`, swapped in atomically) and `<warehouse>/parquet/<table>.parquet`."
     ),
 )
-def published_marts(context: AssetExecutionContext, pipeline: PipelineSettings) -> MaterializeResult:
+def published_marts(
+    context: AssetExecutionContext, pipeline: PipelineSettings
+) -> MaterializeResult:
     settings = pipeline.settings()
     published = publish_marts(settings.raw_database, settings.warehouse_dir)
     context.log.info(f"published {len(published.tables)} marts to {published.database}")

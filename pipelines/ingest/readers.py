@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import pyarrow as pa
@@ -71,23 +71,38 @@ def _first_lines(message: str, keep: int = 3) -> str:
 # --- CSV -----------------------------------------------------------------------------------
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    raw = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+def _open_binary(path: Path) -> BinaryIO:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
 
 
 def _csv_header(path: Path) -> tuple[list[str], str]:
-    """The header's column names and the delimiter (`,` or `;`), detected on the header."""
+    """The header's column names and the delimiter (`,` or `;`), detected on the header.
+
+    Empty names at the end of the header (a trailing delimiter, as spreadsheet exports
+    write) become `_unnamed_<n>` columns: kept in raw with the extras, never dropped.
+    """
     try:
-        with _open_text(path) as handle:
-            first = handle.readline()
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        with _open_binary(path) as handle:
+            first_bytes = handle.readline()
+    except (OSError, EOFError) as exc:
         raise UnreadableFileError(f"cannot read the header row: {exc}") from exc
+    try:
+        first = first_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFileError(f"line 1: not UTF-8 encoded ({exc.reason})") from exc
     if not first.strip():
         raise UnreadableFileError("no header row (the file is empty)")
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    names = next(csv.reader([first], delimiter=delimiter))
-    return [name.strip() for name in names], delimiter
+    names = [name.strip() for name in next(csv.reader([first], delimiter=delimiter))]
+    for position, name in enumerate(names, start=1):
+        if not name:
+            if all(not later for later in names[position - 1:]):
+                names[position - 1] = f"_unnamed_{position}"
+            else:
+                raise UnreadableFileError(f"line 1: column {position} of the header has no name")
+    return names, delimiter
 
 
 def _read_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
@@ -114,21 +129,36 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
 
 
 def _csv_structure_problem(path: Path, delimiter: str, width: int) -> str | None:
-    """Explain a CSV that DuckDB refused: the first line whose field count is wrong."""
+    """Explain a CSV that DuckDB refused: the first line that is not UTF-8, or whose field
+    count differs from the header's."""
     try:
-        with _open_text(path) as handle:
-            reader = csv.reader(handle, delimiter=delimiter)
+        with _open_binary(path) as handle:
+            lines = (_decode_line(number, raw) for number, raw in enumerate(handle, start=1))
+            reader = csv.reader(lines, delimiter=delimiter)
             for record in reader:
                 if record and len(record) != width:
                     return (
                         f"line {reader.line_num}: {len(record)} fields where the header has "
                         f"{width}"
                     )
-    except UnicodeDecodeError as exc:
-        return f"not UTF-8 encoded ({exc.reason} at byte {exc.start} of a block)"
+    except _NotUtf8 as exc:
+        return str(exc)
     except (csv.Error, OSError, EOFError) as exc:
         return f"not a readable CSV file: {exc}"
     return None
+
+
+class _NotUtf8(Exception):
+    pass
+
+
+def _decode_line(number: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise _NotUtf8(
+            f"line {number}: not UTF-8 encoded ({exc.reason} at byte {exc.start + 1} of the line)"
+        ) from exc
 
 
 # --- Parquet -------------------------------------------------------------------------------
@@ -224,7 +254,7 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
                 )
             if all(v is None or v.strip() == "" for v in values):
                 continue  # an empty spreadsheet row holds nothing to load or lose
-            for column, value in zip(data, values):
+            for column, value in zip(data, values, strict=True):
                 column.append(value)
             lines.append(number)
     finally:

@@ -13,10 +13,15 @@ from pipelines.contract import Column, Entity
 from pipelines.ingest.readers import quote_ident, sql_literal
 
 # Text that carries an explicit offset (or Z) after a time of day: an exact instant.
-OFFSET_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$"
+OFFSET_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$"
+)
 # Text without an offset: a bare date or a local date and time. Anything else (a zone name, an
 # offset of another shape) is a bad value: DuckDB's cast to TIMESTAMP would silently drop it.
 NAIVE_PATTERN = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?)?$"
+NUMBER_PATTERN = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
+# Trimmed away around every value: spaces, tabs and stray line ends from spreadsheets.
+TRIM_CHARACTERS = " \t\r\n"
 TRUE_WORDS = ("true", "1", "yes", "y")
 FALSE_WORDS = ("false", "0", "no", "n")
 
@@ -82,7 +87,8 @@ def _value_text(match: ColumnMatch, column: Column) -> str:
     """The trimmed text of a column, NULL when empty or absent."""
     if column.name not in match.found:
         return "cast(null as varchar)"
-    return f"nullif(trim({quote_ident(match.found[column.name])}), '')"
+    column_sql = quote_ident(match.found[column.name])
+    return f"nullif(trim({column_sql}, {sql_literal(TRIM_CHARACTERS)}), '')"
 
 
 def _typed(column: Column, text: str, timezone: str) -> str:
@@ -114,14 +120,24 @@ def _typed(column: Column, text: str, timezone: str) -> str:
             f"then timezone({sql_literal(timezone)}, try_cast({iso} as timestamp)) end"
         )
     if column.type == "integer":
-        return f"try_cast({text} as bigint)"
-    if column.type == "decimal":
+        # Whole numbers only (`12`, or `12.0` from a float column): DuckDB's cast to BIGINT
+        # would silently round `12.5` to 13 and read hex such as `0x1F`.
         number = f"try_cast({text} as double)"
-        finite = f"case when isfinite({number}) then {number} end"
-        return f"try_cast({finite} as {sql_type(column)})"
+        return f"case when {number} = trunc({number}) then try_cast({text} as bigint) end"
+    if column.type == "decimal":
+        return f"try_cast({_plain_number(text)} as {sql_type(column)})"
     if column.type == "month":
         return f"case when regexp_full_match({text}, '\\d{{4}}-(0[1-9]|1[0-2])') then {text} end"
     raise ValueError(f"unknown column type {column.type}")
+
+
+def _plain_number(text: str) -> str:
+    """A decimal written plainly (`-12`, `3.50`, `.5`, `1e3`) as DOUBLE, else NULL: no
+    thousands separators, underscores, hex, NaN or infinity slip through DuckDB's casts."""
+    return (
+        f"case when regexp_full_match({text}, {sql_literal(NUMBER_PATTERN)}) "
+        f"then try_cast({text} as double) end"
+    )
 
 
 def _problem(column: Column, text: str, typed: str, typed_of: dict[str, str]) -> str:
@@ -155,7 +171,8 @@ def _problem(column: Column, text: str, typed: str, typed_of: dict[str, str]) ->
         operator = "<=" if column.exclusive_minimum else "<"
         bound = f"{'> ' if column.exclusive_minimum else '≥ '}{column.minimum:g}"
         checks.append(
-            (f"{typed} {operator} {column.minimum}", f"'out of bounds: ' || {shown} || "
+            (f"{_plain_number(text)} {operator} {column.minimum}",
+             f"'out of bounds: ' || {shown} || "
              + sql_literal(f" (must be {bound})"))
         )
     if not checks:

@@ -1,0 +1,443 @@
+"""Bad input: rejected files, quarantined rows, the bad-row threshold and skipping a file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import (
+    DELIVERY,
+    LATER_DELIVERY,
+    fetch,
+    load,
+    manifest,
+    quarantine,
+    row,
+    write_file,
+)
+
+from pipelines import cli
+from pipelines.ingest.loader import EntityLoad
+from pipelines.settings import Settings
+
+
+def only_outcome(result: EntityLoad):
+    (outcome,) = result.outcomes
+    return outcome
+
+
+def assert_rejected(con, result: EntityLoad, entity: str, file_name: str, *words: str) -> str:
+    """The file is rejected whole: its message names it and `words`, nothing of it in raw."""
+    outcome = only_outcome(result)
+    assert outcome.status == "rejected"
+    described = outcome.describe()
+    assert f"{DELIVERY}/{file_name}" in described
+    for word in words:
+        assert word in described, described
+    (entry,) = manifest(con)
+    assert (entry["status"], entry["file_name"], entry["rows_loaded"]) == (
+        "rejected", file_name, 0,
+    )
+    for word in words:
+        assert word in entry["message"], entry["message"]
+    assert fetch(con, f"select count(*) as n from raw.{entity}") == [{"n": 0}]
+    assert quarantine(con) == []
+    return described
+
+
+# --- files rejected whole ------------------------------------------------------------------
+
+
+def test_missing_required_column_rejects_the_file_whole(con, landing):
+    columns = [c for c in row("contacts") if c != "created_at"]
+    write_file(landing, DELIVERY, "contacts.csv", [row("contacts")] * 3, columns=columns)
+    result = load(con, landing, "contacts")
+    assert_rejected(con, result, "contacts", "contacts.csv", "created_at", "missing required")
+
+
+def test_missing_primary_key_column_rejects_the_file_whole(con, landing):
+    columns = [c for c in row("users") if c != "user_id"]
+    write_file(landing, DELIVERY, "users.jsonl", [row("users")], columns=columns)
+    result = load(con, landing, "users")
+    assert_rejected(con, result, "users", "users.jsonl", "user_id")
+
+
+@pytest.mark.parametrize(
+    ("entity", "column"), [("deals", "closed_at"), ("quotes", "sent_at")]
+)
+def test_conditionally_required_column_absent_from_the_header_rejects_the_file(
+    con, landing, entity, column
+):
+    # Even though no row of the file needs the value, the file must carry the column.
+    values = row(entity, **({"stage": "proposal"} if entity == "deals" else {"status": "draft"}))
+    columns = [c for c in values if c != column]
+    write_file(landing, DELIVERY, f"{entity}.csv", [values], columns=columns)
+    result = load(con, landing, entity)
+    assert_rejected(con, result, entity, f"{entity}.csv", column)
+
+
+@pytest.mark.parametrize("good_rows_before", [0, 2000], ids=["early", "late"])
+def test_csv_that_is_not_utf8_is_rejected_as_unreadable(con, landing, good_rows_before):
+    # Early: inside the block read for the header; late: only DuckDB's reader meets it.
+    header = "company_id,name,created_at,updated_at\n"
+    good = "".join(f"c{i},Acme {i},2026-10-01,2026-10-01\n" for i in range(good_rows_before))
+    bad = "c9999,Caf\xe9 Noir,2026-10-01,2026-10-01\n"
+    path = landing / DELIVERY / "companies.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes((header + good + bad).encode("latin-1"))
+    result = load(con, landing, "companies")
+    described = assert_rejected(con, result, "companies", "companies.csv")
+    assert "utf-8" in described.lower()
+
+
+def test_corrupt_parquet_is_rejected_as_unreadable(con, landing):
+    path = write_file(landing, DELIVERY, "deals.parquet", [row("deals")] * 5)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] + b"\x00" * 64 + data[-8:])
+    result = load(con, landing, "deals")
+    assert_rejected(con, result, "deals", "deals.parquet")
+
+
+def test_truncated_gzip_csv_is_rejected_as_unreadable(con, landing):
+    path = write_file(landing, DELIVERY, "deals.csv.gz", [row("deals", deal_id=f"d{i}")
+                                                          for i in range(200)])
+    path.write_bytes(path.read_bytes()[:-40])
+    result = load(con, landing, "deals")
+    assert_rejected(con, result, "deals", "deals.csv.gz")
+
+
+def test_csv_row_with_too_many_fields_is_rejected_naming_the_line(con, landing):
+    path = write_file(landing, DELIVERY, "users.csv", [row("users", user_id=f"u{i}")
+                                                       for i in range(1, 5)])
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[3] = lines[3].rstrip("\n") + ",surplus\n"  # line 4
+    path.write_text("".join(lines), encoding="utf-8")
+    result = load(con, landing, "users")
+    assert_rejected(con, result, "users", "users.csv", "line 4", "8 fields")
+
+
+def test_empty_file_is_rejected(con, landing):
+    path = landing / DELIVERY / "users.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+    result = load(con, landing, "users")
+    assert_rejected(con, result, "users", "users.csv", "header")
+
+
+# --- rows quarantined ----------------------------------------------------------------------
+
+
+def assert_quarantined(
+    con, landing: Path, entity: str, bad: dict[str, str], column: str, reason: str
+) -> None:
+    """A file of a good row, a bad row and a good row: the bad one (line 3) is quarantined
+    with delivery, file, line, column and reason; the good ones load."""
+    good = row(entity)  # raw keeps every row: repeating a key is fine here
+    write_file(landing, DELIVERY, f"{entity}.csv", [good, {**good, **bad}, good])
+    result = load(con, landing, entity)
+    outcome = only_outcome(result)
+    assert outcome.status == "loaded", outcome.describe()
+    assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined) == (3, 2, 1)
+    (entry,) = manifest(con)
+    assert (entry["status"], entry["rows_loaded"], entry["rows_quarantined"]) == (
+        "loaded", 2, 1,
+    )
+    (problem,) = quarantine(con)
+    assert (problem["entity"], problem["delivery"], problem["file_name"], problem["line"],
+            problem["column_name"]) == (entity, DELIVERY, f"{entity}.csv", 3, column)
+    assert reason in problem["reason"], problem["reason"]
+    assert problem["load_id"] == entry["load_id"]
+    assert problem["record"]  # the row as it was read, for the person who fixes it
+    assert fetch(con, f"select _line from raw.{entity} order by _line") == [
+        {"_line": 2}, {"_line": 4},
+    ]
+
+
+def test_unparsable_timestamp_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "users", {"updated_at": "yesterday"}, "updated_at",
+                       "unparsable timestamp 'yesterday'")
+
+
+def test_impossible_date_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "users", {"updated_at": "2026-02-30"}, "updated_at",
+                       "unparsable timestamp")
+
+
+def test_timestamp_with_a_zone_name_instead_of_an_offset_is_quarantined(con, landing):
+    # Not ISO 8601; must not be silently read as local time with the zone dropped.
+    assert_quarantined(con, landing, "users", {"updated_at": "2026-01-15 10:00:00 UTC"},
+                       "updated_at", "unparsable timestamp")
+
+
+def test_unknown_enum_value_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "deals", {"stage": "won"}, "stage",
+                       "unknown value 'won' (expected one of: qualification")
+
+
+def test_unparsable_boolean_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "deals", {"is_deleted": "maybe"}, "is_deleted",
+                       "not a boolean: 'maybe'")
+
+
+def test_unparsable_number_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "deals", {"amount": "1.000,50"}, "amount",
+                       "not a number: '1.000,50'")
+
+
+def test_unparsable_integer_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "companies", {"employee_count": "12.5"}, "employee_count",
+                       "not an integer: '12.5'")
+
+
+def test_negative_amount_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "quotes", {"amount": "-5"}, "amount",
+                       "out of bounds: '-5' (must be ≥ 0)")
+
+
+def test_tiny_negative_amount_is_quarantined_before_rounding_to_cents(con, landing):
+    assert_quarantined(con, landing, "deals", {"amount": "-0.001"}, "amount",
+                       "out of bounds: '-0.001'")
+
+
+def test_number_with_separators_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "deals", {"amount": "1_000"}, "amount",
+                       "not a number: '1_000'")
+
+
+def test_zero_amount_loads(con, landing):
+    write_file(landing, DELIVERY, "deals.csv", [row("deals", amount="0")])
+    assert only_outcome(load(con, landing, "deals")).rows_loaded == 1
+
+
+def test_rate_to_eur_of_zero_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "fx_rates", {"rate_to_eur": "0"}, "rate_to_eur",
+                       "out of bounds: '0' (must be > 0)")
+
+
+def test_malformed_month_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "fx_rates", {"month": "2026-13"}, "month",
+                       "malformed month '2026-13' (expected YYYY-MM)")
+
+
+def test_empty_primary_key_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "deals", {"deal_id": "  "}, "deal_id",
+                       "required value is empty")
+
+
+def test_empty_required_value_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "deals", {"owner_user_id": ""}, "owner_user_id",
+                       "required value is empty")
+
+
+def test_closed_won_deal_without_closed_at_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "deals", {"stage": "closed_won", "closed_at": ""},
+                       "closed_at", "required when stage is closed_won/closed_lost")
+
+
+def test_sent_quote_without_sent_at_is_quarantined(con, landing):
+    assert_quarantined(con, landing, "quotes", {"status": "sent", "sent_at": ""},
+                       "sent_at", "required when status is not draft")
+
+
+def test_draft_quote_without_sent_at_loads(con, landing):
+    write_file(landing, DELIVERY, "quotes.csv", [row("quotes", status="draft", sent_at="")])
+    outcome = only_outcome(load(con, landing, "quotes"))
+    assert (outcome.rows_loaded, outcome.rows_quarantined) == (1, 0)
+    assert fetch(con, "select status, sent_at from raw.quotes") == [
+        {"status": "draft", "sent_at": None}
+    ]
+
+
+def test_row_with_several_bad_values_is_one_bad_row_with_one_reason_per_column(con, landing):
+    rows = [row("deals", deal_id="d1"), row("deals", deal_id="d2", stage="x", amount="-1")]
+    write_file(landing, DELIVERY, "deals.csv", rows)
+    outcome = only_outcome(load(con, landing, "deals"))
+    assert (outcome.rows_loaded, outcome.rows_quarantined) == (1, 1)
+    assert [(q["line"], q["column_name"]) for q in quarantine(con)] == [
+        (3, "amount"), (3, "stage"),
+    ]
+
+
+# --- the bad-row threshold -----------------------------------------------------------------
+
+
+def load_with_bad_rows(con, landing: Path, total: int, bad: int) -> EntityLoad:
+    rows = [
+        row("activities", activity_id=f"a{i}", activity_type="fax" if i < bad else "call")
+        for i in range(total)
+    ]
+    write_file(landing, DELIVERY, "activities.csv", rows)
+    return load(con, landing, "activities")
+
+
+def test_file_with_10_bad_rows_of_100_is_rejected_whole(con, landing):
+    result = load_with_bad_rows(con, landing, 100, 10)
+    assert_rejected(con, result, "activities", "activities.csv", "10 of 100 rows")
+
+
+def test_file_with_9_bad_rows_of_20_loads_because_fewer_than_10_are_bad(con, landing):
+    outcome = only_outcome(load_with_bad_rows(con, landing, 20, 9))
+    assert (outcome.status, outcome.rows_loaded, outcome.rows_quarantined) == ("loaded", 11, 9)
+    assert len(quarantine(con)) == 9
+
+
+def test_file_with_10_bad_rows_of_200_loads_because_at_most_5_percent_are_bad(con, landing):
+    outcome = only_outcome(load_with_bad_rows(con, landing, 200, 10))
+    assert (outcome.status, outcome.rows_loaded, outcome.rows_quarantined) == ("loaded", 190, 10)
+
+
+def test_file_with_11_bad_rows_of_200_is_rejected_whole(con, landing):
+    result = load_with_bad_rows(con, landing, 200, 11)
+    assert_rejected(con, result, "activities", "activities.csv", "11 of 200 rows")
+
+
+def test_bad_row_threshold_settings_are_honoured(con, landing):
+    write_file(landing, DELIVERY, "activities.csv", [
+        row("activities", activity_id=f"a{i}", activity_type="fax" if i < 2 else "call")
+        for i in range(10)
+    ])
+    strict = Settings(extracts_dir=landing, warehouse_dir=landing.parent / "wh",
+                      max_bad_row_share=0.1, min_bad_rows_to_reject=2)
+    assert only_outcome(load(con, landing, "activities", strict)).status == "rejected"
+
+
+# --- a rejected file keeps failing until replaced, removed or skipped ----------------------
+
+
+def test_rejected_file_keeps_failing_in_later_runs_until_replaced(con, landing):
+    columns = [c for c in row("deals") if c != "stage"]
+    path = write_file(landing, DELIVERY, "deals.csv", [row("deals")], columns=columns)
+    assert only_outcome(load(con, landing, "deals")).status == "rejected"
+
+    again = only_outcome(load(con, landing, "deals"))
+    assert again.status == "rejected"
+    assert f"{DELIVERY}/deals.csv" in again.describe()
+    assert "stage" in again.message and "earlier run" in again.message
+    assert len(manifest(con)) == 1
+
+    path.unlink()
+    write_file(landing, DELIVERY, "deals.csv", [row("deals")])  # same name, new content
+    replaced = only_outcome(load(con, landing, "deals"))
+    assert (replaced.status, replaced.rows_loaded) == ("loaded", 1)
+    assert [m["status"] for m in manifest(con)] == ["rejected", "loaded"]
+
+
+def test_rejected_file_stops_failing_when_removed(con, landing):
+    columns = [c for c in row("deals") if c != "stage"]
+    path = write_file(landing, DELIVERY, "deals.csv", [row("deals")], columns=columns)
+    write_file(landing, LATER_DELIVERY, "deals.csv", [row("deals", deal_id="d2")])
+    first = load(con, landing, "deals")
+    assert [o.status for o in first.outcomes] == ["rejected", "loaded"]
+    path.unlink()
+    later = load(con, landing, "deals")
+    assert later.rejected == []
+    assert [o.status for o in later.outcomes] == ["unchanged"]
+
+
+def test_rejected_file_skipped_with_the_cli_is_recorded_with_who_and_when(tmp_path, landing):
+    warehouse = tmp_path / "warehouse"
+    settings = Settings(extracts_dir=landing, warehouse_dir=warehouse)
+    warehouse.mkdir()
+    columns = [c for c in row("deals") if c != "stage"]
+    write_file(landing, DELIVERY, "deals.csv", [row("deals")], columns=columns)
+
+    def run() -> EntityLoad:
+        with duckdb.connect(str(settings.raw_database)) as connection:
+            connection.execute("set TimeZone = 'UTC'")
+            return load(connection, landing, "deals", settings)
+
+    assert only_outcome(run()).status == "rejected"
+    assert only_outcome(run()).status == "rejected"
+
+    before = datetime.now(UTC)
+    code = cli.main([
+        "skip-file", f"{DELIVERY}/deals.csv", "--by", "Ann Smit", "--reason", "re-sent later",
+        "--warehouse", str(warehouse),
+    ])
+    assert code == 0
+
+    skipped = only_outcome(run())
+    assert skipped.status == "skipped"
+    assert "skipped by Ann Smit" in skipped.message
+    assert only_outcome(run()).status == "unchanged"  # and it stays out of the way
+
+    with duckdb.connect(str(settings.raw_database)) as connection:
+        connection.execute("set TimeZone = 'UTC'")
+        (entry,) = fetch(connection, "select * from raw.skipped_files")
+        statuses = [m["status"] for m in manifest(connection)]
+        rows = fetch(connection, "select count(*) as n from raw.deals")
+    assert (entry["delivery"], entry["file_name"], entry["skipped_by"], entry["reason"]) == (
+        DELIVERY, "deals.csv", "Ann Smit", "re-sent later",
+    )
+    assert before - timedelta(seconds=1) <= entry["skipped_at"] <= datetime.now(UTC)
+    assert statuses == ["rejected", "skipped"]
+    assert rows == [{"n": 0}]
+
+
+def test_skip_file_refuses_a_file_that_was_never_rejected(tmp_path, landing, capsys):
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir()
+    write_file(landing, DELIVERY, "deals.csv", [row("deals")])
+    settings = Settings(extracts_dir=landing, warehouse_dir=warehouse)
+    with duckdb.connect(str(settings.raw_database)) as connection:
+        load(connection, landing, "deals", settings)
+    code = cli.main(["skip-file", f"{DELIVERY}/deals.csv", "--by", "x", "--warehouse",
+                     str(warehouse)])
+    assert code == 2
+    assert "never rejected" in capsys.readouterr().err
+
+
+def test_skipped_file_replaced_with_new_content_is_loaded(tmp_path, landing):
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir()
+    settings = Settings(extracts_dir=landing, warehouse_dir=warehouse)
+    columns = [c for c in row("deals") if c != "stage"]
+    path = write_file(landing, DELIVERY, "deals.csv", [row("deals")], columns=columns)
+    with duckdb.connect(str(settings.raw_database)) as connection:
+        load(connection, landing, "deals", settings)
+    assert cli.main(["skip-file", f"{DELIVERY}/deals.csv", "--by", "ops",
+                     "--warehouse", str(warehouse)]) == 0
+    path.unlink()
+    write_file(landing, DELIVERY, "deals.csv", [row("deals")])
+    with duckdb.connect(str(settings.raw_database)) as connection:
+        outcome = only_outcome(load(connection, landing, "deals", settings))
+    assert (outcome.status, outcome.rows_loaded) == ("loaded", 1)
+
+
+def test_trailing_delimiter_in_the_header_keeps_the_unnamed_column_as_extra(con, landing):
+    path = landing / DELIVERY / "users.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "user_id;full_name;role;updated_at;\n"
+        "u1;Ann Smit;ae;2026-11-01T09:00:00Z;\n"
+        "u2;Bob Bos;sdr;2026-11-01T09:00:00Z;note\n"
+    )
+    result = load(con, landing, "users")
+    assert only_outcome(result).status == "loaded"
+    assert fetch(con, "select user_id, _extra_columns from raw.users order by user_id") == [
+        {"user_id": "u1", "_extra_columns": '{"_unnamed_5":null}'},
+        {"user_id": "u2", "_extra_columns": '{"_unnamed_5":"note"}'},
+    ]
+
+
+def test_a_header_with_an_empty_name_in_the_middle_is_rejected_naming_the_column(con, landing):
+    path = landing / DELIVERY / "users.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("user_id,,role,updated_at,full_name\nu1,x,ae,2026-11-01,Ann\n")
+    result = load(con, landing, "users")
+    outcome = only_outcome(result)
+    assert outcome.status == "rejected"
+    assert "column 2 of the header has no name" in outcome.message
+
+
+def test_a_csv_that_is_not_utf8_names_the_first_bad_line(con, landing):
+    path = landing / DELIVERY / "users.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    good = "u{0},Ann,ae,2026-11-01T09:00:00Z\n"
+    body = "user_id,full_name,role,updated_at\n" + "".join(good.format(i) for i in range(3))
+    path.write_bytes(body.encode() + "u9,Caf\xe9,ae,2026-11-01\n".encode("latin-1"))
+    outcome = only_outcome(load(con, landing, "users"))
+    assert outcome.status == "rejected"
+    assert "line 5: not UTF-8" in outcome.message

@@ -1,0 +1,235 @@
+"""Deliveries: idempotent re-loads, duplicates, deltas, the landing folder's shape, and the
+nightly Dagster job end to end on a tiny landing folder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import (
+    DELIVERY,
+    LATER_DELIVERY,
+    VALID,
+    fetch,
+    load,
+    manifest,
+    row,
+    write_delivery,
+    write_file,
+)
+
+from pipelines.contract import ENTITY_NAMES
+from pipelines.ingest.landing import LandingError, scan_landing
+from pipelines.settings import ENV_PREFIX, Settings
+
+
+def test_reloading_the_same_folder_loads_nothing_twice(con, landing):
+    write_file(landing, DELIVERY, "deals.csv", [row("deals"), row("deals", stage="bogus")])
+    write_file(landing, LATER_DELIVERY, "deals.csv", [row("deals", deal_id="d2")])
+    first = load(con, landing, "deals")
+    assert [o.status for o in first.outcomes] == ["loaded", "loaded"]
+    before = (manifest(con), fetch(con, "select * from raw.deals order by _load_id, _line"),
+              fetch(con, "select * from raw.quarantine"))
+
+    again = load(con, landing, "deals")
+    assert [o.status for o in again.outcomes] == ["unchanged", "unchanged"]
+    assert (again.rows_loaded, again.rows_quarantined) == (0, 0)
+    after = (manifest(con), fetch(con, "select * from raw.deals order by _load_id, _line"),
+             fetch(con, "select * from raw.quarantine"))
+    assert after == before
+
+
+def test_byte_identical_file_in_a_later_delivery_is_recorded_as_duplicate(con, landing):
+    first = write_file(landing, DELIVERY, "contacts.csv", [row("contacts")])
+    copy = landing / LATER_DELIVERY / "contacts.csv"
+    copy.parent.mkdir()
+    copy.write_bytes(first.read_bytes())
+
+    result = load(con, landing, "contacts")
+    assert [o.status for o in result.outcomes] == ["loaded", "duplicate"]
+    loaded, duplicate = manifest(con)
+    assert (duplicate["status"], duplicate["delivery"], duplicate["rows_loaded"]) == (
+        "duplicate", LATER_DELIVERY, 0,
+    )
+    assert duplicate["content_hash"] == loaded["content_hash"]
+    assert f"{DELIVERY}/contacts.csv" in duplicate["message"]
+    assert fetch(con, "select _delivery from raw.contacts") == [{"_delivery": DELIVERY}]
+    # ... and stays one on the next run.
+    assert [o.status for o in load(con, landing, "contacts").outcomes] == [
+        "unchanged", "unchanged",
+    ]
+    assert len(manifest(con)) == 2
+
+
+def test_identical_content_under_another_format_name_is_also_a_duplicate(con, landing):
+    first = write_file(landing, DELIVERY, "contacts.csv", [row("contacts")])
+    copy = landing / LATER_DELIVERY / "CONTACTS.CSV"
+    copy.parent.mkdir()
+    copy.write_bytes(first.read_bytes())
+    result = load(con, landing, "contacts")
+    assert [o.status for o in result.outcomes] == ["loaded", "duplicate"]
+
+
+def test_delta_delivery_appends_new_versions_and_deletions(con, landing):
+    write_file(landing, DELIVERY, "deals.csv", [
+        row("deals", deal_id="d1", stage="proposal"),
+        row("deals", deal_id="d2", stage="proposal"),
+        row("deals", deal_id="d3", stage="discovery"),
+    ])
+    write_file(landing, LATER_DELIVERY, "deals.jsonl", [
+        row("deals", deal_id="d1", stage="closed_won", closed_at="2026-11-20",
+            updated_at="2026-11-20T10:00:00Z"),
+        row("deals", deal_id="d2", is_deleted="true", updated_at="2026-11-21T10:00:00Z"),
+    ])
+    result = load(con, landing, "deals")
+    assert [(o.status, o.rows_loaded) for o in result.outcomes] == [
+        ("loaded", 3), ("loaded", 2),
+    ]
+    assert fetch(
+        con,
+        "select deal_id, stage, is_deleted, _delivery, _file, _line from raw.deals "
+        "order by _load_id, _line",
+    ) == [
+        {"deal_id": "d1", "stage": "proposal", "is_deleted": False,
+         "_delivery": DELIVERY, "_file": "deals.csv", "_line": 2},
+        {"deal_id": "d2", "stage": "proposal", "is_deleted": False,
+         "_delivery": DELIVERY, "_file": "deals.csv", "_line": 3},
+        {"deal_id": "d3", "stage": "discovery", "is_deleted": False,
+         "_delivery": DELIVERY, "_file": "deals.csv", "_line": 4},
+        {"deal_id": "d1", "stage": "closed_won", "is_deleted": False,
+         "_delivery": LATER_DELIVERY, "_file": "deals.jsonl", "_line": 2},
+        {"deal_id": "d2", "stage": "proposal", "is_deleted": True,
+         "_delivery": LATER_DELIVERY, "_file": "deals.jsonl", "_line": 3},
+    ]
+    # Every raw row points at its manifest entry.
+    assert fetch(
+        con,
+        "select count(*) as orphans from raw.deals d "
+        "left join raw.load_manifest m on m.load_id = d._load_id "
+        "where m.file_name is distinct from d._file or m.delivery is distinct from d._delivery",
+    ) == [{"orphans": 0}]
+
+
+def test_entity_missing_from_a_delivery_is_fine(con, landing):
+    write_delivery(landing, DELIVERY, {"users": [row("users")], "deals": [row("deals")]})
+    write_delivery(landing, LATER_DELIVERY, {"users": [row("users", full_name="Ann de Vries")]})
+    users = load(con, landing, "users")
+    deals = load(con, landing, "deals")
+    quotes = load(con, landing, "quotes")
+    assert [o.file.delivery for o in users.outcomes] == [DELIVERY, LATER_DELIVERY]
+    assert [(o.file.delivery, o.status) for o in deals.outcomes] == [(DELIVERY, "loaded")]
+    assert quotes.outcomes == []
+    assert fetch(con, "select count(*) as n from raw.deals") == [{"n": 1}]
+
+
+def test_file_that_is_not_an_entity_is_ignored_with_a_note(con, landing):
+    write_file(landing, DELIVERY, "users.csv", [row("users")])
+    (landing / DELIVERY / "notes.txt").write_text("exported by hand\n", encoding="utf-8")
+    (landing / DELIVERY / "leads.csv").write_text("lead_id\nx\n", encoding="utf-8")
+    (landing / DELIVERY / ".DS_Store").write_bytes(b"\x00")
+    files, notes = scan_landing(landing)
+    assert [(f.delivery, f.entity, f.name) for f in files] == [(DELIVERY, "users", "users.csv")]
+    assert sorted(notes) == [
+        f"{DELIVERY}/leads.csv: not an entity file, ignored",
+        f"{DELIVERY}/notes.txt: not an entity file, ignored",
+    ]
+    assert load(con, landing, "users").rows_loaded == 1
+
+
+def test_entity_file_outside_a_delivery_folder_is_ignored_with_a_note(landing):
+    write_file(landing, DELIVERY, "users.csv", [row("users")])
+    (landing / "deals.csv").write_text("deal_id\n", encoding="utf-8")
+    files, notes = scan_landing(landing)
+    assert [f.entity for f in files] == ["users"]
+    assert len(notes) == 1 and "deals.csv" in notes[0]
+
+
+def test_two_files_for_one_entity_in_a_delivery_raise_landing_error(landing):
+    write_file(landing, DELIVERY, "deals.csv", [row("deals")])
+    write_file(landing, DELIVERY, "deals.parquet", [row("deals")])
+    with pytest.raises(LandingError, match=r"two files for entity 'deals'.*deals\.csv"):
+        scan_landing(landing)
+
+
+def test_deliveries_are_loaded_in_name_order(con, landing):
+    for delivery in ("2026-11-26T0200", "2026-11-24T0200", "2026-11-25T0200"):
+        write_file(landing, delivery, "users.csv", [row("users", full_name=delivery)])
+    result = load(con, landing, "users")
+    assert [o.file.delivery for o in result.outcomes] == [
+        "2026-11-24T0200", "2026-11-25T0200", "2026-11-26T0200",
+    ]
+    assert [r["_delivery"] for r in fetch(con, "select _delivery from raw.users order by "
+                                              "_load_id")] == [
+        "2026-11-24T0200", "2026-11-25T0200", "2026-11-26T0200",
+    ]
+
+
+def test_missing_landing_folder_raises_landing_error(tmp_path):
+    with pytest.raises(LandingError, match="does not exist"):
+        scan_landing(tmp_path / "nowhere")
+
+
+# --- the nightly job, in-process -----------------------------------------------------------
+
+
+@pytest.fixture
+def job_env(monkeypatch):
+    """An ephemeral Dagster instance and default settings, whatever the shell has set."""
+    import os
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+def run_job(tmp_path: Path, landing: Path):
+    from pipelines.job_runner import run_nightly_job
+
+    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "warehouse")
+    return settings, run_nightly_job(settings, log_level="WARNING")
+
+
+def raw_counts(settings: Settings) -> dict[str, int]:
+    with duckdb.connect(str(settings.raw_database), read_only=True) as connection:
+        return {
+            entity: connection.execute(f"select count(*) from raw.{entity}").fetchone()[0]
+            for entity in ENTITY_NAMES
+        }
+
+
+@pytest.mark.slow
+def test_nightly_job_succeeds_on_good_files(tmp_path, landing, job_env):
+    write_delivery(landing, DELIVERY, {entity: [dict(values)] for entity, values in VALID.items()})
+    settings, outcome = run_job(tmp_path, landing)
+    assert outcome.success, outcome.failures
+    assert outcome.failures == []
+    assert raw_counts(settings) == dict.fromkeys(ENTITY_NAMES, 1)
+    with duckdb.connect(str(settings.raw_database), read_only=True) as connection:
+        statuses = connection.execute(
+            "select distinct status, run_id from raw.load_manifest"
+        ).fetchall()
+        loaded_at = connection.execute("select max(loaded_at) from raw.load_manifest").fetchone()
+    assert statuses == [("loaded", outcome.run_id)]
+    assert loaded_at[0] <= datetime.now(UTC)
+
+
+@pytest.mark.slow
+def test_nightly_job_fails_naming_file_and_column_while_other_entities_load(
+    tmp_path, landing, job_env
+):
+    files = {entity: [dict(values)] for entity, values in VALID.items()}
+    write_delivery(landing, DELIVERY, files)
+    broken = [c for c in VALID["quotes"] if c != "status"]
+    write_file(landing, DELIVERY, "quotes.csv", files["quotes"], columns=broken)
+
+    settings, outcome = run_job(tmp_path, landing)
+    assert not outcome.success
+    quote_failures = [f for f in outcome.failures if f"{DELIVERY}/quotes.csv" in f]
+    assert quote_failures, outcome.failures
+    assert "status" in quote_failures[0] and "missing required column" in quote_failures[0]
+    counts = raw_counts(settings)
+    assert counts.pop("quotes") == 0
+    assert counts == dict.fromkeys(counts, 1)
