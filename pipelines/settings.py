@@ -49,6 +49,8 @@ class Settings:
     # Where the pipeline reads and writes.
     extracts_dir: Path = PROJECT_ROOT / "data" / "sample"
     warehouse_dir: Path = PROJECT_ROOT / "warehouse"
+    # The target overrides a sales manager edits (KPI, scope, scope id, period, target).
+    target_overrides_file: Path = PROJECT_ROOT / "targets" / "overrides.csv"
     # Which instant counts as "now" for the definitions; empty = derived from the data.
     as_of: datetime | None = None
     # Local wall time of the business: periods, naive timestamps, bare dates.

@@ -3,6 +3,7 @@
 
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     AssetsDefinition,
     Failure,
     MaterializeResult,
@@ -16,6 +17,7 @@ from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.ingest.loader import load_entity
 from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.resources import PipelineSettings, warehouse_connection
+from pipelines.targets import TargetOverrideError, load_overrides
 
 RAW_GROUP = "raw"
 
@@ -79,4 +81,35 @@ def build_raw_asset(entity_name: str) -> AssetsDefinition:
     return _raw_entity
 
 
-raw_assets: list[AssetsDefinition] = [build_raw_asset(name) for name in ENTITY_NAMES]
+@asset(
+    name="target_overrides",
+    key_prefix=[RAW_GROUP],
+    group_name=RAW_GROUP,
+    deps=[AssetKey(raw_asset_key("users"))],
+    kinds={"duckdb", "csv"},
+    description=(
+        "Targets a sales manager set by hand (the overrides file, `targets/overrides.csv` by "
+        "default), validated against the KPI registry and the current reps; any problem fails "
+        "the run naming the line."
+    ),
+)
+def target_overrides(
+    context: AssetExecutionContext, warehouse: DuckDBResource, pipeline: PipelineSettings
+) -> MaterializeResult:
+    settings = pipeline.settings()
+    with warehouse_connection(warehouse) as con:
+        ensure_raw_layer(con)
+        try:
+            overrides = load_overrides(con, settings.target_overrides_file)
+        except TargetOverrideError as exc:
+            raise Failure(description=str(exc)) from exc
+    context.log.info(f"{len(overrides)} target override(s) from {settings.target_overrides_file}")
+    return MaterializeResult(
+        metadata={"overrides": len(overrides), "file": str(settings.target_overrides_file)}
+    )
+
+
+raw_assets: list[AssetsDefinition] = [
+    *(build_raw_asset(name) for name in ENTITY_NAMES),
+    target_overrides,
+]

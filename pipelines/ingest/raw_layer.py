@@ -86,3 +86,6 @@ def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(ddl)
     for entity in ENTITIES.values():
         con.execute(entity_ddl(entity))
+    from pipelines.targets import OVERRIDES_DDL
+
+    con.execute(OVERRIDES_DDL)

@@ -1,0 +1,144 @@
+-- The series of every scope (definitions, "Series and zero-filling"), per grain:
+--   rep:     from the period of its first live activity (any type) — or, with none, its first
+--            live deal's created_at — to the period of as_of; an inactive rep's ends at the
+--            period of its last live activity or deal event (capped at as_of).
+--   team:    from the earliest start of its current reps' series to the period of as_of.
+--            A team credited with facts but without current reps (e.g. Unassigned for a sales
+--            lead whose deal owner is no sales rep) starts at its first credited period.
+--   company: from the period of the first live activity or deal created_at to that of as_of.
+with reps as (
+    select * from {{ ref('dim_reps') }}
+    where is_sales_rep
+),
+
+activities as (
+    select * from {{ ref('fct_activities') }}
+),
+
+deals as (
+    select * from {{ ref('fct_deals') }}
+),
+
+contributions as (
+    select * from {{ ref('int_kpi__contributions') }}
+),
+
+as_of as (
+    select * from {{ ref('int_kpi__as_of_periods') }}
+),
+
+grains as (
+    select * from (values ('week'), ('month')) as g (grain)
+),
+
+rep_activity as (
+    select owner_user_id, min(occurred_at) as first_at, max(occurred_at) as last_at
+    from activities
+    group by owner_user_id
+),
+
+rep_deals as (
+    select
+        owner_user_id,
+        min(created_at) as first_created_at,
+        max(coalesce(closed_at, created_at)) as last_event_at
+    from deals
+    group by owner_user_id
+),
+
+rep_bounds as (
+    select
+        reps.user_id,
+        reps.team,
+        coalesce(rep_activity.first_at, rep_deals.first_created_at) as started_at,
+        case
+            when reps.is_active then as_of.as_of
+            else least(
+                as_of.as_of,
+                greatest(
+                    coalesce(rep_activity.last_at, rep_deals.last_event_at),
+                    coalesce(rep_deals.last_event_at, rep_activity.last_at)
+                )
+            )
+        end as ended_at
+    from reps
+    cross join as_of
+    left join rep_activity on reps.user_id = rep_activity.owner_user_id
+    left join rep_deals on reps.user_id = rep_deals.owner_user_id
+),
+
+rep_series as (
+    select
+        'rep' as scope,
+        rep_bounds.user_id as scope_id,
+        rep_bounds.team,
+        grains.grain,
+        {{ period_of('rep_bounds.started_at', 'grains.grain') }} as series_start,
+        {{ period_of('rep_bounds.ended_at', 'grains.grain') }} as series_end
+    from rep_bounds
+    cross join grains
+    where rep_bounds.started_at is not null
+),
+
+team_from_reps as (
+    select team, grain, min(series_start) as series_start
+    from rep_series
+    group by team, grain
+),
+
+team_from_credits as (
+    select team, grain, min(period_start) as series_start
+    from contributions
+    where team is not null
+    group by team, grain
+),
+
+team_series as (
+    select
+        'team' as scope,
+        coalesce(team_from_reps.team, team_from_credits.team) as scope_id,
+        coalesce(team_from_reps.team, team_from_credits.team) as team,
+        coalesce(team_from_reps.grain, team_from_credits.grain) as grain,
+        coalesce(team_from_reps.series_start, team_from_credits.series_start) as series_start
+    from team_from_reps
+    full outer join team_from_credits
+        on team_from_reps.team = team_from_credits.team
+        and team_from_reps.grain = team_from_credits.grain
+),
+
+company_start as (
+    select min(started_at) as started_at
+    from (
+        select occurred_at as started_at from activities
+        union all
+        select created_at from deals
+    )
+),
+
+company_series as (
+    select
+        'company' as scope,
+        'all' as scope_id,
+        cast(null as varchar) as team,
+        grains.grain,
+        {{ period_of('company_start.started_at', 'grains.grain') }} as series_start
+    from company_start
+    cross join grains
+    where company_start.started_at is not null
+),
+
+ended_at_as_of as (
+    select
+        series.*,
+        case series.grain when 'week' then as_of.as_of_week else as_of.as_of_month end as series_end
+    from (
+        select * from team_series
+        union all
+        select * from company_series
+    ) as series
+    cross join as_of
+)
+
+select scope, scope_id, team, grain, series_start, series_end from rep_series
+union all
+select scope, scope_id, team, grain, series_start, series_end from ended_at_as_of
