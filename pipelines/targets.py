@@ -16,7 +16,7 @@ import duckdb
 
 from pipelines.settings import PROJECT_ROOT
 
-REGISTRY_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "definitions" / "kpi_registry.csv"
+REGISTRY_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "definitions" / "kpi_definitions.csv"
 COLUMNS = ("kpi_id", "scope", "scope_id", "period_start", "target")
 SALES_ROLES = ("sdr", "ae", "manager")
 

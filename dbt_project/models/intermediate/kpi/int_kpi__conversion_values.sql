@@ -6,7 +6,7 @@ with leads as (
 ),
 
 registry as (
-    select * from {{ ref('kpi_registry') }}
+    select * from {{ ref('kpi_definitions') }}
     where is_active
 ),
 

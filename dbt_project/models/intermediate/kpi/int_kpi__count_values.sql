@@ -1,7 +1,7 @@
 -- Count and sum KPIs (action and result): a row, with 0, for every period of every series
 -- of a scope the KPI is reported for (definitions, "Series and zero-filling").
 with registry as (
-    select * from {{ ref('kpi_registry') }}
+    select * from {{ ref('kpi_definitions') }}
     where is_active and kpi_kind in ('action', 'result')
 ),
 

@@ -7,7 +7,7 @@ with new_revenue as (
 ),
 
 registry as (
-    select * from {{ ref('kpi_registry') }}
+    select * from {{ ref('kpi_definitions') }}
     where is_active and kpi_id = 'new_revenue_mom_growth'
 ),
 

@@ -1,7 +1,7 @@
 -- The registry of KPIs: the method warns against measuring too much (see the test on
 -- max_active_kpis). Inactive KPIs are not computed.
 with registry as (
-    select * from {{ ref('kpi_registry') }}
+    select * from {{ ref('kpi_definitions') }}
 )
 
 select
