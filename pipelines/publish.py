@@ -28,7 +28,9 @@ def published_database(warehouse_dir: Path) -> Path:
     return warehouse_dir / "marts.duckdb"
 
 
-def publish_marts(build_database: Path, warehouse_dir: Path) -> Published:
+def publish_marts(
+    build_database: Path, warehouse_dir: Path, memory_limit: str = "4GB"
+) -> Published:
     """Copy every table of the build's `marts` schema into the published file and Parquet."""
     target = published_database(warehouse_dir)
     staging = warehouse_dir / f".marts-{uuid.uuid4().hex}.duckdb"
@@ -36,7 +38,7 @@ def publish_marts(build_database: Path, warehouse_dir: Path) -> Published:
     parquet_dir.mkdir(parents=True, exist_ok=True)
     tables: dict[str, int] = {}
     try:
-        with duckdb.connect(str(staging)) as con:
+        with duckdb.connect(str(staging), config={"memory_limit": memory_limit}) as con:
             con.execute(f"attach '{build_database}' as build (read_only)")
             names = [
                 row[0]

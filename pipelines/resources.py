@@ -37,7 +37,10 @@ def _path(text: str):
 def warehouse_resource(settings: Settings) -> DuckDBResource:
     """The raw/build DuckDB file (DuckDB allows one writer: the job runs in one process)."""
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
-    return DuckDBResource(database=str(settings.raw_database))
+    return DuckDBResource(
+        database=str(settings.raw_database),
+        connection_config={"memory_limit": settings.duckdb_memory_limit},
+    )
 
 
 @contextmanager

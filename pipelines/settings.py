@@ -53,6 +53,9 @@ class Settings:
     target_overrides_file: Path = PROJECT_ROOT / "targets" / "overrides.csv"
     # Which instant counts as "now" for the definitions; empty = derived from the data.
     as_of: datetime | None = None
+    # DuckDB's memory budget per connection (it spills to disk beyond it), so a big extract
+    # does not take the whole machine.
+    duckdb_memory_limit: str = "4GB"
     # Local wall time of the business: periods, naive timestamps, bare dates.
     business_timezone: str = "Europe/Amsterdam"
     # Loading (contract): a file with more than this share of bad rows, and at least

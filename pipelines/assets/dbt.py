@@ -32,16 +32,18 @@ class LayeredTranslator(DagsterDbtTranslator):
 
 
 @contextmanager
-def _database_env(path: str) -> Iterator[None]:
-    previous = os.environ.get(DBT_DATABASE_ENV)
-    os.environ[DBT_DATABASE_ENV] = path
+def _dbt_env(values: dict[str, str]) -> Iterator[None]:
+    """Environment variables the dbt profile reads, set for the duration of one invocation."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(DBT_DATABASE_ENV, None)
-        else:
-            os.environ[DBT_DATABASE_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dbt_assets(
@@ -56,6 +58,10 @@ def sales_kpi_dbt_models(
 ) -> Iterator[Any]:
     """`dbt build` with the run's settings as vars, against the run's warehouse file."""
     settings = pipeline.settings()
-    with _database_env(str(settings.raw_database)):
+    env = {
+        DBT_DATABASE_ENV: str(settings.raw_database),
+        "SALES_KPI_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+    }
+    with _dbt_env(env):
         args = ["build", "--vars", json.dumps(dbt_vars(settings))]
         yield from dbt.cli(args, context=context).stream()

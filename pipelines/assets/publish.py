@@ -25,7 +25,9 @@ def published_marts(
     context: AssetExecutionContext, pipeline: PipelineSettings
 ) -> MaterializeResult:
     settings = pipeline.settings()
-    published = publish_marts(settings.raw_database, settings.warehouse_dir)
+    published = publish_marts(
+        settings.raw_database, settings.warehouse_dir, settings.duckdb_memory_limit
+    )
     context.log.info(f"published {len(published.tables)} marts to {published.database}")
     return MaterializeResult(
         metadata={

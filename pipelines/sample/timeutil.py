@@ -47,6 +47,18 @@ def utc_offset(utc: np.ndarray) -> np.ndarray:
     return np.where(idx % 2 == 1, 2 * HOUR, HOUR).astype(np.int64)
 
 
+def unambiguous(utc: np.ndarray) -> np.ndarray:
+    """Move instants of the first pass through the repeated autumn hour (02:00-03:00 summer
+    time) one hour on, so that written as naive local time they still mean the same instant
+    (the contract reads a repeated local time as the later, standard-time one)."""
+    utc = np.asarray(utc, dtype=np.int64)
+    autumn_end = _TRANSITIONS[1::2]
+    idx = np.searchsorted(autumn_end, utc, side="right")
+    nxt = autumn_end[np.clip(idx, 0, len(autumn_end) - 1)]
+    inside = (idx < len(autumn_end)) & (utc >= nxt - HOUR) & (utc < nxt)
+    return np.where(inside, utc + HOUR, utc)
+
+
 def local_to_utc(local: np.ndarray) -> np.ndarray:
     """Local wall-clock seconds → UTC seconds (an ambiguous autumn hour takes standard time)."""
     local = np.asarray(local, dtype=np.int64)

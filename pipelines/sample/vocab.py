@@ -10,6 +10,7 @@ import unicodedata
 
 SELLER_DOMAIN = "kompassoftware.nl"
 
+# fmt: off
 TEAM_REGIONS = (
     "Noord", "Zuid", "Randstad", "Oost", "West", "Midden", "Brabant", "Limburg", "Twente",
     "Vlaanderen", "Antwerpen", "Gelderland", "Friesland", "Zeeland", "Utrecht", "Rijnmond",
@@ -84,8 +85,11 @@ PLACES = {
     ),
     "DE": ("Düsseldorf", "Köln", "Aachen", "Münster", "Kleve", "Duisburg"),
 }
-LEGAL_FORMS = {"NL": ("B.V.", "B.V.", "B.V.", "Groep B.V.", "V.O.F."), "BE": ("BV", "NV", "BV"),
-               "DE": ("GmbH", "GmbH", "KG")}
+LEGAL_FORMS = {
+    "NL": ("B.V.", "B.V.", "B.V.", "Groep B.V.", "V.O.F."),
+    "BE": ("BV", "NV", "BV"),
+    "DE": ("GmbH", "GmbH", "KG"),
+}
 TLD = {"NL": ".nl", "BE": ".be", "DE": ".de"}
 
 FREEMAIL_DOMAINS = (
@@ -104,12 +108,13 @@ JOB_TITLES = (
     "Inkoper", "Hoofd inkoop", "Operationeel manager", "IT-manager", "Office manager",
     "Marketingmanager", "Salesmanager", "HR-manager", "Projectleider", "Bedrijfsleider",
     "Controller", "Administrateur", "Teamleider", "Business developer", "Commercieel directeur",
-    "Managing director", "Head of Operations", "Planner",
+    "Managing director", "Head of Operations", "Planner", "Eigenaar, directeur",
 )
 
 LOST_REASONS = (
     "Te duur", "Geen budget", "Gekozen voor concurrent", "Geen reactie meer",
     "Timing: volgend jaar", "Geen fit met behoefte", "Interne oplossing", "Project uitgesteld",
+    "Te duur; andere prioriteiten",
 )
 
 CAMPAIGN_BY_EVENT = {
@@ -126,6 +131,7 @@ CAMPAIGN_BY_EVENT = {
     "trial_signup": "Gratis proefperiode",
 }
 CHANNELS = ("website", "email", "linkedin", "google_ads", "event", "organic", "referral")
+# fmt: on
 
 
 def slug(text: str) -> str:

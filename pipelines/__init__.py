@@ -1,0 +1,1 @@
+"""sales-kpi-pipeline: trustworthy sales KPIs from raw CRM extracts."""
