@@ -10,6 +10,10 @@ users as (
     select * from {{ ref('int_users__roles') }}
 ),
 
+inputs as (
+    select * from {{ ref('int_leads__inputs') }}
+),
+
 final as (
     select
         stages.contact_id,
@@ -37,10 +41,12 @@ final as (
         labels.crm_label_set_by,
         labels.stage_at_label as crm_label_judged_stage,
         labels.crm_label_consistent,
-        {{ definitions_version() }} as definitions_version
+        {{ definitions_version() }} as definitions_version,
+        inputs.inputs_fingerprint
     from stages
     left join labels on stages.contact_id = labels.contact_id
     left join users on stages.owner_user_id = users.user_id
+    left join inputs on stages.contact_id = inputs.contact_id
 )
 
 select * from final
