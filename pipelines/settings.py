@@ -106,6 +106,13 @@ class Settings:
             if getattr(self, name) != getattr(default, name)
         }
 
+    def run_settings(self) -> dict[str, Any]:
+        """What a published run records as its settings: the definitions' thresholds, the
+        timezone and a pinned as_of (paths are where, not what, so they are left out)."""
+        values = {name: _to_text(getattr(self, name)) for name in DEFINITION_SETTINGS}
+        values["as_of"] = _to_text(self.as_of)
+        return values
+
     def as_dict(self) -> dict[str, Any]:
         return {f.name: _to_text(getattr(self, f.name)) for f in fields(self)}
 

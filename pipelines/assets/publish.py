@@ -1,13 +1,17 @@
-"""Publishing: after a green dbt build, the marts are copied to where readers find them."""
+"""Publishing: after a green dbt build and the blocking checks, the marts are copied to where
+readers find them (write–audit–publish; see pipelines/publish.py)."""
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster_duckdb import DuckDBResource
 
 from pipelines.assets.dbt import sales_kpi_dbt_models
-from pipelines.publish import publish_marts
-from pipelines.resources import PipelineSettings
+from pipelines.publish import PUBLISHED_TABLES, RunRecord, publish_marts
+from pipelines.resources import PipelineSettings, warehouse_connection
 
 MART_KEYS: list[AssetKey] = sorted(
-    key for key, group in sales_kpi_dbt_models.group_names_by_key.items() if group == "marts"
+    key
+    for key, group in sales_kpi_dbt_models.group_names_by_key.items()
+    if group == "marts" and key.path[-1] in PUBLISHED_TABLES
 )
 
 
@@ -18,20 +22,37 @@ MART_KEYS: list[AssetKey] = sorted(
     kinds={"duckdb", "parquet"},
     description=(
         "The marts as dashboards and auditors read them: `<warehouse>/marts.duckdb` (schema "
-        "`marts`, swapped in atomically) and `<warehouse>/parquet/<table>.parquet`."
+        "`marts`, swapped in atomically), `<warehouse>/parquet/<table>.parquet`, and the "
+        "history of every published run (`runs`, `dim_leads_history`, `kpi_scorecard_history`)."
     ),
 )
 def published_marts(
-    context: AssetExecutionContext, pipeline: PipelineSettings
+    context: AssetExecutionContext, warehouse: DuckDBResource, pipeline: PipelineSettings
 ) -> MaterializeResult:
     settings = pipeline.settings()
-    published = publish_marts(
-        settings.raw_database, settings.warehouse_dir, settings.duckdb_memory_limit
+    with warehouse_connection(warehouse) as con:
+        as_of = con.execute("select as_of from intermediate.int_as_of").fetchone()[0]  # type: ignore[index]
+        version = con.execute(
+            "select any_value(definitions_version) from marts.dim_leads"
+        ).fetchone()[0]  # type: ignore[index]
+        files = con.execute(
+            "select count(*) from raw.load_manifest where status = 'loaded'"
+        ).fetchone()[0]  # type: ignore[index]
+    run = RunRecord(
+        run_id=context.run_id,
+        as_of=as_of,
+        definitions_version=version or "unknown",
+        settings=settings.run_settings(),
+        source_files=int(files),
     )
-    context.log.info(f"published {len(published.tables)} marts to {published.database}")
+    published = publish_marts(
+        settings.raw_database, settings.warehouse_dir, run, settings.duckdb_memory_limit
+    )
+    context.log.info(f"published {len(published.tables)} tables to {published.database}")
     return MaterializeResult(
         metadata={
             "path": MetadataValue.path(str(published.database)),
             "tables": MetadataValue.json(published.tables),
+            "definitions_version": run.definitions_version,
         }
     )
