@@ -144,8 +144,18 @@ def _run(args: argparse.Namespace) -> int:
     print()
     seconds = time.perf_counter() - started
     if outcome.success:
+        from pipelines.publish import published_database
+        from pipelines.run_summary import flagged_labellers
+
+        published = published_database(settings.warehouse_dir)
+        for labeller, judged, inconsistent, rate in flagged_labellers(published):
+            _say(
+                f"warning: labeller {labeller}: {inconsistent} of {judged} CRM labels "
+                f"({rate:.0%}) disagree with the agreed definitions (see marts.label_consistency)"
+            )
         _say(f"run {outcome.run_id[:8]} succeeded in {seconds:.1f}s")
-        _say(f"warehouse: {settings.raw_database} (schema raw)")
+        _say(f"warehouse: {settings.raw_database} (schema raw; the build)")
+        _say(f"published: {published} (schema marts) and {settings.warehouse_dir / 'parquet'}")
         return 0
     print(f"run {outcome.run_id[:8]} FAILED after {seconds:.1f}s:", file=sys.stderr)
     for failure in outcome.failures:

@@ -67,3 +67,18 @@ def format_summary(summaries: list[EntitySummary]) -> str:
             f"{s.files_rejected:>10}{s.raw_rows_total:>12,}"
         )
     return "\n".join(lines)
+
+
+def flagged_labellers(published: Path) -> list[tuple[str, int, int, float]]:
+    """Labellers whose CRM labels disagree with the definitions above the threshold."""
+    if not published.exists():
+        return []
+    with duckdb.connect() as con:
+        con.execute(f"attach '{published}' as published (read_only)")
+        return con.execute(
+            """
+            select labeller, labels_judged, inconsistent, inconsistency_rate
+            from published.marts.label_consistency
+            where exceeds_threshold order by inconsistency_rate desc, labeller
+            """
+        ).fetchall()
