@@ -33,6 +33,12 @@ Choices made where the definitions leave room (a careful analyst's reading):
 - Stage at a label's `changed_at`: the furthest stage whose entry time is ≤ `changed_at`.
 - `fct_funnel_stages.exited_at`: the earliest `entered_at` among the *further* stages reached
   (by stage order, not by time), as written.
+- `fct_deals.stage` of a deal that closed, or moved, after `as_of`: the stage of its latest
+  open stage change at or before `as_of`; unknown (not compared) without such history.
+- An activity that names a deal created after `as_of` names no live deal (the deal has not
+  happened yet).
+- Version ties inside one delivery: a later load of the file (one replaced in place) wins
+  before the later line.
 """
 
 from __future__ import annotations
@@ -132,11 +138,13 @@ def resolve_versions(entity: str, rows: pd.DataFrame) -> pd.DataFrame:
     """The live version of each record (CONTRACT.md, deliveries).
 
     `updated_at` entities: latest `updated_at`, a tie → later delivery (name order) → later
-    line. Others: latest delivery, then later line. Then `is_deleted = true` drops the record.
-    EUR rows of `fx_rates` are ignored.
+    load (a file replaced in its delivery) → later line. Others: latest delivery, then later
+    load, then later line. Then `is_deleted = true` drops the record. EUR rows of `fx_rates`
+    are ignored.
     """
     key, by_updated_at, has_is_deleted = ENTITIES[entity]
-    order = ["_delivery", "_line", "_load_id"]
+    # A file replaced inside a delivery (same name, new content) is a later load of it.
+    order = ["_delivery", "_load_id", "_line"]
     if by_updated_at:
         order = ["updated_at", *order]
     ranked = rows.sort_values([*key, *order], kind="mergesort")
@@ -469,7 +477,8 @@ def _stage_as_of(
 
     The current stage, unless the deal closed after `as_of` or its stage history moves after
     it: then the stage of its latest stage change at or before `as_of` (None, i.e. unknown and
-    not compared, when it has none or two changes share that instant).
+    not compared, when it has none, when two changes share that instant, or when that change
+    closes the deal although its closed_at is later).
     """
     later = _ids(stage_changes.loc[stage_changes["changed_at"] > as_of, "deal_id"])
     current_holds = deals["is_closed"] | (
@@ -480,6 +489,7 @@ def _stage_as_of(
     last = before[before["changed_at"] == last_at]
     last = last.groupby("deal_id")["stage"].agg(lambda s: s.iloc[0] if s.nunique() == 1 else None)
     historic = deals["deal_id"].map(last)
+    historic = historic.where(~historic.isin(CLOSED_STAGES))
     return deals["stage"].where(current_holds, historic).astype(object)
 
 

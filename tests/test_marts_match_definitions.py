@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pandas as pd
 import pytest
-from oracle import OracleMarts, oracle_from_warehouse
+from oracle import OracleMarts, local_month, local_week, oracle_from_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -171,7 +171,7 @@ EDGE-E15x,EDGE-C15,contact_form,2026-05-16T10:00:00Z,true
     # D18 is created after it; D19 has a currency without rates; D22-D24 test the NOK month
     # fallback (local month) and the missing earlier rate; D26 ties on updated_at across
     # deliveries; D27 is deleted; D28 names a deleted contact; D29 is won by a contact of ORG5
-    # but carries no company; D30's owner does not exist.
+    # but carries no company; D30's owner does not exist; D31 is open with an expected close date.
     (EDGE_A, "deals"): """
 deal_id,contact_id,company_id,owner_user_id,deal_type,stage,amount,currency,created_at,closed_at,\
 updated_at,is_deleted
@@ -208,6 +208,8 @@ EDGE-D28,EDGE-C16,EDGE-ORG1,EDGE-U1,new_business,discovery,100,EUR,2026-03-10T10
 EDGE-D29,EDGE-C22,,EDGE-U1,upsell,closed_won,100,EUR,2026-01-10T10:00:00Z,\
 2026-02-01T10:00:00Z,2026-02-01T10:00:00Z,false
 EDGE-D30,,,EDGE-U-GONE,renewal,discovery,100,EUR,2026-03-10T10:00:00Z,,\
+2026-03-10T10:00:00Z,false
+EDGE-D31,,,EDGE-U1,renewal,negotiation,100,EUR,2026-03-10T10:00:00Z,2026-05-01T10:00:00Z,\
 2026-03-10T10:00:00Z,false
 """,
     (EDGE_B, "deals"): """
@@ -307,8 +309,55 @@ NOK,2026-01,0.085
 }
 
 
-def write_edge_deliveries(extracts: Path) -> None:
-    for (delivery, entity), text in EDGE_FILES.items():
+# A delivery appended to the derived scenario's sample: timestamps far after the sample's end
+# that must not move the derived as_of (an open deal's expected close date, a draft quote's
+# sent_at, deleted rows, created_at of contacts and companies, updated_at).
+PROBE = "2026-11-27T0200"
+T1 = "2027-02-01T10:00:00Z"
+AS_OF_PROBES: dict[tuple[str, str], str] = {
+    (PROBE, "users"): f"""
+user_id,full_name,role,team,updated_at
+EDGE-U1,Edge Ae,ae,Team Noord,{T1}
+""",
+    (PROBE, "companies"): f"""
+company_id,name,created_at,updated_at
+EDGE-ORG1,Edge One,{T1},{T1}
+""",
+    (PROBE, "contacts"): f"""
+contact_id,company_id,email,owner_user_id,created_at,updated_at
+EDGE-C01,EDGE-ORG1,ann@edge-one.example,EDGE-U1,{T1},{T1}
+""",
+    (PROBE, "deals"): f"""
+deal_id,contact_id,owner_user_id,deal_type,stage,amount,created_at,closed_at,updated_at,is_deleted
+EDGE-D01,EDGE-C01,EDGE-U1,new_business,proposal,100,2026-06-01T10:00:00Z,{T1},{T1},false
+EDGE-D02,EDGE-C01,EDGE-U1,new_business,closed_won,100,{T1},{T1},{T1},true
+""",
+    (PROBE, "quotes"): f"""
+quote_id,deal_id,status,created_at,sent_at,updated_at,is_deleted
+EDGE-Q01,EDGE-D01,draft,2026-06-02T10:00:00Z,{T1},{T1},false
+EDGE-Q02,EDGE-D01,sent,2026-06-02T10:00:00Z,{T1},{T1},true
+""",
+    (PROBE, "activities"): f"""
+activity_id,activity_type,direction,owner_user_id,contact_id,occurred_at,updated_at,is_deleted
+EDGE-A01,call,outbound,EDGE-U1,EDGE-C01,{T1},{T1},true
+""",
+    (PROBE, "marketing_events"): f"""
+event_id,contact_id,event_type,occurred_at,is_deleted
+EDGE-E01,EDGE-C01,demo_request,{T1},true
+""",
+    (PROBE, "lifecycle_changes"): f"""
+change_id,contact_id,lifecycle_stage,changed_at,is_deleted
+EDGE-L01,EDGE-C01,lead,{T1},true
+""",
+    (PROBE, "deal_stage_changes"): f"""
+deal_id,stage,changed_at,is_deleted
+EDGE-D01,closed_won,{T1},true
+""",
+}
+
+
+def write_deliveries(extracts: Path, files: dict[tuple[str, str], str]) -> None:
+    for (delivery, entity), text in files.items():
         folder = extracts / delivery
         folder.mkdir(parents=True, exist_ok=True)
         body = text.lstrip("\n")  # (a `\` at a line's end continues it, in Python)
@@ -330,13 +379,16 @@ class Scenario:
 
 
 def _run(
-    root: Path, scale: float, seed: int, as_of: datetime | None, edge_cases: bool = False
+    root: Path,
+    scale: float,
+    seed: int,
+    as_of: datetime | None,
+    extra: dict[tuple[str, str], str],
 ) -> tuple[Path, Path]:
     generate_sample = _import_generator()
     extracts, warehouse = root / "extracts", root / "warehouse"
     generate_sample(extracts, scale=scale, seed=seed, end=SAMPLE_END)
-    if edge_cases:
-        write_edge_deliveries(extracts)
+    write_deliveries(extracts, extra)
     from pipelines.job_runner import run_nightly_job
     from pipelines.settings import Settings
 
@@ -365,7 +417,7 @@ def _import_generator() -> Callable[..., Any]:
 @pytest.fixture(scope="module")
 def derived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     root = tmp_path_factory.mktemp("oracle_derived")
-    _extracts, warehouse = _run(root, scale=0.3, seed=7, as_of=None)
+    _extracts, warehouse = _run(root, scale=0.3, seed=7, as_of=None, extra=AS_OF_PROBES)
     oracle = oracle_from_warehouse(warehouse / "warehouse.duckdb")
     yield Scenario("derived as_of", warehouse, oracle)
 
@@ -373,7 +425,7 @@ def derived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 @pytest.fixture(scope="module")
 def pinned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     root = tmp_path_factory.mktemp("oracle_pinned")
-    _extracts, warehouse = _run(root, scale=0.1, seed=11, as_of=PINNED_AS_OF, edge_cases=True)
+    _extracts, warehouse = _run(root, scale=0.1, seed=11, as_of=PINNED_AS_OF, extra=EDGE_FILES)
     yield Scenario(
         "pinned as_of",
         warehouse,
@@ -436,12 +488,10 @@ def compare(
     `skip(expected_row)` names columns not to compare for that row.
     """
     key, columns = TABLES[table]
-    extra = [c for c in expected.columns if c not in columns]
     got = _rows(actual, key, columns)
     want = _rows(expected, key, columns)
-    want_extra = {
-        tuple(_normal(c, r[c]) for c in key): r for r in expected.to_dict("records")
-    } if extra else {}
+    # The oracle's rows with all their columns (e.g. `stage_known`), for `skip`.
+    want_full = {tuple(_normal(c, r[c]) for c in key): r for r in expected.to_dict("records")}
     problems: list[str] = []
     for k in sorted(set(got) | set(want), key=str):
         if k not in want:
@@ -450,7 +500,7 @@ def compare(
         if k not in got:
             problems.append(f"{k}: missing from the mart; oracle: {want[k]}")
             continue
-        skipped = skip(want_extra[k]) if skip else set()
+        skipped = skip(want_full[k]) if skip else set()
         diffs = [
             f"{c}: mart={got[k][c]!r} oracle={want[k][c]!r}"
             for c in columns
@@ -477,6 +527,37 @@ def assert_same(
         )
 
 
+def assert_as_of(scenario: Scenario) -> None:
+    """The run's as_of is the oracle's: the company's count and sum series end in its period
+    (and, once the `runs` mart exists, its as_of is the same instant)."""
+    as_of = pd.Series([scenario.oracle.as_of])
+    end = {"week": local_week(as_of)[0], "month": local_month(as_of)[0]}
+    with duckdb.connect(str(scenario.warehouse / "marts.duckdb"), read_only=True) as con:
+        con.execute("set TimeZone = 'UTC'")
+        ends = con.execute(
+            "select kpi_id, grain, max(period_start) from marts.marts.kpi_values "
+            "where scope = 'company' and kpi_kind in ('action', 'result') group by all"
+        ).fetchall()
+        has_runs = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'marts' and table_name = 'runs'"
+        ).fetchone()[0]
+        run_as_of = (
+            con.execute("select as_of from marts.marts.runs order by published_at").fetchall()
+            if has_runs
+            else []
+        )
+    assert ends, "kpi_values has no company series"
+    wrong = [
+        f"{kpi} ({grain}) ends {last}, not {end[grain]}"
+        for kpi, grain, last in ends
+        if pd.Timestamp(last).date() != end[grain]
+    ]
+    assert not wrong, f"{scenario.name}: as_of is {scenario.oracle.as_of}, but " + "; ".join(wrong)
+    if run_as_of:
+        assert pd.Timestamp(run_as_of[-1][0]) == scenario.oracle.as_of
+
+
 def _deal_skip(row: dict[str, Any]) -> set[str]:
     # A deal that closed or moved after `as_of` is compared with its stage history at `as_of`;
     # when that history says nothing, its stage then is unknown and not compared.
@@ -485,6 +566,12 @@ def _deal_skip(row: dict[str, Any]) -> set[str]:
 
 # --------------------------------------------------------------------------------------------
 # Tests: derived as_of
+
+
+def test_derived_as_of(derived: Scenario) -> None:
+    sample_end = pd.Timestamp(SAMPLE_END.isoformat(), tz="UTC") + pd.Timedelta(days=1)
+    assert derived.oracle.as_of < sample_end, "the probes' far-future timestamps moved as_of"
+    assert_as_of(derived)
 
 
 def test_dim_leads(derived: Scenario) -> None:
@@ -512,6 +599,7 @@ def test_pinned_as_of_is_used(pinned: Scenario) -> None:
     with duckdb.connect(str(pinned.warehouse / "warehouse.duckdb"), read_only=True) as con:
         latest = con.execute("select max(occurred_at) from raw.activities").fetchone()[0]
     assert pd.Timestamp(latest) > pinned.oracle.as_of, "the sample has no facts after as_of"
+    assert_as_of(pinned)
 
 
 def test_dim_leads_pinned_as_of(pinned: Scenario) -> None:
