@@ -32,11 +32,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         resources={
             "warehouse": warehouse_resource(settings),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
-            "pipeline": PipelineSettings(
-                extracts_dir=str(settings.extracts_dir),
-                warehouse_dir=str(settings.warehouse_dir),
-                as_of=settings.as_of.isoformat() if settings.as_of else None,
-            ),
+            "pipeline": PipelineSettings.from_settings(settings),
         },
     )
 

@@ -1,6 +1,7 @@
 """Dagster resources: where the pipeline reads and writes, and with which settings."""
 
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -8,30 +9,21 @@ import duckdb
 from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
 
-from pipelines.settings import Settings, parse_instant
+from pipelines.settings import Settings
 
 
 class PipelineSettings(ConfigurableResource):
-    """The run's paths and `as_of`; thresholds come from `SALES_KPI_*` environment variables
-    (see `pipelines/settings.py`), so the UI, the schedule and the CLI share one source."""
+    """Every setting of the run (pipelines/settings.py), carried as JSON so that the CLI, the
+    tests, the schedule and `dagster dev` hand the job exactly the same thing."""
 
-    extracts_dir: str
-    warehouse_dir: str
-    as_of: str | None = None
+    settings_json: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "PipelineSettings":
+        return cls(settings_json=json.dumps(settings.as_dict(), sort_keys=True))
 
     def settings(self) -> Settings:
-        base = Settings.from_env()
-        as_of = parse_instant(self.as_of, base.business_timezone) if self.as_of else None
-        return base.replace(
-            extracts_dir=_path(self.extracts_dir), warehouse_dir=_path(self.warehouse_dir),
-            as_of=as_of,
-        )
-
-
-def _path(text: str):
-    from pathlib import Path
-
-    return Path(text).expanduser().resolve()
+        return Settings.from_text(json.loads(self.settings_json))
 
 
 def warehouse_resource(settings: Settings) -> DuckDBResource:

@@ -117,6 +117,17 @@ class Settings:
         return {f.name: _to_text(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
+    def from_text(cls, values: Mapping[str, Any]) -> Settings:
+        """Settings from `as_dict()` output (text values), e.g. carried in a Dagster resource."""
+        types = {f.name: f.type for f in fields(cls)}
+        parsed = {
+            name: (_parse(name, types[name], str(value)) if value is not None else None)
+            for name, value in values.items()
+            if name in types
+        }
+        return cls(**parsed)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then ``SALES_KPI_*`` variables, then explicit overrides (CLI flags)."""
         environ = os.environ if environ is None else environ

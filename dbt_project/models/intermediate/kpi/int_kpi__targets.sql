@@ -19,8 +19,20 @@ baselines as (
     select * from {{ ref('kpi_baselines') }}
 ),
 
-overrides as (
+all_overrides as (
     select * from {{ ref('stg_targets__overrides') }}
+),
+
+overrides as (
+    -- an override applies to a period of its scope's series; one outside it (before the
+    -- series starts, or for a scope without a series) is reported by a test, not applied
+    select all_overrides.*
+    from all_overrides
+    inner join kpi_values
+        on all_overrides.kpi_id = kpi_values.kpi_id
+        and all_overrides.scope = kpi_values.scope
+        and all_overrides.scope_id = kpi_values.scope_id
+        and all_overrides.period_start = kpi_values.period_start
 ),
 
 derived_start as (

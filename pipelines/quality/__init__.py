@@ -1,0 +1,1 @@
+"""Data quality gates: Great Expectations suites validated as SQL inside the DuckDB warehouse."""
