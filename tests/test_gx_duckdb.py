@@ -1,0 +1,266 @@
+"""GX suites validated as SQL inside DuckDB: real values, real failures, and the GX bug pinned.
+
+Every test builds its own small DuckDB file under `tmp_path`, with the table in schema `marts`
+(not `main`), and its own GX project. Suites are written as JSON files, as they are committed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import great_expectations as gx
+import pytest
+import sqlalchemy as sa
+from great_expectations.execution_engine import PandasExecutionEngine, SqlAlchemyExecutionEngine
+
+from pipelines.quality.gx_duckdb import (
+    DATASOURCE_NAME,
+    DuckDBExecutionEngine,
+    NotEvaluatedError,
+    assert_evaluated,
+    open_gx_context,
+    validate_query,
+)
+
+QUERY = "select * from marts.t"
+# name is NULL once; amount 250.00 lies outside 0..100.
+ROWS = [(1, "Ann", 10.5), (2, "Bob", 20.0), (3, None, 30.0), (4, "Dee", 250.0), (5, "Eve", 0.0)]
+
+
+def make_warehouse(path: Path, rows: list[tuple[Any, ...]] = ROWS) -> Path:
+    con = duckdb.connect(str(path))
+    con.execute("create schema marts")
+    con.execute("create table marts.t (id integer, name varchar, amount decimal(10, 2))")
+    con.executemany("insert into marts.t values (?, ?, ?)", rows)
+    con.close()
+    return path
+
+
+def write_suite(project: Path, name: str, *expectations: tuple[str, dict[str, Any]]) -> None:
+    """A suite file as a person writes it; GX adds ids and defaults on first use."""
+    folder = project / "expectations"
+    folder.mkdir(parents=True, exist_ok=True)
+    suite = {"name": name, "expectations": [{"type": t, "kwargs": k} for t, k in expectations]}
+    (folder / f"{name}.json").write_text(json.dumps(suite, indent=2))
+
+
+def by_type(result: Any) -> dict[str, Any]:
+    return {r.expectation_config.type: r for r in result.results}
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    return make_warehouse(tmp_path / "warehouse.duckdb")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return tmp_path / "project"
+
+
+def test_passing_suite_passes_with_observed_values(project: Path, warehouse: Path) -> None:
+    write_suite(
+        project,
+        "t_ok",
+        ("expect_table_row_count_to_equal", {"value": 5}),
+        ("expect_column_values_to_not_be_null", {"column": "id"}),
+        ("expect_column_values_to_be_unique", {"column": "id"}),
+        ("expect_column_max_to_be_between", {"column": "amount", "min_value": 0}),
+        ("expect_column_to_exist", {"column": "name"}),
+    )
+    context = open_gx_context(project, warehouse)
+    result = validate_query(context, "t_ok", QUERY)
+
+    assert result.success
+    got = by_type(result)
+    assert got["expect_table_row_count_to_equal"].result["observed_value"] == 5
+    assert got["expect_column_values_to_not_be_null"].result["element_count"] == 5
+    assert got["expect_column_values_to_not_be_null"].result["unexpected_count"] == 0
+    assert got["expect_column_values_to_be_unique"].result["unexpected_count"] == 0
+    assert got["expect_column_max_to_be_between"].result["observed_value"] == 250
+    assert_evaluated(result)
+
+    # Suites are files under expectations/, GX's own files under gx/, and the config does not
+    # name the warehouse file: a run against another file sees that file's rows.
+    assert (project / "expectations" / "t_ok.json").is_file()
+    config = (project / "gx" / "great_expectations.yml").read_text()
+    assert str(warehouse) not in config
+    assert "duckdb:///${SALES_KPI_GX_DUCKDB}" in config
+    other = make_warehouse(warehouse.with_name("other.duckdb"), ROWS[:2])
+    result = validate_query(open_gx_context(project, other), "t_ok", QUERY, require_evaluated=False)
+    assert by_type(result)["expect_table_row_count_to_equal"].result["observed_value"] == 2
+    assert (project / "gx" / "great_expectations.yml").read_text() == config
+
+
+def test_failing_expectations_report_unexpected_values(project: Path, warehouse: Path) -> None:
+    write_suite(
+        project,
+        "t_bad",
+        ("expect_column_values_to_not_be_null", {"column": "name"}),
+        (
+            "expect_column_values_to_be_between",
+            {"column": "amount", "min_value": 0, "max_value": 100},
+        ),
+        ("expect_table_row_count_to_be_between", {"min_value": 1}),
+    )
+    result = validate_query(open_gx_context(project, warehouse), "t_bad", QUERY)
+
+    assert not result.success
+    got = by_type(result)
+    not_null = got["expect_column_values_to_not_be_null"]
+    assert not not_null.success
+    assert not_null.result["element_count"] == 5
+    assert not_null.result["unexpected_count"] == 1
+    assert not_null.result["partial_unexpected_list"] == [None]
+    between = got["expect_column_values_to_be_between"]
+    assert not between.success
+    assert between.result["unexpected_count"] == 1
+    assert [float(v) for v in between.result["partial_unexpected_list"]] == [250.0]
+    assert got["expect_table_row_count_to_be_between"].success
+    assert_evaluated(result)  # failures that were evaluated are not "not evaluated"
+
+
+def test_plain_sql_datasource_still_does_not_evaluate(warehouse: Path) -> None:
+    """Pins the GX bug that `DuckDBExecutionEngine` works around.
+
+    If this test fails, GX evaluates DuckDB through a plain SQL data source now: drop
+    DuckDBExecutionEngine/DuckDBDatasource and use `add_sql` directly.
+    """
+    url = f"duckdb:///{warehouse}"
+    # The root cause: rows are fetched after GX has closed (and rolled back) the connection.
+    engine = SqlAlchemyExecutionEngine(connection_string=url)
+    try:
+        rows = engine.execute_query(sa.text("select count(*) from marts.t")).fetchall()
+    finally:
+        engine.close()
+    assert rows == [], "GX now keeps DuckDB query results: the workaround may be obsolete"
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    asset = context.data_sources.add_sql("plain", connection_string=url).add_query_asset(
+        "t", query=QUERY
+    )
+    suite = context.suites.add(
+        gx.ExpectationSuite(
+            "pin",
+            expectations=[
+                gx.expectations.ExpectTableRowCountToEqual(value=5),
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="id"),
+            ],
+        )
+    )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(
+            name="pin", data=asset.add_batch_definition_whole_table("all"), suite=suite
+        )
+    )
+    result = definition.run()
+    assert all(not r.result and r.exception_info for r in result.results), (
+        "GX now evaluates DuckDB via a plain SQL data source: the workaround may be obsolete"
+    )
+    with pytest.raises(NotEvaluatedError, match="raised"):
+        assert_evaluated(result)
+
+
+def test_evaluation_happens_in_duckdb_not_pandas(project: Path, tmp_path: Path) -> None:
+    rows = 2_000_000
+    database = tmp_path / "big.duckdb"
+    con = duckdb.connect(str(database))
+    con.execute("create schema marts")
+    con.execute(
+        f"create table marts.big as select range::bigint as id, (range % 1000)::double as amount,"
+        f" 'k' || (range % 7) as k from range({rows})"
+    )
+    con.close()
+    write_suite(
+        project,
+        "big",
+        ("expect_table_row_count_to_equal", {"value": rows}),
+        ("expect_column_values_to_be_unique", {"column": "id"}),
+        (
+            "expect_column_values_to_be_between",
+            {"column": "amount", "min_value": 0, "max_value": 998},
+        ),
+        (
+            "expect_column_values_to_be_in_set",
+            {"column": "k", "value_set": [f"k{i}" for i in range(7)]},
+        ),
+    )
+    context = open_gx_context(project, database)
+    engine = context.data_sources.get(DATASOURCE_NAME).get_execution_engine()
+    assert isinstance(engine, DuckDBExecutionEngine)
+    assert isinstance(engine, SqlAlchemyExecutionEngine)
+    assert not isinstance(engine, PandasExecutionEngine)
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        result = validate_query(context, "big", "select * from marts.big", require_evaluated=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - started
+
+    assert_evaluated(result)
+    got = by_type(result)
+    assert got["expect_table_row_count_to_equal"].result["observed_value"] == rows
+    assert got["expect_column_values_to_be_unique"].result["unexpected_count"] == 0
+    assert got["expect_column_values_to_be_between"].result["unexpected_count"] == rows // 1000
+    # Two million rows in pandas take well over 30 MB (the numeric columns alone are 32 MB).
+    assert peak < 30 * 2**20, f"validation allocated {peak / 2**20:.0f} MB in Python"
+    assert elapsed < 10, f"validation took {elapsed:.1f}s"
+
+
+def test_an_error_is_reported_and_does_not_abort_later_metrics(
+    project: Path, warehouse: Path
+) -> None:
+    write_suite(
+        project,
+        "t_err",
+        ("expect_column_mean_to_be_between", {"column": "name", "min_value": 0}),  # no mean of text
+        ("expect_column_values_to_not_be_null", {"column": "name"}),
+    )
+    context = open_gx_context(project, warehouse)
+    with pytest.raises(NotEvaluatedError, match=r"expect_column_mean_to_be_between\(name\)"):
+        validate_query(context, "t_err", QUERY)
+    result = validate_query(context, "t_err", QUERY, require_evaluated=False)
+    not_null = by_type(result)["expect_column_values_to_not_be_null"]
+    assert not_null.result["unexpected_count"] == 1
+
+
+def test_an_empty_suite_is_not_a_pass(project: Path, warehouse: Path) -> None:
+    write_suite(project, "empty")
+    with pytest.raises(NotEvaluatedError, match="no expectations"):
+        validate_query(open_gx_context(project, warehouse), "empty", QUERY)
+
+
+def test_data_docs_show_a_plain_validation_run(project: Path, warehouse: Path) -> None:
+    write_suite(project, "t_docs", ("expect_table_row_count_to_equal", {"value": 5}))
+    context = open_gx_context(project, warehouse)
+    validate_query(context, "t_docs", QUERY)
+    sites = context.build_data_docs()
+    site = project / "gx" / "uncommitted" / "data_docs" / "local_site"
+    assert sites["local_site"] == (site / "index.html").as_uri()
+    assert "validations/t_docs/" in (site / "index.html").read_text()
+    assert list(site.glob("validations/t_docs/**/*.html"))
+
+
+def test_unverified_gx_version_is_refused(
+    project: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gx, "__version__", "1.25.0")
+    with pytest.raises(RuntimeError, match="verified with great_expectations"):
+        open_gx_context(project, warehouse)
+
+
+def test_a_query_file_may_start_with_a_comment_or_with(project: Path, warehouse: Path) -> None:
+    """GX accepts only queries starting with SELECT; others are wrapped, comments and all."""
+    write_suite(project, "t_cte", ("expect_column_values_to_not_be_null", {"column": "n"}))
+    query = "-- names\nwith x as (\n    select name as n from marts.t  -- all rows\n)\nfrom x; "
+    result = validate_query(open_gx_context(project, warehouse), "t_cte", query)
+    assert by_type(result)["expect_column_values_to_not_be_null"].result["unexpected_count"] == 1
