@@ -8,6 +8,7 @@ from dagster_dbt import DbtCliResource
 
 from pipelines.assets.dbt import dbt_project, sales_kpi_dbt_models
 from pipelines.assets.publish import published_marts
+from pipelines.assets.quality import quality_checks
 from pipelines.assets.raw import raw_assets
 from pipelines.dbt_project import dbt_executable
 from pipelines.resources import PipelineSettings, warehouse_resource
@@ -28,6 +29,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     )
     return Definitions(
         assets=[*raw_assets, sales_kpi_dbt_models, published_marts],
+        asset_checks=[quality_checks],
         jobs=[nightly],
         resources={
             "warehouse": warehouse_resource(settings),

@@ -43,7 +43,7 @@ def make_warehouse(path: Path, rows: list[tuple[Any, ...]] = ROWS) -> Path:
 
 def write_suite(project: Path, name: str, *expectations: tuple[str, dict[str, Any]]) -> None:
     """A suite file as a person writes it; GX adds ids and defaults on first use."""
-    folder = project / "expectations"
+    folder = project / "suites"
     folder.mkdir(parents=True, exist_ok=True)
     suite = {"name": name, "expectations": [{"type": t, "kwargs": k} for t, k in expectations]}
     (folder / f"{name}.json").write_text(json.dumps(suite, indent=2))
@@ -85,9 +85,9 @@ def test_passing_suite_passes_with_observed_values(project: Path, warehouse: Pat
     assert got["expect_column_max_to_be_between"].result["observed_value"] == 250
     assert_evaluated(result)
 
-    # Suites are files under expectations/, GX's own files under gx/, and the config does not
+    # Suites are files under suites/, GX's own files under gx/, and the config does not
     # name the warehouse file: a run against another file sees that file's rows.
-    assert (project / "expectations" / "t_ok.json").is_file()
+    assert (project / "suites" / "t_ok.json").is_file()
     config = (project / "gx" / "great_expectations.yml").read_text()
     assert str(warehouse) not in config
     assert "duckdb:///${SALES_KPI_GX_DUCKDB}" in config
@@ -244,7 +244,8 @@ def test_data_docs_show_a_plain_validation_run(project: Path, warehouse: Path) -
     context = open_gx_context(project, warehouse)
     validate_query(context, "t_docs", QUERY)
     sites = context.build_data_docs()
-    site = project / "gx" / "uncommitted" / "data_docs" / "local_site"
+    # results and Data Docs belong to the warehouse: <warehouse dir>/quality/
+    site = warehouse.parent / "quality" / "data_docs"
     assert sites["local_site"] == (site / "index.html").as_uri()
     assert "validations/t_docs/" in (site / "index.html").read_text()
     assert list(site.glob("validations/t_docs/**/*.html"))

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import great_expectations as gx
 import sqlalchemy as sa
 from great_expectations.core import ExpectationSuiteValidationResult
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context import AbstractDataContext
 from great_expectations.datasource.fluent.sql_datasource import QueryAsset, SQLDatasource
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
@@ -39,9 +40,14 @@ from packaging.version import Version
 
 DATASOURCE_NAME = "warehouse"
 DATABASE_VARIABLE = "SALES_KPI_GX_DUCKDB"
+# Validation results and Data Docs belong to a warehouse, not to the code: both live under
+# `<warehouse>/quality/`, given to GX at run time like the database path.
+RESULTS_VARIABLE = "SALES_KPI_GX_RESULTS"
+RESULTS_DIRECTORY = f"${{{RESULTS_VARIABLE}}}/validations/"
+DATA_DOCS_DIRECTORY = f"${{{RESULTS_VARIABLE}}}/data_docs/"
 BATCH_DEFINITION_NAME = "all_rows"
-# Relative to the GX context root (<project_root>/gx), so: <project_root>/expectations/.
-EXPECTATIONS_DIRECTORY = "../expectations/"
+# Relative to the GX context root (<project_root>/gx), so: <project_root>/suites/.
+EXPECTATIONS_DIRECTORY = "../suites/"
 # GX returns no `result` at all for these by design. Their only metric, `table.columns`, comes
 # from result metadata, so it is right even without the fix, and its failure shows as an exception.
 RESULTLESS_EXPECTATIONS = frozenset({"expect_column_to_exist"})
@@ -113,18 +119,23 @@ class DuckDBDatasource(SQLDatasource):
         return DuckDBExecutionEngine
 
 
-def open_gx_context(project_root: Path, database: Path) -> AbstractDataContext:
+def open_gx_context(
+    project_root: Path, database: Path, results_dir: Path | None = None
+) -> AbstractDataContext:
     """Open the file-based GX project under `project_root`, creating it on first use.
 
-    The data source `warehouse` reads `database` read-only. Its path is given to GX only in
-    memory, so the config files do not change when a run validates another warehouse file.
+    The data source `warehouse` reads `database` read-only; validation results and Data Docs
+    go to `results_dir` (default: `quality/` next to the database). Both paths are given to GX
+    only in memory, so the config files do not change when a run uses another warehouse.
     """
     check_gx_version()
     project_root = Path(project_root).resolve()
     database = Path(database).resolve()
     if not database.is_file():
         raise FileNotFoundError(f"DuckDB database not found: {database}")
-    runtime = {DATABASE_VARIABLE: database.as_posix()}
+    results_dir = Path(results_dir or database.parent / "quality").resolve()
+    results_dir.mkdir(parents=True, exist_ok=True)
+    runtime = {DATABASE_VARIABLE: database.as_posix(), RESULTS_VARIABLE: results_dir.as_posix()}
     context = gx.get_context(
         mode="file", project_root_dir=str(project_root), runtime_environment=runtime
     )
@@ -150,7 +161,13 @@ def _configure_new_project(context: AbstractDataContext, stores: dict[str, Any])
     backend = stores["expectations_store"]["store_backend"]
     backend["base_directory"] = EXPECTATIONS_DIRECTORY
     backend["suppress_store_backend_id"] = True  # no stray .ge_store_backend_id among suites
+    stores["validation_results_store"]["store_backend"]["base_directory"] = RESULTS_DIRECTORY
     context.variables.stores = stores
+    sites = context.variables.data_docs_sites or {}
+    for site in sites.values():
+        site["store_backend"]["base_directory"] = DATA_DOCS_DIRECTORY
+        site["show_how_to_buttons"] = False
+    context.variables.data_docs_sites = sites
     context.variables.progress_bars = {"globally": False}
     context.config.analytics_enabled = False
     context.variables.save()
@@ -167,6 +184,8 @@ def validate_query(
     name: str | None = None,
     result_format: str | Mapping[str, Any] = "SUMMARY",
     require_evaluated: bool = True,
+    expectation_parameters: Mapping[str, Any] | None = None,
+    run_name: str | None = None,
 ) -> ExpectationSuiteValidationResult:
     """Validate the rows of `query` (DuckDB SQL; see `as_select`) against suite `suite_name`.
 
@@ -193,12 +212,28 @@ def validate_query(
     try:
         with engine.get_connection() as connection:  # fail fast, with DuckDB's own message
             connection.execute(sa.text("select 1")).fetchall()
-        result = definition.run(result_format=result_format)
+        result = definition.run(
+            result_format=result_format,
+            expectation_parameters=dict(expectation_parameters or {}),
+            run_id=RunIdentifier(run_name=run_name) if run_name else None,
+        )
     finally:
         engine.close()
     if require_evaluated:
         assert_evaluated(result)
     return result
+
+
+def query_rows(context: AbstractDataContext, query: str) -> list[tuple[Any, ...]]:
+    """Rows of a plain DuckDB query through the data source's own engine (the file is opened
+    by one configuration only; DuckDB refuses a second, differently configured one)."""
+    datasource = context.data_sources.get(DATASOURCE_NAME)
+    engine = datasource.get_execution_engine()
+    try:
+        with engine.get_connection() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(query)).fetchall()]
+    finally:
+        engine.close()
 
 
 def as_select(query: str) -> str:

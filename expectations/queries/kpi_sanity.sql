@@ -1,0 +1,38 @@
+-- Rule 6: marts are sane — conv_* rates in [0, 1], revenue >= 0, one row per KPI key, and
+-- complete zero-filled series (no missing period between a series' first and last).
+with keyed as (
+    select
+        *,
+        count(*) over (partition by kpi_id, scope, scope_id, period_start) as rows_per_key
+    from marts.kpi_values
+),
+
+series as (
+    select
+        kpi_id,
+        scope,
+        scope_id,
+        count(distinct period_start) as periods,
+        case any_value(grain)
+            when 'week' then date_diff('week', min(period_start), max(period_start)) + 1
+            else date_diff('month', min(period_start), max(period_start)) + 1
+        end as expected_periods
+    from marts.kpi_values
+    where kpi_kind in ('action', 'result')
+    group by kpi_id, scope, scope_id
+)
+
+select
+    keyed.kpi_id,
+    keyed.scope,
+    keyed.scope_id,
+    keyed.period_start,
+    case when keyed.kpi_id like 'conv\_%' escape '\' then keyed.value end as conversion_rate,
+    case when keyed.kpi_id in ('new_revenue', 'upsell_revenue') then keyed.value end as revenue,
+    keyed.rows_per_key,
+    coalesce(series.periods = series.expected_periods, true) as is_series_complete
+from keyed
+left join series
+    on keyed.kpi_id = series.kpi_id
+    and keyed.scope = series.scope
+    and keyed.scope_id = series.scope_id

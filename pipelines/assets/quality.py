@@ -1,0 +1,74 @@
+"""The audit step: GX suites run as Dagster asset checks on the marts they guard.
+
+Blocking checks (severity ERROR) keep `published_marts` from running, so a failed check leaves
+the published file exactly as it was; warnings (WARN) are shown and the marts still publish.
+"""
+
+from collections.abc import Iterator
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    MetadataValue,
+    multi_asset_check,
+)
+from dagster_duckdb import DuckDBResource
+
+from pipelines.audit import stage_previous_publication
+from pipelines.quality.checks import CHECKS, data_docs_index, run_quality_checks
+from pipelines.resources import PipelineSettings, warehouse_connection
+
+MARTS_PREFIX = "marts"
+
+
+def mart_key(table: str) -> AssetKey:
+    return AssetKey([MARTS_PREFIX, table])
+
+
+@multi_asset_check(
+    specs=[
+        AssetCheckSpec(
+            check.name,
+            asset=mart_key(check.asset),
+            blocking=check.blocking,
+            description=f"{check.description} ({'blocking' if check.blocking else 'warning'})",
+        )
+        for check in CHECKS
+    ],
+    name="quality_checks",
+    description="Great Expectations suites (expectations/suites) validated as SQL on the build.",
+)
+def quality_checks(
+    context: AssetCheckExecutionContext, warehouse: DuckDBResource, pipeline: PipelineSettings
+) -> Iterator[AssetCheckResult]:
+    settings = pipeline.settings()
+    with warehouse_connection(warehouse) as con:
+        previous = stage_previous_publication(
+            con, settings.warehouse_dir, context.run.run_id, settings.run_settings()
+        )
+    context.log.info(
+        "comparing with published run "
+        + (previous["run_id"] if previous else "none (first publication)")
+    )
+    outcomes = run_quality_checks(settings, run_name=context.run.run_id, log=context.log.info)
+    docs = data_docs_index(settings)
+    for outcome in outcomes:
+        check = outcome.check
+        yield AssetCheckResult(
+            check_name=check.name,
+            asset_key=mart_key(check.asset),
+            passed=outcome.passed,
+            severity=AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN,
+            description=outcome.describe(),
+            metadata={
+                "rows_evaluated": outcome.evaluated_rows,
+                "offending_rows": outcome.offending_rows,
+                "first_offending_keys": MetadataValue.json(outcome.first_offenders),
+                "failing_expectations": MetadataValue.json(outcome.failing_expectations),
+                "seconds": round(outcome.seconds, 3),
+                "data_docs": MetadataValue.path(str(docs)),
+            },
+        )

@@ -1,0 +1,183 @@
+"""The audit of write–audit–publish: the consistency rules as GX suites, run as SQL on the
+build, before anything is published.
+
+Each check is a GX suite file (`expectations/suites/<suite>.json`) validated against the rows
+of one SQL file (`expectations/queries/<query>.sql`). Blocking checks stop the publication;
+warnings are reported and published with the marts. The rule numbers are those of the
+agreed definitions ("Consistency rules").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from great_expectations.data_context import AbstractDataContext
+
+from pipelines.quality.gx_duckdb import open_gx_context, query_rows, validate_query
+from pipelines.settings import PROJECT_ROOT, Settings
+
+EXPECTATIONS_ROOT = PROJECT_ROOT / "expectations"
+QUERIES = EXPECTATIONS_ROOT / "queries"
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    name: str  # the Dagster check and the GX suite
+    asset: str  # the mart it guards
+    blocking: bool
+    description: str
+    query: str  # file name in expectations/queries, without .sql
+    keys: tuple[str, ...]  # identify an offending row
+    problem: str  # SQL condition (over the query's columns) of an offending row
+
+    @property
+    def sql(self) -> str:
+        return (QUERIES / f"{self.query}.sql").read_text(encoding="utf-8")
+
+
+CHECKS: tuple[QualityCheck, ...] = (
+    QualityCheck(
+        "lead_stages", "dim_leads", True,
+        "Rule 1: every live contact has exactly one agreed stage and a definitions version.",
+        "lead_stages", ("contact_id",),
+        "contact_id is null or stage is null or definitions_version is null or stage not in "
+        "('none', 'marketing_lead', 'sales_lead', 'quote', 'customer') "
+        "or live_contacts <> classified_contacts",
+    ),
+    QualityCheck(
+        "stage_order", "dim_leads", True,
+        "Rule 2: stage-order breaches stop publishing above max_order_breaches of the sales "
+        "leads.",
+        "stage_order", ("contact_id",), "has_order_breach",
+    ),
+    QualityCheck(
+        "stage_order_breaches", "dim_leads", False,
+        "Rule 2: any stage-order breach (below the threshold) is a data issue that warns.",
+        "stage_order", ("contact_id",), "has_order_breach",
+    ),
+    QualityCheck(
+        "marketing_leads_qualified", "dim_leads", True,
+        "Rule 3: every marketing lead has a qualifying event of an intent type and is fit.",
+        "marketing_leads_qualified", ("contact_id",),
+        "not (has_qualifying_event and is_intent_event and is_at_the_event and is_fit)",
+    ),
+    QualityCheck(
+        "label_agreement", "label_consistency", False,
+        "Rule 4: per labeller, CRM labels agree with the definitions (a warning).",
+        "label_agreement", ("labeller",), "exceeds_threshold",
+    ),
+    QualityCheck(
+        "classification_stability", "dim_leads", True,
+        "Rule 5: against the last published run (same version and settings), a contact whose "
+        "inputs did not change keeps its stage and stage timestamps.",
+        "classification_stability", ("contact_id",), "not is_stable",
+    ),
+    QualityCheck(
+        "kpi_sanity", "kpi_values", True,
+        "Rule 6: conversion rates in [0, 1], revenue >= 0, one row per KPI key, complete "
+        "zero-filled series.",
+        "kpi_sanity", ("kpi_id", "scope", "scope_id", "period_start"),
+        "conversion_rate not between 0 and 1 or revenue < 0 or rows_per_key <> 1 "
+        "or not is_series_complete",
+    ),
+    QualityCheck(
+        "revenue_in_eur", "fct_deals", True,
+        "Revenue: every won new_business or upsell deal with an amount has an EUR amount "
+        "(an fx rate), and EUR amounts are never negative.",
+        "revenue_in_eur", ("deal_id",), "not has_eur_amount or amount_eur < 0",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    check: QualityCheck
+    passed: bool
+    evaluated_rows: int
+    failing_expectations: list[str] = field(default_factory=list)
+    offending_rows: int = 0
+    first_offenders: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        if self.passed:
+            return f"{self.check.name}: passed ({self.evaluated_rows:,} rows)"
+        offenders = ", ".join(self.first_offenders)
+        return (
+            f"{self.check.name}: FAILED — {'; '.join(self.failing_expectations)}"
+            + (f"; {self.offending_rows:,} offending rows, first: {offenders}" if offenders else "")
+        )
+
+
+def expectation_parameters(settings: Settings) -> dict[str, Any]:
+    """The suites' `$PARAMETER`s, from the run's settings."""
+    return {"stage_order_mostly": 1.0 - settings.max_order_breaches}
+
+
+def run_quality_checks(
+    settings: Settings,
+    run_name: str | None = None,
+    checks: tuple[QualityCheck, ...] = CHECKS,
+    log: Callable[[str], None] = lambda _: None,
+) -> list[CheckOutcome]:
+    """Validate every check against the build database; Data Docs are rebuilt afterwards."""
+    database = settings.raw_database
+    results_dir = settings.warehouse_dir / "quality"
+    context = open_gx_context(EXPECTATIONS_ROOT, database, results_dir)
+    parameters = expectation_parameters(settings)
+    validated = []
+    for check in checks:
+        started = time.perf_counter()
+        result = validate_query(
+            context, check.name, check.sql, expectation_parameters=parameters,
+            run_name=run_name,
+        )
+        failing = [
+            _expectation_label(r.expectation_config, r.result)
+            for r in result.results
+            if not r.success
+        ]
+        rows = max((r.result.get("element_count", 0) for r in result.results), default=0)
+        validated.append((check, result.success, rows, failing, time.perf_counter() - started))
+    context.build_data_docs()
+    outcomes = []
+    for check, passed, rows, failing, seconds in validated:
+        offending, first = (0, []) if passed else _offenders(context, check)
+        outcome = CheckOutcome(check, passed, rows, failing, offending, first, seconds)
+        log(outcome.describe())
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _expectation_label(config: Any, result: dict[str, Any]) -> str:
+    kwargs = config.kwargs
+    column = kwargs.get("column") or ",".join(
+        str(kwargs[k]) for k in ("column_A", "column_B") if k in kwargs
+    )
+    text = f"{config.type}({column})"
+    if "unexpected_count" in result:
+        text += (
+            f": {result['unexpected_count']:,} unexpected "
+            f"({result.get('unexpected_percent', 0):.2f}%)"
+        )
+    return text
+
+
+def _offenders(context: AbstractDataContext, check: QualityCheck) -> tuple[int, list[str]]:
+    keys = ", ".join(check.keys)
+    base = (
+        f"select {keys} from (\n{check.sql}\n) as checked "
+        f"where coalesce({check.problem}, false)"
+    )
+    count = query_rows(context, f"select count(*) from ({base})")[0][0]
+    rows = query_rows(context, f"{base} order by {keys} limit 10")
+    return int(count), ["/".join(str(v) for v in row) for row in rows]
+
+
+def data_docs_index(settings: Settings) -> Path:
+    """The stable path of the latest Data Docs (every run's validations are listed)."""
+    return settings.warehouse_dir / "quality" / "data_docs" / "index.html"
