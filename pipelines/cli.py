@@ -143,6 +143,14 @@ def _run(args: argparse.Namespace) -> int:
     print(format_summary(summarise_run(settings.raw_database, outcome.run_id)))
     print()
     seconds = time.perf_counter() - started
+    dbt_warnings = [w for w in outcome.warnings if w.startswith("check relationships_")]
+    if dbt_warnings:
+        _say(f"warning: {len(dbt_warnings)} reference checks found dangling references "
+             "(records pointing at missing or deleted ones; they count as empty)")
+    for warning in outcome.warnings:
+        if warning in dbt_warnings or warning.startswith("check label_agreement"):
+            continue  # summarised above / named per labeller below
+        _say(f"warning: {warning}")
     if outcome.success:
         from pipelines.publish import published_database
         from pipelines.run_summary import flagged_labellers

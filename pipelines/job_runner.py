@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from dagster import DagsterEventType, DagsterInstance
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
 
 from pipelines.definitions import NIGHTLY_JOB, build_definitions
 from pipelines.settings import Settings
@@ -16,6 +16,7 @@ class JobOutcome:
     run_id: str
     success: bool
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_nightly_job(
@@ -38,8 +39,18 @@ def run_nightly_job(
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
-    failures = []
+    failures: list[str] = []
+    warnings: list[str] = []
     for event in result.all_events:
+        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.asset_check_evaluation_data
+            if not evaluation.passed:
+                text = f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()}"
+                if evaluation.description:
+                    text += f": {evaluation.description}"
+                blocking = evaluation.severity == AssetCheckSeverity.ERROR
+                (failures if blocking else warnings).append(text)
+            continue
         if event.event_type != DagsterEventType.STEP_FAILURE:
             continue
         data = event.step_failure_data
@@ -51,5 +62,8 @@ def run_nightly_job(
             message = error.message.strip().splitlines()[-1]
         else:
             message = "failed"
+        if event.step_key == "quality_checks" and failures:
+            continue  # a blocking check failed: already named above
         failures.append(f"{event.step_key}: {message}")
-    return JobOutcome(result.run_id, result.success, failures)
+    # A failed blocking check skips publishing without failing a step: the run did not succeed.
+    return JobOutcome(result.run_id, result.success and not failures, failures, warnings)
