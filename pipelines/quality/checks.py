@@ -85,6 +85,12 @@ CHECKS: tuple[QualityCheck, ...] = (
         "or not is_series_complete",
     ),
     QualityCheck(
+        "staging_sanity", "fct_deals", False,
+        "Sanity of the CRM data: no deal closed before it was opened, no quote sent before "
+        "it was created, no negative call duration (warnings: fix them in the CRM).",
+        "staging_sanity", ("record_type", "record_id"), "is_insane",
+    ),
+    QualityCheck(
         "revenue_in_eur", "fct_deals", True,
         "Revenue: every won new_business or upsell deal with an amount has an EUR amount "
         "(an fx rate), and EUR amounts are never negative.",
