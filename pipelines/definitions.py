@@ -1,5 +1,5 @@
-"""The one `Definitions` of the project: `dagster dev` (via workspace.yaml), the CLI and the
-schedule all run the job defined here."""
+"""The one `Definitions` of the project: `dagster dev` (via workspace.yaml), the CLI, the
+schedule and the sensor all run the `nightly` job defined here."""
 
 from __future__ import annotations
 
@@ -11,10 +11,19 @@ from pipelines.assets.publish import published_marts
 from pipelines.assets.quality import quality_checks
 from pipelines.assets.raw import raw_assets
 from pipelines.dbt_project import dbt_executable
+from pipelines.operations import (
+    NIGHTLY_JOB,
+    alert_on_failure,
+    freshness_checks,
+    freshness_sensor,
+    new_delivery_sensor,
+    nightly_schedule,
+    retry_policy,
+)
 from pipelines.resources import PipelineSettings, warehouse_resource
 from pipelines.settings import Settings
 
-NIGHTLY_JOB = "nightly"
+__all__ = ["NIGHTLY_JOB", "build_definitions", "defs"]
 
 
 def build_definitions(settings: Settings | None = None) -> Definitions:
@@ -23,14 +32,19 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     nightly = define_asset_job(
         NIGHTLY_JOB,
         selection=AssetSelection.all(),
-        description="Load new CRM extracts and rebuild the KPI marts.",
+        description="Load new CRM extracts, rebuild, audit and publish the KPI marts.",
         # One process: DuckDB allows a single writer per database file.
         executor_def=in_process_executor,
+        hooks={alert_on_failure},
+        op_retry_policy=retry_policy(settings),
     )
+    freshness = freshness_checks(settings)
     return Definitions(
         assets=[*raw_assets, sales_kpi_dbt_models, published_marts],
-        asset_checks=[quality_checks],
+        asset_checks=[quality_checks, *freshness],
         jobs=[nightly],
+        schedules=[nightly_schedule(settings)],
+        sensors=[new_delivery_sensor(settings), freshness_sensor(freshness)],
         resources={
             "warehouse": warehouse_resource(settings),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),

@@ -56,6 +56,15 @@ class Settings:
     # DuckDB's memory budget per connection (it spills to disk beyond it), so a big extract
     # does not take the whole machine.
     duckdb_memory_limit: str = "4GB"
+    # Nightly operation: when the schedule runs (cron, in the business timezone), how long a
+    # new delivery folder must be quiet before the sensor starts a run, retries of a failed
+    # step (transient errors such as a locked file), and where alerts go besides the log.
+    schedule_cron: str = "0 2 * * *"
+    delivery_settle_seconds: int = 60
+    step_retries: int = 2
+    step_retry_delay_seconds: int = 30
+    alert_webhook_url: str | None = None
+    published_max_age_hours: int = 26
     # Local wall time of the business: periods, naive timestamps, bare dates.
     business_timezone: str = "Europe/Amsterdam"
     # Loading (contract): a file with more than this share of bad rows, and at least

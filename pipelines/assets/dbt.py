@@ -7,8 +7,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, Failure
 from dagster_dbt import (
+    DagsterDbtCliRuntimeError,
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
@@ -64,4 +65,8 @@ def sales_kpi_dbt_models(
     }
     with _dbt_env(env):
         args = ["build", "--vars", json.dumps(dbt_vars(settings))]
-        yield from dbt.cli(args, context=context).stream()
+        try:
+            yield from dbt.cli(args, context=context).stream()
+        except DagsterDbtCliRuntimeError as exc:
+            # A failing model or test fails the same way on a retry: report, don't retry.
+            raise Failure(description=f"dbt build failed: {exc}", allow_retries=False) from exc

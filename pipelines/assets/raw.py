@@ -46,7 +46,7 @@ def build_raw_asset(entity_name: str) -> AssetsDefinition:
         try:
             files, notes = scan_landing(settings.extracts_dir)
         except LandingError as exc:
-            raise Failure(description=str(exc)) from exc
+            raise Failure(description=str(exc), allow_retries=False) from exc
         if entity_name == ENTITY_NAMES[0]:
             for note in notes:
                 context.log.warning(note)
@@ -75,6 +75,7 @@ def build_raw_asset(entity_name: str) -> AssetsDefinition:
                 description="rejected: "
                 + "; ".join(f"{o.file.label}: {o.message}" for o in result.rejected),
                 metadata=metadata,
+                allow_retries=False,  # bad input stays bad: no point retrying
             )
         return MaterializeResult(metadata=metadata)
 
@@ -102,7 +103,7 @@ def target_overrides(
         try:
             overrides = load_overrides(con, settings.target_overrides_file)
         except TargetOverrideError as exc:
-            raise Failure(description=str(exc)) from exc
+            raise Failure(description=str(exc), allow_retries=False) from exc
     context.log.info(f"{len(overrides)} target override(s) from {settings.target_overrides_file}")
     return MaterializeResult(
         metadata={"overrides": len(overrides), "file": str(settings.target_overrides_file)}

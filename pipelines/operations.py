@@ -1,0 +1,172 @@
+"""Nightly operation: the schedule, the new-delivery sensor, retries, the failure alert and
+the freshness check of the published marts. All of it runs the one `nightly` job."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    Backoff,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    HookContext,
+    RetryPolicy,
+    RunRequest,
+    ScheduleDefinition,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    build_last_update_freshness_checks,
+    build_sensor_for_freshness_checks,
+    failure_hook,
+    sensor,
+)
+
+from pipelines.ingest.landing import LandingError, scan_landing
+from pipelines.settings import Settings
+
+NIGHTLY_JOB = "nightly"
+PUBLISHED_KEY = AssetKey(["published_marts"])
+ALERTS_FILE = "alerts.log"
+logger = logging.getLogger(__name__)
+
+
+def nightly_schedule(settings: Settings) -> ScheduleDefinition:
+    """The full job every night (02:00 in the business timezone by default)."""
+    return ScheduleDefinition(
+        name="nightly_schedule",
+        job_name=NIGHTLY_JOB,
+        cron_schedule=settings.schedule_cron,
+        execution_timezone=settings.business_timezone,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description="Load new CRM extracts, rebuild, audit and publish the KPI marts.",
+    )
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """Retries for transient failures; rejected input and failed checks are not retried."""
+    return RetryPolicy(
+        max_retries=settings.step_retries,
+        delay=settings.step_retry_delay_seconds,
+        backoff=Backoff.EXPONENTIAL,
+    )
+
+
+def delivery_signature(settings: Settings) -> tuple[str, list[str]]:
+    """The landing folder's settled deliveries, as a stable signature and a list of names.
+
+    A delivery counts once none of its files changed for `delivery_settle_seconds`, so a run
+    does not start on a folder that is still being copied.
+    """
+    files, _ = scan_landing(settings.extracts_dir)
+    now = datetime.now(UTC).timestamp()
+    settled: dict[str, list[str]] = {}
+    pending: set[str] = set()
+    for file in files:
+        stat = file.path.stat()
+        if now - stat.st_mtime < settings.delivery_settle_seconds:
+            pending.add(file.delivery)
+        settled.setdefault(file.delivery, []).append(f"{file.name}:{stat.st_size}")
+    deliveries = sorted(d for d in settled if d not in pending)
+    signature = json.dumps({d: sorted(settled[d]) for d in deliveries}, sort_keys=True)
+    return signature, deliveries
+
+
+def new_delivery_sensor(settings: Settings) -> SensorDefinition:
+    @sensor(
+        name="new_delivery_sensor",
+        job_name=NIGHTLY_JOB,
+        minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=(
+            "Starts the nightly job when a new delivery (or a replaced file) has landed in "
+            "the landing folder and has been quiet for delivery_settle_seconds."
+        ),
+    )
+    def _sensor(context: SensorEvaluationContext) -> Any:
+        try:
+            signature, deliveries = delivery_signature(settings)
+        except LandingError as exc:
+            return SkipReason(str(exc))
+        if not deliveries:
+            return SkipReason(f"no settled delivery in {settings.extracts_dir}")
+        if signature == context.cursor:
+            return SkipReason("no new delivery since the last run")
+        context.update_cursor(signature)
+        return RunRequest(
+            run_key=f"deliveries-{abs(hash(signature))}",
+            tags={"sales_kpi/trigger": "new_delivery", "sales_kpi/latest": deliveries[-1]},
+        )
+
+    return _sensor
+
+
+def build_alert(context: HookContext, settings: Settings) -> dict[str, Any]:
+    error = context.op_exception
+    return {
+        "alert": "sales-kpi nightly run failed",
+        "run_id": context.run_id,
+        "step": context.step_key,
+        "error": f"{type(error).__name__}: {error}" if error else "unknown error",
+        "warehouse": str(settings.warehouse_dir),
+        "published_marts": "left as they were (nothing was published by this run)",
+        "at": datetime.now(UTC).isoformat(),
+    }
+
+
+def send_alert(alert: dict[str, Any], settings: Settings) -> None:
+    """Append the alert to `<warehouse>/alerts.log` and POST it to the webhook, if set.
+
+    An unreachable webhook is logged, never raised: the alert must not hide the failure.
+    """
+    settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.warehouse_dir / ALERTS_FILE).open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(alert) + "\n")
+    if settings.alert_webhook_url:
+        request = urllib.request.Request(
+            settings.alert_webhook_url,
+            data=json.dumps(alert).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        except OSError as exc:
+            logger.error("alert webhook %s failed: %s", settings.alert_webhook_url, exc)
+
+
+@failure_hook(required_resource_keys={"pipeline"}, name="alert_on_failure")
+def alert_on_failure(context: HookContext) -> None:
+    """A clear alert for every failed step: in the run's log, in alerts.log, and to the
+    webhook of `SALES_KPI_ALERT_WEBHOOK_URL` when set."""
+    settings = context.resources.pipeline.settings()
+    alert = build_alert(context, settings)
+    context.log.error(f"ALERT: {alert['alert']}: step {alert['step']}: {alert['error']}")
+    send_alert(alert, settings)
+
+
+def freshness_checks(settings: Settings) -> list[Any]:
+    """The published marts must have been refreshed within `published_max_age_hours`."""
+    checks = build_last_update_freshness_checks(
+        assets=[PUBLISHED_KEY],
+        lower_bound_delta=timedelta(hours=settings.published_max_age_hours),
+    )
+    return [*checks]
+
+
+def freshness_sensor(checks: list[Any]) -> SensorDefinition:
+    return build_sensor_for_freshness_checks(
+        freshness_checks=checks, name="published_marts_freshness_sensor",
+        default_status=DefaultSensorStatus.RUNNING,
+    )
+
+
+def alerts_path(settings: Settings) -> Path:
+    return settings.warehouse_dir / ALERTS_FILE
