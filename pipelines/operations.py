@@ -107,12 +107,20 @@ def new_delivery_sensor(settings: Settings) -> SensorDefinition:
     return _sensor
 
 
+def _context_value(context: HookContext, name: str) -> str:
+    """A property of the hook's context, or `unknown` where Dagster has none to give."""
+    try:
+        return str(getattr(context, name))
+    except Exception:  # an unbound context (built outside a run) raises for missing values
+        return "unknown"
+
+
 def build_alert(context: HookContext, settings: Settings) -> dict[str, Any]:
     error = context.op_exception
     return {
         "alert": "sales-kpi nightly run failed",
-        "run_id": context.run_id,
-        "step": context.step_key,
+        "run_id": _context_value(context, "run_id"),
+        "step": _context_value(context, "step_key"),
         "error": f"{type(error).__name__}: {error}" if error else "unknown error",
         "warehouse": str(settings.warehouse_dir),
         "published_marts": "left as they were (nothing was published by this run)",

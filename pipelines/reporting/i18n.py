@@ -1,0 +1,291 @@
+"""Every UI string of the reports in one table (English and Dutch), plus number and date formats.
+
+Sales managers read the dashboard in Dutch with the vocabulary of the method (nulmeting,
+actie-/resultaat-/inzicht-KPI's, salesgesprekken, nieuwe omzet, conversieratio, offerte,
+klant); KPI names themselves come from the KPI registry (`name_en`/`name_nl`), not from here.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+LANGUAGES = ("en", "nl")
+
+TEXT: dict[str, tuple[str, str]] = {
+    # key: (English, Dutch)
+    "title": ("Sales KPI dashboard", "Sales-KPI-dashboard"),
+    "subtitle": (
+        "Action, result and insight KPIs against baseline and target",
+        "Actie-, resultaat- en inzicht-KPI's ten opzichte van nulmeting en doel",
+    ),
+    "as_of": ("Data as of", "Peildatum"),
+    "definitions_version": ("Definitions", "Definities"),
+    "run_id": ("Run", "Run"),
+    "published_at": ("Published", "Gepubliceerd"),
+    "company": ("Company", "Bedrijf"),
+    "Unassigned": ("Unassigned", "Niet toegewezen"),
+    "view": ("View", "Weergave"),
+    "this_month": ("This month", "Deze maand"),
+    "month_to_date": ("month to date", "maand tot nu toe"),
+    "value": ("Value", "Waarde"),
+    "actual": ("Actual", "Realisatie"),
+    "target": ("Target", "Doel"),
+    "baseline": ("Baseline (nulmeting)", "Nulmeting"),
+    "baseline_window": ("baseline period", "periode nulmeting"),
+    "attainment": ("Attainment", "Behaald"),
+    "no_target": ("no target yet", "nog geen doel"),
+    "no_data": ("no data", "geen gegevens"),
+    "previous_month": ("Last month", "Vorige maand"),
+    "met": ("Met", "Gehaald"),
+    "below": ("Below target", "Onder doel"),
+    "in_progress": ("In progress", "Loopt nog"),
+    "none": ("No target", "Geen doel"),
+    "action_kpis": ("Action KPIs — per week", "Actie-KPI's — per week"),
+    "action_help": (
+        "What reps control directly: cold e-mails, cold calls and sales conversations, "
+        "against the weekly target (baseline + uplift, raised step by step).",
+        "Waar verkopers zelf invloed op hebben: koude e-mails, koude telefoongesprekken en "
+        "salesgesprekken, tegen het weekdoel (nulmeting + opslag, stap voor stap verhoogd).",
+    ),
+    "result_kpis": ("Result KPIs — per month", "Resultaat-KPI's — per maand"),
+    "result_help": (
+        "What reps influence indirectly: new leads, new revenue and upsell, with the "
+        "baseline and the monthly target.",
+        "Waar verkopers indirect invloed op hebben: nieuwe leads, nieuwe omzet en upsell, met "
+        "de nulmeting en het maanddoel.",
+    ),
+    "insight_kpis": ("Insight KPIs — funnel and conversion", "Inzicht-KPI's — funnel en conversie"),
+    "insight_help": (
+        "Insight KPIs are for teams and the company only, never to judge a person.",
+        "Inzicht-KPI's gelden alleen voor teams en het bedrijf, nooit om een persoon te "
+        "beoordelen.",
+    ),
+    "revenue_growth": (
+        "New revenue and month-over-month growth",
+        "Nieuwe omzet en maand-over-maand groei",
+    ),
+    "funnel_title": ("Funnel — last 12 months", "Funnel — laatste 12 maanden"),
+    "funnel_help": (
+        "Contacts entering each stage in the last 12 months (stages computed from the agreed "
+        "definitions, not from CRM labels).",
+        "Contacten die in de laatste 12 maanden een fase bereikten (fasen berekend volgens de "
+        "afgesproken definities, niet uit de CRM-labels).",
+    ),
+    "conversion_title": ("Conversion ratios per cohort month", "Conversieratio's per cohortmaand"),
+    "conversion_help": (
+        "A cohort is mature once its {days}-day conversion window has passed; immature "
+        "cohorts are drawn lighter and can still rise.",
+        "Een cohort is volgroeid zodra het conversievenster van {days} dagen voorbij is; "
+        "niet-volgroeide cohorten zijn lichter getekend en kunnen nog stijgen.",
+    ),
+    "pooled_conversion": (
+        "Mature cohorts {first} – {last}",
+        "Volgroeide cohorten {first} – {last}",
+    ),
+    "immature": ("immature cohort", "cohort nog niet volgroeid"),
+    "mature": ("mature cohort", "volgroeid cohort"),
+    "immature_band": ("still maturing", "nog niet volgroeid"),
+    "marketing_lead": ("Marketing leads", "Marketing leads"),
+    "sales_lead": ("Sales leads", "Sales leads"),
+    "quote": ("Quotes", "Offertes"),
+    "customer": ("Customers", "Klanten"),
+    "mom_growth": ("MoM growth", "Groei t.o.v. vorige maand"),
+    "won_deals": ("won deals", "gewonnen deals"),
+    "team_comparison": ("Teams", "Teams"),
+    "reps": ("Reps", "Verkopers"),
+    "rep": ("Rep", "Verkoper"),
+    "team": ("Team", "Team"),
+    "inactive": ("inactive", "inactief"),
+    "attainment_chart": (
+        "Attainment, week {week} (complete)",
+        "Behaald, week {week} (afgerond)",
+    ),
+    "rep_detail": ("Rep detail", "Per verkoper"),
+    "rep_detail_help": (
+        "Pick a rep to see their weekly action KPIs and monthly results against target.",
+        "Kies een verkoper voor de wekelijkse actie-KPI's en maandresultaten tegen het doel.",
+    ),
+    "week_complete": ("complete", "afgerond"),
+    "week_current": ("current", "lopend"),
+    "week": ("Week", "Week"),
+    "week_short": ("W{n}", "wk {n}"),
+    "month": ("Month", "Maand"),
+    "labels_title": ("CRM label check", "Controle CRM-labels"),
+    "labels_help": (
+        "Per labeller, the share of CRM lifecycle labels that disagree with the computed "
+        "stage. Above {threshold} (with at least {min_labels} labels judged) a labeller is "
+        "flagged — to discuss in the team, not a KPI.",
+        "Per medewerker het aandeel CRM-labels dat afwijkt van de berekende fase. Boven "
+        "{threshold} (bij minstens {min_labels} beoordeelde labels) wordt de medewerker "
+        "gemarkeerd — om in het team te bespreken, geen KPI.",
+    ),
+    "labeller": ("Labeller", "Medewerker"),
+    "labels_judged": ("Labels judged", "Beoordeelde labels"),
+    "inconsistent": ("Disagreeing", "Afwijkend"),
+    "inconsistency_rate": ("Disagreement", "Afwijking"),
+    "threshold": ("Threshold", "Drempel"),
+    "flagged": ("Flagged", "Gemarkeerd"),
+    "no_flagged": ("No labeller above the threshold.", "Geen medewerker boven de drempel."),
+    "checks_title": ("Checks of this run", "Controles van deze run"),
+    "check": ("Check", "Controle"),
+    "severity": ("Severity", "Ernst"),
+    "result": ("Result", "Resultaat"),
+    "description": ("Description", "Omschrijving"),
+    "passed": ("passed", "geslaagd"),
+    "failed": ("failed", "mislukt"),
+    "blocking": ("blocking", "blokkerend"),
+    "warning": ("warning", "waarschuwing"),
+    "checks_summary": (
+        "{passed} of {total} checks passed",
+        "{passed} van {total} controles geslaagd",
+    ),
+    "checks_missing": (
+        "No check results were passed to this report.",
+        "Er zijn geen controleresultaten aan dit rapport meegegeven.",
+    ),
+    "auditors_pack": ("Auditor's pack", "Auditpakket"),
+    "auditors_help": (
+        "The definitions behind every number, the model documentation and the data-quality "
+        "results of every run.",
+        "De definities achter elk getal, de modeldocumentatie en de kwaliteitsresultaten van "
+        "elke run.",
+    ),
+    "link_definitions": ("Definitions and thresholds", "Definities en drempels"),
+    "link_dbt_docs": ("Model documentation (dbt docs)", "Modeldocumentatie (dbt docs)"),
+    "link_data_docs": ("Data quality (GX Data Docs)", "Datakwaliteit (GX Data Docs)"),
+    "published_runs": ("Published runs", "Gepubliceerde runs"),
+    "source_files": ("Source files", "Bronbestanden"),
+    "footer": (
+        "Generated from the published marts; only runs whose blocking checks passed are "
+        "published.",
+        "Gemaakt uit de gepubliceerde marts; alleen runs waarvan de blokkerende controles "
+        "slaagden worden gepubliceerd.",
+    ),
+    # definitions page
+    "def_title": ("Agreed definitions", "Afgesproken definities"),
+    "def_subtitle": (
+        "Generated from the dbt seeds and vars of the project — the same files the pipeline "
+        "computes with.",
+        "Gegenereerd uit de dbt-seeds en -variabelen van het project — dezelfde bestanden "
+        "waarmee de pipeline rekent.",
+    ),
+    "def_version": ("Version", "Versie"),
+    "def_valid_from": ("Valid from", "Geldig vanaf"),
+    "def_change": ("What changed", "Wat is er veranderd"),
+    "def_changelog": ("Change history", "Wijzigingsgeschiedenis"),
+    "def_kpis": ("KPIs", "KPI's"),
+    "def_kind": ("Kind", "Soort"),
+    "def_grain": ("Grain", "Periode"),
+    "def_scopes": ("Scopes", "Niveaus"),
+    "def_unit": ("Unit", "Eenheid"),
+    "def_definition": ("Definition", "Definitie"),
+    "def_owner": ("Owner", "Eigenaar"),
+    "def_active": ("Active", "Actief"),
+    "def_intent": ("Marketing events: intent or not", "Marketingevents: intentie of niet"),
+    "def_event_type": ("Event type", "Eventtype"),
+    "def_is_intent": ("Intent", "Intentie"),
+    "def_why": ("Why", "Waarom"),
+    "def_free_mail": ("Free-mail domains (not fit)", "Gratis e-maildomeinen (niet passend)"),
+    "def_roles": ("Sales roles", "Salesrollen"),
+    "def_role": ("Role", "Rol"),
+    "def_is_sales_rep": ("Sales rep", "Verkoper"),
+    "def_labels": ("CRM labels and the stages they agree with",
+                   "CRM-labels en de fasen waarmee ze overeenkomen"),
+    "def_crm_label": ("CRM label", "CRM-label"),
+    "def_agreed_stages": ("Agreed stage(s)", "Overeenkomende fase(n)"),
+    "def_thresholds": ("Thresholds (dbt vars)", "Drempels (dbt-variabelen)"),
+    "def_thresholds_help": (
+        "Defaults from dbt_project.yml. A run whose effective values differ is a custom "
+        "variant of the version (`+custom`).",
+        "Standaardwaarden uit dbt_project.yml. Een run met afwijkende waarden is een "
+        "aangepaste variant van de versie (`+custom`).",
+    ),
+    "def_name": ("Name", "Naam"),
+    "def_default": ("Default", "Standaard"),
+    "def_effective": ("This run", "Deze run"),
+    "def_differs": ("differs from default", "wijkt af van standaard"),
+    "def_custom_note": (
+        "This run used {n} threshold(s) other than the defaults: its rows carry version "
+        "{version}+custom.",
+        "Deze run gebruikte {n} afwijkende drempel(s): de rijen dragen versie {version}+custom.",
+    ),
+    "def_rules": ("Rules as implemented", "Regels zoals geïmplementeerd"),
+    "def_rules_help": (
+        "The documentation of the dbt models that apply the definitions.",
+        "De documentatie van de dbt-modellen die de definities toepassen.",
+    ),
+    "def_source": ("Source", "Bron"),
+    "yes": ("yes", "ja"),
+    "no": ("no", "nee"),
+    "unset": ("unset", "niet gezet"),
+    "back_to_dashboard": ("Dashboard", "Dashboard"),
+}
+
+MONTHS: dict[str, tuple[str, ...]] = {
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+    "nl": ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
+}
+MONTHS_LONG: dict[str, tuple[str, ...]] = {
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+    "nl": ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
+           "september", "oktober", "november", "december"),
+}
+# Plotly's `separators`: decimal point then thousands separator.
+PLOTLY_SEPARATORS = {"en": ".,", "nl": ",."}
+
+
+def check_language(language: str) -> str:
+    """The language code, or an error naming the supported ones (a typo must not fall back)."""
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {LANGUAGES}, not {language!r}")
+    return language
+
+
+def tr(key: str, language: str, **values: object) -> str:
+    """The UI string `key` in `language`, with `{placeholders}` filled in."""
+    text = TEXT[key][LANGUAGES.index(language)] if key in TEXT else key
+    return text.format(**values) if values else text
+
+
+def fmt_number(value: float | None, language: str, decimals: int = 0) -> str:
+    """A number with the language's thousands and decimal separators."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    text = f"{value:,.{decimals}f}"
+    if language == "nl":
+        text = text.replace(",", "_").replace(".", ",").replace("_", ".")
+    return text
+
+
+def fmt_value(value: float | None, unit: str, language: str) -> str:
+    """A KPI value in its unit: counts, euros or ratios (as percent)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if unit == "eur":
+        return ("€" if language == "en" else "€ ") + fmt_number(value, language)
+    if unit == "ratio":
+        return fmt_percent(value, language)
+    decimals = 0 if float(value).is_integer() else 1
+    return fmt_number(value, language, decimals)
+
+
+def fmt_percent(value: float | None, language: str, decimals: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return fmt_number(value * 100, language, decimals) + "%"
+
+
+def fmt_month(day: date, language: str, long: bool = False) -> str:
+    names = MONTHS_LONG if long else MONTHS
+    return f"{names[language][day.month - 1]} {day.year}"
+
+
+def fmt_day(day: date, language: str) -> str:
+    return f"{day.day} {MONTHS[language][day.month - 1]}"
+
+
+def fmt_week(day: date, language: str) -> str:
+    """Short ISO-week label of the week starting on `day` (a Monday)."""
+    return tr("week_short", language, n=day.isocalendar().week)

@@ -1,0 +1,176 @@
+"""Nightly operation: the schedule, the new-delivery sensor and the failure hook are defined
+and fire in-process (Dagster's test utilities)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from dagster import (
+    DagsterInstance,
+    RunRequest,
+    SkipReason,
+    build_hook_context,
+    build_schedule_context,
+    build_sensor_context,
+)
+
+from pipelines.definitions import NIGHTLY_JOB, build_definitions
+from pipelines.operations import alert_on_failure, alerts_path
+from pipelines.resources import PipelineSettings
+from pipelines.settings import Settings
+
+
+def landing_with_delivery(root: Path, name: str, age_seconds: float) -> Path:
+    delivery = root / name
+    delivery.mkdir(parents=True)
+    path = delivery / "users.csv"
+    path.write_text("user_id,full_name,role,updated_at\nu1,Ann,ae,2026-11-01\n")
+    stamp = time.time() - age_seconds
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_the_nightly_schedule_runs_the_job_at_2am_amsterdam() -> None:
+    defs = build_definitions(Settings())
+    schedule = defs.resolve_schedule_def("nightly_schedule")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.execution_timezone == "Europe/Amsterdam"
+    assert schedule.job_name == NIGHTLY_JOB
+    with DagsterInstance.ephemeral() as instance:
+        context = build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+        )
+        requests = list(schedule.evaluate_tick(context).run_requests or [])
+    assert len(requests) == 1 and isinstance(requests[0], RunRequest)
+
+
+def test_the_schedule_time_is_a_setting() -> None:
+    defs = build_definitions(Settings(schedule_cron="30 5 * * 1-5"))
+    assert defs.resolve_schedule_def("nightly_schedule").cron_schedule == "30 5 * * 1-5"
+
+
+def test_the_sensor_starts_a_run_when_a_new_delivery_has_landed(tmp_path: Path) -> None:
+    settings = Settings(extracts_dir=tmp_path, warehouse_dir=tmp_path / "wh")
+    sensor = build_definitions(settings).resolve_sensor_def("new_delivery_sensor")
+    landing_with_delivery(tmp_path, "2026-11-26T0200", age_seconds=600)
+    with DagsterInstance.ephemeral() as instance:
+        first = sensor.evaluate_tick(build_sensor_context(instance=instance))
+        assert [r.job_name or NIGHTLY_JOB for r in first.run_requests] == [NIGHTLY_JOB]
+        assert first.run_requests[0].tags["sales_kpi/latest"] == "2026-11-26T0200"
+        # nothing new: skipped
+        again = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=first.cursor))
+        assert not again.run_requests and again.skip_message
+        # a new delivery: another run
+        landing_with_delivery(tmp_path, "2026-11-27T0200", age_seconds=600)
+        second = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=first.cursor))
+        assert len(second.run_requests) == 1
+        assert second.run_requests[0].tags["sales_kpi/latest"] == "2026-11-27T0200"
+
+
+def test_the_sensor_waits_for_a_delivery_still_being_copied(tmp_path: Path) -> None:
+    settings = Settings(
+        extracts_dir=tmp_path, warehouse_dir=tmp_path / "wh", delivery_settle_seconds=60
+    )
+    sensor = build_definitions(settings).resolve_sensor_def("new_delivery_sensor")
+    landing_with_delivery(tmp_path, "2026-11-27T0200", age_seconds=1)
+    with DagsterInstance.ephemeral() as instance:
+        result = sensor.evaluate_tick(build_sensor_context(instance=instance))
+    assert not result.run_requests
+    assert "no settled delivery" in (result.skip_message or "")
+
+
+def test_the_sensor_skips_a_missing_landing_folder(tmp_path: Path) -> None:
+    settings = Settings(extracts_dir=tmp_path / "absent", warehouse_dir=tmp_path / "wh")
+    sensor = build_definitions(settings).resolve_sensor_def("new_delivery_sensor")
+    with DagsterInstance.ephemeral() as instance:
+        result = sensor.evaluate_tick(build_sensor_context(instance=instance))
+    assert not result.run_requests and "does not exist" in (result.skip_message or "")
+    assert not isinstance(result, SkipReason)
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        _Webhook.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> str:
+    server = HTTPServer(("127.0.0.1", 0), _Webhook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Webhook.received.clear()
+    yield f"http://127.0.0.1:{server.server_port}/alert"
+    server.shutdown()
+
+
+def test_the_failure_hook_writes_a_clear_alert_and_calls_the_webhook(
+    tmp_path: Path, webhook: str
+) -> None:
+    settings = Settings(
+        extracts_dir=tmp_path, warehouse_dir=tmp_path / "wh", alert_webhook_url=webhook
+    )
+    context = build_hook_context(
+        resources={"pipeline": PipelineSettings.from_settings(settings)},
+        op_exception=RuntimeError("database is locked"),
+        run_id="run-123",
+    )
+    alert_on_failure.decorated_fn(context)
+    (alert,) = [json.loads(line) for line in alerts_path(settings).read_text().splitlines()]
+    assert alert["run_id"] == "run-123"
+    assert "RuntimeError: database is locked" in alert["error"]
+    assert "left as they were" in alert["published_marts"]
+    assert _Webhook.received == [alert]
+
+
+def test_an_unreachable_webhook_does_not_hide_the_failure(tmp_path: Path) -> None:
+    settings = Settings(
+        extracts_dir=tmp_path, warehouse_dir=tmp_path / "wh",
+        alert_webhook_url="http://127.0.0.1:9/nothing-listens-here",
+    )
+    context = build_hook_context(
+        resources={"pipeline": PipelineSettings.from_settings(settings)},
+        op_exception=RuntimeError("boom"),
+    )
+    alert_on_failure.decorated_fn(context)
+    assert "boom" in alerts_path(settings).read_text()
+
+
+def test_a_failed_run_fires_the_hook_in_process(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    (landing / "2026-11-26T0200").mkdir(parents=True)
+    (landing / "2026-11-26T0200" / "users.csv").write_text("user_id,role\nu1,ae\n")
+    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "wh")
+    job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
+    with DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False,
+            asset_selection=[*(key for key in job.asset_layer.executable_asset_keys
+                               if key.path[0] == "raw" and key.path[-1] == "users")],
+        )
+    assert not result.success
+    alert = json.loads(alerts_path(settings).read_text().splitlines()[-1])
+    assert alert["step"] == "raw__users"
+    assert "full_name" in alert["error"] and "users.csv" in alert["error"]
+
+
+def test_the_published_marts_have_a_freshness_check() -> None:
+    defs = build_definitions(Settings())
+    sensor = defs.resolve_sensor_def("published_marts_freshness_sensor")
+    assert sensor is not None
+    keys = {key for checks in defs.asset_checks or [] for key in checks.check_keys}
+    assert any(k.asset_key.path == ["published_marts"] for k in keys)
