@@ -1,10 +1,15 @@
 -- Rule 6: marts are sane — conv_* rates in [0, 1], revenue >= 0, one row per KPI key, and
--- complete zero-filled series (no missing period between a series' first and last).
+-- complete zero-filled series (no missing period between a series' first and last, and no
+-- company or team series cut short before the period of as_of).
 with keyed as (
     select
         *,
         count(*) over (partition by kpi_id, scope, scope_id, period_start) as rows_per_key
     from marts.kpi_values
+),
+
+as_of_periods as (
+    select as_of_week, as_of_month from intermediate.int_kpi__as_of_periods
 ),
 
 series as (
@@ -16,8 +21,14 @@ series as (
         case any_value(grain)
             when 'week' then date_diff('week', min(period_start), max(period_start)) + 1
             else date_diff('month', min(period_start), max(period_start)) + 1
-        end as expected_periods
+        end as expected_periods,
+        max(period_start) as last_period,
+        case any_value(grain)
+            when 'week' then any_value(as_of_periods.as_of_week)
+            else any_value(as_of_periods.as_of_month)
+        end as as_of_period
     from marts.kpi_values
+    cross join as_of_periods
     where kpi_kind in ('action', 'result')
     group by kpi_id, scope, scope_id
 )
@@ -30,7 +41,13 @@ select
     case when keyed.kpi_id like 'conv\_%' escape '\' then keyed.value end as conversion_rate,
     case when keyed.kpi_id in ('new_revenue', 'upsell_revenue') then keyed.value end as revenue,
     keyed.rows_per_key,
-    coalesce(series.periods = series.expected_periods, true) as is_series_complete
+    -- no gap inside a series, and company and team series run to the period of as_of (a
+    -- rep's may end earlier: an inactive rep's series ends at its last activity or deal)
+    coalesce(
+        series.periods = series.expected_periods
+        and (keyed.scope = 'rep' or series.last_period = series.as_of_period),
+        true
+    ) as is_series_complete
 from keyed
 left join series
     on keyed.kpi_id = series.kpi_id

@@ -1,0 +1,789 @@
+"""Write–audit–publish, rule by rule ("Consistency rules" of the definitions; MARTS.md "Where").
+
+A build is audited before anything is published: rules 1, 2 (above `max_order_breaches`), 3, 5
+and 6, and the EUR rule for revenue, stop the publication and leave the published file as it
+was; rule 4 and a few stage-order breaches only warn, and the marts still publish. Readers of
+`<warehouse>/marts.duckdb` are never blocked by a run and never see half of one, and the
+published file keeps one entry set per published run.
+
+Real job runs are few (they are slow): a first good run and a second run over the same input
+(with a reader attached) on one warehouse, and one tampered-data run per rule that data can
+break, each on a copy of that warehouse. The rules that hold by construction are broken on a
+copy of the build database and audited with the real GX suites (`run_quality_checks`).
+
+The sample is generated at scale 0.2: rule 2 must see a single breach stay below 1 % of the
+sales leads, which needs more than 100 of them (scale 0.1 has about 60).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines import job_runner
+from pipelines.audit import stage_previous_publication
+from pipelines.cli import main
+from pipelines.job_runner import JobOutcome
+from pipelines.quality.checks import CheckOutcome, run_quality_checks
+from pipelines.sample import generate_sample
+from pipelines.settings import Settings
+
+SCALE = 0.2
+SEED = 7
+# The agreed thresholds, restated from the definitions (not read from the code).
+MAX_ORDER_BREACHES = 0.01
+MAX_LABEL_DISAGREEMENT = 0.05
+MIN_LABELS_JUDGED = 20
+HABITUAL_MISLABELLERS = {"USR-0005", "USR-0011"}
+
+# Deliveries this module adds after the sample's last one (2026-11-26T0200).
+BREACH_DELIVERY = "2026-11-26T1200"
+TAMPERED_DELIVERY = "2026-11-27T0200"
+# The one sales lead whose quote went out before its deal was created (in every run).
+BREACHING_CONTACT = "CON-WAP-0001"
+BLOCKING = ("lead_stages", "stage_order", "marketing_leads_qualified",
+            "classification_stability", "kpi_sanity", "revenue_in_eur")
+HISTORY_TABLES = ("runs", "dim_leads_history", "kpi_scorecard_history")
+
+
+# --- running the job through the CLI --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CliRun:
+    exit_code: int
+    stdout: str
+    stderr: str
+    outcome: JobOutcome
+
+    @property
+    def failed_checks(self) -> set[str]:
+        return _check_names(self.outcome.failures)
+
+    @property
+    def warned_checks(self) -> set[str]:
+        return _check_names(self.outcome.warnings)
+
+
+def _check_names(messages: list[str]) -> set[str]:
+    """The checks named by JobOutcome messages (any other failure, e.g. of a step, as is)."""
+    return {m.split()[1] if m.startswith("check ") else m for m in messages}
+
+
+def run_cli(landing: Path, warehouse: Path) -> CliRun:
+    """`sales-kpi run --extracts landing --warehouse warehouse`, with its output and the
+    JobOutcome the CLI got from `run_nightly_job`."""
+    outcomes: list[JobOutcome] = []
+    real = job_runner.run_nightly_job
+
+    def recording(*args, **kwargs) -> JobOutcome:
+        outcome = real(*args, **kwargs)
+        outcomes.append(outcome)
+        return outcome
+
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        patch.setattr(job_runner, "run_nightly_job", recording)
+        code = main(["run", "--extracts", str(landing), "--warehouse", str(warehouse)])
+    assert len(outcomes) == 1, (code, err.getvalue()[-3000:])
+    return CliRun(code, out.getvalue(), err.getvalue(), outcomes[0])
+
+
+# --- the published file -----------------------------------------------------------------------
+
+
+def published(warehouse: Path) -> Path:
+    return warehouse / "marts.duckdb"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def parquet_fingerprint(warehouse: Path) -> dict[str, str]:
+    """What `<warehouse>/parquet` points at, and the bytes of every file behind it."""
+    link = warehouse / "parquet"
+    files = {p.name: _sha(p) for p in sorted(link.resolve().iterdir())}
+    return {"->": str(link.readlink()), **files}
+
+
+def published_query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """Rows of `sql` on a fresh read-only connection to the published file (catalog `marts`)."""
+    with duckdb.connect(str(published(warehouse)), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def history(warehouse: Path) -> dict[str, dict[str, int]]:
+    """Per history table of the published file: rows per run_id."""
+    return {
+        table: dict(published_query(
+            warehouse, f"select run_id, count(*) from marts.marts.{table} group by run_id"
+        ))
+        for table in HISTORY_TABLES
+    }
+
+
+# --- deliveries -------------------------------------------------------------------------------
+
+
+def _text(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_delivery(landing: Path, delivery: str, files: dict[str, list[dict[str, str]]]) -> None:
+    folder = landing / delivery
+    folder.mkdir(parents=True)
+    for entity, rows in files.items():
+        with (folder / f"{entity}.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def _first_row(landing: Path, entity: str, accept: Callable[[dict[str, str]], bool]) -> dict:
+    full_delivery = sorted(p for p in landing.iterdir() if p.is_dir())[0]
+    with (full_delivery / f"{entity}.csv").open(encoding="utf-8") as handle:
+        return next(row for row in csv.DictReader(handle) if accept(row))
+
+
+def new_sales_lead(
+    landing: Path, contact_id: str, deal_id: str, *, stage: str, currency: str,
+    created_at: datetime, closed_at: datetime | None = None,
+) -> dict[str, list[dict[str, str]]]:
+    """A new contact, and the new_business deal that makes it a sales lead (definitions, lead
+    stages 2), owned by an account executive of the sample, at a company of the sample."""
+    owner = _first_row(landing, "users", lambda r: r["role"] == "ae")["user_id"]
+    company = _first_row(landing, "companies", lambda r: True)["company_id"]
+    contact = {
+        "contact_id": contact_id, "company_id": company,
+        "email": f"{contact_id.lower()}@{company.lower()}.example", "first_name": "Wap",
+        "last_name": contact_id, "job_title": "Directeur", "owner_user_id": owner,
+        "created_at": _text(created_at - timedelta(days=30)),
+        "updated_at": _text(created_at - timedelta(days=30)), "is_deleted": "false",
+    }
+    deal = {
+        "deal_id": deal_id, "contact_id": contact_id, "company_id": company,
+        "owner_user_id": owner, "deal_type": "new_business", "stage": stage,
+        "amount": "120000.00", "currency": currency, "created_at": _text(created_at),
+        "closed_at": _text(closed_at) if closed_at else "", "lost_reason": "",
+        "updated_at": _text(closed_at or created_at), "is_deleted": "false",
+    }
+    return {"contacts": [contact], "deals": [deal]}
+
+
+def quote_sent_before(quote_id: str, deal_id: str, deal_created_at: datetime) -> dict[str, str]:
+    """A non-draft quote sent a day before its deal was created (a stage-order breach)."""
+    return {
+        "quote_id": quote_id, "deal_id": deal_id, "status": "sent", "amount": "1000.00",
+        "currency": "EUR", "created_at": _text(deal_created_at - timedelta(days=2)),
+        "sent_at": _text(deal_created_at - timedelta(days=1)),
+        "updated_at": _text(deal_created_at - timedelta(days=1)), "is_deleted": "false",
+    }
+
+
+# --- module fixtures: the sample and the real runs ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated sample, plus one delivery with one sales lead whose quote was sent the day
+    before its deal was created: a single stage-order breach (< 1 % of the sales leads)."""
+    landing = tmp_path_factory.mktemp("landing")
+    generate_sample(landing, scale=SCALE, seed=SEED)
+    created = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
+    files = new_sales_lead(
+        landing, BREACHING_CONTACT, "DEAL-WAP-0001", stage="proposal", currency="EUR",
+        created_at=created,
+    )
+    files["quotes"] = [quote_sent_before("QUO-WAP-0001", "DEAL-WAP-0001", created)]
+    write_delivery(landing, BREACH_DELIVERY, files)
+    return landing
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    run: CliRun
+    warehouse: Path
+    build_copy: Path  # warehouse.duckdb and marts.duckdb as the first run left them
+
+
+@pytest.fixture(scope="module")
+def first_run(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    run = run_cli(landing, warehouse)
+    assert run.exit_code == 0, run.stderr[-3000:]
+    build_copy = tmp_path_factory.mktemp("build_after_first_run")
+    for name in ("warehouse.duckdb", "warehouse.duckdb.wal", "marts.duckdb"):
+        if (warehouse / name).exists():
+            shutil.copy2(warehouse / name, build_copy / name)
+    return FirstRun(run, warehouse, build_copy)
+
+
+READER = """
+import sys, time
+from pathlib import Path
+import duckdb
+
+path, stop, seconds = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
+deadline = time.monotonic() + seconds
+con = duckdb.connect(path, read_only=True)
+while not stop.exists() and time.monotonic() < deadline:
+    try:
+        count, last = con.execute(
+            "select count(*), max(run_id) from marts.marts.runs"
+        ).fetchone()
+        print(f"ok {count} {last}", flush=True)
+    except Exception as exc:
+        print(f"error {type(exc).__name__}: {exc}", flush=True)
+    time.sleep(0.2)
+con.close()
+print("closed", flush=True)
+"""
+
+
+@dataclass(frozen=True)
+class ReadDuringRun:
+    lines_before_run: list[str]
+    lines_during_run: list[str]
+    lines_after_run: list[str]
+    exit_code: int | None
+
+
+@dataclass(frozen=True)
+class SecondRun:
+    run: CliRun
+    reader: ReadDuringRun
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def second_run(first_run: FirstRun, landing: Path, tmp_path_factory: pytest.TempPathFactory
+               ) -> SecondRun:
+    """The same input again, on the same warehouse, while another process has the published
+    file open read-only and queries it every 0.2 s."""
+    folder = tmp_path_factory.mktemp("reader")
+    output, stop = folder / "reader.out", folder / "stop"
+    with output.open("w", encoding="utf-8") as handle:
+        reader = subprocess.Popen(
+            [sys.executable, "-c", READER, str(published(first_run.warehouse)), str(stop), "180"],
+            stdout=handle, stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for(lambda: bool(_lines(output)), 30, "the reader's first query")
+        before = len(_lines(output))
+        run = run_cli(landing, first_run.warehouse)
+        during = len(_lines(output))
+        # the open connection keeps being queried after the publication
+        _wait_for(lambda: len(_lines(output)) >= during + 3, 10, "the reader after the run")
+        stop.touch()
+        exit_code = reader.wait(timeout=15)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    lines = _lines(output)
+    return SecondRun(
+        run, ReadDuringRun(lines[:before], lines[before:during], lines[during:], exit_code)
+    )
+
+
+@dataclass(frozen=True)
+class TamperedRun:
+    run: CliRun
+    warehouse: Path
+    tampered_keys: list[str]
+    published_sha_before: str
+    parquet_before: dict[str, str]
+    history_before: dict[str, dict[str, int]]
+
+
+def tampered_run(
+    first_run: FirstRun, landing: Path, root: Path,
+    tamper: Callable[[Path, Path], tuple[dict[str, list[dict[str, str]]], list[str]]],
+) -> TamperedRun:
+    """Copy the published warehouse and the landing folder, add the delivery `tamper(landing
+    copy, warehouse copy)` returns, and run the job on the copies."""
+    warehouse, extracts = root / "warehouse", root / "landing"
+    shutil.copytree(first_run.warehouse, warehouse, symlinks=True)
+    shutil.copytree(landing, extracts)
+    files, keys = tamper(extracts, warehouse)
+    write_delivery(extracts, TAMPERED_DELIVERY, files)
+    sha, parquet, before = (
+        _sha(published(warehouse)), parquet_fingerprint(warehouse), history(warehouse)
+    )
+    return TamperedRun(run_cli(extracts, warehouse), warehouse, keys, sha, parquet, before)
+
+
+def _quotes_before_their_deals(landing: Path, warehouse: Path
+                               ) -> tuple[dict[str, list[dict[str, str]]], list[str]]:
+    """Quotes sent before the creation of their deal, for the sales-lead deals of more than
+    1 % of the sales leads (ids and creation times read from the build, read-only)."""
+    with duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True) as con:
+        sales_leads = con.execute(
+            "select count(*) from marts.dim_leads where sales_lead_at is not null"
+        ).fetchone()[0]
+        wanted = max(2, math.ceil(2 * MAX_ORDER_BREACHES * sales_leads))
+        deals = con.execute(
+            "select leads.contact_id, deals.deal_id, deals.created_at "
+            "from marts.dim_leads as leads "
+            "inner join marts.fct_deals as deals on leads.sales_lead_deal_id = deals.deal_id "
+            "where leads.contact_id <> ? order by leads.contact_id limit ?",
+            [BREACHING_CONTACT, wanted],
+        ).fetchall()
+    assert len(deals) == wanted
+    assert (len(deals) + 1) / sales_leads > MAX_ORDER_BREACHES
+    quotes = [
+        quote_sent_before(f"QUO-WAP-1{i:03d}", deal_id, created_at)
+        for i, (_contact, deal_id, created_at) in enumerate(deals)
+    ]
+    return {"quotes": quotes}, [contact for contact, _deal, _created in deals]
+
+
+def _won_deal_in_a_currency_without_rate(landing: Path, warehouse: Path
+                                         ) -> tuple[dict[str, list[dict[str, str]]], list[str]]:
+    files = new_sales_lead(
+        landing, "CON-WAP-0002", "DEAL-WAP-0002", stage="closed_won", currency="JPY",
+        created_at=datetime(2026, 7, 1, 9, 0, tzinfo=UTC),
+        closed_at=datetime(2026, 8, 3, 15, 0, tzinfo=UTC),
+    )
+    return files, ["DEAL-WAP-0002"]
+
+
+@pytest.fixture(scope="module")
+def stage_order_run(first_run: FirstRun, landing: Path,
+                    tmp_path_factory: pytest.TempPathFactory) -> TamperedRun:
+    return tampered_run(first_run, landing, tmp_path_factory.mktemp("stage_order_run"),
+                        _quotes_before_their_deals)
+
+
+@pytest.fixture(scope="module")
+def fx_run(first_run: FirstRun, landing: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> TamperedRun:
+    return tampered_run(first_run, landing, tmp_path_factory.mktemp("fx_run"),
+                        _won_deal_in_a_currency_without_rate)
+
+
+# --- auditing a tampered copy of the build --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Audit:
+    outcomes: dict[str, CheckOutcome]
+
+    def assert_blocks(self, check: str, offender: str | None = None) -> CheckOutcome:
+        """`check` fails (naming `offender` among its first offending keys) and every other
+        blocking check passes."""
+        outcome = self.outcomes[check]
+        assert outcome.check.blocking
+        assert not outcome.passed, outcome.describe()
+        if offender is not None:
+            assert offender in outcome.first_offenders, outcome.describe()
+        others = [
+            o.describe() for o in self.outcomes.values()
+            if o.check.blocking and o.check.name != check and not o.passed
+        ]
+        assert others == []
+        return outcome
+
+
+def audit_tampered_copy(
+    first_run: FirstRun, landing: Path, tmp_path: Path,
+    tamper: Callable[[duckdb.DuckDBPyConnection, Settings], str | None],
+) -> tuple[Audit, str | None]:
+    """Copy the first run's build (and its published file), let `tamper` change the copy, and
+    validate every GX suite against it, as the audit step does."""
+    folder = tmp_path / "warehouse"
+    shutil.copytree(first_run.build_copy, folder)
+    settings = Settings.from_env().replace(extracts_dir=landing, warehouse_dir=folder)
+    with duckdb.connect(str(settings.raw_database)) as con:
+        key = tamper(con, settings)
+    outcomes = run_quality_checks(settings)
+    assert {o.check.name for o in outcomes} >= set(BLOCKING)
+    return Audit({o.check.name: o for o in outcomes}), key
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:
+    row = con.execute(sql).fetchone()
+    assert row is not None, f"the sample has no row for: {sql}"
+    return row
+
+
+# === 1. Each blocking rule fails on purpose, and publishing is refused with the old marts ====
+
+
+def test_rule_2_stage_order_above_max_order_breaches_blocks_publishing(
+    stage_order_run: TamperedRun,
+) -> None:
+    run = stage_order_run.run
+    assert run.exit_code != 0
+    assert run.failed_checks == {"stage_order"}, run.outcome.failures
+    assert "check stage_order on marts/dim_leads" in run.stderr
+    for contact in stage_order_run.tampered_keys:
+        assert contact in run.stderr, contact
+    assert "the published marts were left as they were" in run.stderr
+    warehouse = stage_order_run.warehouse
+    assert _sha(published(warehouse)) == stage_order_run.published_sha_before
+    assert parquet_fingerprint(warehouse) == stage_order_run.parquet_before
+
+
+def test_revenue_in_eur_a_won_deal_without_fx_rate_blocks_publishing(fx_run: TamperedRun) -> None:
+    run = fx_run.run
+    assert run.exit_code != 0
+    assert run.failed_checks == {"revenue_in_eur"}, run.outcome.failures
+    assert "check revenue_in_eur on marts/fct_deals" in run.stderr
+    assert "DEAL-WAP-0002" in run.stderr
+    assert _sha(published(fx_run.warehouse)) == fx_run.published_sha_before
+    assert parquet_fingerprint(fx_run.warehouse) == fx_run.parquet_before
+
+
+def _stage_outside_the_agreed_set(con: duckdb.DuckDBPyConnection, _: Settings) -> str:
+    contact = _one(con, "select min(contact_id) from marts.dim_leads where stage = 'none'")[0]
+    con.execute("update marts.dim_leads set stage = 'lead' where contact_id = ?", [contact])
+    return contact
+
+
+def _live_contact_without_stage(con: duckdb.DuckDBPyConnection, _: Settings) -> None:
+    contact = _one(con, "select min(contact_id) from marts.dim_leads")[0]
+    con.execute("delete from marts.dim_leads where contact_id = ?", [contact])
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expectation"),
+    [
+        pytest.param(_stage_outside_the_agreed_set, "expect_column_values_to_be_in_set(stage)",
+                     id="a stage outside the agreed set"),
+        pytest.param(_live_contact_without_stage,
+                     "expect_column_pair_values_to_be_equal(live_contacts,classified_contacts)",
+                     id="a live contact left out of dim_leads"),
+    ],
+)
+def test_rule_1_lead_stages_blocks_a_contact_without_exactly_one_agreed_stage(
+    first_run: FirstRun, landing: Path, tmp_path: Path,
+    tamper: Callable[[duckdb.DuckDBPyConnection, Settings], str | None], expectation: str,
+) -> None:
+    audit, contact = audit_tampered_copy(first_run, landing, tmp_path, tamper)
+    outcome = audit.assert_blocks("lead_stages", contact)
+    assert any(f.startswith(expectation) for f in outcome.failing_expectations), outcome.describe()
+
+
+def _qualified_by_a_non_intent_event(con: duckdb.DuckDBPyConnection, _: Settings) -> str:
+    contact, event = _one(
+        con,
+        """
+        select leads.contact_id, min(events.event_id)
+        from marts.dim_leads as leads
+        inner join staging.stg_crm__marketing_events as events using (contact_id)
+        inner join definitions.intent_event_types as types using (event_type)
+        where leads.marketing_lead_at is not null and not types.is_intent
+        group by leads.contact_id order by leads.contact_id limit 1
+        """,
+    )
+    con.execute("update marts.dim_leads set qualifying_event_id = ? where contact_id = ?",
+                [event, contact])
+    return contact
+
+
+def _marketing_lead_not_fit(con: duckdb.DuckDBPyConnection, _: Settings) -> str:
+    contact = _one(
+        con, "select min(contact_id) from marts.dim_leads where marketing_lead_at is not null"
+    )[0]
+    con.execute("update marts.dim_leads set is_fit = false where contact_id = ?", [contact])
+    return contact
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(_qualified_by_a_non_intent_event, id="a non-intent qualifying event"),
+        pytest.param(_marketing_lead_not_fit, id="a contact that is not fit"),
+    ],
+)
+def test_rule_3_marketing_leads_qualified_blocks_an_unqualified_marketing_lead(
+    first_run: FirstRun, landing: Path, tmp_path: Path,
+    tamper: Callable[[duckdb.DuckDBPyConnection, Settings], str],
+) -> None:
+    audit, contact = audit_tampered_copy(first_run, landing, tmp_path, tamper)
+    audit.assert_blocks("marketing_leads_qualified", contact)
+
+
+def _stage_previous(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    """Stage the first run's publication as the previous one, as the audit step does, and
+    return a sales lead that is comparable with it (same inputs fingerprint)."""
+    previous = stage_previous_publication(
+        con, settings.warehouse_dir, "re-run-of-the-same-input", settings.run_settings()
+    )
+    assert previous is not None
+    return _one(
+        con,
+        """
+        select min(current_leads.contact_id)
+        from marts.dim_leads as current_leads
+        inner join audit.previous_dim_leads as previous_leads using (contact_id)
+        where current_leads.inputs_fingerprint = previous_leads.inputs_fingerprint
+          and current_leads.sales_lead_at is not null
+        """,
+    )[0]
+
+
+def _previous_stage_differs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    contact = _stage_previous(con, settings)
+    con.execute("update audit.previous_dim_leads set stage = 'marketing_lead' "
+                "where contact_id = ?", [contact])
+    return contact
+
+
+def _previous_stage_timestamp_differs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    contact = _stage_previous(con, settings)
+    con.execute("update audit.previous_dim_leads set sales_lead_at = sales_lead_at - "
+                "interval 1 day where contact_id = ?", [contact])
+    return contact
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(_previous_stage_differs, id="another stage"),
+        pytest.param(_previous_stage_timestamp_differs, id="another sales_lead_at"),
+    ],
+)
+def test_rule_5_classification_stability_blocks_a_changed_classification_of_unchanged_inputs(
+    first_run: FirstRun, landing: Path, tmp_path: Path,
+    tamper: Callable[[duckdb.DuckDBPyConnection, Settings], str],
+) -> None:
+    audit, contact = audit_tampered_copy(first_run, landing, tmp_path, tamper)
+    outcome = audit.assert_blocks("classification_stability", contact)
+    assert outcome.first_offenders == [contact]
+    assert outcome.evaluated_rows > 1  # every other comparable contact stayed stable
+
+
+KPI_KEY = "kpi_id, scope, scope_id, period_start"
+
+
+def _key(row: tuple) -> str:
+    return "/".join(str(v) for v in row)
+
+
+def _conversion_rate_above_one(con: duckdb.DuckDBPyConnection, _: Settings) -> str:
+    key = _one(con, f"select {KPI_KEY} from marts.kpi_values where kpi_id like 'conv_%' "
+                    f"and value is not null order by {KPI_KEY} limit 1")
+    con.execute(f"update marts.kpi_values set value = 1.5 where ({KPI_KEY}) = (?, ?, ?, ?)",
+                list(key))
+    return _key(key)
+
+
+def _kpi_key_twice(con: duckdb.DuckDBPyConnection, _: Settings) -> str:
+    key = _one(con, f"select {KPI_KEY} from marts.kpi_values "
+                    f"where kpi_id = 'new_sales_leads' order by {KPI_KEY} limit 1")
+    con.execute(f"insert into marts.kpi_values select * from marts.kpi_values "
+                f"where ({KPI_KEY}) = (?, ?, ?, ?)", list(key))
+    return _key(key)
+
+
+def _period_missing_from_a_zero_filled_series(con: duckdb.DuckDBPyConnection, _: Settings) -> str:
+    series = "kpi_id = 'cold_calls' and scope = 'company' and scope_id = 'all'"
+    periods = [r[0] for r in con.execute(
+        f"select period_start from marts.kpi_values where {series} order by period_start"
+    ).fetchall()]
+    assert len(periods) >= 3
+    con.execute(f"delete from marts.kpi_values where {series} and period_start = ?",
+                [periods[len(periods) // 2]])
+    return _key(("cold_calls", "company", "all", periods[0]))
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(_conversion_rate_above_one, id="a conversion rate of 1.5"),
+        pytest.param(_kpi_key_twice, id="a KPI key twice"),
+        pytest.param(_period_missing_from_a_zero_filled_series, id="a missing period"),
+    ],
+)
+def test_rule_6_kpi_sanity_blocks_insane_kpi_values(
+    first_run: FirstRun, landing: Path, tmp_path: Path,
+    tamper: Callable[[duckdb.DuckDBPyConnection, Settings], str],
+) -> None:
+    audit, key = audit_tampered_copy(first_run, landing, tmp_path, tamper)
+    audit.assert_blocks("kpi_sanity", key)
+
+
+def test_revenue_in_eur_blocks_a_negative_eur_amount(
+    first_run: FirstRun, landing: Path, tmp_path: Path
+) -> None:
+    def negative_amount(con: duckdb.DuckDBPyConnection, _: Settings) -> str:
+        deal = _one(con, "select min(deal_id) from marts.fct_deals where amount_eur > 0")[0]
+        con.execute("update marts.fct_deals set amount_eur = -amount_eur where deal_id = ?",
+                    [deal])
+        return deal
+
+    audit, deal = audit_tampered_copy(first_run, landing, tmp_path, negative_amount)
+    outcome = audit.assert_blocks("revenue_in_eur", deal)
+    assert outcome.first_offenders == [deal]
+
+
+# === 2. A warning-only run still publishes =================================================
+
+
+def test_rule_4_label_agreement_warns_about_habitual_mislabellers_and_still_publishes(
+    first_run: FirstRun,
+) -> None:
+    run, warehouse = first_run.run, first_run.warehouse
+    assert run.exit_code == 0 and run.outcome.success
+    assert "label_agreement" in run.warned_checks
+    assert published_query(warehouse, "select max(run_id) from marts.marts.runs") == [
+        (run.outcome.run_id,)
+    ]
+    judged = published_query(
+        warehouse,
+        "select crm_label_set_by, count(*), count(*) filter (where not crm_label_consistent) "
+        "from marts.marts.dim_leads where crm_label_consistent is not null group by all",
+    )
+    expected = {
+        labeller for labeller, labels, inconsistent in judged
+        if labels >= MIN_LABELS_JUDGED and inconsistent / labels > MAX_LABEL_DISAGREEMENT
+    }
+    assert expected == HABITUAL_MISLABELLERS
+    flagged = published_query(
+        warehouse, "select labeller from marts.marts.label_consistency where exceeds_threshold"
+    )
+    assert {labeller for (labeller,) in flagged} == expected
+    named = set(re.findall(r"^warning: labeller (\S+):", run.stdout, flags=re.MULTILINE))
+    assert named == expected
+
+
+def test_rule_2_a_few_stage_order_breaches_warn_and_still_publish(first_run: FirstRun) -> None:
+    run, warehouse = first_run.run, first_run.warehouse
+    assert run.exit_code == 0
+    assert "stage_order" not in run.failed_checks
+    assert "stage_order_breaches" in run.warned_checks
+    assert re.search(rf"^warning: check stage_order_breaches .*{BREACHING_CONTACT}",
+                     run.stdout, flags=re.MULTILINE), run.stdout[-3000:]
+    breaching = published_query(
+        warehouse,
+        """
+        select leads.contact_id
+        from marts.marts.dim_leads as leads
+        where leads.sales_lead_at is not null and (
+            coalesce(leads.marketing_lead_at > leads.sales_lead_at, false)
+            or coalesce(leads.sales_lead_at > leads.customer_at, false)
+            or coalesce(leads.sales_lead_at > leads.quote_at, false)
+            or leads.contact_id in (
+                select contact_id from marts.marts.fct_deals
+                where first_quote_sent_at < created_at
+            )
+        )
+        """,
+    )
+    sales_leads = published_query(
+        warehouse, "select count(*) from marts.marts.dim_leads where sales_lead_at is not null"
+    )[0][0]
+    assert breaching == [(BREACHING_CONTACT,)]
+    assert 0 < len(breaching) / sales_leads <= MAX_ORDER_BREACHES
+
+
+# === 3. Running twice on the same input passes the stability rule ==========================
+
+
+def _validation(warehouse: Path, suite: str, run_id: str) -> dict:
+    files = list((warehouse / "quality" / "validations" / suite / run_id).glob("*/*.json"))
+    assert len(files) == 1, files
+    return json.loads(files[0].read_text(encoding="utf-8"))
+
+
+def test_rule_5_running_twice_on_the_same_input_passes_classification_stability(
+    first_run: FirstRun, second_run: SecondRun
+) -> None:
+    run, warehouse = second_run.run, first_run.warehouse
+    assert run.exit_code == 0, run.stderr[-3000:]
+    assert "classification_stability" not in run.failed_checks
+    result = _validation(warehouse, "classification_stability", run.outcome.run_id)
+    assert result["success"] is True
+    assert result["results"][0]["result"]["element_count"] > 0
+    contacts = published_query(warehouse, "select count(*) from marts.marts.dim_leads")[0][0]
+    assert result["results"][0]["result"]["element_count"] == contacts
+
+    run_ids = [r[0] for r in published_query(
+        warehouse, "select run_id from marts.marts.runs order by published_at"
+    )]
+    assert run_ids == [first_run.run.outcome.run_id, run.outcome.run_id]
+    docs = warehouse / "quality" / "data_docs"
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    for run_id in run_ids:
+        assert run_id in index
+        assert list((docs / "validations" / "classification_stability" / run_id).glob("*/*.html"))
+
+
+# === 4. Readers are never blocked by a run and never see half of one ========================
+
+
+def test_a_read_only_reader_is_never_blocked_and_sees_only_whole_publications(
+    first_run: FirstRun, second_run: SecondRun
+) -> None:
+    first_id, second_id = first_run.run.outcome.run_id, second_run.run.outcome.run_id
+    reader = second_run.reader
+    assert second_run.run.exit_code == 0, second_run.run.stderr[-3000:]
+    assert reader.exit_code == 0
+    lines = reader.lines_before_run + reader.lines_during_run + reader.lines_after_run
+    assert lines[-1] == "closed"
+    answers = lines[:-1]
+    assert not [line for line in answers if not line.startswith("ok ")], answers
+    # the open connection kept seeing the old publication, before, during and after the run
+    assert set(answers) == {f"ok 1 {first_id}"}
+    assert len(reader.lines_during_run) >= 10  # it was really reading while the job ran
+    assert published_query(first_run.warehouse, "select run_id from marts.marts.runs "
+                           "order by published_at") == [(first_id,), (second_id,)]
+
+
+# === 5. The published file keeps one entry set per published run ===========================
+
+
+def test_published_history_keeps_one_entry_set_per_published_run(
+    first_run: FirstRun, second_run: SecondRun, stage_order_run: TamperedRun,
+    fx_run: TamperedRun,
+) -> None:
+    warehouse = first_run.warehouse
+    published_runs = [first_run.run.outcome.run_id, second_run.run.outcome.run_id]
+    contacts, scorecard = published_query(
+        warehouse,
+        "select (select count(*) from marts.marts.dim_leads), "
+        "(select count(*) from marts.marts.kpi_scorecard)",
+    )[0]
+    assert contacts > 0 and scorecard > 0
+    assert history(warehouse) == {
+        "runs": dict.fromkeys(published_runs, 1),
+        "dim_leads_history": dict.fromkeys(published_runs, contacts),
+        "kpi_scorecard_history": dict.fromkeys(published_runs, scorecard),
+    }
+    for failed in (stage_order_run, fx_run):
+        assert failed.run.exit_code != 0
+        assert history(failed.warehouse) == failed.history_before
+        assert failed.run.outcome.run_id not in history(failed.warehouse)["runs"]
