@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test lint dev bench lock clean
+.PHONY: setup run test lint dev bench lock clean browser
 
 setup: $(STAMP)
 
@@ -32,6 +32,12 @@ lint: setup
 dev: setup
 	@mkdir -p $(DAGSTER_HOME)
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## browser: Debian's Chromium for the dashboard's browser test (needs root; skipped without it)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@chromium --version
 
 ## bench: generate, load and time the job at SCALE (default 1); JSON report in bench/results
 SCALE ?= 1

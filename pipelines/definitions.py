@@ -10,6 +10,7 @@ from pipelines.assets.dbt import dbt_project, sales_kpi_dbt_models
 from pipelines.assets.publish import published_marts
 from pipelines.assets.quality import quality_checks
 from pipelines.assets.raw import raw_assets
+from pipelines.assets.site import kpi_site
 from pipelines.dbt_project import dbt_executable
 from pipelines.operations import (
     NIGHTLY_JOB,
@@ -40,7 +41,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     )
     freshness = freshness_checks(settings)
     return Definitions(
-        assets=[*raw_assets, sales_kpi_dbt_models, published_marts],
+        assets=[*raw_assets, sales_kpi_dbt_models, published_marts, kpi_site],
         asset_checks=[quality_checks, *freshness],
         jobs=[nightly],
         schedules=[nightly_schedule(settings)],

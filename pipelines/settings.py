@@ -65,6 +65,8 @@ class Settings:
     step_retry_delay_seconds: int = 30
     alert_webhook_url: str | None = None
     published_max_age_hours: int = 26
+    # The dashboard's language (en or nl); both are written, this one is the site's index.
+    dashboard_language: str = "en"
     # Local wall time of the business: periods, naive timestamps, bare dates.
     business_timezone: str = "Europe/Amsterdam"
     # Loading (contract): a file with more than this share of bad rows, and at least

@@ -18,6 +18,7 @@ from dagster_dbt import (
 
 from pipelines.dbt_project import DBT_DATABASE_ENV, dbt_vars, prepared_dbt_project
 from pipelines.resources import PipelineSettings
+from pipelines.settings import Settings
 
 dbt_project = prepared_dbt_project()
 
@@ -47,6 +48,17 @@ def _dbt_env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+@contextmanager
+def dbt_environment(settings: Settings) -> Iterator[None]:
+    """The environment the dbt profile reads: the run's warehouse file and memory budget."""
+    env = {
+        DBT_DATABASE_ENV: str(settings.raw_database),
+        "SALES_KPI_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+    }
+    with _dbt_env(env):
+        yield
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -59,11 +71,7 @@ def sales_kpi_dbt_models(
 ) -> Iterator[Any]:
     """`dbt build` with the run's settings as vars, against the run's warehouse file."""
     settings = pipeline.settings()
-    env = {
-        DBT_DATABASE_ENV: str(settings.raw_database),
-        "SALES_KPI_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
-    }
-    with _dbt_env(env):
+    with dbt_environment(settings):
         args = ["build", "--vars", json.dumps(dbt_vars(settings))]
         try:
             yield from dbt.cli(args, context=context).stream()

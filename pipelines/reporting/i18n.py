@@ -67,10 +67,11 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "funnel_title": ("Funnel — last 12 months", "Funnel — laatste 12 maanden"),
     "funnel_help": (
-        "Contacts entering each stage in the last 12 months (stages computed from the agreed "
-        "definitions, not from CRM labels).",
-        "Contacten die in de laatste 12 maanden een fase bereikten (fasen berekend volgens de "
-        "afgesproken definities, niet uit de CRM-labels).",
+        "Contacts entering each stage in the last 12 months, computed from the agreed "
+        "definitions (not from CRM labels). Sales leads include those sales sourced itself.",
+        "Contacten die in de laatste 12 maanden een fase bereikten, berekend volgens de "
+        "afgesproken definities (niet uit de CRM-labels). Sales leads omvatten ook leads die "
+        "sales zelf vond.",
     ),
     "conversion_title": ("Conversion ratios per cohort month", "Conversieratio's per cohortmaand"),
     "conversion_help": (
@@ -97,10 +98,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "rep": ("Rep", "Verkoper"),
     "team": ("Team", "Team"),
     "inactive": ("inactive", "inactief"),
-    "attainment_chart": (
-        "Attainment, week {week} (complete)",
-        "Behaald, week {week} (afgerond)",
-    ),
+    "attainment_chart": ("Attainment, {week} (complete)", "Behaald, {week} (afgerond)"),
     "rep_detail": ("Rep detail", "Per verkoper"),
     "rep_detail_help": (
         "Pick a rep to see their weekly action KPIs and monthly results against target.",
@@ -156,6 +154,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "link_data_docs": ("Data quality (GX Data Docs)", "Datakwaliteit (GX Data Docs)"),
     "published_runs": ("Published runs", "Gepubliceerde runs"),
     "source_files": ("Source files", "Bronbestanden"),
+    "effective_settings": ("Effective settings of this run",
+                           "Effectieve instellingen van deze run"),
     "footer": (
         "Generated from the published marts; only runs whose blocking checks passed are "
         "published.",

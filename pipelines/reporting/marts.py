@@ -17,6 +17,14 @@ import pandas as pd
 
 # Catalog and schema are both called `marts`: attach under our own name and qualify fully.
 _ALIAS = "published"
+# Reading order on the dashboard: activity before results, revenue first among results
+# (the method's first baselines: new revenue, new leads, sales conversations).
+KPI_ORDER = (
+    "cold_emails", "cold_calls", "sales_conversations",
+    "new_revenue", "new_sales_leads", "new_marketing_leads", "upsell_revenue",
+    "conv_marketing_to_sales_lead", "conv_sales_lead_to_customer", "conv_quote_to_customer",
+    "new_revenue_mom_growth",
+)
 
 
 def _table(name: str) -> str:
@@ -74,7 +82,8 @@ class PublishedMarts:
 
     def active_kpis(self, kind: str) -> list[str]:
         rows = self.registry[(self.registry.kpi_kind == kind) & self.registry.is_active]
-        return list(rows.kpi_id)
+        rank = {kpi_id: n for n, kpi_id in enumerate(KPI_ORDER)}
+        return sorted(rows.kpi_id, key=lambda k: (rank.get(k, len(rank)), k))
 
     def series(self, kpi_id: str, scope: str, scope_id: str) -> pd.DataFrame:
         """kpi_values joined with the scorecard's target/status, by period."""
@@ -202,9 +211,12 @@ def read_published_marts(published_db: Path) -> PublishedMarts:
     marts.weeks = sorted(set(weekly.period_start))
     marts.months = sorted(set(monthly.period_start))
     # A period is complete when the company's count KPIs say so (conversions add maturity).
-    counts = ~company.kpi_id.str.startswith("conv_")
-    marts.complete_weeks = set(weekly[counts & weekly.is_complete].period_start)
-    marts.complete_months = set(monthly[counts & monthly.is_complete].period_start)
+    for grain, frame in (("week", weekly), ("month", monthly)):
+        done = frame[~frame.kpi_id.str.startswith("conv_") & frame.is_complete.fillna(False)]
+        if grain == "week":
+            marts.complete_weeks = set(done.period_start)
+        else:
+            marts.complete_months = set(done.period_start)
     return marts
 
 
