@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--extracts", type=Path,
                      help="landing folder (default: the bundled sample, generated if missing)")
     run.add_argument("--warehouse", type=Path, help="warehouse folder (default: ./warehouse)")
+    run.add_argument(
+        "--source",
+        help="map a CRM export first: salesforce | hubspot | PATH.yaml (--extracts is then "
+        "the export folder; see docs/source-mapping.md)",
+    )
     run.add_argument("--as-of", help="the instant that counts as now (ISO 8601; default: "
                      "the latest event in the data)")
     run.set_defaults(handler=_run)
@@ -107,7 +112,11 @@ def _generate(args: argparse.Namespace) -> int:
 def _settings(args: argparse.Namespace) -> Settings:
     base = Settings.from_env()
     as_of = getattr(args, "as_of", None)
+    source = getattr(args, "source", None)
+    if source and Path(source).exists():
+        source = str(Path(source).resolve())
     return base.replace(
+        source_mapping=source or base.source_mapping,
         extracts_dir=(args.extracts.resolve() if getattr(args, "extracts", None)
                       else base.extracts_dir),
         warehouse_dir=args.warehouse.resolve() if args.warehouse else base.warehouse_dir,
@@ -122,7 +131,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: --as-of: {exc}", file=sys.stderr)
         return 2
     default_sample = Settings().extracts_dir
-    if settings.extracts_dir == default_sample and not default_sample.exists():
+    if (
+        settings.extracts_dir == default_sample
+        and not default_sample.exists()
+        and not settings.source_mapping
+    ):
         _say(f"no landing folder given; generating the bundled sample into {default_sample}")
         from pipelines.sample import generate_sample
 
@@ -140,6 +153,9 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.run_summary import format_summary, summarise_run
 
     print()
+    adapter_report = settings.landing_dir / ".adapter-report.txt"
+    if settings.source_mapping and adapter_report.exists():
+        print(adapter_report.read_text(encoding="utf-8"))
     print(format_summary(summarise_run(settings.raw_database, outcome.run_id)))
     print()
     seconds = time.perf_counter() - started

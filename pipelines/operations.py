@@ -64,7 +64,12 @@ def delivery_signature(settings: Settings) -> tuple[str, list[str]]:
     A delivery counts once none of its files changed for `delivery_settle_seconds`, so a run
     does not start on a folder that is still being copied.
     """
-    files, _ = scan_landing(settings.extracts_dir)
+    if settings.source_mapping:  # an export to map: watch the export files themselves
+        from pipelines.adapters import source_files
+
+        files = list(source_files(settings.source_mapping, settings.extracts_dir))
+    else:
+        files, _ = scan_landing(settings.extracts_dir)
     now = datetime.now(UTC).timestamp()
     settled: dict[str, list[str]] = {}
     pending: set[str] = set()
@@ -72,7 +77,7 @@ def delivery_signature(settings: Settings) -> tuple[str, list[str]]:
         stat = file.path.stat()
         if now - stat.st_mtime < settings.delivery_settle_seconds:
             pending.add(file.delivery)
-        settled.setdefault(file.delivery, []).append(f"{file.name}:{stat.st_size}")
+        settled.setdefault(file.delivery, []).append(f"{file.path.name}:{stat.st_size}")
     deliveries = sorted(d for d in settled if d not in pending)
     signature = json.dumps({d: sorted(settled[d]) for d in deliveries}, sort_keys=True)
     return signature, deliveries

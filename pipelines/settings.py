@@ -49,6 +49,10 @@ class Settings:
     # Where the pipeline reads and writes.
     extracts_dir: Path = PROJECT_ROOT / "data" / "sample"
     warehouse_dir: Path = PROJECT_ROOT / "warehouse"
+    # A CRM export to map first (docs/source-mapping.md): a preset name (salesforce, hubspot)
+    # or a mapping YAML; extracts_dir is then the export folder, and the canonical landing the
+    # loader reads is written to <warehouse>/landing.
+    source_mapping: str | None = None
     # The target overrides a sales manager edits (KPI, scope, scope id, period, target).
     target_overrides_file: Path = PROJECT_ROOT / "targets" / "overrides.csv"
     # Which instant counts as "now" for the definitions; empty = derived from the data.
@@ -100,6 +104,11 @@ class Settings:
     def raw_database(self) -> Path:
         """The DuckDB file that holds the raw layer and the dbt build."""
         return self.warehouse_dir / "warehouse.duckdb"
+
+    @property
+    def landing_dir(self) -> Path:
+        """The canonical landing the loader reads."""
+        return self.warehouse_dir / "landing" if self.source_mapping else self.extracts_dir
 
     @property
     def timezone(self) -> ZoneInfo:

@@ -12,6 +12,7 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from pipelines.adapters import AdapterError, adapt_source
 from pipelines.contract import ENTITIES, ENTITY_NAMES
 from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.ingest.loader import load_entity
@@ -26,6 +27,47 @@ def raw_asset_key(entity: str) -> list[str]:
     return [RAW_GROUP, entity]
 
 
+@asset(
+    name="canonical_landing",
+    key_prefix=[RAW_GROUP],
+    group_name=RAW_GROUP,
+    kinds={"duckdb", "yaml"},
+    description=(
+        "The source adapter: with a source mapping (`--source salesforce|hubspot|PATH.yaml`) "
+        "the CRM's own export is mapped onto the canonical contract, into "
+        "`<warehouse>/landing`; without one, the landing folder already is canonical."
+    ),
+)
+def canonical_landing(
+    context: AssetExecutionContext, pipeline: PipelineSettings
+) -> MaterializeResult:
+    settings = pipeline.settings()
+    if not settings.source_mapping:
+        return MaterializeResult(
+            metadata={"source": "canonical", "landing": str(settings.landing_dir)}
+        )
+    try:
+        report = adapt_source(
+            settings.source_mapping, settings.extracts_dir, settings.landing_dir, settings
+        )
+    except AdapterError as exc:
+        raise Failure(description=str(exc), allow_retries=False) from exc
+    context.log.info(report.format())
+    for problem in report.problems:
+        context.log.warning(str(problem))
+    metadata = {
+        "source": settings.source_mapping,
+        "landing": str(settings.landing_dir),
+        "report": MetadataValue.md(f"```\n{report.format()}\n```"),
+    }
+    if not report.ok:
+        raise Failure(
+            description="; ".join(report.rejected) or "the source adapter failed",
+            metadata=metadata, allow_retries=False,
+        )
+    return MaterializeResult(metadata=metadata)
+
+
 def build_raw_asset(entity_name: str) -> AssetsDefinition:
     entity = ENTITIES[entity_name]
 
@@ -33,6 +75,7 @@ def build_raw_asset(entity_name: str) -> AssetsDefinition:
         name=entity_name,
         key_prefix=[RAW_GROUP],
         group_name=RAW_GROUP,
+        deps=[AssetKey([RAW_GROUP, "canonical_landing"])],
         kinds={"duckdb", "python"},
         description=(
             f"Raw `{entity_name}` ({entity.description}): every version of every row of every "
@@ -44,7 +87,7 @@ def build_raw_asset(entity_name: str) -> AssetsDefinition:
     ) -> MaterializeResult:
         settings = pipeline.settings()
         try:
-            files, notes = scan_landing(settings.extracts_dir)
+            files, notes = scan_landing(settings.landing_dir)
         except LandingError as exc:
             raise Failure(description=str(exc), allow_retries=False) from exc
         if entity_name == ENTITY_NAMES[0]:
@@ -111,6 +154,7 @@ def target_overrides(
 
 
 raw_assets: list[AssetsDefinition] = [
+    canonical_landing,
     *(build_raw_asset(name) for name in ENTITY_NAMES),
     target_overrides,
 ]

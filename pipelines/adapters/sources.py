@@ -1,0 +1,299 @@
+"""Finding and reading a source's export files into DuckDB as trimmed text.
+
+The source folder is laid out like a canonical landing: one sub-folder per delivery (sorted by
+name = delivery order) holding that delivery's export files. Each file is read into a temp
+table of VARCHAR columns named as in the file (trimmed, empty → NULL), plus `_delivery`,
+`_file` (`<delivery>/<name>`), `_line` (header = line 1, counted like the canonical loader:
+a quoted value over several lines is one row, blank lines are no rows) and `_delivery_time`.
+
+CSV is read by DuckDB with the mapping's delimiter and encoding; DuckDB reads UTF-8, UTF-16
+and Latin-1 itself, anything else (cp1252, the usual Excel export) is first transcoded to a
+temporary UTF-8 file with Python's codecs, line by line so that a bad byte is named by line.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import gzip
+import io
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import duckdb
+
+from pipelines.adapters.errors import SourceFileError
+from pipelines.adapters.expressions import PSEUDO_COLUMNS
+from pipelines.adapters.mapping import FileSpec, SourceMapping
+from pipelines.ingest.landing import LandingFile
+from pipelines.ingest.readers import (
+    TEXT_TABLE,
+    UnreadableFileError,
+    quote_ident,
+    read_as_text,
+    sql_literal,
+)
+from pipelines.ingest.validation import TRIM_CHARACTERS
+
+# DuckDB's CSV reader decodes these itself; others are transcoded first.
+NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "iso8859-1": "latin-1",
+                    "utf-16": "utf-16"}
+DETECTED_DELIMITERS = (",", ";", "\t", "|")
+RESERVED = (*PSEUDO_COLUMNS, "_delivery_time")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One export file of one delivery, matched to a `files.<key>` of the mapping."""
+
+    delivery: str
+    key: str
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.delivery}/{self.path.name}"
+
+
+@dataclass(frozen=True)
+class SourceScan:
+    deliveries: tuple[str, ...]
+    files: dict[str, dict[str, list[SourceFile]]]  # delivery → file key → files (by name)
+    notes: tuple[str, ...]
+
+
+def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
+    """Every delivery and which of its files each `files.<key>` glob matches (case-insensitive).
+    A file may feed several keys; a file no key matches is noted and ignored."""
+    if not source_dir.is_dir():
+        raise SourceFileError([f"source folder {source_dir} does not exist or is not a folder"])
+    notes: list[str] = []
+    files: dict[str, dict[str, list[SourceFile]]] = {}
+    deliveries = sorted(
+        p for p in source_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+    for folder in deliveries:
+        matched: dict[str, list[SourceFile]] = {}
+        for path in sorted(p for p in folder.iterdir() if p.is_file()):
+            if path.name.startswith("."):
+                continue
+            keys = [
+                spec.key for spec in mapping.files.values()
+                if any(fnmatch.fnmatch(path.name.lower(), g.lower()) for g in spec.globs)
+            ]
+            for key in keys:
+                matched.setdefault(key, []).append(SourceFile(folder.name, key, path))
+            if not keys:
+                notes.append(f"{folder.name}/{path.name}: matches no files.*.glob, ignored")
+        files[folder.name] = matched
+    loose = sorted(p.name for p in source_dir.iterdir() if p.is_file() and p.name[0] != ".")
+    if loose:
+        notes.append(f"files directly in {source_dir} are in no delivery sub-folder and were "
+                     f"ignored: {', '.join(loose)}")
+    for spec in mapping.files.values():
+        if deliveries and not any(spec.key in matched for matched in files.values()):
+            notes.append(f"{spec.path}.glob: no file in any delivery matches "
+                         f"{', '.join(spec.globs)}")
+    if not deliveries:
+        raise SourceFileError([f"source folder {source_dir} has no delivery sub-folders "
+                               "(put each export in a folder named after its delivery, e.g. "
+                               "2026-11-26T0200/)"])
+    return SourceScan(tuple(f.name for f in deliveries), files, tuple(notes))
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    file: SourceFile
+    columns: tuple[str, ...]
+    rows: int
+
+
+def read_source_file(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    file: SourceFile,
+    spec: FileSpec,
+    delivery_time: str | None,
+    workdir: Path,
+    mapping_name: str,
+) -> LoadedFile:
+    """Create temp table `table` from `file` (see the module docstring)."""
+
+    def fail(detail: str) -> SourceFileError:
+        return SourceFileError([f"{mapping_name}: {spec.path}: {file.label}: {detail}"])
+
+    file_format = spec.format or _format_of(file.path)
+    if file_format is None:
+        raise fail(f"unknown file format; set {spec.path}.format to one of csv, xlsx, parquet, "
+                   "jsonl")
+    csv_read: _CsvRead | None = None
+    if file_format == "csv":
+        csv_read = _csv_relation(file, spec, workdir, fail)
+        names, select_from = csv_read.names, csv_read.relation
+        columns = [f"c{i}" for i in range(len(names))]
+    else:
+        try:
+            relation = read_as_text(
+                con, LandingFile(file.delivery, file.key, file.path, file_format)
+            )
+        except UnreadableFileError as exc:
+            raise fail(str(exc)) from exc
+        names = list(relation.columns)
+        columns = [quote_ident(n) for n in names]
+        select_from = f"{TEXT_TABLE}"
+    reserved = [n for n in names if n.lower() in RESERVED]
+    if reserved:
+        raise fail(f"column {reserved[0]!r} has a name the adapter reserves; rename it")
+    line = "cast(ordinality + 1 as bigint)" if file_format == "csv" else "_line"
+    values = ", ".join(
+        f"nullif(trim({column}, {sql_literal(TRIM_CHARACTERS)}), '') as {quote_ident(name)}"
+        for column, name in zip(columns, names, strict=True)
+    )
+    moment = "cast(null as varchar)" if delivery_time is None else sql_literal(delivery_time)
+    try:
+        con.execute(
+            f"create temp table {table} as select {values}{', ' if values else ''}"
+            f"{sql_literal(file.delivery)} as _delivery, {sql_literal(file.label)} as _file, "
+            f"{line} as _line, {moment} as _delivery_time from {select_from}"
+        )
+    except duckdb.Error as exc:
+        detail = _csv_problem(csv_read, spec) if csv_read is not None else None
+        raise fail(detail or _first_line(str(exc))) from exc
+    finally:
+        con.execute(f"drop table if exists {TEXT_TABLE}")
+    rows = con.execute(f"select count(*) from {table}").fetchone()[0]  # type: ignore[index]
+    return LoadedFile(file, tuple(names), int(rows))
+
+
+def _format_of(path: Path) -> str | None:
+    name = path.name.lower()
+    for suffixes, kind in (
+        ((".csv", ".csv.gz", ".txt", ".tsv"), "csv"),
+        ((".xlsx",), "xlsx"),
+        ((".parquet",), "parquet"),
+        ((".jsonl", ".ndjson"), "jsonl"),
+    ):
+        if name.endswith(suffixes):
+            return kind
+    return None
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+@dataclass(frozen=True)
+class _CsvRead:
+    names: list[str]
+    relation: str  # read_csv(...) with ordinality
+    path: Path  # the file DuckDB reads (a transcoded copy, or the file itself)
+    encoding: str  # as DuckDB (and Python) decode `path`
+    delimiter: str
+
+
+def _csv_relation(file: SourceFile, spec: FileSpec, workdir: Path, fail) -> _CsvRead:
+    """The header's names and a `read_csv(...) with ordinality` for the data, transcoding
+    first when DuckDB cannot decode the file's encoding itself."""
+    path = file.path
+    native = NATIVE_ENCODINGS.get(spec.encoding)
+    if native is None or (native != "utf-8" and path.name.lower().endswith(".gz")):
+        path = _transcode(file, spec, workdir, fail)
+        native = "utf-8"
+    try:
+        with _open_binary(path) as handle:
+            if native == "utf-16":
+                header = io.TextIOWrapper(handle, encoding=native, newline="").readline()
+            else:  # decode the first line only: a bad byte further down is named by its line
+                header = handle.readline().decode("utf-8-sig" if native == "utf-8" else native)
+    except UnicodeDecodeError as exc:
+        raise fail(f"line 1: not valid {spec.encoding} ({exc.reason}); set "
+                   f"{spec.path}.encoding (e.g. cp1252 for Excel exports)") from exc
+    except (OSError, EOFError) as exc:
+        raise fail(f"cannot read the header row: {exc}") from exc
+    if not header.strip():
+        raise fail("no header row (the file is empty)")
+    delimiter = spec.delimiter or max(DETECTED_DELIMITERS, key=header.count)
+    names = _header_names(next(csv.reader([header.rstrip("\r\n")], delimiter=delimiter)))
+    columns = ", ".join(f"{sql_literal(f'c{i}')}: 'VARCHAR'" for i in range(len(names)))
+    relation = (
+        f"read_csv({sql_literal(str(path))}, header = true, auto_detect = false, "
+        f"delim = {sql_literal(delimiter)}, quote = '\"', escape = '\"', "
+        f"columns = {{{columns}}}, strict_mode = true, encoding = {sql_literal(native)}) "
+        "with ordinality"
+    )
+    return _CsvRead(names, relation, path, native, delimiter)
+
+
+def _header_names(raw: list[str]) -> list[str]:
+    """Trimmed names; an empty one becomes `_unnamed_<n>`, a repeated one `<name> (2)`."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for position, name in enumerate(raw, start=1):
+        name = name.strip() or f"_unnamed_{position}"
+        candidate, copy = name, 1
+        while candidate.lower() in seen:
+            copy += 1
+            candidate = f"{name} ({copy})"
+        seen.add(candidate.lower())
+        names.append(candidate)
+    return names
+
+
+def _transcode(file: SourceFile, spec: FileSpec, workdir: Path, fail) -> Path:
+    """A UTF-8 copy of the file; a byte the encoding does not define is named by line."""
+    target = workdir / f"transcoded-{len(list(workdir.iterdir()))}.csv"
+    line_safe = not spec.encoding.startswith(("utf-16", "utf-32"))
+    with _open_binary(file.path) as source, target.open("w", encoding="utf-8", newline="") as out:
+        if not line_safe:
+            try:
+                shutil.copyfileobj(io.TextIOWrapper(source, encoding=spec.encoding, newline=""),
+                                   out)
+            except UnicodeDecodeError as exc:
+                raise fail(f"not valid {spec.encoding} ({exc.reason})") from exc
+            return target
+        for number, raw in enumerate(source, start=1):
+            try:
+                out.write(raw.decode(spec.encoding))
+            except UnicodeDecodeError as exc:
+                raise fail(
+                    f"line {number}: not valid {spec.encoding} (byte 0x{raw[exc.start]:02x} at "
+                    f"position {exc.start + 1}); check {spec.path}.encoding"
+                ) from exc
+    return target
+
+
+def _csv_problem(read: _CsvRead, spec: FileSpec) -> str | None:
+    """Why DuckDB refused a CSV: the first line that is not in the declared encoding, or whose
+    field count differs from the header's."""
+    codec = {"utf-8": "utf-8", "latin-1": "latin-1", "utf-16": "utf-16"}[read.encoding]
+    if codec == "utf-16":
+        return None
+    lines: list[str] = []
+    try:
+        with _open_binary(read.path) as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    first = number == 1 and codec == "utf-8"
+                    lines.append(raw.decode("utf-8-sig" if first else codec))
+                except UnicodeDecodeError as exc:
+                    return (f"line {number}: not valid UTF-8 ({exc.reason}); set "
+                            f"{spec.path}.encoding (e.g. cp1252 for Excel exports)")
+    except OSError as exc:
+        return f"cannot read: {exc}"
+    reader = csv.reader(lines, delimiter=read.delimiter)
+    try:
+        for record in reader:
+            if reader.line_num > 1 and record and len(record) != len(read.names):
+                return (f"line {reader.line_num}: {len(record)} fields where the header has "
+                        f"{len(read.names)} (is {spec.path}.delimiter right?)")
+    except csv.Error as exc:
+        return f"not a readable CSV file: {exc}"
+    return None
+
+
+def _first_line(message: str) -> str:
+    return next((line.strip() for line in message.splitlines() if line.strip()), message)
