@@ -211,9 +211,11 @@ def test_every_publish_writes_the_site_with_the_auditors_pack(published: Path) -
     for page in ("index.html", "en/index.html", "nl/index.html", "definitions.html",
                  "dbt_docs/index.html"):
         assert (site / page).is_file(), page
-    index = (site / "index.html").read_text(encoding="utf-8")
-    for link in ("definitions.html", "dbt_docs/index.html", "../quality/data_docs/index.html"):
-        assert f'href="{link}"' in index, link
+    assert "url=en/index.html" in (site / "index.html").read_text(encoding="utf-8")
+    dashboard = (site / "en" / "index.html").read_text(encoding="utf-8")
+    for link in ("../definitions.html", "../dbt_docs/index.html",
+                 "../../quality/data_docs/index.html"):
+        assert f'href="{link}"' in dashboard, link
     assert (published.parent / "quality" / "data_docs" / "index.html").is_file()
 
 

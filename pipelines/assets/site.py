@@ -2,6 +2,7 @@
 offline) and the auditor's pack — the definitions page generated from the seeds and vars,
 the dbt docs and the GX Data Docs."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -56,6 +57,25 @@ def run_check_results(context: AssetExecutionContext) -> list[dict]:
     return results
 
 
+def write_index(site: Path, language: str) -> Path:
+    """`site/index.html`: the stable address, opening the dashboard in the configured
+    language (a relative redirect, so it works from disk and when the folder is moved)."""
+    target = f"{language}/index.html"
+    index = site / "index.html"
+    temporary = site / ".index.html.tmp"
+    temporary.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<meta http-equiv='refresh' content='0; url={target}'>"
+        "<title>Sales KPI dashboard</title></head>"
+        f"<body><p><a href='{target}'>Sales KPI dashboard</a> · "
+        "<a href='en/index.html'>English</a> · <a href='nl/index.html'>Nederlands</a> · "
+        "<a href='definitions.html'>Definitions</a></p></body></html>\n",
+        encoding="utf-8",
+    )
+    os.replace(temporary, index)
+    return index
+
+
 @asset(
     key=["kpi_site"],
     group_name="publish",
@@ -95,7 +115,7 @@ def kpi_site(
         folder.mkdir(exist_ok=True)
         links = {name: f"../{url}" for name, url in LINKS.items()}
         pages[language] = write_dashboard(published, folder, language, checks, links)
-    index = write_dashboard(published, site, settings.dashboard_language, checks, LINKS)
+    index = write_index(site, settings.dashboard_language)
     context.log.info(f"dashboard: {index}")
     return MaterializeResult(
         metadata={
