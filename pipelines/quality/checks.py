@@ -85,6 +85,12 @@ CHECKS: tuple[QualityCheck, ...] = (
         "or not is_series_complete",
     ),
     QualityCheck(
+        "fx_rate_gaps", "fct_deals", False,
+        "Revenue: a deal with an amount but no same-or-earlier fx rate is listed as a data "
+        "issue (a warning; it blocks only for won new_business and upsell deals, above).",
+        "revenue_in_eur", ("deal_id",), "is_missing_fx_rate",
+    ),
+    QualityCheck(
         "staging_sanity", "fct_deals", False,
         "Sanity of the CRM data: no deal closed before it was opened, no quote sent before "
         "it was created, no negative call duration (warnings: fix them in the CRM).",
