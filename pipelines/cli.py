@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -226,5 +224,4 @@ def _say(message: str) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    logging.basicConfig()
-    sys.exit(main(os.sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))
