@@ -112,6 +112,8 @@ class PartCompiler:
 
     def source(self, spec: ValueSpec) -> str:
         if spec.kind == "column":
+            if spec.optional and spec.text.lower() not in self.columns:
+                return "cast(null as varchar)"
             return quote_ident(self.columns[spec.text.lower()])
         if spec.kind == "expr":
             return text_sql(spec.text)
@@ -318,9 +320,11 @@ class PartCompiler:
         conditions = [f"({lookup.where})" if lookup.where else "true"]
         if self.file_filters.get(lookup.file):
             conditions.append(f"({self.file_filters[lookup.file]})")
+        # Across deliveries the latest delivery's row wins; within one, the first row.
+        order = "_delivery desc, _file, _line" if lookup.deliveries == "all" else "_file, _line"
         return (
             f"(select k, v from (select {key} as k, {value} as v, row_number() over "
-            f"(partition by {key} order by _file, _line) as _rn from {table} "
+            f"(partition by {key} order by {order}) as _rn from {table} "
             f"where {' and '.join(conditions)}) where _rn = 1 and k is not null)"
         )
 

@@ -147,6 +147,9 @@ class _Run:
         self.tables: dict[tuple[str, str], _Table] = {}
         self.temp_tables: list[str] = []
         self.counter = 0
+        # `deliveries: all` lookups: per file kind, the rows of every delivery read so far
+        # (kept across deliveries, so that each file is read once).
+        self.histories: dict[str, _Table] = {}
 
     def temp_name(self, prefix: str) -> str:
         self.counter += 1
@@ -218,6 +221,29 @@ class _Run:
             table = _Table(union, source, loaded)
         self.tables[(source, key)] = table
         return table
+
+    def history(self, delivery: str, key: str) -> _Table | None:
+        """The files of `key` in this and every earlier delivery, as one table (a lookup with
+        `deliveries: all`: in a delta export, the row a value refers to may have been delivered
+        earlier). The lookup prefers the latest delivery's row (compile.lookup_sql). Deliveries
+        come in order, so each one's files are read once and appended."""
+        known = self.histories.get(key)
+        done = known.delivery if known is not None else ""
+        new = [t for d in self.scan.deliveries if done < d <= delivery
+               if (t := self.table(d, key)) is not None]
+        if not new:
+            return known
+        name = f"hist_{list(self.mapping.files).index(key)}"
+        parts = ([f"select * from {name}"] if known is not None else []) + [
+            f"select * from {t.name}" for t in new
+        ]
+        self.con.execute(f"create or replace temp table {name}_next as "
+                         + " union all by name ".join(parts))
+        self.con.execute(f"drop table if exists {name}")
+        self.con.execute(f"alter table {name}_next rename to {name}")
+        files = (known.files if known is not None else []) + [f for t in new for f in t.files]
+        self.histories[key] = _Table(name, delivery, files)
+        return self.histories[key]
 
     # --- checks that name the YAML key -----------------------------------------------------
 
@@ -330,7 +356,15 @@ class _Run:
         for value in part.values:
             for spec in value.chain():
                 key = spec.path if spec.kind == "column" else f"{spec.path}.expr"
-                refs += [(key, c) for c in spec.columns]
+                if not spec.optional:
+                    refs += [(key, c) for c in spec.columns]
+                elif spec.text.lower() not in table.columns:  # in none of the files: empty
+                    prefix = f"{key}: optional source column {spec.text!r}"
+                    if not any(n.startswith(prefix) for n in self.report.notes):  # once
+                        self.report.notes.append(
+                            f"{prefix} is not in {table.files[0].file.label} (the first "
+                            "file without it): left empty where a file lacks it"
+                        )
                 if spec.kind == "expr":
                     expressions.append((key, spec.text, False))
                 if spec.lookup is not None:
@@ -362,7 +396,10 @@ class _Run:
         )
 
     def prepare_lookup(self, delivery: str, lookup: LookupSpec) -> _Table | None:
-        table = self.table(delivery, lookup.file, for_lookup=lookup.path)
+        if lookup.deliveries == "all":
+            table = self.history(delivery, lookup.file)
+        else:
+            table = self.table(delivery, lookup.file, for_lookup=lookup.path)
         if table is None:
             note = (f"{delivery}: {lookup.path}: no files.{lookup.file} in this or an earlier "
                     "delivery; every value is unmatched")

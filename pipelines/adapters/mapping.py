@@ -40,9 +40,12 @@ _ENTITY_KEYS = (*_PART_KEYS, "parts", "unique")
 _SOURCE_KEYS = ("column", "expr", "const", "delivery_time")
 _VALUE_KEYS = (
     *_SOURCE_KEYS, "aliases", "lookup", "map", "unmapped", "format", "if_unparsable",
-    "decimal", "thousands", "default", "if_missing",
+    "decimal", "thousands", "default", "if_missing", "optional",
 )
-_LOOKUP_KEYS = ("file", "key", "value", "where", "ignore_case", "unmatched")
+_LOOKUP_KEYS = ("file", "key", "value", "where", "ignore_case", "unmatched", "deliveries")
+# Which deliveries a lookup sees: `this` one's file (else the latest earlier delivery's), or
+# `all` up to this one (for delta exports, where a delivery holds only the changed rows).
+LOOKUP_DELIVERIES = ("this", "all")
 _WHITESPACE = re.compile(r"[\t\n\f\r ]+")
 
 
@@ -100,6 +103,7 @@ class LookupSpec:
     where_columns: tuple[str, ...] = ()
     ignore_case: bool = False
     unmatched: str = "error"
+    deliveries: str = "this"
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,9 @@ class ValueSpec:
     thousands: str | None = None
     default: ValueSpec | None = None
     if_missing: str = "quarantine"
+    # `column:` only: the file may lack the column (a field some exports have, e.g. a custom
+    # field of a preset); then the value is empty and the report notes it.
+    optional: bool = False
 
     def chain(self) -> list[ValueSpec]:
         """This spec and its defaults, outermost first."""
@@ -639,9 +646,14 @@ class _Parser:
             default = self.parse_value(default_node, f"{key}.default", entity, target)
         if_missing = self.choice(node.get("if_missing"), f"{key}.if_missing", ON_BAD,
                                  "quarantine")
+        optional = node.get("optional", False)
+        if not isinstance(optional, bool) or (optional and kind != "column"):
+            self.error(f"{key}.optional", "expected true or false, with column:")
+            optional = False
         return ValueSpec(
             key, target, column_type, kind, text, columns, aliases, lookup, vocabulary,
             unmapped, formats, if_unparsable, decimal, thousands, default, if_missing,
+            optional,
         )
 
     def parse_lookup(self, node: Any, key: str) -> LookupSpec | None:
@@ -669,8 +681,10 @@ class _Parser:
             self.error(f"{key}.ignore_case", "expected true or false")
             ignore_case = False
         unmatched = self.policy(node, "unmatched", key, UNMAPPED, "error")
+        deliveries = self.choice(node.get("deliveries"), f"{key}.deliveries",
+                                 LOOKUP_DELIVERIES, "this")
         return LookupSpec(key, file_key, operands[0], operands[1], where, where_columns,
-                          ignore_case, unmatched)
+                          ignore_case, unmatched, deliveries)
 
     def parse_operand(self, node: Any, key: str) -> Operand | None:
         if isinstance(node, str) and node:
