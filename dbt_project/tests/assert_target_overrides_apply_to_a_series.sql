@@ -1,4 +1,4 @@
-{{ config(severity='warn') }}
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'stg_targets__overrides'}}}) }}
 -- A target override must name a period of its KPI's series for that scope (for example not
 -- before a rep's first activity); one that does not is listed here and not applied.
 select overrides.source_file, overrides.source_line, overrides.kpi_id, overrides.scope,
