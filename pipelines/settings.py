@@ -71,6 +71,9 @@ class Settings:
     published_max_age_hours: int = 26
     # The dashboard's language (en or nl); both are written, this one is the site's index.
     dashboard_language: str = "en"
+    # Write the dashboard and the auditor's pack at every publish (a headless deployment, or
+    # a test that only needs the marts, may turn it off).
+    write_site: bool = True
     # Local wall time of the business: periods, naive timestamps, bare dates.
     business_timezone: str = "Europe/Amsterdam"
     # Loading (contract): a file with more than this share of bad rows, and at least
@@ -163,6 +166,12 @@ class Settings:
 def _parse(name: str, type_name: Any, raw: str) -> Any:
     type_text = str(type_name)
     try:
+        if "bool" in type_text:
+            if raw.lower() in ("1", "true", "yes", "y", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "n", "off"):
+                return False
+            raise ValueError("expected true or false")
         if "Path" in type_text:
             return Path(raw).expanduser().resolve()
         if "datetime" in type_text:

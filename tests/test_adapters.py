@@ -222,7 +222,9 @@ def test_benelux_kpis_agree_with_a_computation_from_the_export_files(tmp_path, m
         monkeypatch.delenv(name)
     landing = tmp_path / "landing"
     adapt_source(BENELUX_YAML, BENELUX_SOURCE, landing)
-    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "warehouse")
+    settings = Settings(
+        extracts_dir=landing, warehouse_dir=tmp_path / "warehouse", write_site=False
+    )
     outcome = run_nightly_job(settings, log_level="WARNING")
     assert outcome.success, outcome.failures
 

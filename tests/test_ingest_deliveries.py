@@ -188,7 +188,9 @@ def job_env(monkeypatch):
 def run_job(tmp_path: Path, landing: Path):
     from pipelines.job_runner import run_nightly_job
 
-    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "warehouse")
+    settings = Settings(
+        extracts_dir=landing, warehouse_dir=tmp_path / "warehouse", write_site=False
+    )
     return settings, run_nightly_job(settings, log_level="WARNING")
 
 

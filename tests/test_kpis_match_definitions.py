@@ -142,6 +142,7 @@ def _scenario(
             warehouse_dir=warehouse,
             target_overrides_file=overrides_file,
             kpi_program_start=program_start,
+            write_site=False,
         ),
         log_level="WARNING",
     )

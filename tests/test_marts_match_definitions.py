@@ -393,7 +393,7 @@ def _run(
     from pipelines.settings import Settings
 
     outcome = run_nightly_job(
-        Settings(extracts_dir=extracts, warehouse_dir=warehouse, as_of=as_of),
+        Settings(extracts_dir=extracts, warehouse_dir=warehouse, as_of=as_of, write_site=False),
         log_level="WARNING",
     )
     assert outcome.success, f"the nightly job failed: {outcome.failures}"

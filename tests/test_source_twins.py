@@ -95,7 +95,10 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twins]:
         for name, (extracts, mapping) in runs.items():
             warehouse = root / f"warehouse-{name}"
             outcome = run_nightly_job(
-                Settings(extracts_dir=extracts, warehouse_dir=warehouse, source_mapping=mapping),
+                Settings(
+                    extracts_dir=extracts, warehouse_dir=warehouse, source_mapping=mapping,
+                    write_site=False,
+                ),
                 log_level="WARNING",
             )
             assert outcome.success, f"{name}: {outcome.failures}"

@@ -91,6 +91,9 @@ def kpi_site(
     context: AssetExecutionContext, pipeline: PipelineSettings, dbt: DbtCliResource
 ) -> MaterializeResult:
     settings = pipeline.settings()
+    if not settings.write_site:
+        context.log.info("write_site is off: no dashboard or auditor's pack written")
+        return MaterializeResult(metadata={"written": False})
     site = site_dir(settings.warehouse_dir)
     site.mkdir(parents=True, exist_ok=True)
     published = published_database(settings.warehouse_dir)
