@@ -171,18 +171,3 @@ def _prune_parquet_runs(warehouse_dir: Path, keep: Path) -> None:
     for old in runs[:-PARQUET_RUNS_KEPT]:
         if old != keep:
             shutil.rmtree(old, ignore_errors=True)
-
-
-def read_previous_run(warehouse_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """The last published run (its `runs` row) and the path of the published file."""
-    target = published_database(warehouse_dir)
-    if not target.exists():
-        return None, None
-    with duckdb.connect(str(target), read_only=True) as con:
-        row = con.execute(
-            f"select run_id, definitions_version, settings from marts.{MARTS_SCHEMA}.runs "
-            "order by published_at desc limit 1"
-        ).fetchone()
-    if row is None:
-        return None, str(target)
-    return {"run_id": row[0], "definitions_version": row[1], "settings": row[2]}, str(target)

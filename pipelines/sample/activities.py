@@ -21,7 +21,7 @@ from pipelines.sample.common import (
 )
 from pipelines.sample.contacts import Facts
 from pipelines.sample.deals import Deals
-from pipelines.sample.frames import NULL_ID, NULL_INT, Versions, code
+from pipelines.sample.frames import ENUMS, NULL_ID, NULL_INT, Versions, code
 from pipelines.sample.marketing import INTENT, Marketing, Prospecting
 from pipelines.sample.people import EMAIL_NONE, NEVER, People, Staff
 from pipelines.sample.timeutil import DAY, HOUR, MINUTE, NULL_TS, civil_from_days
@@ -31,22 +31,7 @@ EMAIL, CALL, MEETING, LINKEDIN, TASK, NOTE = (
     for t in ("email", "call", "meeting", "linkedin_message", "task", "note")
 )
 OUT, IN = code("direction", "outbound"), code("direction", "inbound")
-OUTCOME = {
-    name: code("outcome", name)
-    for name in (
-        "sent",
-        "replied",
-        "bounced",
-        "connected",
-        "no_answer",
-        "voicemail",
-        "busy",
-        "wrong_number",
-        "held",
-        "no_show",
-        "cancelled",
-    )
-}
+OUTCOME = {name: code("outcome", name) for name in ENUMS["outcome"]}
 
 
 @dataclass

@@ -14,52 +14,25 @@ from typing import Any, Literal, cast
 import numpy as np
 import pyarrow as pa
 
+from pipelines.contract import ENTITIES
 from pipelines.sample.timeutil import NULL_TS
 
 Kind = Literal["id", "ts", "str", "enum", "int", "money", "bool", "month", "rate"]
 
+# The contract's enumerations (pipelines/contract.py); a value's code is its position.
 ENUMS: dict[str, tuple[str, ...]] = {
-    "role": ("sdr", "ae", "manager", "marketing", "other"),
-    "lifecycle_stage": (
-        "subscriber",
-        "lead",
-        "marketing_qualified_lead",
-        "sales_qualified_lead",
-        "opportunity",
-        "customer",
-        "other",
-    ),
-    "event_type": (
-        "newsletter_signup",
-        "linkedin_follow",
-        "content_download",
-        "webinar_registration",
-        "webinar_attended",
-        "event_visit",
-        "chat_conversation",
-        "contact_form",
-        "demo_request",
-        "pricing_request",
-        "trial_signup",
-    ),
-    "activity_type": ("email", "call", "meeting", "linkedin_message", "task", "note"),
-    "direction": ("outbound", "inbound"),
-    "outcome": (
-        "sent",
-        "replied",
-        "bounced",
-        "connected",
-        "no_answer",
-        "voicemail",
-        "busy",
-        "wrong_number",
-        "held",
-        "no_show",
-        "cancelled",
-    ),
-    "deal_type": ("new_business", "upsell", "renewal"),
-    "stage": ("qualification", "discovery", "proposal", "negotiation", "closed_won", "closed_lost"),
-    "status": ("draft", "sent", "accepted", "rejected", "expired"),
+    name: ENTITIES[entity].column(column).enum
+    for name, (entity, column) in {
+        "role": ("users", "role"),
+        "lifecycle_stage": ("lifecycle_changes", "lifecycle_stage"),
+        "event_type": ("marketing_events", "event_type"),
+        "activity_type": ("activities", "activity_type"),
+        "direction": ("activities", "direction"),
+        "outcome": ("activities", "outcome"),
+        "deal_type": ("deals", "deal_type"),
+        "stage": ("deals", "stage"),
+        "status": ("quotes", "status"),
+    }.items()
 }
 
 
