@@ -159,8 +159,19 @@ class Settings:
             raw = environ.get(ENV_PREFIX + f.name.upper())
             if raw is not None and raw.strip() != "":
                 values[f.name] = _parse(f.name, f.type, raw.strip())
+        as_of = environ.get(ENV_PREFIX + "AS_OF", "").strip()
+        if as_of:  # a naive as_of is local time in the (possibly overridden) business timezone
+            timezone = values.get("business_timezone", cls.business_timezone)
+            values["as_of"] = _parse_as_of(as_of, timezone)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def _parse_as_of(raw: str, timezone: str) -> datetime:
+    try:
+        return parse_instant(raw, timezone)
+    except ValueError as exc:
+        raise SettingsError(f"{ENV_PREFIX}AS_OF={raw!r}: {exc}") from exc
 
 
 def _parse(name: str, type_name: Any, raw: str) -> Any:

@@ -116,3 +116,4 @@ def test_the_registry_check_fails_when_a_13th_kpi_is_activated(tmp_path: Path) -
     too_many = _dbt_registry_check(project, tmp_path / "too_many.duckdb")
     assert too_many.returncode != 0
     assert "assert_at_most_max_active_kpis" in too_many.stdout
+
