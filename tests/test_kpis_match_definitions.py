@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
-import math
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,6 +23,9 @@ import duckdb
 import pandas as pd
 import pytest
 from kpi_oracle import KpiOracle, kpi_oracle_from_warehouse
+from mart_comparison import ColumnKinds, compare
+
+from pipelines.sample import generate_sample
 
 pytestmark = pytest.mark.slow
 
@@ -84,20 +85,6 @@ class Scenario:
             con.close()
 
 
-def _import_generator() -> Callable[..., Any]:
-    """The sample generator (retried briefly: it may be mid-edit by a colleague)."""
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            from pipelines.sample import generate_sample
-
-            return generate_sample
-        except ImportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(10)
-
-
 def _a_rep(extracts: Path) -> str:
     """An active account executive of Team Noord, from the first (full) delivery's users."""
     first = sorted(p for p in extracts.iterdir() if p.is_dir())[0]
@@ -116,7 +103,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The generated extracts (the job only reads them) and an overrides file."""
     root = tmp_path_factory.mktemp("kpi_oracle")
     extracts = root / "extracts"
-    _import_generator()(extracts, scale=SCALE, seed=SEED, end=SAMPLE_END)
+    generate_sample(extracts, scale=SCALE, seed=SEED, end=SAMPLE_END)
     overrides = _overrides(_a_rep(extracts))
     path = root / "overrides.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -176,81 +163,30 @@ def program_run(
 # Comparison
 
 
-def _normal(column: str, value: Any) -> Any:
-    """A comparable form: ISO dates, floats, ints, bools, text; every empty → None."""
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if column in DATE_COLUMNS:
-        return pd.Timestamp(value).date().isoformat()
-    if column in FLOAT_COLUMNS:
-        return float(value)
-    if column in INT_COLUMNS:
-        return int(value)
-    if column in BOOL_COLUMNS:
-        return bool(value)
-    return str(value)
-
-
-def _same(column: str, left: Any, right: Any) -> bool:
-    if left is None or right is None:
-        return left is None and right is None
-    if column in FLOAT_COLUMNS:
-        return math.isclose(
-            left, right, rel_tol=FLOAT_REL_TOLERANCE, abs_tol=FLOAT_ABS_TOLERANCE
-        )
-    return left == right
-
-
-def _rows(
-    side: str, frame: pd.DataFrame, key: Sequence[str], columns: Sequence[str]
-) -> dict[tuple[Any, ...], dict[str, Any]]:
-    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
-    duplicates: list[tuple[Any, ...]] = []
-    for record in frame[list(columns)].to_dict("records"):
-        normal = {c: _normal(c, record[c]) for c in columns}
-        k = tuple(normal[c] for c in key)
-        if k in rows:
-            duplicates.append(k)
-        rows[k] = normal
-    assert not duplicates, f"{side}: {len(duplicates)} duplicate keys, e.g. {duplicates[:5]}"
-    return rows
-
-
-def compare(
-    table: str, actual: pd.DataFrame, expected: pd.DataFrame
-) -> tuple[list[str], list[str], list[str]]:
-    """(mismatching, missing from the mart, only in the mart), one line per key."""
-    key = KEYS[table]
-    columns = list(expected.columns)
-    got = _rows("mart", actual, key, columns)
-    want = _rows("oracle", expected, key, columns)
-    mismatching: list[str] = []
-    for k in sorted(set(got) & set(want), key=str):
-        diffs = [c for c in columns if not _same(c, got[k][c], want[k][c])]
-        if diffs:
-            both = "; ".join(f"{c}: mart={got[k][c]!r} oracle={want[k][c]!r}" for c in diffs)
-            mismatching.append(f"{k}: {both}")
-    missing = [f"{k}: oracle={want[k]}" for k in sorted(set(want) - set(got), key=str)]
-    extra = [f"{k}: mart={got[k]}" for k in sorted(set(got) - set(want), key=str)]
-    return mismatching, missing, extra
+KINDS = ColumnKinds(
+    rel_tol=FLOAT_REL_TOLERANCE,
+    abs_tol=FLOAT_ABS_TOLERANCE,
+    dates=frozenset(DATE_COLUMNS),
+    floats=frozenset(FLOAT_COLUMNS),
+    ints=frozenset(INT_COLUMNS),
+    bools=frozenset(BOOL_COLUMNS),
+)
 
 
 def assert_same(scenario: Scenario, table: str) -> None:
     expected: pd.DataFrame = getattr(scenario.oracle, table)
     actual = scenario.mart(table, list(expected.columns))
-    mismatching, missing, extra = compare(table, actual, expected)
-    if not (mismatching or missing or extra):
+    differences = compare(KINDS, actual, expected, KEYS[table], list(expected.columns))
+    if not differences:
         return
     parts = [
         f"{scenario.name} (as_of {scenario.oracle.as_of}): marts.{table} disagrees with the "
         f"definitions ({len(actual)} mart rows, {len(expected)} oracle rows)"
     ]
     for title, lines in (
-        ("keys whose values differ", mismatching),
-        ("keys missing from the mart", missing),
-        ("keys only in the mart", extra),
+        ("keys whose values differ", differences.mismatching),
+        ("keys missing from the mart", differences.missing),
+        ("keys only in the mart", differences.extra),
     ):
         if lines:
             shown = "\n    ".join(lines[:SHOWN])

@@ -9,9 +9,7 @@ happened yet).
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -21,7 +19,10 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pandas as pd
 import pytest
+from mart_comparison import ColumnKinds, compare
 from oracle import OracleMarts, local_month, local_week, oracle_from_warehouse
+
+from pipelines.sample import generate_sample
 
 pytestmark = pytest.mark.slow
 
@@ -385,7 +386,6 @@ def _run(
     as_of: datetime | None,
     extra: dict[tuple[str, str], str],
 ) -> tuple[Path, Path]:
-    generate_sample = _import_generator()
     extracts, warehouse = root / "extracts", root / "warehouse"
     generate_sample(extracts, scale=scale, seed=seed, end=SAMPLE_END)
     write_deliveries(extracts, extra)
@@ -398,20 +398,6 @@ def _run(
     )
     assert outcome.success, f"the nightly job failed: {outcome.failures}"
     return extracts, warehouse
-
-
-def _import_generator() -> Callable[..., Any]:
-    """The sample generator (retried briefly: it may be mid-edit by a colleague)."""
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            from pipelines.sample import generate_sample
-
-            return generate_sample
-        except ImportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(10)
 
 
 @pytest.fixture(scope="module")
@@ -437,78 +423,14 @@ def pinned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 # Comparison
 
 
-def _normal(column: str, value: Any) -> Any:
-    """A comparable form: UTC instants, ISO dates, floats, bools; every empty → None."""
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if column in TIMESTAMP_COLUMNS:
-        stamp = pd.Timestamp(value)
-        if stamp.tzinfo is None:
-            raise AssertionError(f"{column}: a naive timestamp {value!r} is not an instant")
-        return stamp.tz_convert("UTC")
-    if column in DATE_COLUMNS:
-        return pd.Timestamp(value).date().isoformat()
-    if column in FLOAT_COLUMNS:
-        return float(value)
-    if column in BOOL_COLUMNS:
-        return bool(value)
-    return str(value)
-
-
-def _same(column: str, left: Any, right: Any) -> bool:
-    if left is None or right is None:
-        return left is None and right is None
-    if column in FLOAT_COLUMNS:
-        return math.isclose(left, right, rel_tol=FLOAT_TOLERANCE, abs_tol=0.005)
-    return left == right
-
-
-def _rows(
-    frame: pd.DataFrame, key: Sequence[str], columns: Sequence[str]
-) -> dict[tuple[Any, ...], dict[str, Any]]:
-    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for record in frame[list(columns)].to_dict("records"):
-        normal = {c: _normal(c, record[c]) for c in columns}
-        k = tuple(normal[c] for c in key)
-        assert k not in rows, f"duplicate key {k}"
-        rows[k] = normal
-    return rows
-
-
-def compare(
-    table: str,
-    actual: pd.DataFrame,
-    expected: pd.DataFrame,
-    skip: Callable[[dict[str, Any]], set[str]] | None = None,
-) -> list[str]:
-    """Differences between the mart (`actual`) and the oracle (`expected`), one line per key.
-
-    `skip(expected_row)` names columns not to compare for that row.
-    """
-    key, columns = TABLES[table]
-    got = _rows(actual, key, columns)
-    want = _rows(expected, key, columns)
-    # The oracle's rows with all their columns (e.g. `stage_known`), for `skip`.
-    want_full = {tuple(_normal(c, r[c]) for c in key): r for r in expected.to_dict("records")}
-    problems: list[str] = []
-    for k in sorted(set(got) | set(want), key=str):
-        if k not in want:
-            problems.append(f"{k}: in the mart only: {got[k]}")
-            continue
-        if k not in got:
-            problems.append(f"{k}: missing from the mart; oracle: {want[k]}")
-            continue
-        skipped = skip(want_full[k]) if skip else set()
-        diffs = [
-            f"{c}: mart={got[k][c]!r} oracle={want[k][c]!r}"
-            for c in columns
-            if c not in skipped and not _same(c, got[k][c], want[k][c])
-        ]
-        if diffs:
-            problems.append(f"{k}: " + "; ".join(diffs))
-    return problems
+KINDS = ColumnKinds(
+    rel_tol=FLOAT_TOLERANCE,
+    abs_tol=0.005,
+    timestamps=frozenset(TIMESTAMP_COLUMNS),
+    dates=frozenset(DATE_COLUMNS),
+    floats=frozenset(FLOAT_COLUMNS),
+    bools=frozenset(BOOL_COLUMNS),
+)
 
 
 def assert_same(
@@ -517,7 +439,13 @@ def assert_same(
     skip: Callable[[dict[str, Any]], set[str]] | None = None,
 ) -> None:
     expected = getattr(scenario.oracle, table)
-    problems = compare(table, scenario.mart(table), expected, skip)
+    key, columns = TABLES[table]
+    differences = compare(KINDS, scenario.mart(table), expected, key, columns, skip)
+    problems = (
+        differences.mismatching
+        + [f"missing from the mart: {line}" for line in differences.missing]
+        + [f"in the mart only: {line}" for line in differences.extra]
+    )
     if problems:
         shown = "\n  ".join(problems[:10])
         pytest.fail(

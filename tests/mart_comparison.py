@@ -1,0 +1,114 @@
+"""Row-by-row comparison of a mart with an oracle's table: shared by the oracle tests.
+
+Values are brought to one comparable form per column kind (UTC instants, ISO dates, floats
+with a tolerance, ints, bools, text; every empty value → None), rows are keyed, and the
+result says which keys differ, which are missing from the mart and which are only in it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ColumnKinds:
+    """How to compare each column; floats within `rel_tol`/`abs_tol` (math.isclose)."""
+
+    rel_tol: float
+    abs_tol: float
+    timestamps: frozenset[str] = field(default_factory=frozenset)
+    dates: frozenset[str] = field(default_factory=frozenset)
+    floats: frozenset[str] = field(default_factory=frozenset)
+    ints: frozenset[str] = field(default_factory=frozenset)
+    bools: frozenset[str] = field(default_factory=frozenset)
+
+    def normal(self, column: str, value: Any) -> Any:
+        if value is None or value is pd.NaT or value is pd.NA:
+            return None
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if column in self.timestamps:
+            stamp = pd.Timestamp(value)
+            if stamp.tzinfo is None:
+                raise AssertionError(f"{column}: a naive timestamp {value!r} is not an instant")
+            return stamp.tz_convert("UTC")
+        if column in self.dates:
+            return pd.Timestamp(value).date().isoformat()
+        if column in self.floats:
+            return float(value)
+        if column in self.ints:
+            return int(value)
+        if column in self.bools:
+            return bool(value)
+        return str(value)
+
+    def same(self, column: str, left: Any, right: Any) -> bool:
+        if left is None or right is None:
+            return left is None and right is None
+        if column in self.floats:
+            return math.isclose(left, right, rel_tol=self.rel_tol, abs_tol=self.abs_tol)
+        return left == right
+
+    def rows(
+        self, side: str, frame: pd.DataFrame, key: Sequence[str], columns: Sequence[str]
+    ) -> dict[tuple[Any, ...], Row]:
+        rows: dict[tuple[Any, ...], Row] = {}
+        duplicates: list[tuple[Any, ...]] = []
+        for record in frame[list(columns)].to_dict("records"):
+            normal = {c: self.normal(c, record[c]) for c in columns}
+            k = tuple(normal[c] for c in key)
+            if k in rows:
+                duplicates.append(k)
+            rows[k] = normal
+        assert not duplicates, f"{side}: {len(duplicates)} duplicate keys, e.g. {duplicates[:5]}"
+        return rows
+
+
+@dataclass(frozen=True)
+class Differences:
+    mismatching: list[str]  # keys on both sides whose values differ
+    missing: list[str]  # keys only the oracle has
+    extra: list[str]  # keys only the mart has
+
+    def __bool__(self) -> bool:
+        return bool(self.mismatching or self.missing or self.extra)
+
+
+def compare(
+    kinds: ColumnKinds,
+    actual: pd.DataFrame,
+    expected: pd.DataFrame,
+    key: Sequence[str],
+    columns: Sequence[str],
+    skip: Callable[[Row], set[str]] | None = None,
+) -> Differences:
+    """The mart (`actual`) against the oracle (`expected`), one line per key.
+
+    `skip(expected_row)` names columns not to compare for that row (it sees all of the
+    oracle's columns, not only the compared ones).
+    """
+    got = kinds.rows("mart", actual, key, columns)
+    want = kinds.rows("oracle", expected, key, columns)
+    want_full = {
+        tuple(kinds.normal(c, r[c]) for c in key): r for r in expected.to_dict("records")
+    }
+    mismatching: list[str] = []
+    for k in sorted(set(got) & set(want), key=str):
+        skipped = skip(want_full[k]) if skip else set()
+        diffs = [
+            f"{c}: mart={got[k][c]!r} oracle={want[k][c]!r}"
+            for c in columns
+            if c not in skipped and not kinds.same(c, got[k][c], want[k][c])
+        ]
+        if diffs:
+            mismatching.append(f"{k}: " + "; ".join(diffs))
+    missing = [f"{k}: oracle={want[k]}" for k in sorted(set(want) - set(got), key=str)]
+    extra = [f"{k}: mart={got[k]}" for k in sorted(set(got) - set(want), key=str)]
+    return Differences(mismatching, missing, extra)
