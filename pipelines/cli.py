@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     skip.set_defaults(handler=_skip_file)
 
     explain = commands.add_parser(
-        "explain", help="print why a contact has its lead stage (from the last build)"
+        "explain", help="print why a contact has its lead stage (from the published marts)"
     )
     explain.add_argument("contact_id")
     explain.add_argument("--warehouse", type=Path, help="warehouse folder (default: ./warehouse)")
@@ -80,15 +80,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def _explain(args: argparse.Namespace) -> int:
     from pipelines.explain import ContactNotFound, explain_contact
+    from pipelines.publish import published_database
 
     settings = _settings(args)
-    if not settings.raw_database.exists():
-        print(f"error: no warehouse at {settings.raw_database}; run `sales-kpi run` first",
+    # Explain reads only what was published: the build database may be gone or mid-run.
+    published = published_database(settings.warehouse_dir)
+    if not published.exists():
+        print(f"error: no published marts at {published}; run `sales-kpi run` first",
               file=sys.stderr)
         return 2
     try:
-        print(explain_contact(settings.raw_database, args.contact_id,
-                              settings.business_timezone))
+        print(explain_contact(published, args.contact_id, settings.business_timezone))
     except ContactNotFound as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -8,11 +8,12 @@ a model, seed, macro or the project file is newer than it.
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from pipelines.settings import PROJECT_ROOT, Settings
+from pipelines.settings import DEFINITION_SETTINGS, PROJECT_ROOT, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DBT_DATABASE_ENV = "SALES_KPI_DBT_DATABASE"
@@ -50,22 +51,15 @@ def prepared_dbt_project() -> DbtProject:
 
 
 def dbt_vars(settings: Settings) -> dict[str, object]:
-    """The definitions' thresholds as dbt vars (dbt_project.yml has the same defaults)."""
-    return {
-        "business_timezone": settings.business_timezone,
-        "as_of": settings.as_of.isoformat() if settings.as_of else None,
-        "min_conversation_seconds": settings.min_conversation_seconds,
-        "conversion_window_days": settings.conversion_window_days,
-        "baseline_periods_month": settings.baseline_periods_month,
-        "baseline_periods_week": settings.baseline_periods_week,
-        "kpi_program_start": (
-            settings.kpi_program_start.isoformat() if settings.kpi_program_start else None
-        ),
-        "target_uplift": settings.target_uplift,
-        "ratchet_after": settings.ratchet_after,
-        "max_order_breaches": settings.max_order_breaches,
-        "max_label_disagreement": settings.max_label_disagreement,
-        "min_labels_judged": settings.min_labels_judged,
-        "max_active_kpis": settings.max_active_kpis,
-        "definitions_custom": bool(settings.definition_overrides()),
+    """The run's settings as dbt vars: every threshold of the definitions (the vars
+    dbt_project.yml declares with their defaults), as_of, and whether any differs."""
+    values: dict[str, object] = {
+        name: _var_value(getattr(settings, name)) for name in DEFINITION_SETTINGS
     }
+    values["as_of"] = settings.as_of.isoformat() if settings.as_of else None
+    values["definitions_custom"] = bool(settings.definition_overrides())
+    return values
+
+
+def _var_value(value: object) -> object:
+    return value.isoformat() if isinstance(value, date) else value

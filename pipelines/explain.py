@@ -1,30 +1,70 @@
 """`sales-kpi explain CONTACT_ID`: why a contact has its stage, in words.
 
-Reads the classification (marts.dim_leads) and the facts behind it from the warehouse, so
-what it prints is exactly what the marts use.
+Every rule has one home, the dbt project; this module only reads meaning. It opens nothing
+but the published file (`<warehouse>/marts.duckdb`, read-only), so it explains exactly what
+readers of the marts see, and it keeps working when the build database is gone. Each fact it
+prints is a column computed, tested and documented in dbt:
+
+- `dim_leads`: the stage, its timestamps, fit facts, the qualifying event or why none
+  qualified, the sales-lead deal, the CRM label with what it means (`crm_label_means`) and the
+  stage at its time, and the stage-order breach (`has_order_breach`, `order_breach`);
+- `fct_marketing_event_judgements`: each marketing event with its judgement and reason;
+- `dim_reps` and `fct_deals`: the owner and the sales-lead deal;
+- `runs`: the as_of of the last publication.
+
+No rule, label list, stage list or threshold is restated here: when a definition changes, the
+explanation changes with the marts.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
 
-LABEL_MEANS = {
-    "customer": "customer",
-    "sales_qualified_lead": "sales lead or quote",
-    "opportunity": "sales lead or quote",
-    "marketing_qualified_lead": "marketing lead",
-    "subscriber": "none",
-    "lead": "none",
-    "other": "none",
-}
+from pipelines.publish import MARTS_SCHEMA
+
+_LEAD_ORIGIN = {"marketing": "marketing", "sales": "sales (sales-sourced)"}
 
 
 class ContactNotFound(LookupError):
-    """The contact is not a live contact of the last build."""
+    """The contact is not a live contact of the last published run."""
+
+
+@dataclass(frozen=True)
+class _Published:
+    """A read-only connection to the published file that knows where its tables are."""
+
+    con: duckdb.DuckDBPyConnection
+    catalog: str
+
+    def table(self, name: str) -> str:
+        """The qualified name of a published table.
+
+        The one place that knows the layout of the published file: today the tables are in
+        schema `marts` of a file whose catalog is also named `marts`, so a bare `marts.x` is
+        ambiguous and the catalog must be named. Change only this when the schema goes away.
+        """
+        return f'"{self.catalog}"."{MARTS_SCHEMA}"."{name}"'
+
+    def one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
+        """The first row of `sql` as a dict (None when there is none)."""
+        cursor = self.con.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        names = [column[0] for column in cursor.description or ()]
+        return dict(zip(names, row, strict=True))
+
+    def all(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        """Every row of `sql` as dicts."""
+        cursor = self.con.execute(sql, params)
+        names = [column[0] for column in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _fmt(value: datetime | None, tz: ZoneInfo) -> str:
@@ -33,135 +73,140 @@ def _fmt(value: datetime | None, tz: ZoneInfo) -> str:
     return value.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def explain_contact(database: Path, contact_id: str, timezone: str = "Europe/Amsterdam") -> str:
+def explain_contact(
+    published_database: Path, contact_id: str, timezone: str = "Europe/Amsterdam"
+) -> str:
+    """The explanation of one contact, read from the published marts only."""
     tz = ZoneInfo(timezone)
-    with duckdb.connect(str(database), read_only=True) as con:
+    with duckdb.connect(str(published_database), read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
-        lead = con.execute(
-            "select * from marts.dim_leads where contact_id = ?", [contact_id]
-        ).fetchdf()
-        if lead.empty:
-            deleted = con.execute(
-                "select count(*) from raw.contacts where contact_id = ?", [contact_id]
-            ).fetchone()[0]  # type: ignore[index]
-            hint = (
-                "it is deleted (or only in raw)" if deleted else "no such contact in the extracts"
+        catalog = con.execute("select current_database()").fetchone()[0]  # type: ignore[index]
+        marts = _Published(con, catalog)
+        lead = marts.one(f"select * from {marts.table('dim_leads')} where contact_id = ?",
+                         [contact_id])
+        if lead is None:
+            raise ContactNotFound(
+                f"contact {contact_id!r} is not a live contact of the last published run "
+                "(deleted, or not in the extracts)"
             )
-            raise ContactNotFound(f"contact {contact_id!r} is not a live contact: {hint}")
-        row = lead.iloc[0].to_dict()
-        row = {k: (None if _isnull(v) else v) for k, v in row.items()}
-        as_of = con.execute("select as_of from intermediate.int_as_of").fetchone()[0]  # type: ignore[index]
-        events = con.execute(
-            """
-            select e.event_id, e.event_type, e.occurred_at, coalesce(t.is_intent, false)
-            from staging.stg_crm__marketing_events as e
-            left join definitions.intent_event_types as t using (event_type)
-            where e.contact_id = ? order by e.occurred_at, e.event_id
-            """,
+        run = marts.one(
+            f"select as_of from {marts.table('runs')} order by published_at desc limit 1", []
+        )
+        events = marts.all(
+            f"select event_id, event_type, occurred_at, judgement, judgement_reason "
+            f"from {marts.table('fct_marketing_event_judgements')} "
+            f"where contact_id = ? order by occurred_at, event_id",
             [contact_id],
-        ).fetchall()
-        owner = con.execute(
-            "select full_name, role, team, is_sales_rep from marts.dim_reps where user_id = ?",
-            [row["owner_user_id"]],
-        ).fetchone()
+        )
+        owner = marts.one(
+            f"select full_name, role, is_sales_rep from {marts.table('dim_reps')} "
+            f"where user_id = ?",
+            [lead["owner_user_id"]],
+        )
         deal = None
-        if row["sales_lead_deal_id"]:
-            deal = con.execute(
-                "select deal_type, stage, owner_user_id, created_at from marts.fct_deals "
-                "where deal_id = ?",
-                [row["sales_lead_deal_id"]],
-            ).fetchone()
+        if lead["sales_lead_deal_id"] is not None:
+            deal = marts.one(
+                f"select deal_type, stage, owner_user_id from {marts.table('fct_deals')} "
+                f"where deal_id = ?",
+                [lead["sales_lead_deal_id"]],
+            )
+    as_of = run["as_of"] if run else None
+    return "\n".join(_lines(contact_id, lead, as_of, owner, deal, events, tz))
 
+
+def _lines(
+    contact_id: str,
+    lead: dict[str, Any],
+    as_of: datetime | None,
+    owner: dict[str, Any] | None,
+    deal: dict[str, Any] | None,
+    events: list[dict[str, Any]],
+    tz: ZoneInfo,
+) -> list[str]:
+    """The explanation, line by line: wording only, every judgement is a column already."""
     lines = [
-        f"Contact {contact_id} — stage: {row['stage']} "
-        f"(definitions {row['definitions_version']}, as of {_fmt(as_of, tz)})",
+        f"Contact {contact_id} — stage: {lead['stage']} "
+        f"(definitions {lead['definitions_version']}, as of {_fmt(as_of, tz)})",
     ]
     if owner:
-        rep = "a sales rep" if owner[3] else f"not a sales rep ({owner[1]})"
-        lines.append(f"  team: {row['team']} — owner {row['owner_user_id']} ({owner[0]}), {rep}")
-    else:
-        lines.append(f"  team: {row['team']} — owner {row['owner_user_id'] or 'none'} unknown")
-
-    domain = row["email_domain"]
-    fit_reasons = []
-    if domain is None:
-        fit_reasons.append("no e-mail domain")
-    elif row["is_free_mail"]:
-        fit_reasons.append(f"free-mail domain {domain}")
-    if not row["has_live_company"]:
-        fit_reasons.append(
-            f"company {row['company_id']} is missing or deleted" if row["company_id"]
-            else "no company"
-        )
-    fit = "yes" if row["is_fit"] else "no — " + ", ".join(fit_reasons)
-    lines.append(
-        f"  fit: {fit}"
-        + (f" (domain {domain}, company {row['company_id']})" if row["is_fit"] else "")
-    )
-
-    if row["marketing_lead_at"] is not None:
+        rep = "a sales rep" if owner["is_sales_rep"] else f"not a sales rep ({owner['role']})"
         lines.append(
-            f"  marketing lead: {_fmt(row['marketing_lead_at'], tz)} — qualifying event "
-            f"{row['qualifying_event_id']} ({row['qualifying_event_type']})"
+            f"  team: {lead['team']} — owner {lead['owner_user_id']} ({owner['full_name']}), {rep}"
         )
     else:
-        reason = row["no_marketing_lead_reason"] or "none qualified"
+        lines.append(f"  team: {lead['team']} — owner {lead['owner_user_id'] or 'none'} unknown")
+
+    lines.append(f"  fit: {_fit(lead)}")
+    if lead["marketing_lead_at"] is not None:
+        lines.append(
+            f"  marketing lead: {_fmt(lead['marketing_lead_at'], tz)} — qualifying event "
+            f"{lead['qualifying_event_id']} ({lead['qualifying_event_type']})"
+        )
+    else:
+        reason = lead["no_marketing_lead_reason"] or "none qualified"
         lines.append(f"  marketing lead: no — {reason}")
-    if row["sales_lead_at"] is not None:
-        detail = ""
-        if deal:
-            detail = f" ({deal[0]}, now {deal[1]}, owner {deal[2]})"
+    if lead["sales_lead_at"] is not None:
+        detail = (
+            f" ({deal['deal_type']}, now {deal['stage']}, owner {deal['owner_user_id']})"
+            if deal else ""
+        )
         lines.append(
-            f"  sales lead: {_fmt(row['sales_lead_at'], tz)} — deal "
-            f"{row['sales_lead_deal_id']}{detail}"
+            f"  sales lead: {_fmt(lead['sales_lead_at'], tz)} — deal "
+            f"{lead['sales_lead_deal_id']}{detail}"
         )
     else:
         lines.append("  sales lead: no — no new_business deal with this contact as primary contact")
-    lines.append(f"  quote: {_fmt(row['quote_at'], tz)}")
-    lines.append(f"  customer: {_fmt(row['customer_at'], tz)}")
-    origin = {"marketing": "marketing", "sales": "sales (sales-sourced)"}.get(
-        row["lead_origin"] or "", "none (not a lead)"
-    )
-    lines.append(f"  origin: {origin}")
-
-    if row["crm_label"] is None:
-        lines.append("  CRM label: none (nothing to judge)")
-    else:
-        verdict = (
-            "consistent" if row["crm_label_consistent"]
-            else f"INCONSISTENT — it means {LABEL_MEANS.get(row['crm_label'], '?')}, "
-            f"the agreed stage then was {row['crm_label_judged_stage']}"
-        )
-        lines.append(
-            f"  CRM label: {row['crm_label']}, set by {row['crm_label_set_by']} on "
-            f"{_fmt(row['crm_label_changed_at'], tz)} — {verdict}"
-        )
+    lines.append(f"  quote: {_fmt(lead['quote_at'], tz)}")
+    lines.append(f"  customer: {_fmt(lead['customer_at'], tz)}")
+    lines.append(f"  origin: {_LEAD_ORIGIN.get(lead['lead_origin'] or '', 'none (not a lead)')}")
+    lines.append(f"  CRM label: {_label(lead, tz)}")
+    if lead["has_order_breach"]:
+        lines.append(f"  stage order: BREACH — {lead['order_breach']}")
 
     if events:
         lines.append("  marketing events:")
-        for event_id, event_type, occurred_at, is_intent in events:
-            if as_of is not None and occurred_at > as_of:
-                note = "after as_of: not yet happened"
-            elif event_id == row["qualifying_event_id"]:
-                note = "QUALIFYING"
-            elif not is_intent:
-                note = "not intent"
-            elif not row["is_fit"]:
-                note = "intent, but the contact is not fit"
-            elif row["sales_lead_at"] is not None and occurred_at > row["sales_lead_at"]:
-                note = "intent, but after becoming a sales lead"
-            else:
-                note = "intent, later than the qualifying event"
-            lines.append(f"    {_fmt(occurred_at, tz)}  {event_id}  {event_type:<22} {note}")
+        lines.extend(
+            f"    {_fmt(e['occurred_at'], tz)}  {e['event_id']}  {e['event_type']:<22} "
+            f"{e['judgement_reason']}"
+            for e in events
+        )
     else:
         lines.append("  marketing events: none")
-    return "\n".join(lines)
+    return lines
 
 
-def _isnull(value: object) -> bool:
-    try:
-        import pandas as pd
+def _fit(lead: dict[str, Any]) -> str:
+    """Fit in words, from the fit facts dim_leads publishes (is_fit decides; this names why)."""
+    domain = lead["email_domain"]
+    if lead["is_fit"]:
+        return f"yes (domain {domain}, company {lead['company_id']})"
+    reasons = []
+    if domain is None:
+        reasons.append("no e-mail domain")
+    elif lead["is_free_mail"]:
+        reasons.append(f"free-mail domain {domain}")
+    if not lead["has_live_company"]:
+        reasons.append(
+            f"company {lead['company_id']} is missing or deleted" if lead["company_id"]
+            else "no company"
+        )
+    return "no — " + ", ".join(reasons)
 
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
+
+def _label(lead: dict[str, Any], tz: ZoneInfo) -> str:
+    """The CRM label, who set it when, and — when it disagrees — what it means and the stage
+    then (both computed in dbt: crm_label_means, crm_label_judged_stage)."""
+    if lead["crm_label"] is None:
+        return "none (nothing to judge)"
+    if lead["crm_label_consistent"]:
+        verdict = "consistent"
+    else:
+        means = lead["crm_label_means"] or "no agreed stage (not an agreed label)"
+        verdict = (
+            f"INCONSISTENT — it means {means}, "
+            f"the agreed stage then was {lead['crm_label_judged_stage']}"
+        )
+    return (
+        f"{lead['crm_label']}, set by {lead['crm_label_set_by']} on "
+        f"{_fmt(lead['crm_label_changed_at'], tz)} — {verdict}"
+    )

@@ -30,6 +30,7 @@ MARTS_SCHEMA = "marts"
 PUBLISHED_TABLES = (
     "dim_reps", "dim_leads", "fct_funnel_stages", "fct_activities", "fct_deals",
     "kpi_values", "kpi_baselines", "kpi_scorecard", "kpi_registry", "label_consistency",
+    "fct_marketing_event_judgements",
 )
 HISTORY_COLUMNS = {
     "dim_leads_history": (

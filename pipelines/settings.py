@@ -17,25 +17,28 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
+
 ENV_PREFIX = "SALES_KPI_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_FILE = PROJECT_ROOT / "dbt_project" / "dbt_project.yml"
+# dbt vars the pipeline sets per run that are not thresholds of the definitions.
+_RUN_VARS = ("as_of", "definitions_custom")
 
+
+def _definition_defaults() -> dict[str, Any]:
+    """The definitions' thresholds and their defaults: the `vars` of dbt_project.yml, their
+    one home (a default belongs to the definitions version). Settings, the dbt vars of a run
+    and the definitions page all derive from it; a test fails if anything else states one."""
+    with DBT_PROJECT_FILE.open(encoding="utf-8") as handle:
+        variables = yaml.safe_load(handle)["vars"]
+    return {name: value for name, value in variables.items() if name not in _RUN_VARS}
+
+
+DEFINITION_DEFAULTS = _definition_defaults()
 # Settings whose defaults are part of the agreed definitions: a run that changes any of them
 # is marked `<version>+custom` (see the definitions).
-DEFINITION_SETTINGS = (
-    "business_timezone",
-    "min_conversation_seconds",
-    "conversion_window_days",
-    "baseline_periods_month",
-    "baseline_periods_week",
-    "kpi_program_start",
-    "target_uplift",
-    "ratchet_after",
-    "max_order_breaches",
-    "max_label_disagreement",
-    "min_labels_judged",
-    "max_active_kpis",
-)
+DEFINITION_SETTINGS = tuple(DEFINITION_DEFAULTS)
 
 
 class SettingsError(ValueError):
@@ -75,23 +78,23 @@ class Settings:
     # a test that only needs the marts, may turn it off).
     write_site: bool = True
     # Local wall time of the business: periods, naive timestamps, bare dates.
-    business_timezone: str = "Europe/Amsterdam"
+    business_timezone: str = DEFINITION_DEFAULTS["business_timezone"]
     # Loading (contract): a file with more than this share of bad rows, and at least
     # `min_bad_rows_to_reject` of them, is rejected whole.
     max_bad_row_share: float = 0.05
     min_bad_rows_to_reject: int = 10
-    # Definitions (see README, "Definitions").
-    min_conversation_seconds: int = 300
-    conversion_window_days: int = 90
-    baseline_periods_month: int = 3
-    baseline_periods_week: int = 8
-    kpi_program_start: date | None = None
-    target_uplift: float = 0.10
-    ratchet_after: int = 3
-    max_order_breaches: float = 0.01
-    max_label_disagreement: float = 0.05
-    min_labels_judged: int = 20
-    max_active_kpis: int = 12
+    # Definitions (see README, "Definitions"): defaults from dbt_project.yml's vars.
+    min_conversation_seconds: int = DEFINITION_DEFAULTS["min_conversation_seconds"]
+    conversion_window_days: int = DEFINITION_DEFAULTS["conversion_window_days"]
+    baseline_periods_month: int = DEFINITION_DEFAULTS["baseline_periods_month"]
+    baseline_periods_week: int = DEFINITION_DEFAULTS["baseline_periods_week"]
+    kpi_program_start: date | None = DEFINITION_DEFAULTS["kpi_program_start"]
+    target_uplift: float = DEFINITION_DEFAULTS["target_uplift"]
+    ratchet_after: int = DEFINITION_DEFAULTS["ratchet_after"]
+    max_order_breaches: float = DEFINITION_DEFAULTS["max_order_breaches"]
+    max_label_disagreement: float = DEFINITION_DEFAULTS["max_label_disagreement"]
+    min_labels_judged: int = DEFINITION_DEFAULTS["min_labels_judged"]
+    max_active_kpis: int = DEFINITION_DEFAULTS["max_active_kpis"]
 
     def __post_init__(self) -> None:
         try:
@@ -161,7 +164,7 @@ class Settings:
                 values[f.name] = _parse(f.name, f.type, raw.strip())
         as_of = environ.get(ENV_PREFIX + "AS_OF", "").strip()
         if as_of:  # a naive as_of is local time in the (possibly overridden) business timezone
-            timezone = values.get("business_timezone", cls.business_timezone)
+            timezone = values.get("business_timezone", DEFINITION_DEFAULTS["business_timezone"])
             values["as_of"] = _parse_as_of(as_of, timezone)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

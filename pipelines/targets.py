@@ -16,9 +16,11 @@ import duckdb
 
 from pipelines.settings import PROJECT_ROOT
 
-REGISTRY_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "definitions" / "kpi_definitions.csv"
+SEEDS = PROJECT_ROOT / "dbt_project" / "seeds" / "definitions"
+REGISTRY_SEED = SEEDS / "kpi_definitions.csv"
+SCOPES_SEED = SEEDS / "kpi_scopes.csv"
+SALES_ROLES_SEED = SEEDS / "sales_roles.csv"
 COLUMNS = ("kpi_id", "scope", "scope_id", "period_start", "target")
-SALES_ROLES = ("sdr", "ae", "manager")
 
 OVERRIDES_DDL = """
 create table if not exists raw.target_overrides (
@@ -55,14 +57,30 @@ class Override:
     line: int
 
 
-def read_registry(path: Path = REGISTRY_SEED) -> dict[str, KpiSpec]:
+def _seed_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
-        return {
-            row["kpi_id"]: KpiSpec(
-                row["kpi_id"], row["kpi_kind"], row["grain"], tuple(row["scopes"].split(","))
-            )
-            for row in csv.DictReader(handle)
-        }
+        return list(csv.DictReader(handle))
+
+
+def read_registry(
+    path: Path = REGISTRY_SEED, scopes_path: Path = SCOPES_SEED
+) -> dict[str, KpiSpec]:
+    """The KPI registry (seeds kpi_definitions and kpi_scopes), read before dbt runs so a bad
+    overrides file fails the run before anything is built."""
+    scopes: dict[str, list[str]] = {}
+    for row in _seed_rows(scopes_path):
+        scopes.setdefault(row["kpi_id"], []).append(row["scope"])
+    return {
+        row["kpi_id"]: KpiSpec(
+            row["kpi_id"], row["kpi_kind"], row["grain"], tuple(scopes.get(row["kpi_id"], ()))
+        )
+        for row in _seed_rows(path)
+    }
+
+
+def sales_roles(path: Path = SALES_ROLES_SEED) -> set[str]:
+    """The roles that make a user a sales rep (seed sales_roles)."""
+    return {row["role"] for row in _seed_rows(path) if row["is_sales_rep"].lower() == "true"}
 
 
 def parse_overrides(
@@ -154,8 +172,9 @@ def current_reps_and_teams(con: duckdb.DuckDBPyConnection) -> tuple[set[str], se
         ) = 1
         """
     ).fetchall()
-    reps = {user for user, role, _ in rows if role in SALES_ROLES}
-    teams = {team for _, role, team in rows if role in SALES_ROLES} | {"Unassigned"}
+    roles = sales_roles()
+    reps = {user for user, role, _ in rows if role in roles}
+    teams = {team for _, role, team in rows if role in roles}
     return reps, teams
 
 

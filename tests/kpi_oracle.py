@@ -1,4 +1,4 @@
-"""An independent implementation of the KPI rules (v1), used as a test oracle.
+"""An independent implementation of the KPI rules (v1.1), used as a test oracle.
 
 Written from the written definitions only (not from the dbt models), in pandas: it computes
 the marts `kpi_values`, `kpi_baselines` and `kpi_scorecard` from the published fact marts
@@ -16,11 +16,12 @@ The rules, restated (the project never reads the shared definitions at run time)
   (current role sdr, ae or manager).
 - Result KPIs (monthly): `new_marketing_leads` (company) = contacts whose `marketing_lead_at`
   is in the month; `new_sales_leads` (rep, team, company) = contacts whose `sales_lead_at` is
-  in the month, credited to the owner of the sales-lead deal (its rep row when a sales rep;
-  that rep's team, else team `Unassigned`); `new_revenue` / `upsell_revenue` (rep, team,
-  company) = the EUR amount of live won `new_business` / `upsell` deals in the month of
-  `closed_at` (no amount adds 0); company rows count every live deal, rep and team rows deals
-  owned by sales reps (credited to the current owner and the owner's current team).
+  in the month, credited to the owner of the sales-lead deal when that owner is a sales rep
+  (else to nobody: the company counts it, no rep and no team does);
+  `new_revenue` / `upsell_revenue` (rep, team, company) = the EUR amount of live won
+  `new_business` / `upsell` deals in the month of `closed_at` (no amount adds 0); company rows
+  count every live deal, rep and team rows deals owned by sales reps (credited to the current
+  owner and the owner's current team).
 - Insight KPIs (monthly; team, company): `conv_marketing_to_sales_lead`,
   `conv_sales_lead_to_customer`, `conv_quote_to_customer` = of the cohort (contacts whose
   start instant is in the month), the share whose end instant is within
@@ -35,10 +36,18 @@ The rules, restated (the project never reads the shared definitions at run time)
   their series. A rep's series runs from the period of its first live activity (any type), or
   without any, its first live deal's `created_at`, to the period of `as_of`; for an inactive
   rep to the period of its last live activity or deal event (capped at `as_of`). A team's
-  series runs from the earliest start of its current reps' series to the period of `as_of`; a
-  team credited with facts but without current sales reps starts at its first credited period.
-  The company's series runs from the period of the first live activity or deal `created_at` to
-  the period of `as_of`.
+  series (`Unassigned` included) runs from the earliest start of its current reps' series to
+  the period of `as_of`; a team has a series only through its current sales reps. The
+  company's series runs from the period of the first live activity or deal `created_at` to the
+  period of `as_of` — except that a count/sum KPI whose own first counted fact is in an earlier
+  period (a marketing lead before any activity or deal) starts its company series there
+  (v1.1); the other company KPIs keep the activity/deal start.
+- Facts and series (v1.1): the company counts every fact. A rep's and its team's rows count a
+  rep's facts only inside that rep's series (period_start within [series start, series end]);
+  a fact credited to a rep before its series starts (a won deal reassigned to a new hire)
+  counts for the company only. So a team's value is always the sum of its current reps'
+  values, and a fact whose owner is not a sales rep counts for no team (v1 credited it to team
+  `Unassigned`).
 - Baseline per action/result KPI and scope: the mean over `baseline_periods` (3 months, 8
   weeks) complete periods of the series: when `kpi_program_start` is set and the series has that
   many complete periods before it, the last ones before it; otherwise the first ones of the
@@ -58,9 +67,11 @@ Choices made where the definitions leave room (a careful analyst's reading; see 
 
 - A period is "before" `kpi_program_start` when it starts before the period that contains it
   (the period containing it is the first target period, never a baseline period).
-- A rep's or team's series also starts no later than its first credited period (a fact is never
-  dropped because it precedes the first activity, e.g. a deal created before the rep's first
-  activity); the company's series likewise (e.g. a marketing lead before any activity or deal).
+- The company's exception is per KPI and per grain: the period (in that KPI's grain) of the
+  first fact that KPI counts for the company, when earlier than the activity/deal start. Only
+  `new_marketing_leads` can reach it with consistent data, but the rule is applied to all.
+- A rep's and a team's series never stretch to a credited fact (v1's reading of this oracle
+  did; v1.1 drops the fact from the rep and the team instead).
 - "Current reps" of a team are all users whose current role makes them a sales rep and whose
   current team it is, active or not.
 - An inactive rep's "deal events" are the `created_at` and (≤ `as_of`) `closed_at` of the
@@ -260,149 +271,181 @@ def read_inputs(warehouse_dir: Path) -> Inputs:
 
 
 # --------------------------------------------------------------------------------------------
-# Credits: one row per fact and the KPI key it counts for
+# Facts: one row per fact a count/sum KPI counts, with the sales rep it is credited to
 
 
-def _credit_rows(
-    kpi_id: str, period: pd.Series, amount: pd.Series, rep: pd.Series, team: pd.Series
-) -> list[pd.DataFrame]:
-    """Company rows for every fact, rep rows where `rep` is set, team rows where `team` is."""
-    base = pd.DataFrame({"period_start": period.values, "amount": amount.values})
-    out = [base.assign(kpi_id=kpi_id, scope="company", scope_id=COMPANY)]
-    scopes = KPIS[kpi_id][2]
-    if "rep" in scopes:
-        mask = rep.notna().values
-        out.append(
-            base[mask].assign(kpi_id=kpi_id, scope="rep", scope_id=rep.values[mask])
-        )
-    if "team" in scopes:
-        mask = team.notna().values
-        out.append(
-            base[mask].assign(kpi_id=kpi_id, scope="team", scope_id=team.values[mask])
-        )
-    return out
+def facts(inputs: Inputs) -> pd.DataFrame:
+    """Every fact the company counts: kpi_id, period_start (in the KPI's grain), amount, and
+    `rep`, the sales rep credited with it (empty when its owner is not a sales rep).
 
-
-def credits(inputs: Inputs) -> pd.DataFrame:
-    sales_reps = inputs.reps[inputs.reps["is_sales_rep"]].set_index("user_id")
-    rep_team = sales_reps["team"]
+    Who is credited is decided here; whether the rep (and so its team) counts the fact depends
+    on the rep's series, decided later (v1.1).
+    """
+    sales_reps = set(inputs.reps.loc[inputs.reps["is_sales_rep"], "user_id"])
     parts: list[pd.DataFrame] = []
 
+    def add(kpi_id: str, period: pd.Series, amount: pd.Series, owner: pd.Series) -> None:
+        parts.append(pd.DataFrame({
+            "kpi_id": kpi_id,
+            "period_start": period.values,
+            "amount": amount.astype(float).values,
+            "rep": owner.where(owner.isin(sales_reps)).astype(object).values,
+        }))
+
     acts = inputs.activities
-    acts = acts[acts["owner_user_id"].isin(rep_team.index)]  # only sales reps' activities
+    acts = acts[acts["owner_user_id"].isin(sales_reps)]  # only sales reps' activities count
     for kpi_id, flag in ACTIVITY_KPIS.items():
         counted = acts[acts[flag].fillna(False).astype(bool)]
-        parts += _credit_rows(
+        add(
             kpi_id, periods_of(counted["occurred_at"], "week"),
             pd.Series(1.0, index=counted.index), counted["owner_user_id"],
-            counted["owner_user_id"].map(rep_team),
         )
 
     deals = inputs.deals
     for kpi_id, deal_type in REVENUE_KPIS.items():
+        # Company totals count every live deal; a rep only the deals it owns.
         won = deals[
             (deals["deal_type"] == deal_type)
             & deals["is_won"].fillna(False).astype(bool)
             & deals["closed_at"].notna()
         ]
-        owner = won["owner_user_id"].where(won["owner_user_id"].isin(rep_team.index))
-        parts += _credit_rows(
+        add(
             kpi_id, periods_of(won["closed_at"], "month"),
-            won["amount_eur"].astype(float).fillna(0.0), owner, owner.map(rep_team),
+            won["amount_eur"].astype(float).fillna(0.0), won["owner_user_id"],
         )
 
     leads = inputs.leads
     mql = leads[leads["marketing_lead_at"].notna()]
-    parts += _credit_rows(
+    add(
         "new_marketing_leads", periods_of(mql["marketing_lead_at"], "month"),
         pd.Series(1.0, index=mql.index), pd.Series(None, index=mql.index, dtype=object),
-        pd.Series(None, index=mql.index, dtype=object),
     )
     sql = leads[leads["sales_lead_at"].notna()]
-    owner = sql["sales_lead_deal_owner_user_id"]
-    rep = owner.where(owner.isin(rep_team.index))
-    team = rep.map(rep_team).fillna(UNASSIGNED)
-    parts += _credit_rows(
+    # Credited to the owner of the sales-lead deal; a non-sales owner credits nobody (v1.1:
+    # no longer team `Unassigned`).
+    add(
         "new_sales_leads", periods_of(sql["sales_lead_at"], "month"),
-        pd.Series(1.0, index=sql.index), rep, team,
+        pd.Series(1.0, index=sql.index), sql["sales_lead_deal_owner_user_id"],
     )
-    frame = pd.concat(parts, ignore_index=True)
-    return frame.groupby(["kpi_id", "scope", "scope_id", "period_start"], as_index=False)[
-        "amount"
-    ].sum()
+    return pd.concat(parts, ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
 # Series bounds
 
 
-def series_bounds(
-    inputs: Inputs, credited: pd.DataFrame
-) -> dict[SeriesKey, tuple[pd.Timestamp, pd.Timestamp]]:
-    """(first, last) period_start of every count/sum series."""
-    as_of = inputs.as_of
-    reps = inputs.reps[inputs.reps["is_sales_rep"]]
-    acts, deals = inputs.activities, inputs.deals
+@dataclass(frozen=True)
+class RepSpan:
+    """The instants a sales rep's series runs between (before taking periods)."""
 
-    # Per rep: first and last instants.
-    rep_first: dict[str, pd.Timestamp] = {}
-    rep_last: dict[str, pd.Timestamp] = {}
+    first: pd.Timestamp
+    last: pd.Timestamp
+    team: str
+
+
+def rep_spans(inputs: Inputs) -> dict[str, RepSpan]:
+    """Per current sales rep with a series: its first live activity (any type) or, without
+    any, its first live deal's `created_at`; `as_of` for an active rep, else its last live
+    activity or deal event (`created_at`, `closed_at`), capped at `as_of`. A rep with neither
+    activities nor deals has no series (and credits nothing)."""
+    as_of = inputs.as_of
+    acts, deals = inputs.activities, inputs.deals
     first_act = acts.groupby("owner_user_id")["occurred_at"].min()
     last_act = acts.groupby("owner_user_id")["occurred_at"].max()
     first_deal = deals.groupby("owner_user_id")["created_at"].min()
     last_created = deals.groupby("owner_user_id")["created_at"].max()
     last_closed = deals.groupby("owner_user_id")["closed_at"].max()
-    for rep in reps.itertuples():
+    spans: dict[str, RepSpan] = {}
+    for rep in inputs.reps[inputs.reps["is_sales_rep"]].itertuples():
         user = rep.user_id
         if user in first_act.index:
-            rep_first[user] = first_act[user]
+            first = first_act[user]
         elif user in first_deal.index:
-            rep_first[user] = first_deal[user]
+            first = first_deal[user]
         else:
             continue
         if bool(rep.is_active):
-            rep_last[user] = as_of
+            last = as_of
         else:
             events = [
                 s[user] for s in (last_act, last_created, last_closed)
                 if user in s.index and pd.notna(s[user])
             ]
-            rep_last[user] = min(max(events), as_of)
-    company_first = min(
-        [t for t in (acts["occurred_at"].min(), deals["created_at"].min()) if pd.notna(t)]
-    )
+            last = min(max(events), as_of)
+        spans[user] = RepSpan(first, last, rep.team)
+    return spans
 
-    first_credit = credited.groupby(["kpi_id", "scope", "scope_id"])["period_start"].min()
+
+def series_bounds(
+    inputs: Inputs, counted: pd.DataFrame, spans: dict[str, RepSpan]
+) -> dict[SeriesKey, tuple[pd.Timestamp, pd.Timestamp]]:
+    """(first, last) period_start of every count/sum series.
+
+    - rep: the periods of its span, in the KPI's grain;
+    - team (`Unassigned` included): only through its current sales reps with a series, from
+      the earliest of their starts to the period of `as_of` (v1.1: a team with credits but no
+      reps has no series; nothing credits such a team any more);
+    - company: from the period of the first live activity or live deal `created_at` to the
+      period of `as_of`, except that a KPI whose own first counted fact is in an earlier
+      period starts there (v1.1). `counted` is the company's facts (`facts()`).
+    """
+    as_of = inputs.as_of
+    acts, deals = inputs.activities, inputs.deals
+    company_first = min(
+        t for t in (acts["occurred_at"].min(), deals["created_at"].min()) if pd.notna(t)
+    )
+    first_fact = counted.groupby("kpi_id")["period_start"].min()
     bounds: dict[SeriesKey, tuple[pd.Timestamp, pd.Timestamp]] = {}
     for kpi_id, (kind, grain, scopes) in KPIS.items():
         if kind == "insight":
             continue
         end = period_of(as_of, grain)
-        candidates: dict[SeriesKey, tuple[pd.Timestamp | None, pd.Timestamp]] = {}
         if "company" in scopes:
-            candidates[(kpi_id, "company", COMPANY)] = (period_of(company_first, grain), end)
+            start = period_of(company_first, grain)
+            if kpi_id in first_fact.index:
+                start = min(start, first_fact[kpi_id])
+            bounds[(kpi_id, "company", COMPANY)] = (start, end)
         if "rep" in scopes:
-            for user, first in rep_first.items():
-                candidates[(kpi_id, "rep", user)] = (
-                    period_of(first, grain), period_of(rep_last[user], grain)
+            for user, span in spans.items():
+                bounds[(kpi_id, "rep", user)] = (
+                    period_of(span.first, grain), period_of(span.last, grain)
                 )
         if "team" in scopes:
-            team_of = reps.set_index("user_id")["team"]
-            for user, first in rep_first.items():
-                key = (kpi_id, "team", team_of[user])
-                start = period_of(first, grain)
-                if key in candidates:
-                    start = min(start, candidates[key][0])
-                candidates[key] = (start, end)
-        for key in first_credit.index:
-            if key[0] == kpi_id and key not in candidates:
-                candidates[key] = (None, end)  # credited, but without a series of its own
-        for key, (start, last) in candidates.items():
-            if key in first_credit.index:
-                credit_start = first_credit[key]
-                start = credit_start if start is None else min(start, credit_start)
-            bounds[key] = (start, last)
+            for span in spans.values():
+                key = (kpi_id, "team", span.team)
+                start = period_of(span.first, grain)
+                if key in bounds:
+                    start = min(start, bounds[key][0])
+                bounds[key] = (start, end)
     return bounds
+
+
+def credits(
+    counted: pd.DataFrame,
+    spans: dict[str, RepSpan],
+    bounds: dict[SeriesKey, tuple[pd.Timestamp, pd.Timestamp]],
+) -> pd.DataFrame:
+    """The amount per KPI key and period: the company counts every fact; a rep counts the
+    facts credited to it inside its own series only, and a team exactly what its reps count
+    (v1.1: a fact credited to a rep before its series starts counts for the company only)."""
+    company = counted.assign(scope="company", scope_id=COMPANY)
+    parts = [company]
+    by_rep = counted[counted["rep"].notna()]
+    by_rep = by_rep[by_rep["kpi_id"].map(lambda k: "rep" in KPIS[k][2]).astype(bool)]
+    inside_series = [
+        (k, "rep", r) in bounds and bounds[(k, "rep", r)][0] <= p <= bounds[(k, "rep", r)][1]
+        for k, r, p in zip(by_rep["kpi_id"], by_rep["rep"], by_rep["period_start"], strict=True)
+    ]
+    inside = by_rep[np.array(inside_series, dtype=bool)]
+    parts.append(inside.assign(scope="rep", scope_id=inside["rep"]))
+    for_team = inside[inside["kpi_id"].map(lambda k: "team" in KPIS[k][2]).astype(bool)]
+    parts.append(
+        for_team.assign(scope="team", scope_id=for_team["rep"].map(lambda r: spans[r].team))
+    )
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.groupby(["kpi_id", "scope", "scope_id", "period_start"], as_index=False)[
+        "amount"
+    ].sum()
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,12 +468,14 @@ def compute_values(
     inputs: Inputs,
 ) -> tuple[pd.DataFrame, dict[SeriesKey, list[tuple[pd.Timestamp, float, bool]]]]:
     as_of = inputs.as_of
-    credited = credits(inputs)
+    counted = facts(inputs)
+    spans = rep_spans(inputs)
+    bounds = series_bounds(inputs, counted, spans)
+    credited = credits(counted, spans, bounds)
     amounts = {
         (r.kpi_id, r.scope, r.scope_id, r.period_start): float(r.amount)
         for r in credited.itertuples()
     }
-    bounds = series_bounds(inputs, credited)
     rows: list[dict] = []
     series: dict[SeriesKey, list[tuple[pd.Timestamp, float, bool]]] = {}
     for key, (first, last) in sorted(bounds.items()):
@@ -443,11 +488,13 @@ def compute_values(
             points.append((period, value, complete))
             rows.append(_value_row(kpi_id, period, scope, scope_id, value, value, None, complete))
         series[key] = points
-        outside = [
-            p for (k, s, i, p) in amounts
-            if (k, s, i) == key and not first <= p <= last
-        ]
-        assert not outside, f"{key}: credited outside its series: {outside}"
+    # By construction every counted amount lies inside a series (the company's starts at its
+    # first fact at the latest; reps and teams count inside the rep's series only).
+    outside = [
+        key for key in amounts
+        if key[:3] not in bounds or not bounds[key[:3]][0] <= key[3] <= bounds[key[:3]][1]
+    ]
+    assert not outside, f"credited outside a series: {outside[:10]}"
 
     # Month-over-month growth of new revenue, for every month of its team and company series.
     for (kpi_id, scope, scope_id), points in series.items():

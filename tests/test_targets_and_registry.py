@@ -86,7 +86,8 @@ def _dbt_registry_check(project: Path, database: Path) -> subprocess.CompletedPr
     env = {**os.environ, "SALES_KPI_DBT_DATABASE": str(database)}
     return subprocess.run(
         [dbt_executable(), "build", "--profiles-dir", str(project), "--project-dir",
-         str(project), "--select", "kpi_definitions", "assert_at_most_max_active_kpis"],
+         str(project), "--select", "kpi_definitions", "kpi_scopes",
+         "assert_at_most_max_active_kpis"],
         env=env, capture_output=True, text=True, check=False,
     )
 
@@ -107,7 +108,8 @@ def test_the_registry_check_fails_when_a_13th_kpi_is_activated(tmp_path: Path) -
             writer.writeheader()
             writer.writerows(rows)
             for n in range(extra):
-                writer.writerow({**rows[0], "kpi_id": f"extra_{n}", "is_active": "true"})
+                writer.writerow({**rows[0], "kpi_id": f"extra_{n}", "is_active": "true",
+                                 "display_order": str(100 + n)})
 
     write(1)  # 12 active: allowed
     ok = _dbt_registry_check(project, tmp_path / "ok.duckdb")

@@ -28,10 +28,11 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -42,7 +43,7 @@ from pipelines.cli import main
 from pipelines.job_runner import JobOutcome
 from pipelines.quality.checks import CheckOutcome, run_quality_checks
 from pipelines.sample import generate_sample
-from pipelines.settings import Settings
+from pipelines.settings import PROJECT_ROOT, Settings
 
 SCALE = 0.2
 SEED = 7
@@ -58,7 +59,7 @@ TAMPERED_DELIVERY = "2026-11-27T0200"
 # The one sales lead whose quote went out before its deal was created (in every run).
 BREACHING_CONTACT = "CON-WAP-0001"
 BLOCKING = ("lead_stages", "stage_order", "marketing_leads_qualified",
-            "classification_stability", "kpi_sanity", "revenue_in_eur")
+            "classification_stability", "kpi_sanity", "kpi_reconciliation", "revenue_in_eur")
 HISTORY_TABLES = ("runs", "dim_leads_history", "kpi_scorecard_history")
 
 
@@ -432,8 +433,8 @@ def audit_tampered_copy(
     return Audit({o.check.name: o for o in outcomes}), key
 
 
-def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:
-    row = con.execute(sql).fetchone()
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> tuple:
+    row = con.execute(sql, list(params)).fetchone()
     assert row is not None, f"the sample has no row for: {sql}"
     return row
 
@@ -610,14 +611,24 @@ def _kpi_key_twice(con: duckdb.DuckDBPyConnection, _: Settings) -> str:
 
 
 def _period_missing_from_a_zero_filled_series(con: duckdb.DuckDBPyConnection, _: Settings) -> str:
-    series = "kpi_id = 'cold_calls' and scope = 'company' and scope_id = 'all'"
-    periods = [r[0] for r in con.execute(
-        f"select period_start from marts.kpi_values where {series} order by period_start"
-    ).fetchall()]
-    assert len(periods) >= 3
-    con.execute(f"delete from marts.kpi_values where {series} and period_start = ?",
-                [periods[len(periods) // 2]])
-    return _key(("cold_calls", "company", "all", periods[0]))
+    """A rep's week with 0 cold calls, in the middle of its series, goes missing (the week's
+    facts, none, still reconcile: only the zero-filling is broken)."""
+    rep, week = _one(con, """
+        select scope_id, period_start from marts.kpi_values as v
+        where kpi_id = 'cold_calls' and scope = 'rep' and value = 0
+          and period_start > (select min(period_start) from marts.kpi_values as w
+                              where w.kpi_id = v.kpi_id and w.scope = v.scope
+                                and w.scope_id = v.scope_id)
+          and period_start < (select max(period_start) from marts.kpi_values as w
+                              where w.kpi_id = v.kpi_id and w.scope = v.scope
+                                and w.scope_id = v.scope_id)
+        order by scope_id, period_start limit 1
+    """)
+    con.execute("delete from marts.kpi_values where kpi_id = 'cold_calls' and scope = 'rep' "
+                "and scope_id = ? and period_start = ?", [rep, week])
+    first = _one(con, "select min(period_start) from marts.kpi_values where kpi_id = "
+                      "'cold_calls' and scope = 'rep' and scope_id = ?", [rep])[0]
+    return _key(("cold_calls", "rep", rep, first))
 
 
 @pytest.mark.parametrize(
@@ -640,7 +651,9 @@ def test_revenue_in_eur_blocks_a_negative_eur_amount(
     first_run: FirstRun, landing: Path, tmp_path: Path
 ) -> None:
     def negative_amount(con: duckdb.DuckDBPyConnection, _: Settings) -> str:
-        deal = _one(con, "select min(deal_id) from marts.fct_deals where amount_eur > 0")[0]
+        # an open deal: no KPI counts it, so only this rule sees the change
+        deal = _one(con, "select min(deal_id) from marts.fct_deals "
+                         "where amount_eur > 0 and not is_won")[0]
         con.execute("update marts.fct_deals set amount_eur = -amount_eur where deal_id = ?",
                     [deal])
         return deal
@@ -648,6 +661,51 @@ def test_revenue_in_eur_blocks_a_negative_eur_amount(
     audit, deal = audit_tampered_copy(first_run, landing, tmp_path, negative_amount)
     outcome = audit.assert_blocks("revenue_in_eur", deal)
     assert outcome.first_offenders == [deal]
+
+
+def _a_sales_lead_falls_out_of_the_company_value(
+    con: duckdb.DuckDBPyConnection, _: Settings
+) -> str:
+    """What v1 did to early marketing leads: the company's value misses a fact."""
+    key = _one(con, f"select {KPI_KEY} from marts.kpi_values where kpi_id = 'new_sales_leads' "
+                    f"and scope = 'company' order by value desc, period_start limit 1")
+    con.execute(f"update marts.kpi_values set value = value - 1, numerator = numerator - 1 "
+                f"where ({KPI_KEY}) = (?, ?, ?, ?)", list(key))
+    return _key(key)
+
+
+def _a_team_is_not_the_sum_of_its_reps(con: duckdb.DuckDBPyConnection, _: Settings) -> str:
+    key = _one(con, f"select {KPI_KEY} from marts.kpi_values where kpi_id = 'cold_emails' "
+                    f"and scope = 'team' and value > 0 order by {KPI_KEY} limit 1")
+    con.execute(f"update marts.kpi_values set value = value + 1, numerator = numerator + 1 "
+                f"where ({KPI_KEY}) = (?, ?, ?, ?)", list(key))
+    return _key(key)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(_a_sales_lead_falls_out_of_the_company_value, id="a fact falls out"),
+        pytest.param(_a_team_is_not_the_sum_of_its_reps, id="a team is not its reps' sum"),
+    ],
+)
+def test_facts_reconcile_kpi_reconciliation_blocks_a_fact_that_falls_out_of_a_kpi(
+    first_run: FirstRun, landing: Path, tmp_path: Path,
+    tamper: Callable[[duckdb.DuckDBPyConnection, Settings], str],
+) -> None:
+    audit, key = audit_tampered_copy(first_run, landing, tmp_path, tamper)
+    audit.assert_blocks("kpi_reconciliation", key)
+
+
+def test_facts_reconcile_on_an_untampered_build(first_run: FirstRun) -> None:
+    assert first_run.run.exit_code == 0
+    with duckdb.connect(str(first_run.build_copy / "warehouse.duckdb"), read_only=True) as con:
+        rows, unreconciled = con.execute(
+            "select count(*), count(*) filter (where not is_reconciled) from ("
+            + (PROJECT_ROOT / "expectations" / "queries" / "kpi_reconciliation.sql").read_text()
+            + ")"
+        ).fetchone()
+    assert rows > 1000 and unreconciled == 0
 
 
 # === 2. A warning-only run still publishes =================================================

@@ -1,7 +1,12 @@
 -- Rule 6: marts are sane — conv_* rates in [0, 1], revenue >= 0, one row per KPI key, and
 -- complete zero-filled series (no missing period between a series' first and last, and no
--- company or team series cut short before the period of as_of).
-with keyed as (
+-- company or team series cut short before the period of as_of). Which KPIs are rates and
+-- which are revenue is the registry's (computation conversion; computation sum in eur).
+with registry as (
+    select kpi_id, computation, unit from marts.kpi_registry
+),
+
+keyed as (
     select
         *,
         count(*) over (partition by kpi_id, scope, scope_id, period_start) as rows_per_key
@@ -38,8 +43,9 @@ select
     keyed.scope,
     keyed.scope_id,
     keyed.period_start,
-    case when keyed.kpi_id like 'conv\_%' escape '\' then keyed.value end as conversion_rate,
-    case when keyed.kpi_id in ('new_revenue', 'upsell_revenue') then keyed.value end as revenue,
+    case when registry.computation = 'conversion' then keyed.value end as conversion_rate,
+    case when registry.computation = 'sum' and registry.unit = 'eur' then keyed.value end
+        as revenue,
     keyed.rows_per_key,
     -- no gap inside a series, and company and team series run to the period of as_of (a
     -- rep's may end earlier: an inactive rep's series ends at its last activity or deal)
@@ -49,6 +55,7 @@ select
         true
     ) as is_series_complete
 from keyed
+left join registry on keyed.kpi_id = registry.kpi_id
 left join series
     on keyed.kpi_id = series.kpi_id
     and keyed.scope = series.scope

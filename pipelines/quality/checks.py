@@ -85,6 +85,14 @@ CHECKS: tuple[QualityCheck, ...] = (
         "or not is_series_complete",
     ),
     QualityCheck(
+        "kpi_reconciliation", "kpi_values", True,
+        "Facts reconcile (v1.1): for every count and sum KPI and period, the company's value "
+        "equals the facts it counts in the fact marts, and each team's value equals the sum "
+        "of its reps'.",
+        "kpi_reconciliation", ("kpi_id", "scope", "scope_id", "period_start"),
+        "not is_reconciled",
+    ),
+    QualityCheck(
         "fx_rate_gaps", "fct_deals", False,
         "Revenue: a deal with an amount but no same-or-earlier fx rate is listed as a data "
         "issue (a warning; it blocks only for won new_business and upsell deals, above).",

@@ -41,14 +41,9 @@ STATUS_COLOURS = {
 TARGET_COLOUR = "#1f2a37"
 BASELINE_COLOUR = "#8e99a4"
 STAGE_COLOURS = ("#9ec5e8", "#5b9bd5", "#2f6fb0", "#1f3a5f")
-KPI_COLOURS = {
-    "cold_emails": "#8fb8e3",
-    "cold_calls": "#3b7dc4",
-    "sales_conversations": "#1f3a5f",
-    "conv_marketing_to_sales_lead": "#2f6fb0",
-    "conv_sales_lead_to_customer": "#2e9e6a",
-    "conv_quote_to_customer": "#8e5bb5",
-}
+# KPI colours by position among the KPIs drawn together (registry reading order), so a KPI
+# added to the registry gets a colour without naming it here.
+KPI_PALETTE = ("#8fb8e3", "#3b7dc4", "#1f3a5f", "#2f6fb0", "#2e9e6a", "#8e5bb5", "#c2571a")
 REVENUE_COLOUR = "#2f6fb0"
 REVENUE_LIGHT = "#b9cfe9"
 GROWTH_COLOUR = "#f08c00"
@@ -61,6 +56,11 @@ PLOTLY_CONFIG: dict[str, Any] = {
         "select2d", "lasso2d", "autoScale2d", "zoomIn2d", "zoomOut2d", "toggleSpikelines",
     ],
 }
+
+
+def kpi_colour(kpi_ids: Sequence[str], kpi_id: str) -> str:
+    """The colour of a KPI among the KPIs of one chart."""
+    return KPI_PALETTE[list(kpi_ids).index(kpi_id) % len(KPI_PALETTE)]
 
 
 def _nan(value: Any) -> bool:
@@ -303,7 +303,7 @@ def attainment_figure(
         name = marts.kpi_name(kpi_id, language)
         fig.add_trace(go.Bar(
             x=names, y=[None if y is None else min(y, top) for y in ys], name=name,
-            marker_color=KPI_COLOURS.get(kpi_id, REVENUE_COLOUR),
+            marker_color=kpi_colour(kpi_ids, kpi_id),
             customdata=[f"{fmt_percent(y, language)} · {h}" if y is not None else h
                         for y, h in zip(ys, hover, strict=True)],
             text=[fmt_percent(y, language) if y is not None and y > top else "" for y in ys],
@@ -410,7 +410,7 @@ def conversion_figure(
         if data.empty:
             continue
         name = marts.kpi_name(kpi_id, language)
-        colour = KPI_COLOURS.get(kpi_id, REVENUE_COLOUR)
+        colour = kpi_colour(kpi_ids, kpi_id)
         labels = [fmt_month(p, language) for p in data.period_start]
         hover = [
             f"{fmt_percent(r.value, language)} ({int(r.numerator)}/{int(r.denominator)})"
@@ -457,17 +457,23 @@ def conversion_figure(
 def revenue_figure(
     marts: PublishedMarts, scope: str, scope_id: str, months: Sequence[date], language: str,
 ) -> go.Figure | None:
-    """New revenue bars (current month lighter) over month-over-month growth bars.
+    """The growth KPI's base (new revenue) as bars (current month lighter) over its
+    month-over-month growth bars; both KPIs come from the registry (computation `growth`).
 
     Growth gets its own panel: after a weak month it easily reads +500 %, which on a shared
     axis would flatten the revenue bars. Growth beyond the panel's range is clipped and labelled.
     """
-    revenue = marts.series("new_revenue", scope, scope_id)
+    growth_ids = marts.active_kpis("insight", "growth")
+    if not growth_ids:
+        return None
+    growth_id = growth_ids[0]
+    base_id = str(marts.kpi(growth_id)["growth_of"])
+    revenue = marts.series(base_id, scope, scope_id)
     revenue = revenue[revenue.period_start.isin(months)]
     if revenue.empty:
         return None
     growth = marts.values[
-        (marts.values.kpi_id == "new_revenue_mom_growth") & (marts.values.scope == scope)
+        (marts.values.kpi_id == growth_id) & (marts.values.scope == scope)
         & (marts.values.scope_id == scope_id)
     ].set_index("period_start")
     deals = marts.won_deals
@@ -487,7 +493,7 @@ def revenue_figure(
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32],
                         vertical_spacing=0.06)
     fig.add_trace(go.Bar(
-        x=labels, y=list(revenue.value), name=marts.kpi_name("new_revenue", language),
+        x=labels, y=list(revenue.value), name=marts.kpi_name(base_id, language),
         marker_color=[REVENUE_COLOUR if c else REVENUE_LIGHT for c in complete],
         customdata=hover, hovertemplate="%{x}: %{customdata}<extra></extra>",
     ), row=1, col=1)

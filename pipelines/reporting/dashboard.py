@@ -42,7 +42,6 @@ WEEKS_SHOWN = 26
 MONTHS_SHOWN = 24
 COHORT_MONTHS_SHOWN = 18
 FUNNEL_MONTHS = 12
-POOLED_COHORTS = 6
 LINK_LABELS = {"definitions": "link_definitions", "dbt_docs": "link_dbt_docs",
                "data_docs": "link_data_docs"}
 ROLE_LABELS = {"sdr": "SDR", "ae": "AE", "manager": "Manager"}
@@ -104,9 +103,8 @@ class Dashboard:
         return f"{local.day} {MONTHS[self.language][local.month - 1]} {local.year}, {local:%H:%M}"
 
     def kpis(self, kind: str, scope: str) -> list[str]:
-        """Active KPIs of a kind reported at a scope; insight KPIs never at rep scope."""
-        if scope == "rep" and kind == "insight":
-            return []
+        """Active KPIs of a kind reported at a scope (the registry's scopes: insight KPIs are
+        never listed for reps)."""
         ids = self.marts.active_kpis(kind)
         return [k for k in ids if scope in str(self.marts.kpi(k)["scopes"]).split(",")]
 
@@ -331,11 +329,13 @@ class Dashboard:
                 f'<div class="tiles">{"".join(tiles)}</div>')
 
     def growth_tile(self, scope: str, scope_id: str) -> str:
-        """Month-over-month growth of new revenue in the last complete month (insight)."""
-        kpi_id = "new_revenue_mom_growth"
+        """Month-over-month growth (the registry's growth KPI) in the last complete month."""
+        growth = [k for k in self.marts.active_kpis("insight", "growth")
+                  if k in self.kpis("insight", scope)]
         last = self.marts.last_complete_month
-        if kpi_id not in self.kpis("insight", scope) or last is None:
+        if not growth or last is None:
             return ""
+        kpi_id = growth[0]
         values = self.marts.values
         row = values[(values.kpi_id == kpi_id) & (values.scope == scope)
                      & (values.scope_id == scope_id) & (values.period_start == last)]
@@ -417,28 +417,27 @@ class Dashboard:
         """Funnel, conversion ratios by cohort (maturity) and revenue growth: teams only."""
         m = self.marts
         insight = self.kpis("insight", scope)
-        conv = [k for k in insight if m.kpi(k)["unit"] == "ratio" and k.startswith("conv_")]
+        conv = [k for k in m.active_kpis("insight", "conversion") if k in insight]
         team = None if scope == "company" else scope_id
         funnel_months = m.months[-FUNNEL_MONTHS:]
-        window = m.settings.get("conversion_window_days", 90)
+        window = m.settings["conversion_window_days"]
         stats = []
         for kpi_id in conv:
+            # the latest mature cohort, as kpi_values publishes it (computed in SQL)
             values = m.values[(m.values.kpi_id == kpi_id) & (m.values.scope == scope)
                               & (m.values.scope_id == scope_id) & m.values.is_complete]
-            values = values.sort_values("period_start").tail(POOLED_COHORTS)
-            if values.empty or not values.denominator.sum():
+            if values.empty:
                 continue
-            rate = values.numerator.sum() / values.denominator.sum()
-            cohorts = self.t("pooled_conversion",
-                             first=fmt_month(values.period_start.iloc[0], self.language),
-                             last=fmt_month(values.period_start.iloc[-1], self.language))
+            latest = values.sort_values("period_start").iloc[-1]
+            cohort = self.t("latest_mature_cohort",
+                            month=fmt_month(latest.period_start, self.language))
             stats.append(
                 f'<div class="stat" data-scope="{scope}" data-scope-id="{esc(scope_id)}" '
                 f'data-kpi="{esc(kpi_id)}" title="{esc(m.kpi(kpi_id)["definition"])}">'
                 f'<div class="name">{esc(m.kpi_name(kpi_id, self.language))}</div>'
-                f'<div class="value">{esc(fmt_percent(rate, self.language))}</div>'
-                f'<div class="sub">{esc(cohorts)}'
-                f" · {int(values.numerator.sum())}/{int(values.denominator.sum())}</div></div>"
+                f'<div class="value">{esc(fmt_percent(latest.value, self.language))}</div>'
+                f'<div class="sub">{esc(cohort)}'
+                f" · {int(latest.numerator)}/{int(latest.denominator)}</div></div>"
             )
         return (
             f'<div class="card" id="{_slug(scope, scope_id)}-insight">'
@@ -464,8 +463,8 @@ class Dashboard:
     # ---------------------------------------------------------------- company-wide
     def labels_card(self) -> str:
         m = self.marts
-        threshold = m.settings.get("max_label_disagreement")
-        min_labels = m.settings.get("min_labels_judged", "–")
+        threshold = m.settings["max_label_disagreement"]
+        min_labels = m.settings["min_labels_judged"]
         flagged = m.labels[m.labels.exceeds_threshold.fillna(False)]
         if flagged.empty:
             table = f'<p class="empty">{esc(self.t("no_flagged"))}</p>'

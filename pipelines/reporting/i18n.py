@@ -80,9 +80,9 @@ TEXT: dict[str, tuple[str, str]] = {
         "Een cohort is volgroeid zodra het conversievenster van {days} dagen voorbij is; "
         "niet-volgroeide cohorten zijn lichter getekend en kunnen nog stijgen.",
     ),
-    "pooled_conversion": (
-        "Mature cohorts {first} – {last}",
-        "Volgroeide cohorten {first} – {last}",
+    "latest_mature_cohort": (
+        "Latest mature cohort: {month}",
+        "Laatste volgroeide cohort: {month}",
     ),
     "immature": ("immature cohort", "cohort nog niet volgroeid"),
     "mature": ("mature cohort", "volgroeid cohort"),

@@ -17,14 +17,6 @@ import pandas as pd
 
 # Catalog and schema are both called `marts`: attach under our own name and qualify fully.
 _ALIAS = "published"
-# Reading order on the dashboard: activity before results, revenue first among results
-# (the method's first baselines: new revenue, new leads, sales conversations).
-KPI_ORDER = (
-    "cold_emails", "cold_calls", "sales_conversations",
-    "new_revenue", "new_sales_leads", "new_marketing_leads", "upsell_revenue",
-    "conv_marketing_to_sales_lead", "conv_sales_lead_to_customer", "conv_quote_to_customer",
-    "new_revenue_mom_growth",
-)
 
 
 def _table(name: str) -> str:
@@ -80,10 +72,16 @@ class PublishedMarts:
     def kpi_name(self, kpi_id: str, language: str) -> str:
         return str(self.kpi(kpi_id)[f"name_{language}"])
 
-    def active_kpis(self, kind: str) -> list[str]:
+    def active_kpis(self, kind: str, computation: str | None = None) -> list[str]:
+        """Active KPIs of a kind (and computation), in the registry's reading order."""
         rows = self.registry[(self.registry.kpi_kind == kind) & self.registry.is_active]
-        rank = {kpi_id: n for n, kpi_id in enumerate(KPI_ORDER)}
-        return sorted(rows.kpi_id, key=lambda k: (rank.get(k, len(rank)), k))
+        if computation is not None:
+            rows = rows[rows.computation == computation]
+        return list(rows.sort_values(["display_order", "kpi_id"]).kpi_id)
+
+    def kpi_ids_computed_as(self, computation: str) -> set[str]:
+        """The KPIs the registry computes as `computation` (count, sum, conversion, growth)."""
+        return set(self.registry[self.registry.computation == computation].kpi_id)
 
     def series(self, kpi_id: str, scope: str, scope_id: str) -> pd.DataFrame:
         """kpi_values joined with the scorecard's target/status, by period."""
@@ -138,7 +136,9 @@ def read_published_marts(published_db: Path) -> PublishedMarts:
             raise ValueError(f"{published_db} has no published run")
         run = runs.iloc[0].to_dict()
         settings = json.loads(run["settings"]) if run.get("settings") else {}
-        registry = _frame(con, f"select * from {_table('kpi_registry')} order by kpi_id")
+        registry = _frame(
+            con, f"select * from {_table('kpi_registry')} order by display_order, kpi_id"
+        )
         values = _dates(
             _frame(
                 con,
@@ -211,8 +211,9 @@ def read_published_marts(published_db: Path) -> PublishedMarts:
     marts.weeks = sorted(set(weekly.period_start))
     marts.months = sorted(set(monthly.period_start))
     # A period is complete when the company's count KPIs say so (conversions add maturity).
+    conversions = marts.kpi_ids_computed_as("conversion")
     for grain, frame in (("week", weekly), ("month", monthly)):
-        done = frame[~frame.kpi_id.str.startswith("conv_") & frame.is_complete.fillna(False)]
+        done = frame[~frame.kpi_id.isin(conversions) & frame.is_complete.fillna(False)]
         if grain == "week":
             marts.complete_weeks = set(done.period_start)
         else:

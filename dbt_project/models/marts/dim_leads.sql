@@ -6,12 +6,20 @@ labels as (
     select * from {{ ref('int_leads__labels') }}
 ),
 
-users as (
-    select * from {{ ref('int_users__roles') }}
+teams as (
+    select * from {{ ref('int_leads__teams') }}
 ),
 
 inputs as (
     select * from {{ ref('int_leads__inputs') }}
+),
+
+label_meanings as (
+    select * from {{ ref('int_crm_labels__meanings') }}
+),
+
+order_breaches as (
+    select * from {{ ref('int_leads__order_breaches') }}
 ),
 
 final as (
@@ -19,8 +27,7 @@ final as (
         stages.contact_id,
         stages.company_id,
         stages.owner_user_id,
-        -- a lead's team: the current team of its owner when that owner is a sales rep
-        case when users.is_sales_rep then users.team else 'Unassigned' end as team,
+        teams.team,
         stages.stage,
         stages.lead_origin,
         stages.marketing_lead_at,
@@ -41,12 +48,17 @@ final as (
         labels.crm_label_set_by,
         labels.stage_at_label as crm_label_judged_stage,
         labels.crm_label_consistent,
+        label_meanings.crm_label_means,
+        order_breaches.has_order_breach,
+        order_breaches.order_breach,
         {{ definitions_version() }} as definitions_version,
         inputs.inputs_fingerprint
     from stages
     left join labels on stages.contact_id = labels.contact_id
-    left join users on stages.owner_user_id = users.user_id
+    left join teams on stages.contact_id = teams.contact_id
     left join inputs on stages.contact_id = inputs.contact_id
+    left join label_meanings on labels.crm_label = label_meanings.crm_label
+    left join order_breaches on stages.contact_id = order_breaches.contact_id
 )
 
 select * from final

@@ -1,52 +1,26 @@
 with deals as (
-    select * from {{ ref('int_deals__as_of') }}
-),
-
-users as (
-    select * from {{ ref('int_users__roles') }}
-),
-
-quotes as (
-    select * from {{ ref('stg_crm__quotes') }}
-),
-
-as_of as (
-    select as_of from {{ ref('int_as_of') }}
-),
-
-first_quote as (
-    select quotes.deal_id, min(quotes.sent_at) as first_quote_sent_at
-    from quotes
-    cross join as_of
-    where quotes.status <> 'draft' and quotes.sent_at <= as_of.as_of
-    group by quotes.deal_id
-),
-
-final as (
-    select
-        deals.deal_id,
-        deals.deal_type,
-        deals.stage,
-        deals.owner_user_id,
-        users.team,
-        coalesce(users.is_sales_rep, false) as is_owned_by_sales_rep,
-        deals.contact_id,
-        deals.company_id,
-        deals.created_at,
-        deals.closed_at,
-        {{ local_month('deals.closed_at') }} as closed_month,
-        deals.is_won,
-        deals.amount,
-        deals.currency,
-        deals.amount_month,
-        deals.rate_to_eur,
-        deals.amount_eur,
-        deals.is_missing_fx_rate,
-        first_quote.first_quote_sent_at,
-        deals.lost_reason
-    from deals
-    left join users on deals.owner_user_id = users.user_id
-    left join first_quote on deals.deal_id = first_quote.deal_id
+    select * from {{ ref('int_deals__credited') }}
 )
 
-select * from final
+select
+    deal_id,
+    deal_type,
+    stage,
+    owner_user_id,
+    team,
+    is_owned_by_sales_rep,
+    contact_id,
+    company_id,
+    created_at,
+    closed_at,
+    {{ local_month('closed_at') }} as closed_month,
+    is_won,
+    amount,
+    currency,
+    amount_month,
+    rate_to_eur,
+    amount_eur,
+    is_missing_fx_rate,
+    first_quote_sent_at,
+    lost_reason
+from deals

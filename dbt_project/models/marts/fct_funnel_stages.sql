@@ -1,34 +1,6 @@
--- One row per contact and stage reached, with the time spent in it: a stage is exited at the
--- earliest entry into a later stage the contact reached (empty while it has not moved on).
-with leads as (
-    select * from {{ ref('dim_leads') }}
-),
-
-stages_reached as (
-    select contact_id, 'marketing_lead' as stage, 1 as stage_order, marketing_lead_at as entered_at,
-           lead_origin, team, definitions_version
-    from leads where marketing_lead_at is not null
-    union all
-    select contact_id, 'sales_lead', 2, sales_lead_at, lead_origin, team, definitions_version
-    from leads where sales_lead_at is not null
-    union all
-    select contact_id, 'quote', 3, quote_at, lead_origin, team, definitions_version
-    from leads where quote_at is not null
-    union all
-    select contact_id, 'customer', 4, customer_at, lead_origin, team, definitions_version
-    from leads where customer_at is not null
-),
-
-with_exit as (
-    select
-        current_stage.*,
-        (
-            select min(later.entered_at)
-            from stages_reached as later
-            where later.contact_id = current_stage.contact_id
-              and later.stage_order > current_stage.stage_order
-        ) as exited_at
-    from stages_reached as current_stage
+-- One row per contact and stage reached, with the time spent in it (int_leads__funnel).
+with funnel as (
+    select * from {{ ref('int_leads__funnel') }}
 )
 
 select
@@ -41,4 +13,4 @@ select
     lead_origin,
     team,
     definitions_version
-from with_exit
+from funnel

@@ -1,39 +1,40 @@
--- Conversion KPIs (insight): per cohort month, of the cohort's contacts, the share that
--- converted within the window (start <= end <= start + conversion_window_days × 24 h).
+-- Conversion KPIs (the registry's `conversion` computation): per cohort period, of the
+-- contacts that reached the funnel stage `fact` in the period, the share that reached
+-- `converted_fact` within the window (start <= end <= start + conversion_window_days × 24 h).
 -- Not zero-filled: a row exists only for a non-empty cohort. Team = the lead's team.
-with leads as (
-    select * from {{ ref('dim_leads') }}
+with registry as (
+    select * from {{ ref('int_kpi__registry') }}
+    where computation = 'conversion'
 ),
 
-registry as (
-    select * from {{ ref('kpi_definitions') }}
-    where is_active
+funnel as (
+    select * from {{ ref('int_leads__funnel') }}
+),
+
+kpis as (
+    select distinct kpi_id, kpi_kind, grain, fact, converted_fact from registry
 ),
 
 cohort_members as (
     select
-        'conv_marketing_to_sales_lead' as kpi_id,
-        contact_id,
-        team,
-        marketing_lead_at as started_at,
-        sales_lead_at as converted_at
-    from leads
-    where marketing_lead_at is not null
-    union all
-    select 'conv_sales_lead_to_customer', contact_id, team, sales_lead_at, customer_at
-    from leads
-    where sales_lead_at is not null
-    union all
-    select 'conv_quote_to_customer', contact_id, team, quote_at, customer_at
-    from leads
-    where quote_at is not null
+        kpis.kpi_id,
+        kpis.grain,
+        started.contact_id,
+        started.team,
+        started.entered_at as started_at,
+        converted.entered_at as converted_at
+    from kpis
+    inner join funnel as started on kpis.fact = started.stage
+    left join funnel as converted
+        on started.contact_id = converted.contact_id
+        and kpis.converted_fact = converted.stage
 ),
 
 judged as (
     select
         kpi_id,
         team,
-        {{ period_of('started_at', "'month'") }} as period_start,
+        {{ period_of('started_at', 'grain') }} as period_start,
         coalesce(
             converted_at >= started_at
             and converted_at <= started_at + {{ conversion_window() }},
@@ -43,28 +44,29 @@ judged as (
 ),
 
 by_scope as (
-    select kpi_id, period_start, 'team' as scope, team as scope_id,
-           count(*) filter (where has_converted) as converted, count(*) as cohort_size
+    select
+        registry.kpi_id,
+        registry.kpi_kind,
+        registry.grain,
+        judged.period_start,
+        registry.scope,
+        case registry.scope when 'team' then judged.team else 'all' end as scope_id,
+        count(*) filter (where judged.has_converted) as converted,
+        count(*) as cohort_size
     from judged
-    group by kpi_id, period_start, team
-    union all
-    select kpi_id, period_start, 'company', 'all',
-           count(*) filter (where has_converted), count(*)
-    from judged
-    group by kpi_id, period_start
+    inner join registry on judged.kpi_id = registry.kpi_id
+    where registry.scope in ('team', 'company')
+    group by 1, 2, 3, 4, 5, 6
 )
 
 select
-    by_scope.kpi_id,
-    registry.kpi_kind,
-    registry.grain,
-    by_scope.period_start,
-    by_scope.scope,
-    by_scope.scope_id,
-    cast(by_scope.converted as double) / by_scope.cohort_size as value,
-    cast(by_scope.converted as double) as numerator,
-    cast(by_scope.cohort_size as double) as denominator
+    kpi_id,
+    kpi_kind,
+    grain,
+    period_start,
+    scope,
+    scope_id,
+    cast(converted as double) / cohort_size as value,
+    cast(converted as double) as numerator,
+    cast(cohort_size as double) as denominator
 from by_scope
-inner join registry
-    on by_scope.kpi_id = registry.kpi_id
-    and list_contains(string_split(registry.scopes, ','), by_scope.scope)

@@ -2,25 +2,23 @@
 --   rep:     from the period of its first live activity (any type) — or, with none, its first
 --            live deal's created_at — to the period of as_of; an inactive rep's ends at the
 --            period of its last live activity or deal event (capped at as_of).
---   team:    from the earliest start of its current reps' series to the period of as_of.
---            A team credited with facts but without current reps (e.g. Unassigned for a sales
---            lead whose deal owner is no sales rep) starts at its first credited period.
+--   team:    from the earliest start of its current reps' series to the period of as_of
+--            (Unassigned included); a team without current reps has no series (v1.1: a
+--            team's value is the sum of its reps').
 --   company: from the period of the first live activity or deal created_at to that of as_of.
+--            (A count or sum KPI whose first fact is earlier starts its company series at that
+--            fact's period: int_kpi__count_values, v1.1.)
 with reps as (
-    select * from {{ ref('dim_reps') }}
+    select * from {{ ref('int_users__roles') }}
     where is_sales_rep
 ),
 
 activities as (
-    select * from {{ ref('fct_activities') }}
+    select * from {{ ref('int_activities__flagged') }}
 ),
 
 deals as (
-    select * from {{ ref('fct_deals') }}
-),
-
-contributions as (
-    select * from {{ ref('int_kpi__contributions') }}
+    select * from {{ ref('int_deals__credited') }}
 ),
 
 as_of as (
@@ -28,7 +26,8 @@ as_of as (
 ),
 
 grains as (
-    select * from (values ('week'), ('month')) as g (grain)
+    -- the grains of the active KPIs (registry): every scope has one series per grain
+    select distinct grain from {{ ref('int_kpi__registry') }}
 ),
 
 rep_activity as (
@@ -80,30 +79,10 @@ rep_series as (
     where rep_bounds.started_at is not null
 ),
 
-team_from_reps as (
-    select team, grain, min(series_start) as series_start
+team_series as (
+    select 'team' as scope, team as scope_id, team, grain, min(series_start) as series_start
     from rep_series
     group by team, grain
-),
-
-team_from_credits as (
-    select team, grain, min(period_start) as series_start
-    from contributions
-    where team is not null
-    group by team, grain
-),
-
-team_series as (
-    select
-        'team' as scope,
-        coalesce(team_from_reps.team, team_from_credits.team) as scope_id,
-        coalesce(team_from_reps.team, team_from_credits.team) as team,
-        coalesce(team_from_reps.grain, team_from_credits.grain) as grain,
-        coalesce(team_from_reps.series_start, team_from_credits.series_start) as series_start
-    from team_from_reps
-    full outer join team_from_credits
-        on team_from_reps.team = team_from_credits.team
-        and team_from_reps.grain = team_from_credits.grain
 ),
 
 company_start as (

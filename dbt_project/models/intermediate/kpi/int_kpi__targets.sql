@@ -11,12 +11,12 @@
 {% set program_start = var('kpi_program_start') %}
 {% set uplift = var('target_uplift') %}
 with recursive kpi_values as (
-    select * from {{ ref('kpi_values') }}
+    select * from {{ ref('int_kpi__values') }}
     where kpi_kind in ('action', 'result')
 ),
 
 baselines as (
-    select * from {{ ref('kpi_baselines') }}
+    select * from {{ ref('int_kpi__baselines') }}
 ),
 
 all_overrides as (

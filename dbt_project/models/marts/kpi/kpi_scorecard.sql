@@ -1,7 +1,7 @@
 -- Actual vs target per KPI, scope and period with a target. Insight KPIs get no targets and
 -- never appear here (so never on a rep's card).
 with kpi_values as (
-    select * from {{ ref('kpi_values') }}
+    select * from {{ ref('int_kpi__values') }}
 ),
 
 targets as (
