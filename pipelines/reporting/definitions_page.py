@@ -23,7 +23,8 @@ from pipelines.reporting.i18n import check_language, tr
 
 SEEDS_DIR = Path("seeds") / "definitions"
 KNOWN_SEEDS = (
-    "definitions_changelog", "kpi_definitions", "intent_event_types", "free_mail_domains",
+    "definitions_changelog", "kpi_definitions", "kpi_scopes", "intent_event_types",
+    "free_mail_domains",
     "sales_roles", "lifecycle_label_stages",
 )
 # Vars that say where "now" is or are set by the pipeline, not thresholds of the definitions.
@@ -211,14 +212,20 @@ def _render(project: Path, effective: Mapping[str, Any] | None, language: str) -
         note + _table(headers, threshold_rows, classes),
         _source("dbt_project.yml (vars)", language)))
 
-    # KPIs
+    # KPIs (the registry: one row per KPI, its scopes one row each in kpi_scopes)
+    scopes: dict[str, list[str]] = {}
+    for row in seeds["kpi_scopes"]:
+        scopes.setdefault(row.get("kpi_id", ""), []).append(row.get("scope", ""))
+    kpis = sorted(seeds["kpi_definitions"],
+                  key=lambda r: (int(r.get("display_order") or 0), r.get("kpi_id", "")))
     kpi_rows = [
         [f"<b>{esc(r.get(f'name_{language}') or r.get('name_en'))}</b><br>"
          f"<code>{esc(r.get('kpi_id'))}</code>",
-         esc(r.get("kpi_kind")), esc(r.get("grain")), esc(r.get("scopes")), esc(r.get("unit")),
+         esc(r.get("kpi_kind")), esc(r.get("grain")),
+         esc(", ".join(scopes.get(r.get("kpi_id", ""), []))), esc(r.get("unit")),
          esc(r.get("definition")), esc(r.get("owner")),
          esc(t("yes") if str(r.get("is_active", "")).lower() == "true" else t("no"))]
-        for r in seeds["kpi_definitions"]
+        for r in kpis
     ]
     sections.append(_section(
         "kpis", t("def_kpis"), seed_docs.get("kpi_definitions", ""),
