@@ -192,7 +192,7 @@ def test_definitions_page_marks_settings_that_differ(published: Path, tmp_path: 
     assert row and row.group(1) == "differs" and "240" in row.group(0)
     other = re.search(r"<tr class=\"(\w*)\"><td><code>target_uplift</code>", page)
     assert other and other.group(1) == ""
-    assert 'id="version">Versie v1 +custom</span>' in page
+    assert 'id="version">Versie v1.1 +custom</span>' in page
 
 
 # --- written by the job, and rendered by a real browser ----------------------------------
