@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +16,7 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.contract import ENTITY_NAMES
-from pipelines.dbt_project import prepared_dbt_project
+from pipelines.dbt_project import DBT_DATABASE_ENV, dbt_executable, prepared_dbt_project
 from pipelines.publish import PUBLISHED_TABLES
 from pipelines.sample import generate_sample
 
@@ -244,3 +246,42 @@ def test_the_manifest_lists_the_dashboard_and_the_auditors_pack_as_exposures() -
     for exposure in exposures.values():
         assert exposure["owner"]["name"] and exposure["depends_on"]["nodes"]
     assert "model.sales_kpi.kpi_scorecard" in exposures["kpi_dashboard"]["depends_on"]["nodes"]
+
+
+def test_the_semantic_layer_answers_kpi_values_as_the_marts_have_them(warehouse: Path) -> None:
+    """dbt's semantic layer (MetricFlow) over the build: the company's marketing leads per
+    month, as `mf query` returns them, equal kpi_values."""
+    with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
+        (kpi_id,) = con.execute(
+            "select kpi_id from kpi_registry where fact = 'marketing_lead' "
+            "and computation = 'count'"
+        ).fetchone()
+        expected = {
+            (str(period), float(value)) for period, value in con.execute(
+                "select period_start, value from kpi_values where scope = 'company' "
+                "and kpi_id = ?", [kpi_id],
+            ).fetchall()
+        }
+    mf = Path(sys.executable).with_name("mf")
+    env = {**os.environ, DBT_DATABASE_ENV: str(warehouse / "warehouse.duckdb")}
+    project = prepared_dbt_project().project_dir
+    # MetricFlow reads target/semantic_manifest.json, which names the build's catalog
+    parsed = subprocess.run(
+        [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(project)],
+        cwd=project, env=env, capture_output=True, text=True, check=False,
+    )
+    assert parsed.returncode == 0, parsed.stdout[-2000:]
+    result = subprocess.run(
+        [str(mf), "query", "--metrics", "kpi_value",
+         "--group-by", "kpi_value__kpi_id,metric_time__month",
+         "--where", "{{ Dimension('kpi_value__scope') }} = 'company'",
+         "--csv", str(warehouse / "mf.csv")],
+        cwd=project, env=env, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+    with (warehouse / "mf.csv").open(newline="") as handle:
+        answered = {
+            (row["metric_time__month"][:10], float(row["kpi_value"]))
+            for row in csv.DictReader(handle) if row["kpi_value__kpi_id"] == kpi_id
+        }
+    assert answered == expected and len(expected) > 3

@@ -296,7 +296,7 @@ def second_run(first_run: FirstRun, landing: Path, tmp_path_factory: pytest.Temp
     output, stop = folder / "reader.out", folder / "stop"
     with output.open("w", encoding="utf-8") as handle:
         reader = subprocess.Popen(
-            [sys.executable, "-c", READER, str(published(first_run.warehouse)), str(stop), "180"],
+            [sys.executable, "-c", READER, str(published(first_run.warehouse)), str(stop), "900"],
             stdout=handle, stderr=subprocess.STDOUT,
         )
     try:
