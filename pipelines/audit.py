@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.publish import published_database
+from pipelines.publish import attached_table, published_database
 
 AUDIT_SCHEMA = "audit"
 
@@ -36,21 +36,23 @@ def stage_previous_publication(
     if published.exists():
         con.execute(f"attach '{published}' as published (read_only)")
         try:
+            runs = attached_table(con, "published", "runs")
+            history = attached_table(con, "published", "dim_leads_history")
             row = con.execute(
-                "select run_id, definitions_version, settings from published.marts.runs "
+                f"select run_id, definitions_version, settings from {runs} "
                 "order by published_at desc limit 1"
             ).fetchone()
             if row is not None:
                 previous = {"run_id": row[0], "definitions_version": row[1], "settings": row[2]}
                 con.execute(
                     f"create or replace table {AUDIT_SCHEMA}.previous_run as "
-                    "select run_id, definitions_version, settings from published.marts.runs "
+                    f"select run_id, definitions_version, settings from {runs} "
                     "where run_id = ?",
                     [row[0]],
                 )
                 con.execute(
                     f"create or replace table {AUDIT_SCHEMA}.previous_dim_leads as "
-                    "select * from published.marts.dim_leads_history where run_id = ?",
+                    f"select * from {history} where run_id = ?",
                     [row[0]],
                 )
         finally:

@@ -179,7 +179,8 @@ def _run(args: argparse.Namespace) -> int:
             )
         _say(f"run {outcome.run_id[:8]} succeeded in {seconds:.1f}s")
         _say(f"warehouse: {settings.raw_database} (schema raw; the build)")
-        _say(f"published: {published} (schema marts) and {settings.warehouse_dir / 'parquet'}")
+        _say(f"published: {published} (e.g. `select * from kpi_scorecard`) and "
+             f"{settings.warehouse_dir / 'parquet'}")
         site = settings.warehouse_dir / "site"
         if (site / "index.html").exists():
             _say(f"dashboard: {site / 'index.html'} (auditor's pack: {site / 'definitions.html'},"

@@ -45,7 +45,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         asset_checks=[quality_checks, *freshness],
         jobs=[nightly],
         schedules=[nightly_schedule(settings)],
-        sensors=[new_delivery_sensor(settings), freshness_sensor(freshness)],
+        sensors=[new_delivery_sensor(settings), freshness_sensor(freshness, settings)],
         resources={
             "warehouse": warehouse_resource(settings),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),

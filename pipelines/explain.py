@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from pipelines.publish import MARTS_SCHEMA
+from pipelines.publish import attached_table
 
 _LEAD_ORIGIN = {"marketing": "marketing", "sales": "sales (sales-sourced)"}
 
@@ -43,13 +43,8 @@ class _Published:
     catalog: str
 
     def table(self, name: str) -> str:
-        """The qualified name of a published table.
-
-        The one place that knows the layout of the published file: today the tables are in
-        schema `marts` of a file whose catalog is also named `marts`, so a bare `marts.x` is
-        ambiguous and the catalog must be named. Change only this when the schema goes away.
-        """
-        return f'"{self.catalog}"."{MARTS_SCHEMA}"."{name}"'
+        """The qualified name of a published table (the publisher knows the layout)."""
+        return attached_table(self.con, self.catalog, name)
 
     def one(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
         """The first row of `sql` as a dict (None when there is none)."""

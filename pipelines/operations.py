@@ -44,7 +44,10 @@ def nightly_schedule(settings: Settings) -> ScheduleDefinition:
         job_name=NIGHTLY_JOB,
         cron_schedule=settings.schedule_cron,
         execution_timezone=settings.business_timezone,
-        default_status=DefaultScheduleStatus.RUNNING,
+        default_status=(
+            DefaultScheduleStatus.RUNNING if settings.automations_running
+            else DefaultScheduleStatus.STOPPED
+        ),
         description="Load new CRM extracts, rebuild, audit and publish the KPI marts.",
     )
 
@@ -88,7 +91,7 @@ def new_delivery_sensor(settings: Settings) -> SensorDefinition:
         name="new_delivery_sensor",
         job_name=NIGHTLY_JOB,
         minimum_interval_seconds=60,
-        default_status=DefaultSensorStatus.RUNNING,
+        default_status=_sensor_status(settings),
         description=(
             "Starts the nightly job when a new delivery (or a replaced file) has landed in "
             "the landing folder and has been quiet for delivery_settle_seconds."
@@ -174,10 +177,16 @@ def freshness_checks(settings: Settings) -> list[Any]:
     return [*checks]
 
 
-def freshness_sensor(checks: list[Any]) -> SensorDefinition:
+def freshness_sensor(checks: list[Any], settings: Settings) -> SensorDefinition:
     return build_sensor_for_freshness_checks(
         freshness_checks=checks, name="published_marts_freshness_sensor",
-        default_status=DefaultSensorStatus.RUNNING,
+        default_status=_sensor_status(settings),
+    )
+
+
+def _sensor_status(settings: Settings) -> DefaultSensorStatus:
+    return DefaultSensorStatus.RUNNING if settings.automations_running else (
+        DefaultSensorStatus.STOPPED
     )
 
 

@@ -10,6 +10,13 @@ a new folder per run and `<warehouse>/parquet` is a symbolic link swapped the sa
 The published file is also the record of what was published: each publication carries over
 the previous file's `runs`, `dim_leads_history` and `kpi_scorecard_history` and appends its
 own rows, so what was reported when, and under which definitions version, stays visible.
+
+What BI tools meet (marts contract v1.1): the tables sit in the file's default schema, so
+`select * from kpi_scorecard` works with the file opened directly and `m.kpi_scorecard` after
+`attach '…/marts.duckdb' as m` (v1 put them in a schema `marts`, which made `marts.x`
+ambiguous in a file that is itself the catalog `marts`). The file is written in an older
+storage format (`PUBLISHED_STORAGE_VERSION`) so the DuckDB inside BI drivers (1.1 and later)
+opens it, and every table and column carries its dbt description as a comment.
 """
 
 from __future__ import annotations
@@ -25,7 +32,12 @@ from typing import Any
 
 import duckdb
 
+# The schema of the marts in the build (dbt's `marts` schema); the published file has none.
 MARTS_SCHEMA = "marts"
+# The oldest DuckDB storage format that has everything the marts use: DuckDB 1.1 and later
+# (the 1.4 LTS line, BI drivers) read it, and so does the DuckDB of this project.
+PUBLISHED_STORAGE_VERSION = "v1.1.0"
+_PUBLISHING = "pub"
 # The published marts (contract) and the history tables kept across publications.
 PUBLISHED_TABLES = (
     "dim_reps", "dim_leads", "fct_funnel_stages", "fct_activities", "fct_deals",
@@ -46,6 +58,22 @@ HISTORY_COLUMNS = {
     ),
 }
 PARQUET_RUNS_KEPT = 3
+HISTORY_DESCRIPTIONS = {
+    "runs": "One row per published run: when it was published, as of which instant, under "
+            "which definitions version and settings, from how many source files.",
+    "dim_leads_history": "Every published run's classification of every live contact "
+                         "(the dim_leads columns an auditor needs), with the run_id.",
+    "kpi_scorecard_history": "Every published run's scorecard rows, with the run_id: what "
+                             "was reported when, and under which version.",
+}
+RUNS_COLUMNS = {
+    "run_id": "The run's id.",
+    "as_of": "The instant the run counted as now (UTC).",
+    "published_at": "When the run was published (UTC).",
+    "definitions_version": "The definitions version (with +custom when a threshold differed).",
+    "settings": "The effective settings of the run, as JSON.",
+    "source_files": "How many source files the raw layer had loaded.",
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +97,25 @@ def published_database(warehouse_dir: Path) -> Path:
     return warehouse_dir / "marts.duckdb"
 
 
+def published_table(name: str, catalog: str | None = None) -> str:
+    """How a reader names a published table: bare in the file's default schema, or qualified
+    by the alias the reader attached the file as. The one place this layout is spelled."""
+    return f'"{catalog}"."{name}"' if catalog else f'"{name}"'
+
+
+def attached_table(con: duckdb.DuckDBPyConnection, catalog: str, name: str) -> str:
+    """A table of a published file attached as `catalog`: in its default schema (v1.1), or in
+    the schema `marts` of a file published before v1.1 (so the first run after an upgrade
+    still reads the previous publication and keeps its history)."""
+    schemas = {schema for (schema,) in con.execute(
+        "select schema_name from duckdb_tables() where database_name = ? and table_name = ?",
+        [catalog, name],
+    ).fetchall()}
+    if schemas == {MARTS_SCHEMA}:
+        return f'"{catalog}"."{MARTS_SCHEMA}"."{name}"'
+    return published_table(name, catalog)
+
+
 def publish_marts(
     build_database: Path,
     warehouse_dir: Path,
@@ -80,28 +127,33 @@ def publish_marts(
     staging = warehouse_dir / f".marts-{uuid.uuid4().hex}.duckdb"
     tables: dict[str, int] = {}
     try:
-        with duckdb.connect(str(staging), config={"memory_limit": memory_limit}) as con:
+        with duckdb.connect(config={"memory_limit": memory_limit}) as con:
             con.execute("set TimeZone = 'UTC'")
+            con.execute(
+                f"attach '{staging}' as {_PUBLISHING} "
+                f"(storage_version '{PUBLISHED_STORAGE_VERSION}')"
+            )
             con.execute(f"attach '{build_database}' as build (read_only)")
             previous = target.exists()
             if previous:
                 con.execute(f"attach '{target}' as previous (read_only)")
-            con.execute(f"create schema {MARTS_SCHEMA}")
             for name in PUBLISHED_TABLES:
                 con.execute(
-                    f"create table {MARTS_SCHEMA}.{name} as "
+                    f"create table {_PUBLISHING}.{name} as "
                     f"select * from build.{MARTS_SCHEMA}.{name}"
                 )
             _carry_history(con, run, previous)
+            _copy_comments(con)
             for name in (*PUBLISHED_TABLES, "runs", *HISTORY_COLUMNS):
                 tables[name] = con.execute(
-                    f"select count(*) from {MARTS_SCHEMA}.{name}"
+                    f"select count(*) from {_PUBLISHING}.{name}"
                 ).fetchone()[0]  # type: ignore[index]
             con.execute("detach build")
             if previous:
                 con.execute("detach previous")
             parquet_dir = _write_parquet(con, warehouse_dir, run.run_id)
-            con.execute("checkpoint")
+            con.execute(f"checkpoint {_PUBLISHING}")
+            con.execute(f"detach {_PUBLISHING}")
         os.replace(staging, target)
         _swap_link(warehouse_dir / "parquet", parquet_dir)
         _prune_parquet_runs(warehouse_dir, keep=parquet_dir)
@@ -114,7 +166,7 @@ def publish_marts(
 def _carry_history(con: duckdb.DuckDBPyConnection, run: RunRecord, previous: bool) -> None:
     con.execute(
         f"""
-        create table {MARTS_SCHEMA}.runs (
+        create table {_PUBLISHING}.runs (
             run_id varchar not null, as_of timestamptz, published_at timestamptz not null,
             definitions_version varchar not null, settings varchar not null,
             source_files bigint not null
@@ -122,9 +174,9 @@ def _carry_history(con: duckdb.DuckDBPyConnection, run: RunRecord, previous: boo
         """
     )
     if previous:
-        con.execute(f"insert into {MARTS_SCHEMA}.runs select * from previous.{MARTS_SCHEMA}.runs")
+        con.execute(f"insert into {_PUBLISHING}.runs select * from {_previous(con, 'runs')}")
     con.execute(
-        f"insert into {MARTS_SCHEMA}.runs values (?, ?, ?, ?, ?, ?)",
+        f"insert into {_PUBLISHING}.runs values (?, ?, ?, ?, ?, ?)",
         [
             run.run_id, run.as_of, datetime.now(UTC), run.definitions_version,
             json.dumps(run.settings, sort_keys=True), run.source_files,
@@ -134,14 +186,69 @@ def _carry_history(con: duckdb.DuckDBPyConnection, run: RunRecord, previous: boo
         current = f"select ? as run_id, {columns} from build.{MARTS_SCHEMA}.{source}"
         if previous:
             con.execute(
-                f"create table {MARTS_SCHEMA}.{history} as "
-                f"select * from previous.{MARTS_SCHEMA}.{history} union all {current}",
+                f"create table {_PUBLISHING}.{history} as "
+                f"select * from {_previous(con, history)} union all {current}",
                 [run.run_id],
             )
         else:
             con.execute(
-                f"create table {MARTS_SCHEMA}.{history} as {current}", [run.run_id]
+                f"create table {_PUBLISHING}.{history} as {current}", [run.run_id]
             )
+
+
+def _previous(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    return attached_table(con, "previous", name)
+
+
+def _copy_comments(con: duckdb.DuckDBPyConnection) -> None:
+    """Every published table and column gets its dbt description (dbt writes them into the
+    build with persist_docs); the history tables and `runs` get the publisher's own."""
+    described = con.execute(
+        """
+        select table_name, comment from duckdb_tables()
+        where database_name = 'build' and schema_name = ?
+        """,
+        [MARTS_SCHEMA],
+    ).fetchall()
+    columns = con.execute(
+        """
+        select table_name, column_name, comment from duckdb_columns()
+        where database_name = 'build' and schema_name = ?
+        """,
+        [MARTS_SCHEMA],
+    ).fetchall()
+    table_comments = {table: comment for table, comment in described if comment}
+    column_comments = {(t, c): comment for t, c, comment in columns if comment}
+    for history, (source, _columns) in HISTORY_COLUMNS.items():
+        table_comments[history] = HISTORY_DESCRIPTIONS[history]
+        column_comments[(history, "run_id")] = "The published run of these rows (runs.run_id)."
+        for (table, column), comment in list(column_comments.items()):
+            if table == source:
+                column_comments[(history, column)] = comment
+    table_comments["runs"] = HISTORY_DESCRIPTIONS["runs"]
+    column_comments.update({("runs", c): text for c, text in RUNS_COLUMNS.items()})
+    published = {name for (name,) in con.execute(
+        "select table_name from duckdb_tables() where database_name = ?", [_PUBLISHING]
+    ).fetchall()}
+    for table, comment in table_comments.items():
+        if table in published:
+            con.execute(f"comment on table {_PUBLISHING}.{table} is {_literal(comment)}")
+    for (table, column), comment in column_comments.items():
+        if table in published and _has_column(con, table, column):
+            con.execute(
+                f'comment on column {_PUBLISHING}.{table}."{column}" is {_literal(comment)}'
+            )
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    return bool(con.execute(
+        "select count(*) from duckdb_columns() where database_name = ? and table_name = ? "
+        "and column_name = ?", [_PUBLISHING, table, column],
+    ).fetchone()[0])  # type: ignore[index]
+
+
+def _literal(text: str) -> str:
+    return "'" + " ".join(text.split()).replace("'", "''") + "'"
 
 
 def _write_parquet(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, run_id: str) -> Path:
@@ -149,7 +256,7 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, run_id: 
     folder.mkdir(parents=True, exist_ok=True)
     for name in (*PUBLISHED_TABLES, "runs", *HISTORY_COLUMNS):
         con.execute(
-            f"copy {MARTS_SCHEMA}.{name} to '{folder / (name + '.parquet')}' (format parquet)"
+            f"copy {_PUBLISHING}.{name} to '{folder / (name + '.parquet')}' (format parquet)"
         )
     return folder
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contract import ENTITY_NAMES
+from pipelines.publish import attached_table
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,9 @@ def flagged_labellers(published: Path) -> list[tuple[str, int, int, float]]:
     with duckdb.connect() as con:
         con.execute(f"attach '{published}' as published (read_only)")
         return con.execute(
-            """
+            f"""
             select labeller, labels_judged, inconsistent, inconsistency_rate
-            from published.marts.label_consistency
+            from {attached_table(con, "published", "label_consistency")}
             where exceeds_threshold order by inconsistency_rate desc, labeller
             """
         ).fetchall()

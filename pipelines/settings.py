@@ -72,6 +72,10 @@ class Settings:
     step_retry_delay_seconds: int = 30
     alert_webhook_url: str | None = None
     published_max_age_hours: int = 26
+    # Whether the schedule and sensors start running when Dagster first loads them. Off, so
+    # `make dev` never starts a full job on its own the first time it opens; the production
+    # daemon setup (README, "Nightly operation") turns it on. A status set in the UI wins.
+    automations_running: bool = False
     # The dashboard's language (en or nl); both are written, this one is the site's index.
     dashboard_language: str = "en"
     # Write the dashboard and the auditor's pack at every publish (a headless deployment, or

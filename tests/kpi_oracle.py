@@ -231,19 +231,19 @@ def read_inputs(warehouse_dir: Path) -> Inputs:
             con.execute("select as_of from wh.intermediate.int_as_of").fetchone()[0]
         ).tz_convert("UTC")
         reps = con.execute(
-            "select user_id, role, team, is_sales_rep, is_active from pub.marts.dim_reps"
+            "select user_id, role, team, is_sales_rep, is_active from pub.dim_reps"
         ).df()
         leads = con.execute(
             "select contact_id, team, marketing_lead_at, sales_lead_at, quote_at, customer_at,"
-            " sales_lead_deal_owner_user_id from pub.marts.dim_leads"
+            " sales_lead_deal_owner_user_id from pub.dim_leads"
         ).df()
         activities = con.execute(
             "select activity_id, occurred_at, owner_user_id, is_sales_conversation,"
-            " is_cold_email, is_cold_call from pub.marts.fct_activities"
+            " is_cold_email, is_cold_call from pub.fct_activities"
         ).df()
         deals = con.execute(
             "select deal_id, deal_type, owner_user_id, created_at, closed_at, is_won,"
-            " amount_eur from pub.marts.fct_deals"
+            " amount_eur from pub.fct_deals"
         ).df()
         overrides = con.execute(
             "select kpi_id, scope, scope_id, period_start, target from wh.raw.target_overrides"

@@ -232,12 +232,12 @@ def test_benelux_kpis_agree_with_a_computation_from_the_export_files(tmp_path, m
         found = {
             (kpi, str(period), scope, scope_id): value
             for kpi, period, scope, scope_id, value in marts.execute(
-                "select kpi_id, period_start, scope, scope_id, value from marts.marts.kpi_values "
+                "select kpi_id, period_start, scope, scope_id, value from marts.kpi_values "
                 "where kpi_id in ('new_revenue', 'new_sales_leads') and value <> 0"
             ).fetchall()
         }
         deals = dict(marts.execute(
-            "select deal_id, stage from marts.marts.fct_deals"
+            "select deal_id, stage from marts.fct_deals"
         ).fetchall())
     assert found == pytest.approx(_independent_kpis())
     assert found[("new_revenue", "2026-01-01", "team", "Noord")] == 17250.0

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -11,6 +16,8 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.contract import ENTITY_NAMES
+from pipelines.dbt_project import DBT_DATABASE_ENV, dbt_executable, prepared_dbt_project
+from pipelines.publish import PUBLISHED_TABLES
 from pipelines.sample import generate_sample
 
 MARTS = (
@@ -77,7 +84,7 @@ def test_marts_are_published_as_duckdb_and_parquet(warehouse: Path) -> None:
     with duckdb.connect() as con:
         con.execute(f"attach '{warehouse / 'marts.duckdb'}' as published (read_only)")
         for table in MARTS:
-            assert con.execute(f"select count(*) from published.marts.{table}").fetchone()[0] > 0
+            assert con.execute(f"select count(*) from published.{table}").fetchone()[0] > 0
     for table in MARTS:
         assert (warehouse / "parquet" / f"{table}.parquet").exists()
 
@@ -140,3 +147,141 @@ def test_rejected_input_fails_the_run_naming_file_and_column_and_keeps_the_marts
     err = capsys.readouterr().err
     assert "2026-11-27T0200/deals.csv" in err and "deal_type" in err, err
     assert _sha(published) == before
+
+
+# --- the published file, as BI tools and auditors meet it (marts contract v1.1) -------------
+
+OLDER_DUCKDBS = ("1.1.3", "1.4.5")  # the oldest supported, and the 1.4 LTS line
+
+
+def _older_duckdb(version: str) -> Path:
+    """A separate virtual environment with an older DuckDB (as BI drivers ship), made once per
+    machine under ~/.cache so repeated test runs don't reinstall it."""
+    home = Path.home() / ".cache" / "sales-kpi-tests" / f"duckdb-{version}"
+    python = home / "bin" / "python"
+    if not (home / ".ready").exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(home)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", f"duckdb=={version}", "pytz"],
+            check=True,
+        )
+        (home / ".ready").touch()
+    return python
+
+
+@pytest.mark.parametrize("version", OLDER_DUCKDBS)
+def test_an_older_duckdb_opens_the_published_file_and_reads_every_mart(
+    warehouse: Path, version: str
+) -> None:
+    script = (
+        "import duckdb, json, sys\n"
+        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "tables = [t for (t,) in con.execute(\n"
+        "    'select table_name from duckdb_tables()').fetchall()]\n"
+        "print(json.dumps({'version': duckdb.__version__, 'rows': {t: con.execute("
+        "f'select count(*) from (select * from \"{t}\")').fetchone()[0] for t in tables}}))\n"
+    )
+    result = subprocess.run(
+        [str(_older_duckdb(version)), "-c", script, str(warehouse / "marts.duckdb")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    seen = json.loads(result.stdout)
+    assert seen["version"] == version
+    assert set(PUBLISHED_TABLES) <= set(seen["rows"])
+    assert all(seen["rows"][table] > 0 for table in MARTS)
+
+
+def test_published_marts_resolve_by_bare_name_and_under_an_attached_alias(
+    warehouse: Path,
+) -> None:
+    published = warehouse / "marts.duckdb"
+    with duckdb.connect(str(published), read_only=True) as con:
+        bare = con.execute("select count(*) from kpi_scorecard").fetchone()[0]
+        # the file is the catalog `marts`: its name alone qualifies, without ambiguity
+        assert con.execute("select count(*) from marts.kpi_scorecard").fetchone()[0] == bare
+    with duckdb.connect() as con:
+        con.execute(f"attach '{published}' as m (read_only)")
+        assert con.execute("select count(*) from m.kpi_scorecard").fetchone()[0] == bare
+    assert bare > 0
+
+
+def test_every_published_table_and_column_carries_its_description(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
+        tables = con.execute(
+            "select table_name from duckdb_tables() where not internal "
+            "and coalesce(comment, '') = ''"
+        ).fetchall()
+        columns = con.execute(
+            "select table_name, column_name from duckdb_columns() where not internal "
+            "and coalesce(comment, '') = ''"
+        ).fetchall()
+        described = con.execute(
+            "select comment from duckdb_columns() where table_name = 'kpi_scorecard' "
+            "and column_name = 'attainment'"
+        ).fetchone()[0]
+    assert tables == [] and columns == []
+    assert "target" in described
+
+
+def test_scorecard_rows_carry_the_reps_and_teams_names(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
+        wrong = con.execute(
+            """
+            select s.scope, s.scope_id, s.scope_name, s.team
+            from kpi_scorecard as s left join dim_reps as r on s.scope_id = r.user_id
+            where s.scope_name is null
+               or (s.scope = 'rep' and (s.scope_name <> r.full_name or s.team <> r.team))
+               or (s.scope = 'team' and (s.scope_name <> s.scope_id or s.team <> s.scope_id))
+            """
+        ).fetchall()
+        reps = con.execute("select count(*) from kpi_scorecard where scope = 'rep'").fetchone()[0]
+    assert wrong == [] and reps > 0
+
+
+def test_the_manifest_lists_the_dashboard_and_the_auditors_pack_as_exposures() -> None:
+    manifest = json.loads(prepared_dbt_project().manifest_path.read_text(encoding="utf-8"))
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    assert {"kpi_dashboard", "auditors_pack"} <= set(exposures)
+    for exposure in exposures.values():
+        assert exposure["owner"]["name"] and exposure["depends_on"]["nodes"]
+    assert "model.sales_kpi.kpi_scorecard" in exposures["kpi_dashboard"]["depends_on"]["nodes"]
+
+
+def test_the_semantic_layer_answers_kpi_values_as_the_marts_have_them(warehouse: Path) -> None:
+    """dbt's semantic layer (MetricFlow) over the build: the company's marketing leads per
+    month, as `mf query` returns them, equal kpi_values."""
+    with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
+        (kpi_id,) = con.execute(
+            "select kpi_id from kpi_registry where fact = 'marketing_lead' "
+            "and computation = 'count'"
+        ).fetchone()
+        expected = {
+            (str(period), float(value)) for period, value in con.execute(
+                "select period_start, value from kpi_values where scope = 'company' "
+                "and kpi_id = ?", [kpi_id],
+            ).fetchall()
+        }
+    mf = Path(sys.executable).with_name("mf")
+    env = {**os.environ, DBT_DATABASE_ENV: str(warehouse / "warehouse.duckdb")}
+    project = prepared_dbt_project().project_dir
+    # MetricFlow reads target/semantic_manifest.json, which names the build's catalog
+    parsed = subprocess.run(
+        [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(project)],
+        cwd=project, env=env, capture_output=True, text=True, check=False,
+    )
+    assert parsed.returncode == 0, parsed.stdout[-2000:]
+    result = subprocess.run(
+        [str(mf), "query", "--metrics", "kpi_value",
+         "--group-by", "kpi_value__kpi_id,metric_time__month",
+         "--where", "{{ Dimension('kpi_value__scope') }} = 'company'",
+         "--csv", str(warehouse / "mf.csv")],
+        cwd=project, env=env, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+    with (warehouse / "mf.csv").open(newline="") as handle:
+        answered = {
+            (row["metric_time__month"][:10], float(row["kpi_value"]))
+            for row in csv.DictReader(handle) if row["kpi_value__kpi_id"] == kpi_id
+        }
+    assert answered == expected and len(expected) > 3

@@ -87,7 +87,7 @@ class Scenario:
             con.execute("set TimeZone = 'UTC'")
             con.execute(f"attach '{self.warehouse / 'marts.duckdb'}' as pub (read_only)")
             # The file's catalog is also called `marts`: qualify fully.
-            return con.execute(f"select {', '.join(columns)} from pub.marts.{table}").df()
+            return con.execute(f"select {', '.join(columns)} from pub.{table}").df()
         finally:
             con.close()
 
@@ -214,7 +214,7 @@ def assert_settings_reach_the_run(scenario: Scenario) -> None:
             " from wh.raw.target_overrides order by all"
         ).fetchall()
         recorded = con.execute(
-            "select settings from pub.marts.runs order by published_at desc limit 1"
+            "select settings from pub.runs order by published_at desc limit 1"
         ).fetchone()[0]
     finally:
         con.close()
@@ -232,7 +232,7 @@ def assert_settings_reach_the_run(scenario: Scenario) -> None:
         )
     if program_start != expected_start:
         problems.append(
-            f"marts.runs records kpi_program_start={program_start!r}, not the "
+            f"runs records kpi_program_start={program_start!r}, not the "
             f"{expected_start!r} of Settings.kpi_program_start"
         )
     assert not problems, (
@@ -401,7 +401,7 @@ def _count_sum_values(scenario: Scenario) -> pd.DataFrame:
     ids = ", ".join(f"'{k}'" for k in COUNT_SUM_KPIS)
     values = _published(
         scenario,
-        "select kpi_id, scope, scope_id, period_start, value from pub.marts.kpi_values"
+        "select kpi_id, scope, scope_id, period_start, value from pub.kpi_values"
         f" where kpi_id in ({ids})",
     )
     values["period_start"] = pd.to_datetime(values["period_start"]).dt.date
@@ -421,22 +421,22 @@ def test_v11_scenario_reaches_its_cases(v11_run: Scenario) -> None:
     leads = _published(
         v11_run,
         "select contact_id, marketing_lead_at, sales_lead_at, sales_lead_deal_owner_user_id"
-        " from pub.marts.dim_leads where contact_id like 'V11-%'",
+        " from pub.dim_leads where contact_id like 'V11-%'",
     ).set_index("contact_id")
     firsts = _published(
         v11_run,
-        "select (select min(occurred_at) from pub.marts.fct_activities) as first_activity,"
-        " (select min(created_at) from pub.marts.fct_deals) as first_deal,"
-        " (select min(occurred_at) from pub.marts.fct_activities"
+        "select (select min(occurred_at) from pub.fct_activities) as first_activity,"
+        " (select min(created_at) from pub.fct_deals) as first_deal,"
+        " (select min(occurred_at) from pub.fct_activities"
         f"   where owner_user_id = '{V11_NEW_HIRE}') as new_hire_first_activity",
     ).iloc[0]
     deal = _published(
         v11_run,
-        "select owner_user_id, created_at, closed_at, is_won, amount_eur from pub.marts.fct_deals"
+        "select owner_user_id, created_at, closed_at, is_won, amount_eur from pub.fct_deals"
         f" where deal_id = '{V11_REASSIGNED_DEAL}'",
     )
     roles = _published(
-        v11_run, "select user_id, role, is_sales_rep from pub.marts.dim_reps"
+        v11_run, "select user_id, role, is_sales_rep from pub.dim_reps"
     ).set_index("user_id")
     # (a) the marketing leads come months before the extract's first activity and deal.
     start = min(firsts["first_activity"], firsts["first_deal"])
@@ -483,7 +483,7 @@ def test_marketing_lead_before_first_activity_starts_the_company_series(
     ].sort_values("period_start")
     marketing_leads = _published(
         v11_run,
-        "select count(*) as n from pub.marts.dim_leads where marketing_lead_at is not null",
+        "select count(*) as n from pub.dim_leads where marketing_lead_at is not null",
     )["n"].iloc[0]
     months = list(series["period_start"])
     assert months, "no company new_marketing_leads series"
@@ -509,8 +509,8 @@ def test_other_company_kpis_keep_the_activity_or_deal_start(v11_run: Scenario) -
     pre-history)."""
     firsts = _published(
         v11_run,
-        "select least((select min(occurred_at) from pub.marts.fct_activities),"
-        " (select min(created_at) from pub.marts.fct_deals)) as first",
+        "select least((select min(occurred_at) from pub.fct_activities),"
+        " (select min(created_at) from pub.fct_deals)) as first",
     )
     first = pd.Timestamp(firsts["first"].iloc[0]).tz_convert("UTC")
     values = _count_sum_values(v11_run)
@@ -553,11 +553,11 @@ def test_fact_before_a_reps_series_counts_for_the_company_only(v11_run: Scenario
         )
     deal = _published(
         v11_run,
-        f"select amount_eur from pub.marts.fct_deals where deal_id = '{V11_REASSIGNED_DEAL}'",
+        f"select amount_eur from pub.fct_deals where deal_id = '{V11_REASSIGNED_DEAL}'",
     )["amount_eur"].iloc[0]
     won = _published(
         v11_run,
-        "select closed_at, amount_eur from pub.marts.fct_deals"
+        "select closed_at, amount_eur from pub.fct_deals"
         " where deal_type = 'new_business' and is_won and closed_at is not null",
     )
     in_month = won[won["closed_at"].map(_month) == V11_REASSIGNED_CLOSE_MONTH]
@@ -568,7 +568,7 @@ def test_fact_before_a_reps_series_counts_for_the_company_only(v11_run: Scenario
     assert len(revenue) == 1, f"no company new_revenue row for {V11_REASSIGNED_CLOSE_MONTH}"
     assert revenue.iloc[0] >= deal
     # The hire's team counts exactly what its reps' rows count that month, so not the deal.
-    reps = _published(v11_run, "select user_id, team from pub.marts.dim_reps")
+    reps = _published(v11_run, "select user_id, team from pub.dim_reps")
     team = reps.set_index("user_id").loc[V11_NEW_HIRE, "team"]
     mates = set(reps[reps["team"] == team]["user_id"])
     month_rows = values[
@@ -601,7 +601,7 @@ def test_sales_lead_owned_by_a_non_sales_user_counts_for_the_company_only(
     leads = _published(
         v11_run,
         "select l.sales_lead_at, coalesce(r.is_sales_rep, false) as by_rep"
-        " from pub.marts.dim_leads l left join pub.marts.dim_reps r"
+        " from pub.dim_leads l left join pub.dim_reps r"
         "   on r.user_id = l.sales_lead_deal_owner_user_id"
         " where l.sales_lead_at is not null",
     )
@@ -618,7 +618,7 @@ def test_sales_lead_owned_by_a_non_sales_user_counts_for_the_company_only(
         f"the teams count {teams} of the month's {company} sales leads, but {not_by_rep} of "
         "them were accepted by a non-sales user"
     )
-    reps = _published(v11_run, "select user_id, team, is_sales_rep from pub.marts.dim_reps")
+    reps = _published(v11_run, "select user_id, team, is_sales_rep from pub.dim_reps")
     rep_teams = set(reps[reps["is_sales_rep"].astype(bool)]["team"].fillna("Unassigned"))
     stray = set(values[values["scope"] == "team"]["scope_id"]) - rep_teams
     assert not stray, f"teams with count/sum rows but no current sales rep: {sorted(stray)}"
@@ -628,7 +628,7 @@ def test_team_value_is_the_sum_of_its_reps_values(v11_run: Scenario) -> None:
     """v1.1: for every count/sum KPI and period, a team's value is the sum of its current
     reps' values (reps by their current team; a rep without a row adds nothing)."""
     values = _count_sum_values(v11_run)
-    reps = _published(v11_run, "select user_id, team from pub.marts.dim_reps")
+    reps = _published(v11_run, "select user_id, team from pub.dim_reps")
     team_of = dict(zip(reps["user_id"], reps["team"].fillna("Unassigned"), strict=True))
     rep_rows = values[values["scope"] == "rep"].copy()
     rep_rows["team"] = rep_rows["scope_id"].map(team_of)

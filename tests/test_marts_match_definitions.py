@@ -376,7 +376,7 @@ class Scenario:
         with duckdb.connect(str(self.warehouse / "marts.duckdb"), read_only=True) as con:
             con.execute("set TimeZone = 'UTC'")
             # The file's catalog is also called `marts`: qualify fully.
-            return con.execute(f"select {columns} from marts.marts.{table}").df()
+            return con.execute(f"select {columns} from marts.{table}").df()
 
 
 def _run(
@@ -463,15 +463,15 @@ def assert_as_of(scenario: Scenario) -> None:
     with duckdb.connect(str(scenario.warehouse / "marts.duckdb"), read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
         ends = con.execute(
-            "select kpi_id, grain, max(period_start) from marts.marts.kpi_values "
+            "select kpi_id, grain, max(period_start) from marts.kpi_values "
             "where scope = 'company' and kpi_kind in ('action', 'result') group by all"
         ).fetchall()
         has_runs = con.execute(
             "select count(*) from information_schema.tables "
-            "where table_schema = 'marts' and table_name = 'runs'"
+            "where table_schema = 'main' and table_name = 'runs'"
         ).fetchone()[0]
         run_as_of = (
-            con.execute("select as_of from marts.marts.runs order by published_at").fetchall()
+            con.execute("select as_of from marts.runs order by published_at").fetchall()
             if has_runs
             else []
         )

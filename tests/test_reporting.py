@@ -88,7 +88,7 @@ def test_dashboard_is_one_self_contained_offline_file(dashboards: dict[str, str]
 def test_header_names_the_run(published: Path, dashboards: dict[str, str]) -> None:
     run_id, version = _query(
         published,
-        "select run_id, definitions_version from published.marts.runs "
+        "select run_id, definitions_version from published.runs "
         "order by published_at desc limit 1",
     )[0]
     for page in dashboards.values():
@@ -115,7 +115,7 @@ def test_flagged_labellers_are_listed(published: Path, dashboards: dict[str, str
     flagged = {
         labeller for (labeller,) in _query(
             published,
-            "select labeller from published.marts.label_consistency where exceeds_threshold",
+            "select labeller from published.label_consistency where exceeds_threshold",
         )
     }
     assert {"USR-0005", "USR-0011"} <= flagged  # the sample's careless labellers
@@ -126,7 +126,7 @@ def test_flagged_labellers_are_listed(published: Path, dashboards: dict[str, str
 
 def test_insight_kpis_never_per_rep(published: Path, dashboards: dict[str, str]) -> None:
     insight = {k for (k,) in _query(
-        published, "select kpi_id from published.marts.kpi_registry where kpi_kind = 'insight'")}
+        published, "select kpi_id from published.kpi_registry where kpi_kind = 'insight'")}
     for page in dashboards.values():
         shown = re.findall(r'data-scope="(\w+)" data-scope-id="[^"]*" data-kpi="(\w+)"', page)
         rep_kpis = {kpi for scope, kpi in shown if scope == "rep"}
@@ -182,7 +182,7 @@ def test_definitions_page_comes_from_the_seeds_and_vars(tmp_path: Path) -> None:
 
 
 def test_definitions_page_marks_settings_that_differ(published: Path, tmp_path: Path) -> None:
-    (settings,) = _query(published, "select settings from published.marts.runs limit 1")[0]
+    (settings,) = _query(published, "select settings from published.runs limit 1")[0]
     effective = json.loads(settings) | {"min_conversation_seconds": 240}
     assert effective["min_labels_judged"] == 10  # the fixture's run
     path = write_definitions_page(DBT_PROJECT, tmp_path / "d.html", effective, language="nl")

@@ -138,7 +138,7 @@ def history(warehouse: Path) -> dict[str, dict[str, int]]:
     """Per history table of the published file: rows per run_id."""
     return {
         table: dict(published_query(
-            warehouse, f"select run_id, count(*) from marts.marts.{table} group by run_id"
+            warehouse, f"select run_id, count(*) from marts.{table} group by run_id"
         ))
         for table in HISTORY_TABLES
     }
@@ -251,7 +251,7 @@ con = duckdb.connect(path, read_only=True)
 while not stop.exists() and time.monotonic() < deadline:
     try:
         count, last = con.execute(
-            "select count(*), max(run_id) from marts.marts.runs"
+            "select count(*), max(run_id) from marts.runs"
         ).fetchone()
         print(f"ok {count} {last}", flush=True)
     except Exception as exc:
@@ -296,7 +296,7 @@ def second_run(first_run: FirstRun, landing: Path, tmp_path_factory: pytest.Temp
     output, stop = folder / "reader.out", folder / "stop"
     with output.open("w", encoding="utf-8") as handle:
         reader = subprocess.Popen(
-            [sys.executable, "-c", READER, str(published(first_run.warehouse)), str(stop), "180"],
+            [sys.executable, "-c", READER, str(published(first_run.warehouse)), str(stop), "900"],
             stdout=handle, stderr=subprocess.STDOUT,
         )
     try:
@@ -717,13 +717,13 @@ def test_rule_4_label_agreement_warns_about_habitual_mislabellers_and_still_publ
     run, warehouse = first_run.run, first_run.warehouse
     assert run.exit_code == 0 and run.outcome.success
     assert "label_agreement" in run.warned_checks
-    assert published_query(warehouse, "select max(run_id) from marts.marts.runs") == [
+    assert published_query(warehouse, "select max(run_id) from marts.runs") == [
         (run.outcome.run_id,)
     ]
     judged = published_query(
         warehouse,
         "select crm_label_set_by, count(*), count(*) filter (where not crm_label_consistent) "
-        "from marts.marts.dim_leads where crm_label_consistent is not null group by all",
+        "from marts.dim_leads where crm_label_consistent is not null group by all",
     )
     expected = {
         labeller for labeller, labels, inconsistent in judged
@@ -731,7 +731,7 @@ def test_rule_4_label_agreement_warns_about_habitual_mislabellers_and_still_publ
     }
     assert expected == HABITUAL_MISLABELLERS
     flagged = published_query(
-        warehouse, "select labeller from marts.marts.label_consistency where exceeds_threshold"
+        warehouse, "select labeller from marts.label_consistency where exceeds_threshold"
     )
     assert {labeller for (labeller,) in flagged} == expected
     named = set(re.findall(r"^warning: labeller (\S+):", run.stdout, flags=re.MULTILINE))
@@ -749,20 +749,20 @@ def test_rule_2_a_few_stage_order_breaches_warn_and_still_publish(first_run: Fir
         warehouse,
         """
         select leads.contact_id
-        from marts.marts.dim_leads as leads
+        from marts.dim_leads as leads
         where leads.sales_lead_at is not null and (
             coalesce(leads.marketing_lead_at > leads.sales_lead_at, false)
             or coalesce(leads.sales_lead_at > leads.customer_at, false)
             or coalesce(leads.sales_lead_at > leads.quote_at, false)
             or leads.contact_id in (
-                select contact_id from marts.marts.fct_deals
+                select contact_id from marts.fct_deals
                 where first_quote_sent_at < created_at
             )
         )
         """,
     )
     sales_leads = published_query(
-        warehouse, "select count(*) from marts.marts.dim_leads where sales_lead_at is not null"
+        warehouse, "select count(*) from marts.dim_leads where sales_lead_at is not null"
     )[0][0]
     assert breaching == [(BREACHING_CONTACT,)]
     assert 0 < len(breaching) / sales_leads <= MAX_ORDER_BREACHES
@@ -786,11 +786,11 @@ def test_rule_5_running_twice_on_the_same_input_passes_classification_stability(
     result = _validation(warehouse, "classification_stability", run.outcome.run_id)
     assert result["success"] is True
     assert result["results"][0]["result"]["element_count"] > 0
-    contacts = published_query(warehouse, "select count(*) from marts.marts.dim_leads")[0][0]
+    contacts = published_query(warehouse, "select count(*) from marts.dim_leads")[0][0]
     assert result["results"][0]["result"]["element_count"] == contacts
 
     run_ids = [r[0] for r in published_query(
-        warehouse, "select run_id from marts.marts.runs order by published_at"
+        warehouse, "select run_id from marts.runs order by published_at"
     )]
     assert run_ids == [first_run.run.outcome.run_id, run.outcome.run_id]
     docs = warehouse / "quality" / "data_docs"
@@ -817,7 +817,7 @@ def test_a_read_only_reader_is_never_blocked_and_sees_only_whole_publications(
     # the open connection kept seeing the old publication, before, during and after the run
     assert set(answers) == {f"ok 1 {first_id}"}
     assert len(reader.lines_during_run) >= 10  # it was really reading while the job ran
-    assert published_query(first_run.warehouse, "select run_id from marts.marts.runs "
+    assert published_query(first_run.warehouse, "select run_id from marts.runs "
                            "order by published_at") == [(first_id,), (second_id,)]
 
 
@@ -832,8 +832,8 @@ def test_published_history_keeps_one_entry_set_per_published_run(
     published_runs = [first_run.run.outcome.run_id, second_run.run.outcome.run_id]
     contacts, scorecard = published_query(
         warehouse,
-        "select (select count(*) from marts.marts.dim_leads), "
-        "(select count(*) from marts.marts.kpi_scorecard)",
+        "select (select count(*) from marts.dim_leads), "
+        "(select count(*) from marts.kpi_scorecard)",
     )[0]
     assert contacts > 0 and scorecard > 0
     assert history(warehouse) == {

@@ -3,11 +3,12 @@ dbt test becomes an asset check on the model it tests."""
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from dagster import AssetExecutionContext, Failure
+import duckdb
+from dagster import AssetExecutionContext, Failure, MetadataValue, Output
 from dagster_dbt import (
     DagsterDbtCliRuntimeError,
     DagsterDbtTranslator,
@@ -23,8 +24,22 @@ from pipelines.settings import Settings
 dbt_project = prepared_dbt_project()
 
 
+# Who answers for what: the data team for the pipeline's layers; the definitions (seeds) and
+# the published marts are owned with the sales managers who agreed them.
+DATA_TEAM = "team:data"
+DEFINITIONS_OWNERS = ("team:data", "team:sales-management")
+
+
 class LayeredTranslator(DagsterDbtTranslator):
-    """Groups assets by dbt layer (staging, intermediate, marts; seeds as `definitions`)."""
+    """Groups assets by dbt layer (staging, intermediate, marts; seeds as `definitions`) and
+    names their owners."""
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str]:
+        if dbt_resource_props["resource_type"] == "seed" or self.get_group_name(
+            dbt_resource_props
+        ) == "marts":
+            return list(DEFINITIONS_OWNERS)
+        return [DATA_TEAM]
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "seed":
@@ -59,6 +74,49 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
         yield
 
 
+def _with_row_counts(events: Iterator[Any], settings: Settings) -> Iterator[Any]:
+    """The build's events, each model's output carrying its row count (`dagster/row_count`).
+
+    DuckDB lets no other process open the file while dbt writes it, so the counts are taken
+    in one query once dbt has finished (dagster-dbt's own fetch_row_counts would query while
+    dbt still holds the file); the model outputs are held back until then. If the build
+    fails, what was built is still reported, without counts."""
+    outputs: list[Output] = []
+    try:
+        for event in events:
+            if isinstance(event, Output) and str(event.metadata.get("unique_id", "")).startswith(
+                "model."
+            ):
+                outputs.append(event)
+            else:
+                yield event
+    except BaseException:
+        yield from outputs
+        raise
+    counts = _row_counts(settings, [str(o.metadata["unique_id"]) for o in outputs])
+    for output in outputs:
+        count = counts.get(str(output.metadata["unique_id"]))
+        yield output if count is None else output.with_metadata(
+            {**output.metadata, "dagster/row_count": MetadataValue.int(count)}
+        )
+
+
+def _row_counts(settings: Settings, unique_ids: list[str]) -> dict[str, int]:
+    nodes = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))["nodes"]
+    relations = [
+        (uid, nodes[uid]["schema"], nodes[uid].get("alias") or nodes[uid]["name"])
+        for uid in unique_ids if uid in nodes
+    ]
+    if not relations:
+        return {}
+    query = " union all ".join(
+        f"select '{uid}' as unique_id, count(*) as n from \"{schema}\".\"{table}\""
+        for uid, schema, table in relations
+    )
+    with duckdb.connect(str(settings.raw_database), read_only=True) as con:
+        return {uid: int(n) for uid, n in con.execute(query).fetchall()}
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -78,7 +136,7 @@ def sales_kpi_dbt_models(
     with dbt_environment(settings):
         args = ["build", "--exclude", "test_type:unit", "--vars", json.dumps(dbt_vars(settings))]
         try:
-            yield from dbt.cli(args, context=context).stream()
+            yield from _with_row_counts(dbt.cli(args, context=context).stream(), settings)
         except DagsterDbtCliRuntimeError as exc:
             # A failing model or test fails the same way on a retry: report, don't retry.
             raise Failure(description=f"dbt build failed: {exc}", allow_retries=False) from exc

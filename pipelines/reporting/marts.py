@@ -15,12 +15,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-# Catalog and schema are both called `marts`: attach under our own name and qualify fully.
+from pipelines.publish import published_table
+
+# Attached under our own name, read-only: one consistent read of one publication.
 _ALIAS = "published"
 
 
 def _table(name: str) -> str:
-    return f"{_ALIAS}.marts.{name}"
+    return published_table(name, _ALIAS)
 
 
 @dataclass

@@ -8,6 +8,10 @@ targets as (
     select * from {{ ref('int_kpi__targets') }}
 ),
 
+scope_names as (
+    select * from {{ ref('int_kpi__scope_names') }}
+),
+
 joined as (
     select
         kpi_values.kpi_id,
@@ -28,19 +32,24 @@ joined as (
 )
 
 select
-    kpi_id,
-    kpi_kind,
-    scope,
-    scope_id,
-    period_start,
-    actual,
-    target,
-    target_source,
-    case when target <> 0 then actual / target end as attainment,
-    is_complete,
+    joined.kpi_id,
+    joined.kpi_kind,
+    joined.scope,
+    joined.scope_id,
+    joined.period_start,
+    joined.actual,
+    joined.target,
+    joined.target_source,
+    case when joined.target <> 0 then joined.actual / joined.target end as attainment,
+    joined.is_complete,
     case
-        when not is_complete then 'in_progress'
-        when actual >= target * (1 - 1e-9) then 'met'
+        when not joined.is_complete then 'in_progress'
+        when joined.actual >= joined.target * (1 - 1e-9) then 'met'
         else 'below'
-    end as status
+    end as status,
+    scope_names.scope_name,
+    scope_names.team
 from joined
+left join scope_names
+    on joined.scope = scope_names.scope
+    and joined.scope_id = scope_names.scope_id
