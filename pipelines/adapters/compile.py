@@ -174,11 +174,12 @@ class PartCompiler:
             new = f"v{chain.index}_l"
             stage.append(f"case when {missing} then {kept} else {alias}.v end as {new}")
             kind = "error" if lookup.unmatched == "error" else "fixed"
-            flag_selects.append(
-                f"{missing} as "
-                + self._flag(kind, f"{lookup.path}.unmatched", chain,
-                             f"no match in files.{lookup.file} for", f"v{chain.index}_li")
-            )
+            if not _falls_through(lookup.unmatched, chain.spec):
+                flag_selects.append(
+                    f"{missing} as "
+                    + self._flag(kind, f"{lookup.path}.unmatched", chain,
+                                 f"no match in files.{lookup.file} for", f"v{chain.index}_li")
+                )
             stage.append(f"s1.{chain.value} as v{chain.index}_li")
             chain.value = new
         ctes.append(
@@ -197,11 +198,12 @@ class PartCompiler:
             new = f"v{chain.index}_m"
             stage.append(f"{_case(label_sql(chain.value), spec.vocabulary, other)} as {new}")
             kind = "error" if spec.unmapped == "error" else "fixed"
-            stage.append(
-                f"{unmapped} as "
-                + self._flag(kind, f"{spec.path}.unmapped", chain, "unmapped value",
-                             chain.value)
-            )
+            if not _falls_through(spec.unmapped, spec):
+                stage.append(
+                    f"{unmapped} as "
+                    + self._flag(kind, f"{spec.path}.unmapped", chain, "unmapped value",
+                                 chain.value)
+                )
             chain.value = new
         ctes.append(_stage("s3", "s2", stage))
 
@@ -345,6 +347,12 @@ class PartCompiler:
             f"_rank, {order}) as _rn from ({' union all '.join(pairs)})) "
             "where _rn = 1 and k is not null)"
         )
+
+
+def _falls_through(policy: str, spec: ValueSpec) -> bool:
+    """An unmatched or unmapped value left empty for the column's default to decide is not a
+    fix of its own: the default's use is counted (and its errors reported) instead."""
+    return policy == "null" and spec.default is not None
 
 
 def _descends(chain: _Chain, ancestor: _Chain) -> bool:
