@@ -59,7 +59,8 @@ def test_hubspot_ui_export_runs_with_won_revenue_in_eur_known_owners_and_unknown
             "select owner_user_id from marts.marts.fct_activities union "
             "select owner_user_id from marts.marts.dim_leads"
         ).fetchall()} - {None}
-        reps = {row[0] for row in marts.execute("select user_id from marts.marts.dim_reps")}
+        reps = {row[0] for row in marts.execute(
+            "select user_id from marts.marts.dim_reps").fetchall()}
     default_pipeline = {f"800000000{n}" for n in range(1, 6)}
     assert default_pipeline <= set(deals)
     # Won in the default pipeline: 12,000 EUR and 4,000 GBP at 1 EUR = 0.8 GBP.
