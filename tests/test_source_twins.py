@@ -594,6 +594,7 @@ def test_hubspot_archived_records_are_deleted_and_absent_ones_stay(tmp_path):
 
 def test_hubspot_error_unknown_deal_stage_of_another_pipeline_names_the_key(tmp_path):
     report, out = adapt(tmp_path, "hubspot", {D1: {
+        "hubspot-owners.csv": HS_OWNERS,
         "hubspot-crm-exports-all-deals.csv": table(
             HS_DEALS_HEADER,
             "1,Deal,87654321,12345678,newbusiness,1000,EUR,,,101,201,501,"
@@ -602,7 +603,9 @@ def test_hubspot_error_unknown_deal_stage_of_another_pipeline_names_the_key(tmp_
     }})
     assert [p.describe() for p in report.problems] == [
         f"{D1}/hubspot-crm-exports-all-deals.csv line 2, column Deal Stage: unmapped value "
-        "'12345678' (entities.deals.columns.stage.unmapped)"
+        "'12345678' (entities.deals.columns.stage.default.unmapped); unknown stage of pipeline "
+        "87654321: add to the pipelines file the line 87654321,,12345678,,,,"
+        "<qualification|discovery|proposal|negotiation|closed_won|closed_lost>"
     ]
     assert not (out / D1 / "deals.csv").exists() or not read(out, "deals")
 
@@ -617,6 +620,7 @@ def test_a_team_extends_a_preset_with_its_own_vocabulary(tmp_path):
     )
     export = tmp_path / "export" / D1
     export.mkdir(parents=True)
+    (export / "owners.csv").write_text(HS_OWNERS, encoding="utf-8")
     (export / "deals.csv").write_text(table(
         HS_DEALS_HEADER,
         "1,Deal,87654321,12345678,newbusiness,1000,EUR,,,101,201,501,"

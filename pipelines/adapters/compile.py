@@ -50,6 +50,7 @@ class Flag:
     reason: str = ""
     value_column: str | None = None  # for errors: the offending value
     source_column: str = ""  # for errors: how the report names the column
+    hint: str | None = None  # for errors: the query column holding the `hint` text
 
 
 @dataclass
@@ -105,10 +106,18 @@ class PartCompiler:
         value_column: str | None = None,
     ) -> str:
         column = f"_{'e' if kind == 'error' else 'c'}{len(self.flags)}"
-        self.flags.append(
-            Flag(column, kind, key, chain.index, reason, value_column, self.describe(chain.spec))
-        )
+        root = self.root(chain)
+        hint = f"h{root.index}" if kind == "error" and root.spec.hint else None
+        self.flags.append(Flag(column, kind, key, chain.index, reason, value_column,
+                               self.describe(chain.spec), hint))
         return column
+
+    @staticmethod
+    def root(chain: _Chain) -> _Chain:
+        """The column's own chain (a default's hint is the column's)."""
+        while chain.parent is not None:
+            chain = chain.parent
+        return chain
 
     def source(self, spec: ValueSpec) -> str:
         if spec.kind == "column":
@@ -130,6 +139,8 @@ class PartCompiler:
         for chain in self.chains:
             chain.value = f"v{chain.index}_0"
             selects.append(f"{self.source(chain.spec)} as {chain.value}")
+            if chain.parent is None and chain.spec.hint:
+                selects.append(f"{text_sql(chain.spec.hint)} as h{chain.index}")
         ctes.append(f"s0 as (select {', '.join(selects)} from {self.table})")
         pending: dict[int, list[tuple[str, str]]] = {}  # chain → (flag expression, YAML key)
 
@@ -163,11 +174,12 @@ class PartCompiler:
             new = f"v{chain.index}_l"
             stage.append(f"case when {missing} then {kept} else {alias}.v end as {new}")
             kind = "error" if lookup.unmatched == "error" else "fixed"
-            flag_selects.append(
-                f"{missing} as "
-                + self._flag(kind, f"{lookup.path}.unmatched", chain,
-                             f"no match in files.{lookup.file} for", f"v{chain.index}_li")
-            )
+            if not _falls_through(lookup.unmatched, chain.spec):
+                flag_selects.append(
+                    f"{missing} as "
+                    + self._flag(kind, f"{lookup.path}.unmatched", chain,
+                                 f"no match in files.{lookup.file} for", f"v{chain.index}_li")
+                )
             stage.append(f"s1.{chain.value} as v{chain.index}_li")
             chain.value = new
         ctes.append(
@@ -186,11 +198,12 @@ class PartCompiler:
             new = f"v{chain.index}_m"
             stage.append(f"{_case(label_sql(chain.value), spec.vocabulary, other)} as {new}")
             kind = "error" if spec.unmapped == "error" else "fixed"
-            stage.append(
-                f"{unmapped} as "
-                + self._flag(kind, f"{spec.path}.unmapped", chain, "unmapped value",
-                             chain.value)
-            )
+            if not _falls_through(spec.unmapped, spec):
+                stage.append(
+                    f"{unmapped} as "
+                    + self._flag(kind, f"{spec.path}.unmapped", chain, "unmapped value",
+                                 chain.value)
+                )
             chain.value = new
         ctes.append(_stage("s3", "s2", stage))
 
@@ -274,6 +287,8 @@ class PartCompiler:
         for flag in self.flags:
             if flag.value_column:
                 selects.append(f"{flag.value_column} as {flag.column}_value")
+            if flag.hint:
+                selects.append(f"{flag.hint} as {flag.column}_hint")
         for kind, column in (("fixed", "_fixed"), ("unparsable", "_unparsable")):
             # The keys of the rules that fixed a value of the row, carried with the row so
             # that only rows actually written are counted (after `unique`).
@@ -313,20 +328,31 @@ class PartCompiler:
         if table is None:
             return "(select cast(null as varchar) as k, cast(null as varchar) as v where false)"
         columns = self.lookup_columns[lookup.path]
-        key = _operand_sql(lookup.key, columns)
-        if lookup.ignore_case:
-            key = f"lower({key})"
         value = _operand_sql(lookup.value, columns)
         conditions = [f"({lookup.where})" if lookup.where else "true"]
         if self.file_filters.get(lookup.file):
             conditions.append(f"({self.file_filters[lookup.file]})")
-        # Across deliveries the latest delivery's row wins; within one, the first row.
+        # Several keys: one (key, value) pair per key and row; an earlier key wins. Across
+        # deliveries the latest delivery's row wins; within one, the first row.
+        pairs = []
+        for rank, operand in enumerate(lookup.keys):
+            key = _operand_sql(operand, columns)
+            if lookup.ignore_case:
+                key = f"lower({key})"
+            pairs.append(f"select {key} as k, {value} as v, {rank} as _rank, _delivery, _file, "
+                          f"_line from {table} where {' and '.join(conditions)}")
         order = "_delivery desc, _file, _line" if lookup.deliveries == "all" else "_file, _line"
         return (
-            f"(select k, v from (select {key} as k, {value} as v, row_number() over "
-            f"(partition by {key} order by {order}) as _rn from {table} "
-            f"where {' and '.join(conditions)}) where _rn = 1 and k is not null)"
+            f"(select k, v from (select k, v, row_number() over (partition by k order by "
+            f"_rank, {order}) as _rn from ({' union all '.join(pairs)})) "
+            "where _rn = 1 and k is not null)"
         )
+
+
+def _falls_through(policy: str, spec: ValueSpec) -> bool:
+    """An unmatched or unmapped value left empty for the column's default to decide is not a
+    fix of its own: the default's use is counted (and its errors reported) instead."""
+    return policy == "null" and spec.default is not None
 
 
 def _descends(chain: _Chain, ancestor: _Chain) -> bool:
@@ -344,7 +370,9 @@ def _operand_sql(operand: Operand, columns: dict[str, str]) -> str:
 
 
 def _case(subject: str, pairs: tuple[tuple[str, str], ...], otherwise: str) -> str:
-    whens = " ".join(f"when {sql_literal(k)} then {sql_literal(v)}" for k, v in pairs)
+    """A vocabulary as SQL; a value of "" maps deliberately to no value."""
+    whens = " ".join(f"when {sql_literal(k)} then {sql_literal(v) if v else 'null'}"
+                     for k, v in pairs)
     return f"case {subject} {whens} else {otherwise} end"
 
 

@@ -29,6 +29,7 @@ from pipelines.adapters.mapping import (
     LookupSpec,
     PartSpec,
     SourceMapping,
+    ValueSpec,
     load_mapping,
 )
 from pipelines.adapters.report import AdapterReport, EntityReport, Problem
@@ -361,12 +362,17 @@ class _Run:
                 elif spec.text.lower() not in table.columns:  # in none of the files: empty
                     prefix = f"{key}: optional source column {spec.text!r}"
                     if not any(n.startswith(prefix) for n in self.report.notes):  # once
+                        fallback = (f"its default ({_describe_default(spec.default)}) is "
+                                    "assumed" if spec.default else "left empty")
                         self.report.notes.append(
                             f"{prefix} is not in {table.files[0].file.label} (the first "
-                            "file without it): left empty where a file lacks it"
+                            f"file without it): {fallback} where a file lacks it"
                         )
                 if spec.kind == "expr":
                     expressions.append((key, spec.text, False))
+                if spec.hint is not None:
+                    refs += [(f"{spec.path}.hint", c) for c in spec.hint_columns]
+                    expressions.append((f"{spec.path}.hint", spec.hint, False))
                 if spec.lookup is not None:
                     lookup_table = self.prepare_lookup(delivery, spec.lookup)
                     lookups[spec.lookup.path] = lookup_table.name if lookup_table else None
@@ -407,13 +413,12 @@ class _Run:
                 self.report.notes.append(note)
             return None
         file_spec = self.mapping.files[lookup.file]
-        refs = [(lookup.key.path, c) for c in lookup.key.columns]
-        refs += [(lookup.value.path, c) for c in lookup.value.columns]
+        refs = [(o.path, c) for o in (*lookup.keys, lookup.value) for c in o.columns]
         refs += [(f"{lookup.path}.where", c) for c in lookup.where_columns]
         refs += [(f"{file_spec.path}.filter", c) for c in file_spec.filter_columns]
         self.check_columns(refs, table)
         expressions = [(f"{o.path}.expr", o.text, False)
-                       for o in (lookup.key, lookup.value) if o.kind == "expr"]
+                       for o in (*lookup.keys, lookup.value) if o.kind == "expr"]
         if lookup.where:
             expressions.append((f"{lookup.path}.where", lookup.where, True))
         self.check_expressions(expressions, table.name)
@@ -443,12 +448,13 @@ class _Run:
             ).fetchall():
                 stats.rows_bad[reason] += n
             for flag in errors:
-                for file, line, value in self.con.execute(
-                    f"select _file, _line, {flag.column}_value from {result} "
+                hint = f"{flag.column}_hint" if flag.hint else "cast(null as varchar)"
+                for file, line, value, hint_text in self.con.execute(
+                    f"select _file, _line, {flag.column}_value, {hint} from {result} "
                     f"where _drop is null and {flag.column} order by _file, _line limit 1000"
                 ).fetchall():
                     problems.append(Problem(entity_map.name, file, line, flag.source_column,
-                                            value, flag.key, flag.reason))
+                                            value, flag.key, flag.reason, hint_text))
         problems.sort(key=lambda p: (p.file, p.line, p.key))
 
     def unique(self, entity_map: EntityMap, accumulated: str, stats: EntityReport) -> str:
@@ -493,6 +499,10 @@ class _Run:
         else:
             os.replace(temporary, target)
         return target
+
+
+def _describe_default(spec: ValueSpec) -> str:
+    return repr(spec.text) if spec.kind == "const" else f"{spec.kind} {spec.text!r}"
 
 
 def _any_error(compiled: CompiledPart) -> str:

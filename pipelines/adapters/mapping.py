@@ -9,6 +9,7 @@ in docs/source-mapping.md; this module is its single definition.
 from __future__ import annotations
 
 import codecs
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +34,14 @@ KEEP = ("first", "last")
 _TOP_KEYS = ("source", "extends", "delivery_time", "vocabularies", "files", "entities")
 _FILE_KEYS = (
     "glob", "format", "delimiter", "encoding", "decimal", "thousands", "timestamp_format",
-    "filter",
+    "filter", "exclude", "headers",
 )
 _PART_KEYS = ("from", "filter", "columns", "extra")
 _ENTITY_KEYS = (*_PART_KEYS, "parts", "unique")
 _SOURCE_KEYS = ("column", "expr", "const", "delivery_time")
 _VALUE_KEYS = (
     *_SOURCE_KEYS, "aliases", "lookup", "map", "unmapped", "format", "if_unparsable",
-    "decimal", "thousands", "default", "if_missing", "optional",
+    "decimal", "thousands", "default", "if_missing", "optional", "hint",
 )
 _LOOKUP_KEYS = ("file", "key", "value", "where", "ignore_case", "unmatched", "deliveries")
 # Which deliveries a lookup sees: `this` one's file (else the latest earlier delivery's), or
@@ -79,6 +80,19 @@ class FileSpec:
     timestamp_formats: tuple[str, ...] = ()
     filter: str | None = None
     filter_columns: tuple[str, ...] = ()
+    # Names a file matching `globs` must not have (`deal-dealstage-history.csv` is no deals
+    # export although it matches `*deals*`): file kinds are told apart by rule, not by luck.
+    excludes: tuple[str, ...] = ()
+    # Other spellings of a header (normalised label → the name the mapping uses): the same
+    # export with labels or internal names, in English or Dutch, reads as one.
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def matches(self, name: str) -> bool:
+        """Whether a file of this name is one of this kind (case-insensitive)."""
+        lowered = name.lower()
+        return any(fnmatch.fnmatch(lowered, g.lower()) for g in self.globs) and not any(
+            fnmatch.fnmatch(lowered, g.lower()) for g in self.excludes
+        )
 
 
 @dataclass(frozen=True)
@@ -97,7 +111,7 @@ class LookupSpec:
 
     path: str
     file: str
-    key: Operand
+    keys: tuple[Operand, ...]  # tried in order: the first key a value equals finds the row
     value: Operand
     where: str | None = None
     where_columns: tuple[str, ...] = ()
@@ -130,6 +144,10 @@ class ValueSpec:
     # `column:` only: the file may lack the column (a field some exports have, e.g. a custom
     # field of a preset); then the value is empty and the report notes it.
     optional: bool = False
+    # An expression over the source row shown next to each value this column holds back (an
+    # unmapped value, an unmatched lookup): what to add where, e.g. the pipelines-file line.
+    hint: str | None = None
+    hint_columns: tuple[str, ...] = ()
 
     def chain(self) -> list[ValueSpec]:
         """This spec and its defaults, outermost first."""
@@ -369,8 +387,8 @@ class _Parser:
         target: str,
     ) -> None:
         """A constant or vocabulary value must be valid for the contract column it lands in."""
-        if entity is None or column_type is None:
-            return
+        if entity is None or column_type is None or value == "":
+            return  # "" in a vocabulary: the value deliberately maps to no value
         column = entity.column(target)
         if column_type == "enum" and value.strip().lower() not in column.enum:
             self.error(key, f"{value!r} is not a value of {entity.name}.{target} "
@@ -474,10 +492,26 @@ class _Parser:
             parsed = self.expression(node["filter"], f"{path}.filter")
             if parsed:
                 filter_sql, filter_columns = parsed
+        excludes = node.get("exclude") or []
+        excludes = [excludes] if isinstance(excludes, str) else excludes
+        if not isinstance(excludes, list) or not all(isinstance(g, str) for g in excludes):
+            self.error(f"{path}.exclude", "expected a file name pattern (or a list of them)")
+            excludes = []
+        headers = self.headers(node["headers"], f"{path}.headers") if "headers" in node else ()
         return FileSpec(
             key, path, tuple(globs), file_format, delimiter, encoding, decimal, thousands,
-            formats, filter_sql, filter_columns,
+            formats, filter_sql, filter_columns, tuple(excludes), headers,
         )
+
+    def headers(self, node: Any, key: str) -> tuple[tuple[str, str], ...]:
+        """`headers:` a vocabulary (or a list of vocabularies, by name or inline) of other
+        header spellings → the name the mapping uses; later ones win."""
+        items = node if isinstance(node, list) else [node]
+        pairs: dict[str, str] = {}
+        for position, item in enumerate(items):
+            item_key = f"{key}[{position}]" if isinstance(node, list) else key
+            pairs.update(self.vocabulary(item, item_key, None, None, "", False))
+        return tuple(pairs.items())
 
     def number_format(self, decimal: str, thousands: Any, path: str) -> tuple[str, str | None]:
         if decimal not in (".", ","):
@@ -650,10 +684,15 @@ class _Parser:
         if not isinstance(optional, bool) or (optional and kind != "column"):
             self.error(f"{key}.optional", "expected true or false, with column:")
             optional = False
+        hint, hint_columns = None, ()
+        if node.get("hint") is not None:
+            parsed_hint = self.expression(node["hint"], f"{key}.hint")
+            if parsed_hint:
+                hint, hint_columns = parsed_hint
         return ValueSpec(
             key, target, column_type, kind, text, columns, aliases, lookup, vocabulary,
             unmapped, formats, if_unparsable, decimal, thousands, default, if_missing,
-            optional,
+            optional, hint, hint_columns,
         )
 
     def parse_lookup(self, node: Any, key: str) -> LookupSpec | None:
@@ -665,12 +704,18 @@ class _Parser:
             self.error(f"{key}.file", f"{file_key!r} is not a key under files "
                                       f"(files: {', '.join(self.files) or 'none'})")
             return None
-        operands = []
-        for name in ("key", "value"):
-            operand = self.parse_operand(node.get(name), f"{key}.{name}")
+        key_nodes = node.get("key")
+        listed = isinstance(key_nodes, list)
+        keys = []
+        for position, key_node in enumerate(key_nodes if listed and key_nodes else [key_nodes]):
+            operand = self.parse_operand(key_node, f"{key}.key[{position}]" if listed
+                                         else f"{key}.key")
             if operand is None:
                 return None
-            operands.append(operand)
+            keys.append(operand)
+        value = self.parse_operand(node.get("value"), f"{key}.value")
+        if value is None:
+            return None
         where, where_columns = None, ()
         if node.get("where") is not None:
             parsed = self.expression(node["where"], f"{key}.where")
@@ -683,7 +728,7 @@ class _Parser:
         unmatched = self.policy(node, "unmatched", key, UNMAPPED, "error")
         deliveries = self.choice(node.get("deliveries"), f"{key}.deliveries",
                                  LOOKUP_DELIVERIES, "this")
-        return LookupSpec(key, file_key, operands[0], operands[1], where, where_columns,
+        return LookupSpec(key, file_key, tuple(keys), value, where, where_columns,
                           ignore_case, unmatched, deliveries)
 
     def parse_operand(self, node: Any, key: str) -> Operand | None:

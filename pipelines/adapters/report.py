@@ -48,10 +48,11 @@ class Problem:
     value: str | None
     key: str  # the YAML key that decided
     reason: str
+    hint: str | None = None  # the column's `hint`: what to add where
 
     def describe(self) -> str:
         return (f"{self.file} line {self.line}, column {self.column}: {self.reason} "
-                f"{self.value!r} ({self.key})")
+                f"{self.value!r} ({self.key})" + (f"; {self.hint}" if self.hint else ""))
 
 
 @dataclass
@@ -132,6 +133,8 @@ class AdapterReport:
             lines.append("not in this source (left empty):")
             lines += [f"  {text}" for text in self.not_provided.values()]
         if self.problems:
+            lines.append("held back, per value (rows, first row):")
+            lines += [f"  {line}" for line in self.held_back_values()[:SHOWN_PROBLEMS]]
             total = sum(e.bad for e in self.entities.values())
             lines.append(f"bad values (first {min(SHOWN_PROBLEMS, len(self.problems))} "
                          f"of {total:,} bad rows):")
@@ -140,6 +143,18 @@ class AdapterReport:
         lines += [f"error: {message}" for message in self.errors]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+    def held_back_values(self) -> list[str]:
+        """One line per distinct held-back value (an unknown stage, owner, direction, …) with
+        its row count, first row and hint: the list of what to add, not one line per row."""
+        groups: dict[tuple[str, str, str, str | None, str | None], list[Problem]] = {}
+        for p in self.problems:
+            groups.setdefault((p.entity, p.key, p.column, p.value, p.hint), []).append(p)
+        return [
+            f"{entity}: {len(found):,} × column {column} {value!r} ({key}), first "
+            f"{found[0].file} line {found[0].line}" + (f"; {hint}" if hint else "")
+            for (entity, key, column, value, hint), found in groups.items()
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (e.g. Dagster metadata, or a file next to the run's logs)."""

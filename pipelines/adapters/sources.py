@@ -14,7 +14,6 @@ temporary UTF-8 file with Python's codecs, line by line so that a bad byte is na
 from __future__ import annotations
 
 import csv
-import fnmatch
 import gzip
 import io
 import shutil
@@ -26,7 +25,7 @@ import duckdb
 
 from pipelines.adapters.errors import SourceFileError
 from pipelines.adapters.expressions import PSEUDO_COLUMNS
-from pipelines.adapters.mapping import FileSpec, SourceMapping
+from pipelines.adapters.mapping import FileSpec, SourceMapping, normalize_label
 from pipelines.ingest.landing import LandingFile
 from pipelines.ingest.readers import (
     TEXT_TABLE,
@@ -65,11 +64,13 @@ class SourceScan:
 
 
 def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
-    """Every delivery and which of its files each `files.<key>` glob matches (case-insensitive).
-    A file may feed several keys; a file no key matches is noted and ignored."""
+    """Every delivery and the `files.<key>` each of its files is (its globs match the name and
+    its excludes do not; case-insensitive). A file no key matches is noted and ignored; a file
+    two keys match is an error naming both (read twice, one export would pose as another)."""
     if not source_dir.is_dir():
         raise SourceFileError([f"source folder {source_dir} does not exist or is not a folder"])
     notes: list[str] = []
+    ambiguous: list[str] = []
     files: dict[str, dict[str, list[SourceFile]]] = {}
     deliveries = sorted(
         p for p in source_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
@@ -79,10 +80,16 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
         for path in sorted(p for p in folder.iterdir() if p.is_file()):
             if path.name.startswith("."):
                 continue
-            keys = [
-                spec.key for spec in mapping.files.values()
-                if any(fnmatch.fnmatch(path.name.lower(), g.lower()) for g in spec.globs)
-            ]
+            keys = [spec.key for spec in mapping.files.values() if spec.matches(path.name)]
+            if len(keys) > 1:
+                ambiguous.append(
+                    f"{mapping.name}: {folder.name}/{path.name} matches "
+                    + " and ".join(f"{mapping.files[k].path}.glob "
+                                   f"({', '.join(mapping.files[k].globs)})" for k in keys)
+                    + f": rename the file, or add an exclude to the {keys[0]} or {keys[1]} "
+                      "that it is not"
+                )
+                continue
             for key in keys:
                 matched.setdefault(key, []).append(SourceFile(folder.name, key, path))
             if not keys:
@@ -96,6 +103,8 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
         if deliveries and not any(spec.key in matched for matched in files.values()):
             notes.append(f"{spec.path}.glob: no file in any delivery matches "
                          f"{', '.join(spec.globs)}")
+    if ambiguous:
+        raise SourceFileError(ambiguous)
     if not deliveries:
         raise SourceFileError([f"source folder {source_dir} has no delivery sub-folders "
                                "(put each export in a folder named after its delivery, e.g. "
@@ -143,6 +152,7 @@ def read_source_file(
         names = list(relation.columns)
         columns = [quote_ident(n) for n in names]
         select_from = f"{TEXT_TABLE}"
+    names = _renamed(names, spec)
     reserved = [n for n in names if n.lower() in RESERVED]
     if reserved:
         raise fail(f"column {reserved[0]!r} has a name the adapter reserves; rename it")
@@ -165,6 +175,25 @@ def read_source_file(
         con.execute(f"drop table if exists {TEXT_TABLE}")
     rows = con.execute(f"select count(*) from {table}").fetchone()[0]  # type: ignore[index]
     return LoadedFile(file, tuple(names), int(rows))
+
+
+def _renamed(names: list[str], spec: FileSpec) -> list[str]:
+    """The header as the mapping names it: a spelling listed under `files.<key>.headers` (a
+    label, an internal name, a Dutch label) becomes the mapping's name, unless the file has a
+    column of that name already or an earlier column took it."""
+    if not spec.headers:
+        return names
+    spellings = dict(spec.headers)
+    taken = {n.lower() for n in names}
+    renamed: list[str] = []
+    for name in names:
+        target = spellings.get(normalize_label(name))
+        if target is not None and target.lower() not in taken:
+            taken.add(target.lower())
+            renamed.append(target)
+        else:
+            renamed.append(name)
+    return renamed
 
 
 def _format_of(path: Path) -> str | None:
