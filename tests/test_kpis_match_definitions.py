@@ -386,7 +386,7 @@ COUNT_SUM_KPIS = tuple(k for k, (kind, _, _) in KPIS.items() if kind != "insight
 
 
 def _published(scenario: Scenario, sql: str) -> pd.DataFrame:
-    """A query on the published marts (schema `pub.marts`), timestamps in UTC."""
+    """A query on the published marts (attached as `pub`), timestamps in UTC."""
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")

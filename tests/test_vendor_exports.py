@@ -52,15 +52,15 @@ def test_hubspot_ui_export_runs_with_won_revenue_in_eur_known_owners_and_unknown
                  "--warehouse", str(warehouse)]) == 0
     with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as marts:
         deals = {row[0]: row[1:] for row in marts.execute(
-            "select deal_id, stage, is_won, amount_eur from marts.marts.fct_deals"
+            "select deal_id, stage, is_won, amount_eur from marts.fct_deals"
         ).fetchall()}
         owners = {row[0] for row in marts.execute(
-            "select owner_user_id from marts.marts.fct_deals union "
-            "select owner_user_id from marts.marts.fct_activities union "
-            "select owner_user_id from marts.marts.dim_leads"
+            "select owner_user_id from marts.fct_deals union "
+            "select owner_user_id from marts.fct_activities union "
+            "select owner_user_id from marts.dim_leads"
         ).fetchall()} - {None}
         reps = {row[0] for row in marts.execute(
-            "select user_id from marts.marts.dim_reps").fetchall()}
+            "select user_id from marts.dim_reps").fetchall()}
     default_pipeline = {f"800000000{n}" for n in range(1, 6)}
     assert default_pipeline <= set(deals)
     # Won in the default pipeline: 12,000 EUR and 4,000 GBP at 1 EUR = 0.8 GBP.
