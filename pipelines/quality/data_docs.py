@@ -72,7 +72,9 @@ DATEPICKER_CSS = VendoredFile(
     "bootstrap-datepicker", "1.9.0", "dist/css/bootstrap-datepicker.min.css"
 )
 DATEPICKER_JS = VendoredFile("bootstrap-datepicker", "1.9.0", "dist/js/bootstrap-datepicker.min.js")
-DARK_CSS = VendoredFile("@forevolve/bootstrap-dark", "1.1.0", "dist/css/bootstrap-prefers-dark.min.css")
+DARK_CSS = VendoredFile(
+    "@forevolve/bootstrap-dark", "1.1.0", "dist/css/bootstrap-prefers-dark.min.css"
+)
 FA = ("@fortawesome/fontawesome-free", "6.6.0")
 FA_CORE_CSS = VendoredFile(*FA, "css/fontawesome.min.css")
 FA_SOLID_CSS = VendoredFile(*FA, "css/solid.min.css")
