@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test lint dev bench lock clean browser
+.PHONY: setup run test lint dev bench lock clean browser data-docs-assets
 
 setup: $(STAMP)
 
@@ -38,6 +38,11 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	@chromium --version
+
+## data-docs-assets: fetch the Data Docs' vendored scripts, styles and fonts again from the npm
+## registry (pinned in pipelines/quality/data_docs.py) into expectations/data_docs_assets; needs npm
+data-docs-assets: setup
+	$(BIN)/python -m pipelines.quality.data_docs vendor
 
 ## bench: generate, load and time the job at SCALE (default 1); JSON report in bench/results
 SCALE ?= 1

@@ -265,3 +265,44 @@ def test_a_query_file_may_start_with_a_comment_or_with(project: Path, warehouse:
     query = "-- names\nwith x as (\n    select name as n from marts.t  -- all rows\n)\nfrom x; "
     result = validate_query(open_gx_context(project, warehouse), "t_cte", query)
     assert by_type(result)["expect_column_values_to_not_be_null"].result["unexpected_count"] == 1
+
+
+def test_failed_expectations_list_their_keys_in_results_and_offline_data_docs(
+    project: Path, tmp_path: Path
+) -> None:
+    """Every expectation type the suites use names its offending rows by key columns
+    (`QualityCheck.result_format`), and the Data Docs page shows them, from local files."""
+    from pipelines.quality.checks import QualityCheck
+    from pipelines.quality.data_docs import make_site_offline, remote_loads
+
+    rows = [(1, "Ann", 10.5), (2, "Bob", 20.0), (2, None, 30.0), (4, "Dee", 250.0)]
+    warehouse = make_warehouse(tmp_path / "keys.duckdb", rows)
+    write_suite(
+        project, "t_keys",
+        ("expect_column_values_to_not_be_null", {"column": "name"}),
+        ("expect_column_values_to_be_unique", {"column": "id"}),
+        ("expect_column_values_to_be_between", {"column": "amount", "max_value": 100}),
+        ("expect_column_values_to_be_in_set", {"column": "name", "value_set": ["Ann", "Bob"]}),
+        ("expect_column_pair_values_to_be_equal", {"column_A": "id", "column_B": "key"}),
+    )
+    check = QualityCheck("t_keys", "t", True, "", "t", ("key", "label"), "false")
+    query = "select id, name, amount, id as key, 'row ' || id || ' ' || name as label from marts.t"
+    context = open_gx_context(project, warehouse)
+    result = validate_query(context, "t_keys", query, result_format=check.result_format)
+    keys = {
+        r.expectation_config.type: {row["key"] for row in r.result["unexpected_index_list"]}
+        for r in result.results if not r.success
+    }
+    assert keys == {
+        "expect_column_values_to_not_be_null": {2},
+        "expect_column_values_to_be_unique": {2},
+        "expect_column_values_to_be_between": {4},
+        "expect_column_values_to_be_in_set": {4},  # Dee (a null is not judged)
+    }  # the pair holds on every row
+    context.build_data_docs()
+    site = warehouse.parent / "quality" / "data_docs"
+    make_site_offline(site)
+    [page] = site.glob("validations/t_keys/**/*.html")
+    text = page.read_text(encoding="utf-8")
+    assert "row 4 Dee" in text and "row 2 Bob" in text
+    assert not remote_loads(text)

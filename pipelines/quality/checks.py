@@ -17,11 +17,13 @@ from typing import Any
 
 from great_expectations.data_context import AbstractDataContext
 
+from pipelines.quality.data_docs import make_site_offline
 from pipelines.quality.gx_duckdb import open_gx_context, query_rows, validate_query
 from pipelines.settings import PROJECT_ROOT, Settings
 
 EXPECTATIONS_ROOT = PROJECT_ROOT / "expectations"
 QUERIES = EXPECTATIONS_ROOT / "queries"
+OFFENDING_KEYS_SHOWN = 20  # per failed expectation in the validation results and Data Docs
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,24 @@ class QualityCheck:
     blocking: bool
     description: str
     query: str  # file name in expectations/queries, without .sql
-    keys: tuple[str, ...]  # identify an offending row
+    keys: tuple[str, ...]  # identify an offending row (named in the Data Docs too)
     problem: str  # SQL condition (over the query's columns) of an offending row
 
     @property
     def sql(self) -> str:
         return (QUERIES / f"{self.query}.sql").read_text(encoding="utf-8")
+
+    @property
+    def result_format(self) -> dict[str, Any]:
+        """GX's COMPLETE format with the check's key columns, so that each failed
+        expectation lists its offending keys in the results and the Data Docs (GX's SQL engine
+        fetches at most `partial_unexpected_count` of those rows)."""
+        return {
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": list(self.keys),
+            "partial_unexpected_count": OFFENDING_KEYS_SHOWN,
+            "return_unexpected_index_query": False,
+        }
 
 
 CHECKS: tuple[QualityCheck, ...] = (
@@ -68,7 +82,7 @@ CHECKS: tuple[QualityCheck, ...] = (
     QualityCheck(
         "label_agreement", "label_consistency", False,
         "Rule 4: per labeller, CRM labels agree with the definitions (a warning).",
-        "label_agreement", ("labeller",), "exceeds_threshold",
+        "label_agreement", ("labeller", "labeller_name"), "exceeds_threshold",
     ),
     QualityCheck(
         "classification_stability", "dim_leads", True,
@@ -154,7 +168,7 @@ def run_quality_checks(
         started = time.perf_counter()
         result = validate_query(
             context, check.name, check.sql, expectation_parameters=parameters,
-            run_name=run_name,
+            run_name=run_name, result_format=check.result_format,
         )
         failing = [
             _expectation_label(r.expectation_config, r.result)
@@ -164,6 +178,7 @@ def run_quality_checks(
         rows = max((r.result.get("element_count", 0) for r in result.results), default=0)
         validated.append((check, result.success, rows, failing, time.perf_counter() - started))
     context.build_data_docs()
+    make_site_offline(results_dir / "data_docs")
     outcomes = []
     for check, passed, rows, failing, seconds in validated:
         offending, first = (0, []) if passed else _offenders(context, check)
@@ -199,5 +214,6 @@ def _offenders(context: AbstractDataContext, check: QualityCheck) -> tuple[int, 
 
 
 def data_docs_index(settings: Settings) -> Path:
-    """The stable path of the latest Data Docs (every run's validations are listed)."""
+    """The stable path of the latest Data Docs (every run's validations are listed; they open
+    offline, from disk)."""
     return settings.warehouse_dir / "quality" / "data_docs" / "index.html"
