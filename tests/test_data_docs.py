@@ -128,7 +128,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
         run_ids.append(outcome.run_id)
     with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
         names = dict(con.execute(
-            "select user_id, full_name from marts.marts.dim_reps where user_id in ('"
+            "select user_id, full_name from dim_reps where user_id in ('"
             + "', '".join(sorted(MISLABELLERS)) + "')"
         ).fetchall())
     return Site(warehouse / "quality" / "data_docs", run_ids, names)
