@@ -3,6 +3,7 @@ and fire in-process (Dagster's test utilities)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
@@ -175,3 +176,33 @@ def test_the_published_marts_have_a_freshness_check() -> None:
     assert sensor is not None
     keys = {key for checks in defs.asset_checks or [] for key in checks.check_keys}
     assert any(k.asset_key.path == ["published_marts"] for k in keys)
+
+
+def test_automations_start_stopped_in_development_and_running_in_production() -> None:
+    for running, expected in ((False, "STOPPED"), (True, "RUNNING")):
+        defs = build_definitions(Settings(automations_running=running))
+        schedule = defs.resolve_schedule_def("nightly_schedule")
+        sensors = [defs.resolve_sensor_def(name) for name in (
+            "new_delivery_sensor", "published_marts_freshness_sensor")]
+        assert schedule.default_status.name == expected
+        assert {sensor.default_status.name for sensor in sensors} == {expected}
+
+
+def test_every_check_has_a_description_without_repeated_words() -> None:
+    graph = build_definitions(Settings()).resolve_asset_graph()
+    problems = []
+    for key in graph.asset_check_keys:
+        description = graph.get_check_spec(key).description or ""
+        words = description.lower().split()
+        if not words or any(a == b for a, b in itertools.pairwise(words)):
+            problems.append(f"{key.name}: {description!r}")
+    assert problems == []
+
+
+def test_every_asset_names_its_owners() -> None:
+    graph = build_definitions(Settings()).resolve_asset_graph()
+    unowned = [
+        key.to_user_string() for key in graph.get_all_asset_keys()
+        if graph.get(key).is_materializable and not graph.get(key).owners
+    ]
+    assert unowned == []

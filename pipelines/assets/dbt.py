@@ -8,15 +8,24 @@ from contextlib import contextmanager
 from typing import Any
 
 import duckdb
-from dagster import AssetExecutionContext, Failure, MetadataValue, Output
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetSpec,
+    Failure,
+    MetadataValue,
+    Output,
+)
 from dagster_dbt import (
     DagsterDbtCliRuntimeError,
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
+    DbtProject,
     dbt_assets,
 )
 
+from pipelines.assets.owners import DATA_TEAM, WITH_SALES_MANAGEMENT
 from pipelines.dbt_project import DBT_DATABASE_ENV, dbt_vars, prepared_dbt_project
 from pipelines.resources import PipelineSettings
 from pipelines.settings import Settings
@@ -24,22 +33,30 @@ from pipelines.settings import Settings
 dbt_project = prepared_dbt_project()
 
 
-# Who answers for what: the data team for the pipeline's layers; the definitions (seeds) and
-# the published marts are owned with the sales managers who agreed them.
-DATA_TEAM = "team:data"
-DEFINITIONS_OWNERS = ("team:data", "team:sales-management")
 
 
 class LayeredTranslator(DagsterDbtTranslator):
     """Groups assets by dbt layer (staging, intermediate, marts; seeds as `definitions`) and
     names their owners."""
 
+    def get_asset_check_spec(
+        self, asset_spec: AssetSpec, manifest: Mapping[str, Any], unique_id: str,
+        project: DbtProject | None,
+    ) -> AssetCheckSpec | None:
+        """dbt's data tests as checks with a sentence for a description (dbt gives none; the
+        check's name alone repeats the model and column in one long identifier)."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        node = manifest["nodes"].get(unique_id, {})
+        if spec is None or node.get("description"):
+            return spec
+        return spec._replace(description=describe_data_test(node))
+
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str]:
         if dbt_resource_props["resource_type"] == "seed" or self.get_group_name(
             dbt_resource_props
         ) == "marts":
-            return list(DEFINITIONS_OWNERS)
-        return [DATA_TEAM]
+            return list(WITH_SALES_MANAGEMENT)
+        return list(DATA_TEAM)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "seed":
@@ -72,6 +89,27 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
     }
     with _dbt_env(env):
         yield
+
+
+def describe_data_test(node: Mapping[str, Any]) -> str:
+    """A data test in words: what it holds, of which column of which model."""
+    metadata = node.get("test_metadata") or {}
+    kwargs = metadata.get("kwargs") or {}
+    column = kwargs.get("column_name") or node.get("column_name")
+    arguments = kwargs.get("arguments") or kwargs
+    rule = {
+        "not_null": "is never empty",
+        "unique": "is unique",
+        "accepted_values": "only takes the values "
+        + ", ".join(str(v) for v in arguments.get("values", [])),
+        "relationships": f"refers to an existing {arguments.get('field', 'row')}",
+        "unique_combination": "one row per "
+        + ", ".join(str(c) for c in arguments.get("columns", [])),
+    }.get(metadata.get("name", ""))
+    if rule is None:
+        return f"Singular test {node.get('name', '')}: its query returns no row."
+    subject = f"`{column}`" if column else "The table"
+    return f"{subject} {rule} (dbt {metadata.get('name')})."
 
 
 def _with_row_counts(events: Iterator[Any], settings: Settings) -> Iterator[Any]:

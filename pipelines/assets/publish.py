@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from dagster_duckdb import DuckDBResource
 
 from pipelines.assets.dbt import sales_kpi_dbt_models
+from pipelines.assets.owners import WITH_SALES_MANAGEMENT
 from pipelines.publish import PUBLISHED_TABLES, RunRecord, publish_marts
 from pipelines.resources import PipelineSettings, warehouse_connection
 
@@ -18,11 +19,12 @@ MART_KEYS: list[AssetKey] = sorted(
 @asset(
     key=["published_marts"],
     group_name="publish",
+    owners=list(WITH_SALES_MANAGEMENT),
     deps=MART_KEYS,
     kinds={"duckdb", "parquet"},
     description=(
-        "The marts as dashboards and auditors read them: `<warehouse>/marts.duckdb` (schema "
-        "`marts`, swapped in atomically), `<warehouse>/parquet/<table>.parquet`, and the "
+        "The marts as dashboards and auditors read them: `<warehouse>/marts.duckdb` (tables "
+        "by bare name, swapped in atomically), `<warehouse>/parquet/<table>.parquet`, and the "
         "history of every published run (`runs`, `dim_leads_history`, `kpi_scorecard_history`)."
     ),
 )

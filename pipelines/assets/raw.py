@@ -13,6 +13,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from pipelines.adapters import AdapterError, adapt_source
+from pipelines.assets.owners import DATA_TEAM, WITH_SALES_MANAGEMENT
 from pipelines.contract import ENTITIES, ENTITY_NAMES
 from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.ingest.loader import load_entity
@@ -30,6 +31,7 @@ def raw_asset_key(entity: str) -> list[str]:
 @asset(
     name="canonical_landing",
     key_prefix=[RAW_GROUP],
+    owners=list(DATA_TEAM),
     group_name=RAW_GROUP,
     kinds={"duckdb", "yaml"},
     description=(
@@ -74,6 +76,7 @@ def build_raw_asset(entity_name: str) -> AssetsDefinition:
     @asset(
         name=entity_name,
         key_prefix=[RAW_GROUP],
+        owners=list(DATA_TEAM),
         group_name=RAW_GROUP,
         deps=[AssetKey([RAW_GROUP, "canonical_landing"])],
         kinds={"duckdb", "python"},
@@ -128,6 +131,7 @@ def build_raw_asset(entity_name: str) -> AssetsDefinition:
 @asset(
     name="target_overrides",
     key_prefix=[RAW_GROUP],
+    owners=list(WITH_SALES_MANAGEMENT),
     group_name=RAW_GROUP,
     deps=[AssetKey(raw_asset_key("users"))],
     kinds={"duckdb", "csv"},

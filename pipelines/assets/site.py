@@ -17,6 +17,7 @@ from dagster import (
 from dagster_dbt import DbtCliResource
 
 from pipelines.assets.dbt import dbt_environment
+from pipelines.assets.owners import WITH_SALES_MANAGEMENT
 from pipelines.dbt_project import DBT_PROJECT_DIR
 from pipelines.publish import published_database
 from pipelines.quality.checks import CHECKS
@@ -79,6 +80,7 @@ def write_index(site: Path, language: str) -> Path:
 @asset(
     key=["kpi_site"],
     group_name="publish",
+    owners=list(WITH_SALES_MANAGEMENT),
     deps=[AssetKey(["published_marts"])],
     kinds={"html"},
     description=(
