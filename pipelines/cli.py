@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -14,6 +15,9 @@ from pathlib import Path
 
 from pipelines.settings import Settings, SettingsError, parse_instant
 
+# Exit codes: 0 success, 1 failed run (rejected input, a blocking check), 2 bad usage or
+# settings, 3 another run holds the warehouse, 128 + n stopped by signal n.
+EXIT_BUSY = 3
 DEFAULT_SAMPLE_SCALE = 1.0
 DEFAULT_SAMPLE_SEED = 42
 
@@ -144,19 +148,37 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: landing folder {settings.extracts_dir} does not exist", file=sys.stderr)
         return 2
 
-    from pipelines.job_runner import run_nightly_job
+    from pipelines.run_guard import RunInterrupted, WarehouseBusy, warehouse_lock
+
+    try:
+        # refused at once, before anything is imported, parsed or touched
+        with warehouse_lock(settings.warehouse_dir):
+            return _run_locked(settings)
+    except WarehouseBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    except RunInterrupted as exc:  # a signal before the job started
+        return 128 + exc.signum
+
+
+def _run_locked(settings: Settings) -> int:
+    from pipelines.run_guard import RunInterrupted
 
     _say(f"extracts:  {settings.extracts_dir}")
     _say(f"warehouse: {settings.warehouse_dir}")
     started = time.perf_counter()
-    outcome = run_nightly_job(settings)
-    from pipelines.run_summary import format_summary, summarise_run
+    began = datetime.now(UTC)
+    try:
+        from pipelines.job_runner import run_nightly_job
 
+        outcome = run_nightly_job(settings)
+    except RunInterrupted as exc:
+        return _interrupted(settings, exc, time.perf_counter() - started, began)
     print()
     adapter_report = settings.landing_dir / ".adapter-report.txt"
     if settings.source_mapping and adapter_report.exists():
         print(adapter_report.read_text(encoding="utf-8"))
-    print(format_summary(summarise_run(settings.raw_database, outcome.run_id)))
+    print(_summary(settings, outcome.run_id))
     print()
     seconds = time.perf_counter() - started
     dbt_warnings = [w for w in outcome.warnings if w.startswith("check relationships_")]
@@ -189,8 +211,40 @@ def _run(args: argparse.Namespace) -> int:
     print(f"run {outcome.run_id[:8]} FAILED after {seconds:.1f}s:", file=sys.stderr)
     for failure in outcome.failures:
         print(f"  - {failure}", file=sys.stderr)
-    print("the published marts were left as they were", file=sys.stderr)
+    from pipelines.publish import published_state
+
+    print(published_state(settings.warehouse_dir, outcome.run_id), file=sys.stderr)
     return 1
+
+
+def _summary(settings: Settings, run_id: str) -> str:
+    """The closing summary; a failure to read it is said in one line, never a traceback."""
+    from pipelines.run_summary import format_summary, summarise_run
+
+    try:
+        return format_summary(summarise_run(settings.raw_database, run_id))
+    except Exception as exc:  # the summary must not hide the run's own outcome
+        return f"(no load summary: {type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+
+
+def _interrupted(
+    settings: Settings, exc: BaseException, seconds: float, began: datetime
+) -> int:
+    """A run stopped by SIGTERM or SIGINT: the same guarantees as a failure, and a summary."""
+    from pipelines.publish import published_state
+
+    signum = getattr(exc, "signum", 2)
+    print(f"run STOPPED by {exc} after {seconds:.1f}s; its child processes were ended",
+          file=sys.stderr)
+    # the interrupted run's id is not known here: what it published, if its publish step
+    # had finished, is a run published since it began
+    print(published_state(settings.warehouse_dir, since=began), file=sys.stderr)
+    code = 128 + int(signum)
+    # the abandoned job thread must not hold the exit up: leave now (the kernel releases the
+    # warehouse lock; the children are already ended)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _skip_file(args: argparse.Namespace) -> int:

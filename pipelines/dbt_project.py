@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from pipelines.run_guard import guarded_executable
 from pipelines.settings import DEFINITION_SETTINGS, PROJECT_ROOT, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -21,9 +22,10 @@ _SOURCE_FOLDERS = ("models", "seeds", "macros", "tests")
 
 
 def dbt_executable() -> str:
-    """The dbt of this environment (the CLI may run without the venv on PATH)."""
+    """The dbt of this environment (the CLI may run without the venv on PATH), started
+    through a guard that dies with the run (pipelines/run_guard.py)."""
     candidate = Path(sys.executable).with_name("dbt")
-    return str(candidate) if candidate.exists() else "dbt"
+    return guarded_executable(str(candidate) if candidate.exists() else "dbt")
 
 
 def manifest_is_stale(project: DbtProject) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
 
 from pipelines.definitions import NIGHTLY_JOB, build_definitions
+from pipelines.run_guard import run_interruptibly, warehouse_lock
 from pipelines.settings import Settings
 
 
@@ -24,9 +25,16 @@ def run_nightly_job(
 ) -> JobOutcome:
     """Run the job with `settings`; failures are returned as messages, not raised.
 
+    The run holds the warehouse's lock throughout (a second run raises WarehouseBusy before
+    touching anything), and SIGTERM/SIGINT stop it (RunInterrupted) with its children ended.
     With DAGSTER_HOME set the run is recorded in that instance (visible in `dagster dev`);
     otherwise an ephemeral instance is used.
     """
+    with warehouse_lock(settings.warehouse_dir):
+        return run_interruptibly(lambda: _run(settings, log_level, instance))
+
+
+def _run(settings: Settings, log_level: str, instance: DagsterInstance | None) -> JobOutcome:
     job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
     if instance is None:
         instance = (

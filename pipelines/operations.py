@@ -29,6 +29,7 @@ from dagster import (
 )
 
 from pipelines.ingest.landing import LandingError, scan_landing
+from pipelines.publish import published_state
 from pipelines.settings import Settings
 
 NIGHTLY_JOB = "nightly"
@@ -131,7 +132,9 @@ def build_alert(context: HookContext, settings: Settings) -> dict[str, Any]:
         "step": _context_value(context, "step_key"),
         "error": f"{type(error).__name__}: {error}" if error else "unknown error",
         "warehouse": str(settings.warehouse_dir),
-        "published_marts": "left as they were (nothing was published by this run)",
+        "published_marts": published_state(
+            settings.warehouse_dir, _context_value(context, "run_id")
+        ),
         "at": datetime.now(UTC).isoformat(),
     }
 

@@ -103,6 +103,30 @@ def published_table(name: str, catalog: str | None = None) -> str:
     return f'"{catalog}"."{name}"' if catalog else f'"{name}"'
 
 
+def published_state(
+    warehouse_dir: Path, run_id: str | None = None, since: datetime | None = None
+) -> str:
+    """What a run left published, read from the disk (never assumed): for alerts and the
+    closing summary, which must say exactly what happened. The run is known by its id, or,
+    when it was interrupted before its id was known, by having published `since` it began."""
+    path = published_database(warehouse_dir)
+    if not path.exists():
+        return "nothing is published yet (no earlier run published marts)"
+    try:
+        with duckdb.connect() as con:
+            con.execute(f"attach '{path}' as published (read_only)")
+            published = con.execute(
+                f"select count(*) from {attached_table(con, 'published', 'runs')} "
+                "where run_id = ? or published_at >= ?",
+                [run_id or "", since or datetime.max.replace(tzinfo=UTC)],
+            ).fetchone()[0]  # type: ignore[index]
+    except duckdb.Error as exc:
+        return f"the published marts could not be read to say ({type(exc).__name__})"
+    if published:
+        return "the marts WERE published by this run (a later step failed)"
+    return "the published marts were left as they were (nothing was published by this run)"
+
+
 def attached_table(con: duckdb.DuckDBPyConnection, catalog: str, name: str) -> str:
     """A table of a published file attached as `catalog`: in its default schema (v1.1), or in
     the schema `marts` of a file published before v1.1 (so the first run after an upgrade
@@ -124,6 +148,7 @@ def publish_marts(
 ) -> Published:
     """Publish the build's marts with the history carried over; atomic for readers."""
     target = published_database(warehouse_dir)
+    _clean_leftovers(warehouse_dir)
     staging = warehouse_dir / f".marts-{uuid.uuid4().hex}.duckdb"
     tables: dict[str, int] = {}
     try:
@@ -259,6 +284,27 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, run_id: 
             f"copy {_PUBLISHING}.{name} to '{folder / (name + '.parquet')}' (format parquet)"
         )
     return folder
+
+
+def _clean_leftovers(warehouse_dir: Path) -> None:
+    """What a killed publication left: its unfinished file, and Parquet folders of runs that
+    were never published. Safe because a run holds the warehouse's lock (run_guard)."""
+    for leftover in warehouse_dir.glob(".marts-*.duckdb*"):
+        leftover.unlink(missing_ok=True)
+    runs_dir = warehouse_dir / "parquet-runs"
+    target = published_database(warehouse_dir)
+    if not runs_dir.is_dir():
+        return
+    published: set[str] = set()
+    if target.exists():
+        with duckdb.connect() as con:
+            con.execute(f"attach '{target}' as published (read_only)")
+            published = {run_id for (run_id,) in con.execute(
+                f"select run_id from {attached_table(con, 'published', 'runs')}"
+            ).fetchall()}
+    for folder in runs_dir.iterdir():
+        if folder.is_dir() and folder.name not in published:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _swap_link(link: Path, target: Path) -> None:

@@ -19,6 +19,7 @@ from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.ingest.loader import load_entity
 from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.resources import PipelineSettings, warehouse_connection
+from pipelines.run_guard import WarehouseBusy, hold_for_this_process
 from pipelines.targets import TargetOverrideError, load_overrides
 
 RAW_GROUP = "raw"
@@ -44,6 +45,12 @@ def canonical_landing(
     context: AssetExecutionContext, pipeline: PipelineSettings
 ) -> MaterializeResult:
     settings = pipeline.settings()
+    # the first step of every run: a run launched by the Dagster daemon or UI takes the
+    # warehouse's lock here for its process (the CLI already holds it); a busy one fails
+    try:
+        hold_for_this_process(settings.warehouse_dir)
+    except WarehouseBusy as exc:
+        raise Failure(description=str(exc), allow_retries=False) from exc
     if not settings.source_mapping:
         return MaterializeResult(
             metadata={"source": "canonical", "landing": str(settings.landing_dir)}

@@ -1,0 +1,158 @@
+"""One writer per warehouse, no orphans, and a stop when asked.
+
+A run holds an exclusive `flock` on `<warehouse>/.run.lock` from before it touches anything
+until it ends; the kernel releases it when the process dies, even by `kill -9`, so a lock is
+never stale. A second run is refused at once, naming the holder. dbt runs as a child process;
+it is started through a guard that asks the kernel to kill it when its parent dies
+(`PR_SET_PDEATHSIG`), so a killed run leaves no process writing the warehouse. SIGTERM and
+SIGINT stop a run like a failure: the step is interrupted, children are ended, nothing is
+half-published (publishing is an atomic rename), and the CLI prints its closing summary.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import stat
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+
+T = TypeVar("T")
+
+LOCK_FILE = ".run.lock"
+_held: dict[Path, int] = {}
+
+
+class WarehouseBusy(RuntimeError):
+    """Another run holds the warehouse."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was asked to stop (SIGTERM or SIGINT)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def warehouse_lock(warehouse_dir: Path) -> Iterator[Path]:
+    """Hold the warehouse's run lock for the duration (re-entrant within one process)."""
+    warehouse_dir.mkdir(parents=True, exist_ok=True)
+    path = (warehouse_dir / LOCK_FILE).resolve()
+    if path in _held:
+        yield path
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+        os.close(fd)
+        raise WarehouseBusy(
+            f"another run ({holder}) holds {path}; this run was refused and touched nothing"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}, started {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
+              .encode(), 0)
+    _held[path] = fd
+    try:
+        yield path
+    finally:
+        del _held[path]
+        os.close(fd)  # releases the lock
+
+
+def hold_for_this_process(warehouse_dir: Path) -> None:
+    """Take the lock for the rest of this process's life (a run launched by the Dagster
+    daemon or UI runs in a process of its own; the kernel releases the lock when it ends).
+    Within a process that already holds it (the CLI), nothing happens."""
+    path = (warehouse_dir / LOCK_FILE).resolve()
+    if path not in _held:
+        warehouse_lock(warehouse_dir).__enter__()
+
+
+def run_interruptibly(work: Callable[[], T], grace_seconds: float = 2.5) -> T:
+    """Run `work` (the Dagster job) in a worker thread while the main thread waits for it and
+    for SIGTERM/SIGINT. Dagster captures both signals in its main thread and acts on them only
+    at its own safe points (a long dbt build ignored SIGTERM to the end); in a worker thread it
+    leaves them alone. On a signal every child process (dbt) is ended at once, the step fails,
+    the job winds down, and RunInterrupted is raised within a few seconds — whatever the job
+    still does after `grace_seconds` is abandoned (publishing is one atomic rename, so
+    nothing is ever half-published; the next run cleans up a staging file)."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+
+    received: list[int] = []
+    worker = threading.Thread(target=target, name="nightly-run", daemon=True)
+    previous = {
+        s: signal.signal(s, lambda signum, _frame: received.append(signum))
+        for s in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        worker.start()
+        while worker.is_alive() and not received:
+            worker.join(0.1)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        end_children(grace_seconds=1.0)
+        worker.join(grace_seconds)
+        raise RunInterrupted(received[0])
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def end_children(grace_seconds: float = 2.0) -> None:
+    """Terminate every descendant of this process, then kill what is left after the grace."""
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with suppress(psutil.NoSuchProcess):
+            child.terminate()
+    _gone, alive = psutil.wait_procs(children, timeout=grace_seconds)
+    for child in alive:
+        with suppress(psutil.NoSuchProcess):
+            child.kill()
+
+
+_GUARD = '''#!{python}
+# Runs dbt so that the kernel kills it when the run that started it dies (kill -9 included).
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+if os.getppid() == 1:
+    sys.exit("the run that started dbt is gone")
+os.execvp({dbt!r}, [{dbt!r}, *sys.argv[1:]])
+'''
+
+
+def guarded_executable(executable: str) -> str:
+    """A launcher for `executable` that dies with this process (Linux); elsewhere the
+    executable itself. Written per process to the temporary folder, never the source tree."""
+    if not sys.platform.startswith("linux"):
+        return executable
+    folder = Path(tempfile.gettempdir()) / f"sales-kpi-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    guard = folder / f"dbt-guard-{os.getpid()}"
+    if not guard.exists():
+        guard.write_text(
+            _GUARD.format(python=sys.executable, dbt=executable),
+            encoding="utf-8",
+        )
+        guard.chmod(stat.S_IRWXU)
+    return str(guard)

@@ -1,0 +1,180 @@
+"""One writer at a time, no orphans, a stop when asked, and messages that tell the truth.
+
+Real processes: the CLI runs in a subprocess on a small generated sample; the tests look for
+its dbt child with psutil, send it signals, and check what is left on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pipelines.cli import EXIT_BUSY, main
+from pipelines.publish import published_state
+from pipelines.run_guard import WarehouseBusy, warehouse_lock
+from pipelines.sample import generate_sample
+
+pytestmark = pytest.mark.slow
+
+RUN = "from pipelines.cli import main; raise SystemExit(main(['run', '--extracts', {e!r}, " \
+      "'--warehouse', {w!r}]))"
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("extracts")
+    generate_sample(out, scale=0.1, seed=3)
+    return out
+
+
+def _start_run(sample: Path, warehouse: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "SALES_KPI_WRITE_SITE": "false"}
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN.format(e=str(sample), w=str(warehouse))],
+        cwd=Path(__file__).resolve().parent.parent, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def _dbt_children(pid: int) -> list[psutil.Process]:
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in children:
+        try:
+            if any("dbt" in part for part in child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def _wait_for_dbt(run: subprocess.Popen[str], seconds: float = 240) -> list[psutil.Process]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        children = _dbt_children(run.pid)
+        if children:
+            time.sleep(1.0)  # well into the build
+            return _dbt_children(run.pid) or children
+        assert run.poll() is None, run.communicate()
+        time.sleep(0.2)
+    raise AssertionError("dbt never started")
+
+
+@pytest.fixture
+def running(sample: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    warehouse = tmp_path / "warehouse"
+    run = _start_run(sample, warehouse)
+    yield run, warehouse
+    if run.poll() is None:
+        run.kill()
+        run.communicate()
+
+
+def test_one_writer_a_second_run_is_refused_at_once_naming_the_holder(
+    sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path\n"
+         "from pipelines.run_guard import warehouse_lock\n"
+         "with warehouse_lock(Path(sys.argv[1])):\n"
+         "    print('holding', flush=True); time.sleep(60)\n", str(warehouse)],
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        started = time.monotonic()
+        code = main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)])
+        seconds = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert code == EXIT_BUSY and seconds < 5
+    assert f"another run (pid {holder.pid}, started " in err and "holds" in err
+    assert sorted(p.name for p in warehouse.iterdir()) == [".run.lock"]  # nothing touched
+
+
+def test_the_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path\n"
+         "from pipelines.run_guard import warehouse_lock\n"
+         "with warehouse_lock(Path(sys.argv[1])):\n"
+         "    print('holding', flush=True); time.sleep(60)\n", str(tmp_path)],
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    with pytest.raises(WarehouseBusy), warehouse_lock(tmp_path):
+        pass
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    with warehouse_lock(tmp_path):
+        pass
+
+
+def test_sigterm_stops_a_run_within_5_seconds_with_no_child_left(
+    running: tuple[subprocess.Popen[str], Path],
+) -> None:
+    run, warehouse = running
+    children = _wait_for_dbt(run)
+    started = time.monotonic()
+    run.send_signal(signal.SIGTERM)
+    _out, err = run.communicate(timeout=30)
+    assert time.monotonic() - started <= 5, err[-2000:]
+    assert run.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "STOPPED by SIGTERM" in err and "Traceback" not in err
+    assert "nothing is published yet" in err
+    time.sleep(0.5)
+    assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
+    assert not (warehouse / "marts.duckdb").exists()
+
+
+def test_kill_9_leaves_no_process_writing_the_warehouse(
+    running: tuple[subprocess.Popen[str], Path],
+) -> None:
+    run, _warehouse = running
+    children = _wait_for_dbt(run)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    time.sleep(2)
+    alive = [c.pid for c in children if c.is_running() and c.status() != "zombie"]
+    assert alive == []
+
+
+def test_honest_messages_say_what_the_disk_shows(sample: Path, tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse"
+    assert "nothing is published yet" in published_state(warehouse, "any")
+    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)]) == 0
+    import duckdb
+
+    from pipelines.publish import published_database
+
+    with duckdb.connect(str(published_database(warehouse)), read_only=True) as con:
+        (run_id,) = con.execute("select max(run_id) from runs").fetchone()
+    assert "WERE published by this run" in published_state(warehouse, run_id)
+    assert "left as they were" in published_state(warehouse, "another-run")
+
+
+def test_leftovers_of_a_killed_publication_are_cleaned_by_the_next_one(
+    sample: Path, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir()
+    (warehouse / ".marts-0123.duckdb").write_bytes(b"half a file")
+    (warehouse / "parquet-runs" / "never-published").mkdir(parents=True)
+    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)]) == 0
+    assert list(warehouse.glob(".marts-*")) == []
+    assert not (warehouse / "parquet-runs" / "never-published").exists()
