@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.settings import Settings, SettingsError, parse_instant
+from pipelines.safe_text import terminal_safe
+from pipelines.settings import Settings, SettingsError, parse_instant, redact_secrets
 
 DEFAULT_SAMPLE_SCALE = 1.0
 DEFAULT_SAMPLE_SEED = 42
@@ -24,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _err(f"error: {exc}")
         return 2
 
 
@@ -86,13 +87,12 @@ def _explain(args: argparse.Namespace) -> int:
     # Explain reads only what was published: the build database may be gone or mid-run.
     published = published_database(settings.warehouse_dir)
     if not published.exists():
-        print(f"error: no published marts at {published}; run `sales-kpi run` first",
-              file=sys.stderr)
+        _err(f"error: no published marts at {published}; run `sales-kpi run` first")
         return 2
     try:
-        print(explain_contact(published, args.contact_id, settings.business_timezone))
+        _say(explain_contact(published, args.contact_id, settings.business_timezone))
     except ContactNotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _err(f"error: {exc}")
         return 1
     return 0
 
@@ -128,7 +128,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
     except ValueError as exc:
-        print(f"error: --as-of: {exc}", file=sys.stderr)
+        _err(f"error: --as-of: {exc}")
         return 2
     default_sample = Settings().extracts_dir
     if (
@@ -141,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
 
         generate_sample(default_sample, scale=DEFAULT_SAMPLE_SCALE, seed=DEFAULT_SAMPLE_SEED)
     if not settings.extracts_dir.is_dir():
-        print(f"error: landing folder {settings.extracts_dir} does not exist", file=sys.stderr)
+        _err(f"error: landing folder {settings.extracts_dir} does not exist")
         return 2
 
     from pipelines.job_runner import run_nightly_job
@@ -152,12 +152,13 @@ def _run(args: argparse.Namespace) -> int:
     outcome = run_nightly_job(settings)
     from pipelines.run_summary import format_summary, summarise_run
 
-    print()
+    _say()
     adapter_report = settings.landing_dir / ".adapter-report.txt"
     if settings.source_mapping and adapter_report.exists():
-        print(adapter_report.read_text(encoding="utf-8"))
-    print(format_summary(summarise_run(settings.raw_database, outcome.run_id)))
-    print()
+        _say(adapter_report.read_text(encoding="utf-8"))
+    _say(format_summary(summarise_run(settings.raw_database, outcome.run_id)))
+    _print_landing_notes(settings)
+    _say()
     seconds = time.perf_counter() - started
     dbt_warnings = [w for w in outcome.warnings if w.startswith("check relationships_")]
     if dbt_warnings:
@@ -186,11 +187,27 @@ def _run(args: argparse.Namespace) -> int:
             _say(f"dashboard: {site / 'index.html'} (auditor's pack: {site / 'definitions.html'},"
                  f" Data Docs: {settings.warehouse_dir / 'quality' / 'data_docs' / 'index.html'})")
         return 0
-    print(f"run {outcome.run_id[:8]} FAILED after {seconds:.1f}s:", file=sys.stderr)
+    _err(f"run {outcome.run_id[:8]} FAILED after {seconds:.1f}s:")
     for failure in outcome.failures:
-        print(f"  - {failure}", file=sys.stderr)
-    print("the published marts were left as they were", file=sys.stderr)
+        _err(f"  - {failure}")
+    _err("the published marts were left as they were")
     return 1
+
+
+def _print_landing_notes(settings: Settings) -> None:
+    """What the landing scan ignored, and why (hidden folders, stray files): part of the run
+    summary, so nothing in the landing folder is passed over without the operator seeing it.
+    A landing that cannot be scanned is already a failure of the run; nothing to add here."""
+    from pipelines.ingest.landing import LandingError, scan_landing
+
+    try:
+        _files, notes = scan_landing(settings.landing_dir)
+    except LandingError:
+        return
+    if notes:
+        _say(f"ignored in the landing folder ({len(notes)}):")
+        for note in notes:
+            _say(f"  - {note}")
 
 
 def _skip_file(args: argparse.Namespace) -> int:
@@ -199,10 +216,10 @@ def _skip_file(args: argparse.Namespace) -> int:
     settings = _settings(args)
     delivery, _, file_name = args.file.strip("/").partition("/")
     if not file_name:
-        print("error: name the file as DELIVERY/FILE", file=sys.stderr)
+        _err("error: name the file as DELIVERY/FILE")
         return 2
     if not settings.raw_database.exists():
-        print(f"error: no warehouse at {settings.raw_database}", file=sys.stderr)
+        _err(f"error: no warehouse at {settings.raw_database}")
         return 2
     with duckdb.connect(str(settings.raw_database)) as con:
         row = con.execute(
@@ -211,7 +228,7 @@ def _skip_file(args: argparse.Namespace) -> int:
             [delivery, file_name],
         ).fetchone()
         if row is None:
-            print(f"error: {args.file} was never rejected; nothing to skip", file=sys.stderr)
+            _err(f"error: {args.file} was never rejected; nothing to skip")
             return 2
         con.execute(
             "insert into raw.skipped_files values (?, ?, ?, ?, ?, ?)",
@@ -222,8 +239,18 @@ def _skip_file(args: argparse.Namespace) -> int:
     return 0
 
 
-def _say(message: str) -> None:
-    print(message, flush=True)
+def _safe(message: object) -> str:
+    """Every CLI message passes here: secrets redacted, control characters from data (ESC
+    sequences, OSC titles, C1 controls, bidi overrides) escaped. Line breaks are kept."""
+    return terminal_safe(redact_secrets(str(message)))
+
+
+def _say(message: object = "") -> None:
+    print(_safe(message), flush=True)
+
+
+def _err(message: object) -> None:
+    print(_safe(message), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
