@@ -151,3 +151,111 @@ def test_hostile_header_names_are_escaped_in_the_rejection(con, landing):
     assert outcome.status == "rejected"
     assert "\x1b" not in outcome.message and "\x07" not in outcome.message
     assert "\\x1b[31m" in outcome.message
+
+
+# --- terminal-safe output --------------------------------------------------------------------
+
+
+def test_terminal_safe_escapes_escape_sequences_c1_controls_and_bidi_overrides():
+    from pipelines.safe_text import excerpt, single_line, terminal_safe
+
+    hostile = f"{ESC_RED}red{OSC_TITLE}\x9b31m\u202eevil\u2066\x00"
+    safe = terminal_safe(hostile + "\nnext\tline")
+    assert not any(ch in safe for ch in "\x1b\x07\x9b\u202e\u2066\x00")
+    assert "\\x1b[31m" in safe and "\\u202e" in safe and "\nnext\tline" in safe
+    assert "\n" not in single_line("a\nb") and "\t" not in single_line("a\tb")
+    assert excerpt("x" * 100, 10) == "x" * 10 + "…(+90 characters)"
+
+
+def test_explain_output_reaches_the_terminal_escaped(tmp_path, monkeypatch, capsys):
+    """Every line `explain` prints (values from CRM data) goes through the one escaping helper;
+    so does its error message, which repeats the contact id the operator typed."""
+    import pipelines.explain as explain
+    from pipelines.cli import main
+    from pipelines.publish import published_database
+
+    published_database(tmp_path).parent.mkdir(parents=True, exist_ok=True)
+    published_database(tmp_path).write_bytes(b"")
+    monkeypatch.setattr(
+        explain, "explain_contact",
+        lambda _db, contact, _tz: f"Contact {contact} — team: {ESC_RED}North{OSC_TITLE}",
+    )
+    assert main(["explain", "p1", "--warehouse", str(tmp_path)]) == 0
+
+    def not_found(_db: object, contact: str, _tz: str) -> str:
+        raise explain.ContactNotFound(f"contact {contact!r} is not a live contact")
+
+    monkeypatch.setattr(explain, "explain_contact", not_found)
+    assert main(["explain", f"p{OSC_TITLE}", "--warehouse", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    for stream in (captured.out, captured.err):
+        assert "\x1b" not in stream and "\x07" not in stream
+    assert "\\x1b[31mNorth" in captured.out
+
+
+def test_hostile_names_never_reach_the_run_summary_as_escape_sequences(
+    tmp_path, landing, capsys
+):
+    from pipelines.cli import _print_landing_notes
+    from pipelines.settings import Settings
+
+    (landing / DELIVERY).mkdir()
+    (landing / DELIVERY / f"{ESC_RED}notes{OSC_TITLE}.txt").write_text("x", encoding="utf-8")
+    (landing / f".{ESC_RED}hidden").mkdir()
+    _print_landing_notes(Settings(extracts_dir=landing, warehouse_dir=tmp_path / "wh"))
+    out = capsys.readouterr().out
+    assert "notes" in out and "hidden" in out
+    assert "\x1b" not in out and "\x07" not in out
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+WEBHOOK = "http://127.0.0.1:9/services/T000/B000/SECRET-TOKEN-4711"
+
+
+def test_secret_settings_are_references_in_config_and_redacted_in_text():
+    from pipelines.resources import PipelineSettings
+    from pipelines.settings import Settings, redact_secrets
+
+    settings = Settings(alert_webhook_url=WEBHOOK)
+    resource = PipelineSettings.from_settings(settings)
+    assert "SECRET-TOKEN" not in resource.settings_json
+    assert "SECRET-TOKEN" not in repr(settings) and "SECRET-TOKEN" not in str(settings.as_dict())
+    assert resource.settings().alert_webhook_url == WEBHOOK  # resolved inside the process
+    assert redact_secrets(f"POST {WEBHOOK} failed") == "POST *** failed"
+
+
+def test_webhook_url_is_absent_from_stderr_alerts_log_and_dagster_event_log(
+    tmp_path, landing, capfd, caplog
+):
+    """A failed in-process run with an (unreachable) webhook: the URL is in no log."""
+    from dagster import DagsterInstance
+
+    from pipelines.definitions import NIGHTLY_JOB, build_definitions
+    from pipelines.operations import alerts_path
+    from pipelines.settings import Settings
+
+    (landing / DELIVERY).mkdir()
+    (landing / DELIVERY / "users.csv").write_text("user_id,role\nu1,ae\n", encoding="utf-8")
+    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "wh",
+                        alert_webhook_url=WEBHOOK, step_retries=0)
+    job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
+    with DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False,
+            asset_selection=[key for key in job.asset_layer.executable_asset_keys
+                             if key.path == ["raw", "users"]],
+        )
+        assert not result.success
+        stored = [record.to_json() if hasattr(record, "to_json") else str(record)
+                  for record in instance.all_logs(result.run_id)]
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None
+        snapshot = instance.get_job_snapshot(run.job_snapshot_id) if run.job_snapshot_id else None
+        stored += [str(run.run_config), str(snapshot)]
+    captured = capfd.readouterr()
+    alerts = alerts_path(settings).read_text(encoding="utf-8")
+    assert "alert_on_failure" in " ".join(stored) or "ALERT" in " ".join(stored)
+    assert any("secret:" in text for text in stored)  # the config was stored: by reference
+    for text in (captured.out, captured.err, alerts, caplog.text, *stored):
+        assert "SECRET-TOKEN" not in text
