@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import DELIVERY, csv_text, load, manifest, quarantine, row, write_file
+from test_adapters import PEOPLE, with_columns
 
 from pipelines.contract import MAX_FIELD_CHARACTERS, MAX_LINE_BYTES
 from pipelines.ingest.landing import OutsideLandingError, scan_landing
@@ -259,3 +260,73 @@ def test_webhook_url_is_absent_from_stderr_alerts_log_and_dagster_event_log(
     assert any("secret:" in text for text in stored)  # the config was stored: by reference
     for text in (captured.out, captured.err, alerts, caplog.text, *stored):
         assert "SECRET-TOKEN" not in text
+
+
+# --- mappings are parsed, not screened -------------------------------------------------------
+
+
+@pytest.mark.parametrize("expression", [
+    "read_csv('/etc/passwd')",
+    "sql_auto_complete('sel')",
+    "getenv('HOME')",
+    "lower(name) || (select 1)",
+    "list_transform([name], x -> x)",
+    "main.lower(name)",
+    "name -- hidden\n || read_text('/etc/passwd')",
+])
+def test_mapping_calling_a_table_function_or_sql_auto_complete_is_refused_at_parse_time(
+    tmp_path, monkeypatch, expression
+):
+    """Refused by load_mapping (the parse), naming the key; no SQL is executed to find out."""
+    import duckdb
+
+    from pipelines.adapters import MappingError, load_mapping
+
+    executed: list[str] = []
+    real_connect = duckdb.connect
+
+    class Spy:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self._con = real_connect(*args, **kwargs)
+
+        def execute(self, sql: str, *args: object) -> object:
+            if "json_serialize_sql" not in sql:
+                executed.append(sql)
+            return self._con.execute(sql, *args)
+
+        def __enter__(self) -> Spy:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._con.close()
+
+    monkeypatch.setattr(duckdb, "connect", Spy)
+    quoted = expression.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    path = tmp_path / "mapping.yaml"
+    path.write_text(with_columns(full_name=f'{{expr: "{quoted}"}}'), encoding="utf-8")
+    with pytest.raises(MappingError) as caught:
+        load_mapping(path)
+    assert "entities.users.columns.full_name.expr: " in str(caught.value)
+    assert "not allowed" in str(caught.value)
+    assert executed == []
+
+
+def test_mapping_extends_reaches_only_presets_and_files_beside_it(tmp_path):
+    from pipelines.adapters import MappingError, load_mapping
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "base.yaml").write_text(PEOPLE, encoding="utf-8")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for target in (str(elsewhere / "base.yaml"), "../elsewhere/base.yaml"):
+        (mine / "mapping.yaml").write_text(f"extends: {target}\n", encoding="utf-8")
+        with pytest.raises(MappingError, match=r"extends: .* is not allowed"):
+            load_mapping(mine / "mapping.yaml")
+    (mine / "link.yaml").symlink_to(elsewhere / "base.yaml")
+    (mine / "mapping.yaml").write_text("extends: link.yaml\n", encoding="utf-8")
+    with pytest.raises(MappingError, match="link leading out"):
+        load_mapping(mine / "mapping.yaml")
+    (mine / "base.yaml").write_text(PEOPLE, encoding="utf-8")
+    (mine / "mapping.yaml").write_text("extends: base.yaml\n", encoding="utf-8")
+    assert "users" in load_mapping(mine / "mapping.yaml").entities
