@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.settings import Settings, SettingsError, parse_instant
+from pipelines.safe_text import terminal_safe
+from pipelines.settings import Settings, SettingsError, parse_instant, redact_secrets
 
 # Exit codes: 0 success, 1 failed run (rejected input, a blocking check), 2 bad usage or
 # settings, 3 another run holds the warehouse, 128 + n stopped by signal n.
@@ -28,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _err(f"error: {exc}")
         return 2
 
 
@@ -90,13 +91,12 @@ def _explain(args: argparse.Namespace) -> int:
     # Explain reads only what was published: the build database may be gone or mid-run.
     published = published_database(settings.warehouse_dir)
     if not published.exists():
-        print(f"error: no published marts at {published}; run `sales-kpi run` first",
-              file=sys.stderr)
+        _err(f"error: no published marts at {published}; run `sales-kpi run` first")
         return 2
     try:
-        print(explain_contact(published, args.contact_id, settings.business_timezone))
+        _say(explain_contact(published, args.contact_id, settings.business_timezone))
     except ContactNotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _err(f"error: {exc}")
         return 1
     return 0
 
@@ -132,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
     except ValueError as exc:
-        print(f"error: --as-of: {exc}", file=sys.stderr)
+        _err(f"error: --as-of: {exc}")
         return 2
     default_sample = Settings().extracts_dir
     if (
@@ -145,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
 
         generate_sample(default_sample, scale=DEFAULT_SAMPLE_SCALE, seed=DEFAULT_SAMPLE_SEED)
     if not settings.extracts_dir.is_dir():
-        print(f"error: landing folder {settings.extracts_dir} does not exist", file=sys.stderr)
+        _err(f"error: landing folder {settings.extracts_dir} does not exist")
         return 2
 
     from pipelines.run_guard import RunInterrupted, WarehouseBusy, warehouse_lock
@@ -155,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
         with warehouse_lock(settings.warehouse_dir):
             return _run_locked(settings)
     except WarehouseBusy as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _err(f"error: {exc}")
         return EXIT_BUSY
     except RunInterrupted as exc:  # a signal before the job started
         return 128 + exc.signum
@@ -174,12 +174,13 @@ def _run_locked(settings: Settings) -> int:
         outcome = run_nightly_job(settings)
     except RunInterrupted as exc:
         return _interrupted(settings, exc, time.perf_counter() - started, began)
-    print()
+    _say()
     adapter_report = settings.landing_dir / ".adapter-report.txt"
     if settings.source_mapping and adapter_report.exists():
-        print(adapter_report.read_text(encoding="utf-8"))
-    print(_summary(settings, outcome.run_id))
-    print()
+        _say(adapter_report.read_text(encoding="utf-8"))
+    _say(_summary(settings, outcome.run_id))
+    _print_landing_notes(settings)
+    _say()
     seconds = time.perf_counter() - started
     dbt_warnings = [w for w in outcome.warnings if w.startswith("check relationships_")]
     if dbt_warnings:
@@ -208,12 +209,12 @@ def _run_locked(settings: Settings) -> int:
             _say(f"dashboard: {site / 'index.html'} (auditor's pack: {site / 'definitions.html'},"
                  f" Data Docs: {settings.warehouse_dir / 'quality' / 'data_docs' / 'index.html'})")
         return 0
-    print(f"run {outcome.run_id[:8]} FAILED after {seconds:.1f}s:", file=sys.stderr)
+    _err(f"run {outcome.run_id[:8]} FAILED after {seconds:.1f}s:")
     for failure in outcome.failures:
-        print(f"  - {failure}", file=sys.stderr)
+        _err(f"  - {failure}")
     from pipelines.publish import published_state
 
-    print(published_state(settings.warehouse_dir, outcome.run_id), file=sys.stderr)
+    _err(published_state(settings.warehouse_dir, outcome.run_id))
     return 1
 
 
@@ -234,11 +235,10 @@ def _interrupted(
     from pipelines.publish import published_state
 
     signum = getattr(exc, "signum", 2)
-    print(f"run STOPPED by {exc} after {seconds:.1f}s; its child processes were ended",
-          file=sys.stderr)
+    _err(f"run STOPPED by {exc} after {seconds:.1f}s; its child processes were ended")
     # the interrupted run's id is not known here: what it published, if its publish step
     # had finished, is a run published since it began
-    print(published_state(settings.warehouse_dir, since=began), file=sys.stderr)
+    _err(published_state(settings.warehouse_dir, since=began))
     code = 128 + int(signum)
     # the abandoned job thread must not hold the exit up: leave now (the kernel releases the
     # warehouse lock; the children are already ended)
@@ -247,16 +247,32 @@ def _interrupted(
     os._exit(code)
 
 
+def _print_landing_notes(settings: Settings) -> None:
+    """What the landing scan ignored, and why (hidden folders, stray files): part of the run
+    summary, so nothing in the landing folder is passed over without the operator seeing it.
+    A landing that cannot be scanned is already a failure of the run; nothing to add here."""
+    from pipelines.ingest.landing import LandingError, scan_landing
+
+    try:
+        _files, notes = scan_landing(settings.landing_dir)
+    except LandingError:
+        return
+    if notes:
+        _say(f"ignored in the landing folder ({len(notes)}):")
+        for note in notes:
+            _say(f"  - {note}")
+
+
 def _skip_file(args: argparse.Namespace) -> int:
     import duckdb
 
     settings = _settings(args)
     delivery, _, file_name = args.file.strip("/").partition("/")
     if not file_name:
-        print("error: name the file as DELIVERY/FILE", file=sys.stderr)
+        _err("error: name the file as DELIVERY/FILE")
         return 2
     if not settings.raw_database.exists():
-        print(f"error: no warehouse at {settings.raw_database}", file=sys.stderr)
+        _err(f"error: no warehouse at {settings.raw_database}")
         return 2
     with duckdb.connect(str(settings.raw_database)) as con:
         row = con.execute(
@@ -265,7 +281,7 @@ def _skip_file(args: argparse.Namespace) -> int:
             [delivery, file_name],
         ).fetchone()
         if row is None:
-            print(f"error: {args.file} was never rejected; nothing to skip", file=sys.stderr)
+            _err(f"error: {args.file} was never rejected; nothing to skip")
             return 2
         con.execute(
             "insert into raw.skipped_files values (?, ?, ?, ?, ?, ?)",
@@ -276,8 +292,18 @@ def _skip_file(args: argparse.Namespace) -> int:
     return 0
 
 
-def _say(message: str) -> None:
-    print(message, flush=True)
+def _safe(message: object) -> str:
+    """Every CLI message passes here: secrets redacted, control characters from data (ESC
+    sequences, OSC titles, C1 controls, bidi overrides) escaped. Line breaks are kept."""
+    return terminal_safe(redact_secrets(str(message)))
+
+
+def _say(message: object = "") -> None:
+    print(_safe(message), flush=True)
+
+
+def _err(message: object) -> None:
+    print(_safe(message), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,12 @@ ColumnType = Literal["string", "enum", "boolean", "timestamp", "integer", "decim
 
 CONTRACT_VERSION = "v1"
 FILE_EXTENSIONS = ("csv.gz", "csv", "parquet", "jsonl", "xlsx")
+# Size limits of the input (contract rules, not library defaults, so every message can name the
+# limit that was hit). A value longer than MAX_FIELD_CHARACTERS is a bad value: its row is
+# quarantined, naming line and column. A CSV line (one record) longer than MAX_LINE_BYTES
+# cannot be read safely at all: the file is rejected, naming line, column and the limit.
+MAX_FIELD_CHARACTERS = 65_536
+MAX_LINE_BYTES = 1_048_576
 
 
 @dataclass(frozen=True)

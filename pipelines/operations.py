@@ -30,7 +30,8 @@ from dagster import (
 
 from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.publish import published_state
-from pipelines.settings import Settings
+from pipelines.safe_text import single_line
+from pipelines.settings import Settings, redact_secrets
 
 NIGHTLY_JOB = "nightly"
 PUBLISHED_KEY = AssetKey(["published_marts"])
@@ -130,7 +131,11 @@ def build_alert(context: HookContext, settings: Settings) -> dict[str, Any]:
         "alert": "sales-kpi nightly run failed",
         "run_id": _context_value(context, "run_id"),
         "step": _context_value(context, "step_key"),
-        "error": f"{type(error).__name__}: {error}" if error else "unknown error",
+        # Redacted and escaped: an exception may quote a secret setting or hostile data.
+        "error": (
+            single_line(redact_secrets(f"{type(error).__name__}: {error}")) if error
+            else "unknown error"
+        ),
         "warehouse": str(settings.warehouse_dir),
         "published_marts": published_state(
             settings.warehouse_dir, _context_value(context, "run_id")
@@ -142,23 +147,26 @@ def build_alert(context: HookContext, settings: Settings) -> dict[str, Any]:
 def send_alert(alert: dict[str, Any], settings: Settings) -> None:
     """Append the alert to `<warehouse>/alerts.log` and POST it to the webhook, if set.
 
-    An unreachable webhook is logged, never raised: the alert must not hide the failure.
+    An unreachable (or malformed) webhook is logged, never raised: the alert must not hide
+    the failure. The URL is a secret (Slack and Teams put the credential in it): it is never
+    logged, and anything an error says about it is redacted.
     """
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
     with (settings.warehouse_dir / ALERTS_FILE).open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(alert) + "\n")
     if settings.alert_webhook_url:
-        request = urllib.request.Request(
-            settings.alert_webhook_url,
-            data=json.dumps(alert).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
         try:
+            request = urllib.request.Request(
+                settings.alert_webhook_url,
+                data=json.dumps(alert).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
             with urllib.request.urlopen(request, timeout=10):
                 pass
-        except OSError as exc:
-            logger.error("alert webhook %s failed: %s", settings.alert_webhook_url, exc)
+        except Exception as exc:  # any failure to deliver, never the run's failure
+            logger.error("the alert webhook (alert_webhook_url) failed: %s",
+                         redact_secrets(f"{type(exc).__name__}: {exc}"))
 
 
 @failure_hook(required_resource_keys={"pipeline"}, name="alert_on_failure")

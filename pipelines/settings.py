@@ -9,15 +9,18 @@ variable of a setting is its name upper-cased with the prefix ``SALES_KPI_``, e.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from pipelines.safe_text import redact
 
 ENV_PREFIX = "SALES_KPI_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +48,27 @@ class SettingsError(ValueError):
     """A setting (usually from the environment) has a value that cannot be used."""
 
 
+# Secret settings (a field with `metadata={"secret": True}`) never leave the process in clear:
+# printed, logged and carried into Dagster's config they are a reference, `secret:<digest>`,
+# resolved back to the value only inside a process that holds it (read from the environment
+# or given in code). Every value a Settings ever held is remembered here so that
+# `redact_secrets` can take it out of any message, whoever wrote the message.
+SECRET_PREFIX = "secret:"
+_KNOWN_SECRETS: dict[str, str] = {}
+
+
+def secret_reference(value: str) -> str:
+    """The stand-in for a secret value in config and logs: identifies it without revealing
+    it (a digest of a webhook URL's random token cannot be turned back into the token)."""
+    return SECRET_PREFIX + hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with every secret setting value this process has seen replaced by `***`: the
+    one redaction used by every printer (CLI, alerts, logs)."""
+    return redact(text, sorted(_KNOWN_SECRETS.values(), key=len, reverse=True))
+
+
 @dataclass(frozen=True)
 class Settings:
     """The effective settings of one run."""
@@ -70,7 +94,8 @@ class Settings:
     delivery_settle_seconds: int = 60
     step_retries: int = 2
     step_retry_delay_seconds: int = 30
-    alert_webhook_url: str | None = None
+    # Secret: for Slack and Teams the URL itself is the credential.
+    alert_webhook_url: str | None = field(default=None, repr=False, metadata={"secret": True})
     published_max_age_hours: int = 26
     # Whether the schedule and sensors start running when Dagster first loads them. Off, so
     # `make dev` never starts a full job on its own the first time it opens; the production
@@ -109,6 +134,10 @@ class Settings:
             ) from exc
         if not 0 <= self.max_bad_row_share <= 1:
             raise SettingsError("max_bad_row_share must be between 0 and 1")
+        for name in SECRET_SETTINGS:
+            value = getattr(self, name)
+            if value:
+                _KNOWN_SECRETS[secret_reference(value)] = value
 
     @property
     def raw_database(self) -> Path:
@@ -144,14 +173,32 @@ class Settings:
         return values
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: _to_text(getattr(self, f.name)) for f in fields(self)}
+        """Every setting as text, secrets as their `secret:<digest>` reference: safe to print,
+        log and hand to Dagster (whose run storage keeps resource config)."""
+        return {
+            f.name: (
+                secret_reference(value)
+                if f.metadata.get("secret") and (value := getattr(self, f.name))
+                else _to_text(getattr(self, f.name))
+            )
+            for f in fields(self)
+        }
 
     @classmethod
-    def from_text(cls, values: Mapping[str, Any]) -> Settings:
-        """Settings from `as_dict()` output (text values), e.g. carried in a Dagster resource."""
+    def from_text(
+        cls, values: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Settings from `as_dict()` output (text values), e.g. carried in a Dagster resource.
+
+        A secret reference is resolved from the values this process holds, else from the
+        environment variable of the setting when its digest matches; otherwise SettingsError.
+        """
         types = {f.name: f.type for f in fields(cls)}
         parsed = {
-            name: (_parse(name, types[name], str(value)) if value is not None else None)
+            name: (
+                _resolve_secret(name, str(value), environ) if name in SECRET_SETTINGS
+                else _parse(name, types[name], str(value)) if value is not None else None
+            )
             for name, value in values.items()
             if name in types
         }
@@ -172,6 +219,27 @@ class Settings:
             values["as_of"] = _parse_as_of(as_of, timezone)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+SECRET_SETTINGS: tuple[str, ...] = tuple(
+    f.name for f in fields(Settings) if f.metadata.get("secret")
+)
+
+
+def _resolve_secret(name: str, text: str, environ: Mapping[str, str] | None) -> str | None:
+    if text in ("", "None"):
+        return None
+    if not text.startswith(SECRET_PREFIX):
+        return text  # given in clear (hand-written config): used, and remembered for redaction
+    if text in _KNOWN_SECRETS:
+        return _KNOWN_SECRETS[text]
+    raw = (os.environ if environ is None else environ).get(ENV_PREFIX + name.upper(), "").strip()
+    if raw and secret_reference(raw) == text:
+        return raw
+    raise SettingsError(
+        f"{name}: the secret setting is not available in this process; set "
+        f"{ENV_PREFIX}{name.upper()} in its environment"
+    )
 
 
 def _parse_as_of(raw: str, timezone: str) -> datetime:

@@ -41,17 +41,22 @@ from pipelines.adapters.sources import (
     scan_source,
 )
 from pipelines.contract import ENTITIES
-from pipelines.ingest.landing import split_name
+from pipelines.ingest.landing import (
+    ADAPTER_MARKER_FILE,
+    ADAPTER_REPORT_JSON_FILE,
+    ADAPTER_REPORT_TEXT_FILE,
+    split_name,
+)
 from pipelines.ingest.readers import quote_ident, sql_literal
 from pipelines.settings import Settings
 
 # Written into the canonical landing the adapter owns: it may replace and remove entity files
 # there, and refuses to write into a non-empty folder without it.
-MARKER_FILE = ".sales-kpi-adapter"
+MARKER_FILE = ADAPTER_MARKER_FILE
 # The last run's report, next to the marker (hidden: the loader ignores it), for the CLI's
 # run summary and for whoever wonders where a row went.
-REPORT_TEXT_FILE = ".adapter-report.txt"
-REPORT_JSON_FILE = ".adapter-report.json"
+REPORT_TEXT_FILE = ADAPTER_REPORT_TEXT_FILE
+REPORT_JSON_FILE = ADAPTER_REPORT_JSON_FILE
 
 
 def adapt_source(

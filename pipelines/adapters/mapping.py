@@ -21,6 +21,7 @@ import yaml
 from pipelines.adapters.errors import MappingError
 from pipelines.adapters.expressions import ExpressionError, expression_columns
 from pipelines.contract import ENTITIES, ColumnType, Entity
+from pipelines.ingest.landing import leaves_folder
 from pipelines.ingest.validation import FALSE_WORDS, TRUE_WORDS
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -250,13 +251,31 @@ def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     base_name = document.pop("extends", None)
     if base_name is None:
         return document
-    base_path = path.parent / str(base_name)
-    if not base_path.is_file():
-        try:
-            base_path = resolve_mapping(str(base_name))
-        except MappingError as exc:
-            raise MappingError([f"{path.name}: extends: {exc}"]) from exc
-    return _merge(_read_with_extends(base_path, (*seen, path)), document)
+    return _merge(_read_with_extends(_extends_path(path, base_name), (*seen, path)), document)
+
+
+def _extends_path(path: Path, base_name: Any) -> Path:
+    """Where `extends:` may reach: a file beside the mapping (a bare file name, not a link
+    leading elsewhere) or a bundled preset by name. Never an absolute path or another folder:
+    a mapping decides what SQL runs, so what it pulls in must be as visible as itself."""
+    name = str(base_name)
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise MappingError([
+            f"{path.name}: extends: {name!r} is not allowed; name a preset or a mapping "
+            "file in the same folder as this one"
+        ])
+    beside = path.parent / name
+    if beside.is_file():
+        if leaves_folder(beside, path.parent):
+            raise MappingError([f"{path.name}: extends: {name} is a link leading out of the "
+                                "mapping's folder; refused"])
+        return beside.resolve()
+    preset = PRESETS_DIR / f"{name}.yaml"
+    if preset.is_file():
+        return preset
+    presets = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")))
+    raise MappingError([f"{path.name}: extends: {name}: no such mapping file beside this one, "
+                        f"and no preset of that name (presets: {presets or 'none'})"])
 
 
 def _merge(base: Any, override: Any) -> Any:

@@ -26,7 +26,7 @@ import duckdb
 from pipelines.adapters.errors import SourceFileError
 from pipelines.adapters.expressions import PSEUDO_COLUMNS
 from pipelines.adapters.mapping import FileSpec, SourceMapping, normalize_label
-from pipelines.ingest.landing import LandingFile
+from pipelines.ingest.landing import OWN_FILES, LandingFile, leaves_folder
 from pipelines.ingest.readers import (
     TEXT_TABLE,
     UnreadableFileError,
@@ -71,14 +71,30 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
         raise SourceFileError([f"source folder {source_dir} does not exist or is not a folder"])
     notes: list[str] = []
     ambiguous: list[str] = []
+    outside: list[str] = []
     files: dict[str, dict[str, list[SourceFile]]] = {}
-    deliveries = sorted(
-        p for p in source_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-    )
+    # The export folder is a trust boundary like the landing folder (pipelines.ingest.landing):
+    # links leading out of it are refused, dot-names are ignored by rule and listed.
+    deliveries: list[Path] = []
+    for entry in sorted(source_dir.iterdir()):
+        if leaves_folder(entry, source_dir):
+            outside.append(entry.name)
+        elif entry.name.startswith("."):
+            if entry.name not in OWN_FILES:
+                notes.append(f"{entry.name}: name starts with a dot, ignored by rule")
+        elif entry.is_dir():
+            deliveries.append(entry)
+        elif not entry.is_file():
+            notes.append(f"{entry.name}: not a regular file or folder, ignored")
     for folder in deliveries:
         matched: dict[str, list[SourceFile]] = {}
-        for path in sorted(p for p in folder.iterdir() if p.is_file()):
-            if path.name.startswith("."):
+        for path in sorted(folder.iterdir()):
+            if leaves_folder(path, source_dir):
+                outside.append(f"{folder.name}/{path.name}")
+                continue
+            if path.name.startswith(".") or not path.is_file():
+                reason = "name starts with a dot" if path.name.startswith(".") else "not a file"
+                notes.append(f"{folder.name}/{path.name}: {reason}, ignored by rule")
                 continue
             keys = [spec.key for spec in mapping.files.values() if spec.matches(path.name)]
             if len(keys) > 1:
@@ -103,6 +119,11 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
         if deliveries and not any(spec.key in matched for matched in files.values()):
             notes.append(f"{spec.path}.glob: no file in any delivery matches "
                          f"{', '.join(spec.globs)}")
+    if outside:
+        raise SourceFileError([
+            "refused (not read): symbolic link(s) leading outside the source folder: "
+            + ", ".join(outside) + "; put the files themselves in the delivery folders"
+        ])
     if ambiguous:
         raise SourceFileError(ambiguous)
     if not deliveries:

@@ -1,17 +1,47 @@
-"""Finding the files of a landing folder: deliveries, entities, formats and content hashes."""
+"""Finding the files of a landing folder: deliveries, entities, formats and content hashes.
+
+The landing folder is a trust boundary: whoever can write into it decides what is read, but
+only *inside* it. So the scan
+
+- refuses anything reached through a symbolic link that leads out of the landing folder (a
+  `contacts.csv` linking to `/etc/passwd` or to a secrets file must never be opened, hashed
+  or quoted), naming the link; links that stay inside the folder are followed;
+- accounts for every entry it sees: a file is an entity file (loaded or rejected by the
+  loader) or is listed in the notes with the reason it was ignored. Nothing is skipped in
+  silence.
+
+Names starting with a dot are ignored **by rule** and listed: a hidden folder or file is an
+upload in progress (rsync and many copy tools write `.name.XXXX` first) or a tool's own
+(`.DS_Store`, Kubernetes' `..2026_11_26…` atomic-writer folders). Loading those would read a
+half-copied file or a delivery twice; ignoring them silently would lose rows without anyone
+knowing. To load a hidden delivery, rename it without the leading dot.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from pipelines.contract import ENTITIES, FILE_EXTENSIONS
+from pipelines.safe_text import single_line
+
+# Files the pipeline itself writes at the top of a canonical landing (the source adapter's
+# marker and report): known, so not reported as ignored on every run.
+ADAPTER_MARKER_FILE = ".sales-kpi-adapter"
+ADAPTER_REPORT_TEXT_FILE = ".adapter-report.txt"
+ADAPTER_REPORT_JSON_FILE = ".adapter-report.json"
+OWN_FILES = frozenset({ADAPTER_MARKER_FILE, ADAPTER_REPORT_TEXT_FILE, ADAPTER_REPORT_JSON_FILE})
 
 
 class LandingError(Exception):
     """The landing folder itself cannot be used (missing, ambiguous files)."""
+
+
+class OutsideLandingError(LandingError):
+    """An entry of the landing folder is a link that leads outside it: refused, never read."""
 
 
 @dataclass(frozen=True)
@@ -29,8 +59,8 @@ class LandingFile:
 
     @property
     def label(self) -> str:
-        """How messages name the file: `<delivery>/<file>`."""
-        return f"{self.delivery}/{self.path.name}"
+        """How messages name the file: `<delivery>/<file>`, escaped (names are data too)."""
+        return single_line(f"{self.delivery}/{self.path.name}")
 
     @cached_property
     def content_hash(self) -> str:
@@ -51,39 +81,118 @@ def split_name(file_name: str) -> tuple[str, str] | None:
     return None
 
 
+def leaves_folder(path: Path, root: Path) -> bool:
+    """Whether `path`, with every link on its way resolved, lies outside `root` (resolved).
+
+    A dangling link counts by where it points: it could be created there later.
+    """
+    real_root = Path(os.path.realpath(root))
+    real = Path(os.path.realpath(path))
+    return real != real_root and real_root not in real.parents
+
+
+def check_inside(path: Path, root: Path, label: str) -> None:
+    """Raise OutsideLandingError when `path` leads outside `root`: called by the scan and again
+    just before a file is opened (the link could have been swapped in between)."""
+    if leaves_folder(path, root):
+        raise OutsideLandingError(
+            f"{label} is a symbolic link that leads outside the landing folder: refused "
+            "(not read); put the file itself in the delivery folder"
+        )
+
+
 def scan_landing(landing: Path) -> tuple[list[LandingFile], list[str]]:
-    """All entity files, in delivery order, and notes about files that were not recognised.
+    """All entity files, in delivery order, and notes about every entry that was ignored.
 
     A delivery is a sub-folder; deliveries sort by name. Two files for the same entity in one
-    delivery (e.g. `contacts.csv` and `contacts.parquet`) make the delivery ambiguous.
+    delivery (e.g. `contacts.csv` and `contacts.parquet`) make the delivery ambiguous. Every
+    link that leads out of the landing folder is named in one OutsideLandingError.
     """
     if not landing.is_dir():
         raise LandingError(f"landing folder {landing} does not exist or is not a folder")
     files: list[LandingFile] = []
     notes: list[str] = []
-    for delivery_dir in sorted(p for p in landing.iterdir() if p.is_dir()):
-        if delivery_dir.name.startswith("."):
+    outside: list[str] = []
+    loose: list[str] = []
+    for entry in sorted(landing.iterdir()):
+        name = single_line(entry.name)  # names are data: escaped wherever they are shown
+        if leaves_folder(entry, landing):
+            outside.append(name)
             continue
-        seen: dict[str, LandingFile] = {}
-        for path in sorted(p for p in delivery_dir.iterdir() if p.is_file()):
-            if path.name.startswith("."):
-                continue
-            parts = split_name(path.name)
-            if parts is None or parts[0] not in ENTITIES:
-                notes.append(f"{delivery_dir.name}/{path.name}: not an entity file, ignored")
-                continue
-            entity, extension = parts
-            if entity in seen:
-                raise LandingError(
-                    f"{delivery_dir.name}: two files for entity {entity!r} "
-                    f"({seen[entity].name} and {path.name}); keep one"
-                )
-            seen[entity] = LandingFile(delivery_dir.name, entity, path, extension)
-        files.extend(seen.values())
-    loose = sorted(p.name for p in landing.iterdir() if p.is_file() and split_name(p.name))
+        if entry.name in OWN_FILES:
+            continue
+        if entry.name.startswith("."):
+            notes.append(f"{name}: name starts with a dot ({_kind(entry)}), ignored by rule"
+                         + (_entity_count(entry) if entry.is_dir() else ""))
+            continue
+        if entry.is_dir():
+            files.extend(_scan_delivery(entry, landing, notes, outside))
+        elif entry.is_file() and split_name(entry.name):
+            loose.append(name)
+        else:
+            notes.append(f"{name}: {_kind(entry)} directly in the landing folder, ignored")
+    if outside:
+        raise OutsideLandingError(
+            "refused (not read): symbolic link(s) leading outside the landing folder: "
+            + ", ".join(outside) + "; put the files themselves in the delivery folders"
+        )
     if loose:
         notes.append(
             f"files directly in {landing} are not in a delivery sub-folder and were ignored: "
             + ", ".join(loose)
         )
     return files, notes
+
+
+def _scan_delivery(
+    delivery_dir: Path, landing: Path, notes: list[str], outside: list[str]
+) -> list[LandingFile]:
+    seen: dict[str, LandingFile] = {}
+    for path in sorted(delivery_dir.iterdir()):
+        label = single_line(f"{delivery_dir.name}/{path.name}")
+        if leaves_folder(path, landing):
+            outside.append(label)
+            continue
+        if path.name.startswith("."):
+            notes.append(f"{label}: name starts with a dot ({_kind(path)}), ignored by rule")
+            continue
+        if not path.is_file():
+            notes.append(f"{label}: {_kind(path)} inside a delivery, ignored")
+            continue
+        parts = split_name(path.name)
+        if parts is None or parts[0] not in ENTITIES:
+            notes.append(f"{label}: not an entity file, ignored")
+            continue
+        entity, extension = parts
+        if entity in seen:
+            raise LandingError(
+                f"{single_line(delivery_dir.name)}: two files for entity {entity!r} "
+                f"({single_line(seen[entity].name)} and {single_line(path.name)}); keep one"
+            )
+        seen[entity] = LandingFile(delivery_dir.name, entity, path, extension)
+    return list(seen.values())
+
+
+def _kind(path: Path) -> str:
+    if path.is_dir():
+        return "a folder"
+    if path.is_file():
+        return "a file"
+    if path.is_symlink():
+        return "a broken link"
+    return "not a regular file"
+
+
+def _entity_count(folder: Path) -> str:
+    """For a hidden folder: how many entity files it holds, so the note says what is at stake."""
+    try:
+        count = sum(
+            1 for p in folder.iterdir()
+            if (parts := split_name(p.name)) is not None and parts[0] in ENTITIES
+        )
+    except OSError:
+        return ""
+    if not count:
+        return ""
+    return (f" — it holds {count} entity file(s) that were NOT loaded; rename the folder "
+            "without the leading dot to load it")

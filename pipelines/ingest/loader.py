@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from pipelines.contract import ENTITIES, Entity
-from pipelines.ingest.landing import LandingFile
+from pipelines.ingest.landing import LandingFile, OutsideLandingError, check_inside
 from pipelines.ingest.raw_layer import RAW_SCHEMA, entity_table
 from pipelines.ingest.readers import (
     TEXT_TABLE,
@@ -29,6 +29,7 @@ from pipelines.ingest.validation import (
     match_columns,
     record_json,
 )
+from pipelines.safe_text import single_line
 from pipelines.settings import Settings
 
 CHECKED_TABLE = "landing_checked"
@@ -111,6 +112,11 @@ def _load_file(
     settings: Settings,
     run_id: str | None,
 ) -> FileOutcome:
+    try:  # again at the last moment: the scan's check could have been raced by a new link
+        check_inside(file.path, settings.landing_dir, file.label)
+    except OutsideLandingError as exc:
+        # Not recorded in the manifest: that would hash and measure the file behind the link.
+        return FileOutcome(file, "rejected", message=str(exc))
     content_hash = file.content_hash
     previous = con.execute(
         f"""
@@ -250,7 +256,11 @@ def _first_problems(con: duckdb.DuckDBPyConnection, limit: int = 3) -> str:
         f"select _line, column_name, reason from {ERRORS_TABLE} "
         f"order by _line, column_name limit {limit}"
     ).fetchall()
-    return "; ".join(f"line {line}, column {column}: {reason}" for line, column, reason in rows)
+    # Reasons quote (bounded) values and columns are the file's names: escaped for one line.
+    return "; ".join(
+        f"line {line}, column {single_line(column)}: {single_line(reason)}"
+        for line, column, reason in rows
+    )
 
 
 def _record(

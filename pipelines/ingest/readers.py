@@ -20,7 +20,9 @@ from typing import BinaryIO
 import duckdb
 import pyarrow as pa
 
+from pipelines.contract import MAX_LINE_BYTES
 from pipelines.ingest.landing import LandingFile
+from pipelines.safe_text import excerpt
 
 TEXT_TABLE = "landing_text"
 
@@ -63,9 +65,19 @@ def read_as_text(con: duckdb.DuckDBPyConnection, file: LandingFile) -> TextRelat
     return TextRelation(tuple(columns), rows)
 
 
+# Lines of a database error that quote the file's content: never passed on (a file reached by
+# mistake, or a field holding a secret, must not travel into logs and alerts).
+_CONTENT_LINES = ("original line", "line:", "value:")
+MESSAGE_CHARACTERS = 200
+
+
 def _first_lines(message: str, keep: int = 3) -> str:
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    return " ".join(lines[:keep])
+    """The gist of a DuckDB error, bounded and escaped, without the lines that quote data."""
+    lines = [
+        line.strip() for line in message.strip().splitlines()
+        if line.strip() and not line.strip().lower().startswith(_CONTENT_LINES)
+    ]
+    return excerpt(" ".join(lines[:keep]), MESSAGE_CHARACTERS)
 
 
 # --- CSV -----------------------------------------------------------------------------------
@@ -85,9 +97,15 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     """
     try:
         with _open_binary(path) as handle:
-            first_bytes = handle.readline()
+            first_bytes = handle.readline(MAX_LINE_BYTES + 1)
     except (OSError, EOFError) as exc:
-        raise UnreadableFileError(f"cannot read the header row: {exc}") from exc
+        raise UnreadableFileError(
+            f"cannot read the header row: {excerpt(exc, MESSAGE_CHARACTERS)}"
+        ) from exc
+    if len(first_bytes) > MAX_LINE_BYTES:
+        raise UnreadableFileError(
+            f"line 1: the header row is longer than the line limit ({MAX_LINE_BYTES:,} bytes)"
+        )
     try:
         first = first_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -118,24 +136,45 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
             from read_csv(
                 {sql_literal(str(path))}, header = true, auto_detect = false,
                 delim = {sql_literal(delimiter)}, quote = '"', escape = '"',
-                columns = {{{columns}}}, strict_mode = true
+                columns = {{{columns}}}, strict_mode = true,
+                max_line_size = {MAX_LINE_BYTES}
             ) with ordinality
             """
         )
     except duckdb.Error as exc:
-        detail = _csv_structure_problem(path, delimiter, len(names))
+        detail = _csv_structure_problem(path, delimiter, names)
         raise UnreadableFileError(detail or _first_lines(str(exc))) from exc
     return names
 
 
-def _csv_structure_problem(path: Path, delimiter: str, width: int) -> str | None:
-    """Explain a CSV that DuckDB refused: the first line that is not UTF-8, or whose field
+# The fallback reader may hold a field this large before giving up on naming its column; a
+# field beyond even that is reported with its line only.
+_FALLBACK_FIELD_LIMIT = 64 * MAX_LINE_BYTES
+
+
+def _csv_structure_problem(path: Path, delimiter: str, names: list[str]) -> str | None:
+    """Explain a CSV that DuckDB refused: the first line that is not UTF-8, that is longer
+    than the contract's line limit (naming the column of its largest field), or whose field
     count differs from the header's."""
+    width = len(names)
+    if csv.field_size_limit() < _FALLBACK_FIELD_LIMIT:
+        csv.field_size_limit(_FALLBACK_FIELD_LIMIT)
+    end_of_previous = 1
     try:
         with _open_binary(path) as handle:
             lines = (_decode_line(number, raw) for number, raw in enumerate(handle, start=1))
             reader = csv.reader(lines, delimiter=delimiter)
             for record in reader:
+                start, end_of_previous = end_of_previous + 1, reader.line_num
+                size = sum(len(value.encode("utf-8")) for value in record) + len(record)
+                if size > MAX_LINE_BYTES:
+                    position = max(range(len(record)), key=lambda i: len(record[i]))
+                    column = names[position] if position < width else f"#{position + 1}"
+                    return (
+                        f"line {start}, column {excerpt(column)}: a value of "
+                        f"{len(record[position]):,} characters makes the line longer than the "
+                        f"line limit ({MAX_LINE_BYTES:,} bytes)"
+                    )
                 if record and len(record) != width:
                     return (
                         f"line {reader.line_num}: {len(record)} fields where the header has "
@@ -143,8 +182,15 @@ def _csv_structure_problem(path: Path, delimiter: str, width: int) -> str | None
                     )
     except _NotUtf8 as exc:
         return str(exc)
-    except (csv.Error, OSError, EOFError) as exc:
-        return f"not a readable CSV file: {exc}"
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            return (
+                f"line {end_of_previous + 1}: a value larger than {_FALLBACK_FIELD_LIMIT:,} "
+                f"bytes, far beyond the line limit ({MAX_LINE_BYTES:,} bytes)"
+            )
+        return f"not a readable CSV file: {excerpt(exc, MESSAGE_CHARACTERS)}"
+    except (OSError, EOFError) as exc:
+        return f"not a readable CSV file: {excerpt(exc, MESSAGE_CHARACTERS)}"
     return None
 
 
@@ -230,7 +276,9 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
-        raise UnreadableFileError(f"not a readable xlsx workbook: {exc}") from exc
+        raise UnreadableFileError(
+            f"not a readable xlsx workbook: {excerpt(exc, MESSAGE_CHARACTERS)}"
+        ) from exc
     try:
         sheet = workbook.worksheets[0]
         rows = sheet.iter_rows(values_only=True)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.contract import Column, Entity
+from pipelines.contract import MAX_FIELD_CHARACTERS, Column, Entity
 from pipelines.ingest.readers import quote_ident, sql_literal
+from pipelines.safe_text import EXCERPT_CHARACTERS, excerpt
 
 # Text that carries an explicit offset (or Z) after a time of day: an exact instant.
 OFFSET_PATTERN = (
@@ -35,14 +36,21 @@ SQL_TYPES = {
 }
 
 
+MAX_NAMES_SHOWN = 30
+
+
 class MissingColumnsError(Exception):
     """The file lacks a column the contract requires it to carry."""
 
     def __init__(self, missing: list[str], present: tuple[str, ...]) -> None:
         self.missing = missing
+        # The header is file content: shown as bounded, escaped names, and not all of them.
+        shown = ", ".join(excerpt(name) for name in present[:MAX_NAMES_SHOWN])
+        if len(present) > MAX_NAMES_SHOWN:
+            shown += f", … ({len(present) - MAX_NAMES_SHOWN} more)"
         super().__init__(
             f"missing required column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)} (the file has: {', '.join(present) or 'no columns'})"
+            f"{', '.join(missing)} (the file has: {shown or 'no columns'})"
         )
 
 
@@ -71,7 +79,7 @@ def match_columns(entity: Entity, file_columns: tuple[str, ...]) -> ColumnMatch:
         key = name.strip().lower()
         if key in by_lower:
             raise DuplicateColumnError(
-                f"columns {by_lower[key]!r} and {name!r} are the same column "
+                f"columns '{excerpt(by_lower[key])}' and '{excerpt(name)}' are the same column "
                 "(names match case-insensitively)"
             )
         by_lower[key] = name
@@ -140,9 +148,38 @@ def _plain_number(text: str) -> str:
     )
 
 
-def _problem(column: Column, text: str, typed: str, typed_of: dict[str, str]) -> str:
-    """SQL for the reason a value is bad, NULL when it is fine. First problem wins."""
-    checks: list[tuple[str, str]] = []
+def _shown(text: str) -> str:
+    """SQL quoting a value inside a reason: at most EXCERPT_CHARACTERS of it, then how many
+    more there were (a reason names the problem, it does not carry the value)."""
+    limit = EXCERPT_CHARACTERS
+    return (
+        f"'''' || case when length({text}) > {limit} "
+        f"then left({text}, {limit}) || '''…(+' || format('{{:,}}', length({text}) - {limit}) "
+        f"|| ' characters)' else {text} || '''' end"
+    )
+
+
+def _too_long(match: ColumnMatch, column: Column) -> tuple[str, str] | None:
+    """The field limit, checked on the value as the file holds it (before trimming)."""
+    if column.name not in match.found:
+        return None
+    raw = quote_ident(match.found[column.name])
+    return (
+        f"length({raw}) > {MAX_FIELD_CHARACTERS}",
+        f"'value of ' || format('{{:,}}', length({raw})) || "
+        + sql_literal(
+            f" characters is longer than the field limit ({MAX_FIELD_CHARACTERS:,} characters)"
+        ),
+    )
+
+
+def _problem(
+    column: Column, text: str, typed: str, typed_of: dict[str, str],
+    too_long: tuple[str, str] | None = None,
+) -> str:
+    """SQL for the reason a value is bad, NULL when it is fine. First problem wins; the field
+    limit is checked first, so an over-long value is never quoted at length."""
+    checks: list[tuple[str, str]] = [too_long] if too_long else []
     if column.required:
         checks.append((f"{text} is null", sql_literal("required value is empty")))
     if column.required_when is not None:
@@ -155,7 +192,7 @@ def _problem(column: Column, text: str, typed: str, typed_of: dict[str, str]) ->
                 sql_literal(f"value is empty but {condition.describe()}"),
             )
         )
-    shown = f"'''' || {text} || ''''"
+    shown = _shown(text)
     unparsable = {
         "enum": f"'unknown value ' || {shown} || "
         + sql_literal(f" (expected one of: {', '.join(column.enum)})"),
@@ -187,7 +224,8 @@ def checked_select(entity: Entity, match: ColumnMatch, timezone: str, source: st
     typed = {c.name: _typed(c, texts[c.name], timezone) for c in entity.columns}
     parts = [f"{typed[c.name]} as {quote_ident(c.name)}" for c in entity.columns]
     parts += [
-        f"{_problem(c, texts[c.name], typed[c.name], typed)} as {quote_ident('_err_' + c.name)}"
+        f"{_problem(c, texts[c.name], typed[c.name], typed, _too_long(match, c))} "
+        f"as {quote_ident('_err_' + c.name)}"
         for c in entity.columns
     ]
     if match.extra:
@@ -204,5 +242,9 @@ def checked_select(entity: Entity, match: ColumnMatch, timezone: str, source: st
 def record_json(match: ColumnMatch) -> str:
     """SQL for a whole file row as JSON text, as it was read: kept with quarantined rows."""
     file_columns = list(match.found.values()) + list(match.extra)
-    record = ", ".join(f"{quote_ident(n)} := {quote_ident(n)}" for n in file_columns)
+    # Bounded to the field limit: an over-long value is kept as evidence, not in full.
+    record = ", ".join(
+        f"{quote_ident(n)} := left({quote_ident(n)}, {MAX_FIELD_CHARACTERS})"
+        for n in file_columns
+    )
     return f"cast(to_json(struct_pack({record})) as varchar)"

@@ -1,0 +1,63 @@
+"""Text from data, made safe to print and store: the one home of escaping and redaction.
+
+Everything the pipeline prints or stores that can hold data — CRM values, file and folder
+names, header names, database errors quoting a line — passes through here, because data is
+written by people outside the team:
+
+- `terminal_safe` escapes control characters so a value like ``ESC[31m`` or an OSC title
+  sequence (``ESC]0;title BEL``) cannot recolour, retitle or rewrite an operator's terminal,
+  and bidi overrides cannot make a line read differently from what it says (Trojan Source);
+- `excerpt` bounds a piece of file content to a short, escaped, single-line quote, so an error
+  message names the problem without carrying the file (a secrets file must never end up in
+  stderr, the load manifest or alerts.log);
+- `redact` removes secret setting values (pipelines.settings marks them) from any text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# C0 controls except tab and newline, DEL, C1 controls, and the Unicode format characters that
+# reorder or hide text: bidi embeddings/overrides/isolates and marks, zero-width joiners, BOM.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+_UNSAFE_OR_LINE_BREAK = re.compile(_UNSAFE.pattern[:-1] + "\t\n]")
+EXCERPT_CHARACTERS = 40
+REDACTED = "***"
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: object) -> str:
+    """`text` with every control and format character escaped (`\\x1b`, `\\u202e`), line
+    breaks and tabs kept: for whole messages and multi-line output such as `explain`."""
+    return _UNSAFE.sub(_escape, str(text))
+
+
+def single_line(text: object) -> str:
+    """Like `terminal_safe`, but line breaks and tabs are escaped too: for a name or a value
+    inside a one-line message."""
+    return _UNSAFE_OR_LINE_BREAK.sub(_escape, str(text))
+
+
+def excerpt(text: object, limit: int = EXCERPT_CHARACTERS) -> str:
+    """A bounded, escaped, single-line quote of file content: at most `limit` characters of it,
+    then how many more there were."""
+    value = str(text)
+    if len(value) <= limit:
+        return single_line(value)
+    return single_line(value[:limit]) + f"…(+{len(value) - limit:,} characters)"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every non-empty secret replaced by `***`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text

@@ -1,0 +1,332 @@
+"""Issue 13: the landing folder, the mapping and the settings are trust boundaries.
+
+Each test is named after the rule it holds the pipeline to. They use small hand-made landing
+folders and units of the loader; only the webhook test runs the (failing, tiny) job.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import DELIVERY, csv_text, load, manifest, quarantine, row, write_file
+from test_adapters import PEOPLE, with_columns
+
+from pipelines.contract import MAX_FIELD_CHARACTERS, MAX_LINE_BYTES
+from pipelines.ingest.landing import OutsideLandingError, scan_landing
+
+SECRET_LINE = "API_TOKEN=s3cr3t-do-not-print"
+ESC_RED = "\x1b[31m"
+OSC_TITLE = "\x1b]0;pwned\x07"
+
+
+# --- the landing folder ----------------------------------------------------------------------
+
+
+def test_symlink_leaving_the_landing_folder_is_refused_and_named(tmp_path, landing):
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text(SECRET_LINE + "\n", encoding="utf-8")
+    write_file(landing, DELIVERY, "users.csv", [row("users")])
+    (landing / DELIVERY / "contacts.csv").symlink_to(secrets)
+    with pytest.raises(OutsideLandingError) as caught:
+        scan_landing(landing)
+    message = str(caught.value)
+    assert f"{DELIVERY}/contacts.csv" in message and "outside the landing folder" in message
+    assert "API_TOKEN" not in message and str(secrets) not in message
+
+
+def test_delivery_folder_linked_from_outside_the_landing_folder_is_refused(tmp_path, landing):
+    elsewhere = tmp_path / "elsewhere"
+    write_file(elsewhere, DELIVERY, "users.csv", [row("users")])
+    (landing / DELIVERY).symlink_to(elsewhere / DELIVERY, target_is_directory=True)
+    with pytest.raises(OutsideLandingError, match=DELIVERY):
+        scan_landing(landing)
+
+
+def test_symlink_swapped_in_after_the_scan_is_refused_by_the_loader(tmp_path, con, landing):
+    from pipelines.ingest.loader import load_entity
+    from pipelines.settings import Settings
+
+    path = write_file(landing, DELIVERY, "users.csv", [row("users")])
+    files, _ = scan_landing(landing)
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text(SECRET_LINE + "\n", encoding="utf-8")
+    path.unlink()
+    path.symlink_to(secrets)
+    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "wh")
+    result = load_entity(con, "users", files, settings, run_id="test")
+    assert [o.status for o in result.outcomes] == ["rejected"]
+    assert "outside the landing folder" in result.outcomes[0].message
+    assert manifest(con) == []  # nothing recorded: not even the hash of the secrets file
+
+
+def test_symlink_inside_the_landing_folder_is_followed(con, landing):
+    target = write_file(landing, "2026-11-23T0200", "users.csv", [row("users")])
+    (landing / DELIVERY).mkdir()
+    (landing / DELIVERY / "users.csv").symlink_to(target)
+    files, _ = scan_landing(landing)
+    assert [f.label for f in files] == ["2026-11-23T0200/users.csv", f"{DELIVERY}/users.csv"]
+    assert [o.status for o in load(con, landing, "users").outcomes] == ["loaded", "duplicate"]
+
+
+def test_dot_named_delivery_is_listed_as_ignored_with_what_it_holds(landing):
+    write_file(landing, DELIVERY, "users.csv", [row("users")])
+    write_file(landing, "..2026-11-26T0200", "users.csv", [row("users")])
+    write_file(landing, "..2026-11-26T0200", "deals.csv", [row("deals")])
+    files, notes = scan_landing(landing)
+    assert [f.delivery for f in files] == [DELIVERY]
+    (note,) = [n for n in notes if n.startswith("..2026-11-26T0200")]
+    assert "ignored by rule" in note and "2 entity file(s) that were NOT loaded" in note
+
+
+def test_every_entry_the_scan_sees_is_loaded_or_listed(landing):
+    write_file(landing, DELIVERY, "users.csv", [row("users")])
+    (landing / DELIVERY / "archive").mkdir()
+    (landing / DELIVERY / ".partial.csv").write_text("x", encoding="utf-8")
+    (landing / "README.txt").write_text("hello", encoding="utf-8")
+    (landing / ".hidden").mkdir()
+    _files, notes = scan_landing(landing)
+    listed = " | ".join(notes)
+    for name in (f"{DELIVERY}/archive", f"{DELIVERY}/.partial.csv", "README.txt", ".hidden"):
+        assert name in listed
+
+
+def test_ignored_entries_are_reported_in_the_run_summary(tmp_path, landing, capsys):
+    from pipelines.cli import _print_landing_notes
+    from pipelines.settings import Settings
+
+    write_file(landing, "..2026-11-26T0200", "users.csv", [row("users")])
+    _print_landing_notes(Settings(extracts_dir=landing, warehouse_dir=tmp_path / "wh"))
+    out = capsys.readouterr().out
+    assert "..2026-11-26T0200" in out and "NOT loaded" in out
+
+
+def test_file_content_never_reaches_a_rejection_message_beyond_a_bounded_excerpt(con, landing):
+    # A "CSV" whose header is a secret and whose lines do not match it.
+    path = landing / DELIVERY / "users.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"{SECRET_LINE}\na,b,c\n", encoding="utf-8")
+    (outcome,) = load(con, landing, "users").outcomes
+    assert outcome.status == "rejected"
+    assert len(outcome.message) < 400
+    assert "\n" not in outcome.message
+
+
+# --- size limits -----------------------------------------------------------------------------
+
+
+def test_ten_megabyte_field_rejects_the_file_naming_line_column_and_the_limit(con, landing):
+    rows = [row("users"), row("users", user_id="u2", full_name="x" * 10_000_000)]
+    path = landing / DELIVERY / "users.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(csv_text(rows), encoding="utf-8")
+    (outcome,) = load(con, landing, "users").outcomes
+    assert outcome.status == "rejected"
+    assert "line 3, column full_name" in outcome.message
+    assert f"line limit ({MAX_LINE_BYTES:,} bytes)" in outcome.message
+    assert "131072" not in outcome.message and "xxxxxxxxxx" not in outcome.message
+
+
+def test_value_over_the_field_limit_is_quarantined_naming_line_and_column(con, landing):
+    long_value = "y" * (MAX_FIELD_CHARACTERS + 1)
+    write_file(landing, DELIVERY, "users.csv",
+               [row("users"), row("users", user_id="u2", team=long_value)])
+    (outcome,) = load(con, landing, "users").outcomes
+    assert (outcome.status, outcome.rows_loaded, outcome.rows_quarantined) == ("loaded", 1, 1)
+    (problem,) = quarantine(con)
+    assert (problem["line"], problem["column_name"]) == (3, "team")
+    assert f"field limit ({MAX_FIELD_CHARACTERS:,} characters)" in problem["reason"]
+
+
+def test_bad_value_is_quoted_in_a_bounded_excerpt(con, landing):
+    write_file(landing, DELIVERY, "users.csv",
+               [row("users"), row("users", user_id="u2", role="z" * 5000)])
+    load(con, landing, "users")
+    (problem,) = quarantine(con)
+    assert len(problem["reason"]) < 200 and "characters)" in problem["reason"]
+
+
+def test_hostile_header_names_are_escaped_in_the_rejection(con, landing):
+    path = landing / DELIVERY / "users.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"user_id,{ESC_RED}evil,{OSC_TITLE}\nu1,a,b\n", encoding="utf-8")
+    (outcome,) = load(con, landing, "users").outcomes
+    assert outcome.status == "rejected"
+    assert "\x1b" not in outcome.message and "\x07" not in outcome.message
+    assert "\\x1b[31m" in outcome.message
+
+
+# --- terminal-safe output --------------------------------------------------------------------
+
+
+def test_terminal_safe_escapes_escape_sequences_c1_controls_and_bidi_overrides():
+    from pipelines.safe_text import excerpt, single_line, terminal_safe
+
+    hostile = f"{ESC_RED}red{OSC_TITLE}\x9b31m\u202eevil\u2066\x00"
+    safe = terminal_safe(hostile + "\nnext\tline")
+    assert not any(ch in safe for ch in "\x1b\x07\x9b\u202e\u2066\x00")
+    assert "\\x1b[31m" in safe and "\\u202e" in safe and "\nnext\tline" in safe
+    assert "\n" not in single_line("a\nb") and "\t" not in single_line("a\tb")
+    assert excerpt("x" * 100, 10) == "x" * 10 + "…(+90 characters)"
+
+
+def test_explain_output_reaches_the_terminal_escaped(tmp_path, monkeypatch, capsys):
+    """Every line `explain` prints (values from CRM data) goes through the one escaping helper;
+    so does its error message, which repeats the contact id the operator typed."""
+    import pipelines.explain as explain
+    from pipelines.cli import main
+    from pipelines.publish import published_database
+
+    published_database(tmp_path).parent.mkdir(parents=True, exist_ok=True)
+    published_database(tmp_path).write_bytes(b"")
+    monkeypatch.setattr(
+        explain, "explain_contact",
+        lambda _db, contact, _tz: f"Contact {contact} — team: {ESC_RED}North{OSC_TITLE}",
+    )
+    assert main(["explain", "p1", "--warehouse", str(tmp_path)]) == 0
+
+    def not_found(_db: object, contact: str, _tz: str) -> str:
+        raise explain.ContactNotFound(f"contact {contact!r} is not a live contact")
+
+    monkeypatch.setattr(explain, "explain_contact", not_found)
+    assert main(["explain", f"p{OSC_TITLE}", "--warehouse", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    for stream in (captured.out, captured.err):
+        assert "\x1b" not in stream and "\x07" not in stream
+    assert "\\x1b[31mNorth" in captured.out
+
+
+def test_hostile_names_never_reach_the_run_summary_as_escape_sequences(
+    tmp_path, landing, capsys
+):
+    from pipelines.cli import _print_landing_notes
+    from pipelines.settings import Settings
+
+    (landing / DELIVERY).mkdir()
+    (landing / DELIVERY / f"{ESC_RED}notes{OSC_TITLE}.txt").write_text("x", encoding="utf-8")
+    (landing / f".{ESC_RED}hidden").mkdir()
+    _print_landing_notes(Settings(extracts_dir=landing, warehouse_dir=tmp_path / "wh"))
+    out = capsys.readouterr().out
+    assert "notes" in out and "hidden" in out
+    assert "\x1b" not in out and "\x07" not in out
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+WEBHOOK = "http://127.0.0.1:9/services/T000/B000/SECRET-TOKEN-4711"
+
+
+def test_secret_settings_are_references_in_config_and_redacted_in_text():
+    from pipelines.resources import PipelineSettings
+    from pipelines.settings import Settings, redact_secrets
+
+    settings = Settings(alert_webhook_url=WEBHOOK)
+    resource = PipelineSettings.from_settings(settings)
+    assert "SECRET-TOKEN" not in resource.settings_json
+    assert "SECRET-TOKEN" not in repr(settings) and "SECRET-TOKEN" not in str(settings.as_dict())
+    assert resource.settings().alert_webhook_url == WEBHOOK  # resolved inside the process
+    assert redact_secrets(f"POST {WEBHOOK} failed") == "POST *** failed"
+
+
+def test_webhook_url_is_absent_from_stderr_alerts_log_and_dagster_event_log(
+    tmp_path, landing, capfd, caplog
+):
+    """A failed in-process run with an (unreachable) webhook: the URL is in no log."""
+    from dagster import DagsterInstance
+
+    from pipelines.definitions import NIGHTLY_JOB, build_definitions
+    from pipelines.operations import alerts_path
+    from pipelines.settings import Settings
+
+    (landing / DELIVERY).mkdir()
+    (landing / DELIVERY / "users.csv").write_text("user_id,role\nu1,ae\n", encoding="utf-8")
+    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "wh",
+                        alert_webhook_url=WEBHOOK, step_retries=0)
+    job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
+    with DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False,
+            asset_selection=[key for key in job.asset_layer.executable_asset_keys
+                             if key.path == ["raw", "users"]],
+        )
+        assert not result.success
+        stored = [record.to_json() if hasattr(record, "to_json") else str(record)
+                  for record in instance.all_logs(result.run_id)]
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None
+        snapshot = instance.get_job_snapshot(run.job_snapshot_id) if run.job_snapshot_id else None
+        stored += [str(run.run_config), str(snapshot)]
+    captured = capfd.readouterr()
+    alerts = alerts_path(settings).read_text(encoding="utf-8")
+    assert "alert_on_failure" in " ".join(stored) or "ALERT" in " ".join(stored)
+    assert any("secret:" in text for text in stored)  # the config was stored: by reference
+    for text in (captured.out, captured.err, alerts, caplog.text, *stored):
+        assert "SECRET-TOKEN" not in text
+
+
+# --- mappings are parsed, not screened -------------------------------------------------------
+
+
+@pytest.mark.parametrize("expression", [
+    "read_csv('/etc/passwd')",
+    "sql_auto_complete('sel')",
+    "getenv('HOME')",
+    "lower(name) || (select 1)",
+    "list_transform([name], x -> x)",
+    "main.lower(name)",
+    "name -- hidden\n || read_text('/etc/passwd')",
+])
+def test_mapping_calling_a_table_function_or_sql_auto_complete_is_refused_at_parse_time(
+    tmp_path, monkeypatch, expression
+):
+    """Refused by load_mapping (the parse), naming the key; no SQL is executed to find out."""
+    import duckdb
+
+    from pipelines.adapters import MappingError, load_mapping
+
+    executed: list[str] = []
+    real_connect = duckdb.connect
+
+    class Spy:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self._con = real_connect(*args, **kwargs)
+
+        def execute(self, sql: str, *args: object) -> object:
+            if "json_serialize_sql" not in sql:
+                executed.append(sql)
+            return self._con.execute(sql, *args)
+
+        def __enter__(self) -> Spy:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._con.close()
+
+    monkeypatch.setattr(duckdb, "connect", Spy)
+    quoted = expression.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    path = tmp_path / "mapping.yaml"
+    path.write_text(with_columns(full_name=f'{{expr: "{quoted}"}}'), encoding="utf-8")
+    with pytest.raises(MappingError) as caught:
+        load_mapping(path)
+    assert "entities.users.columns.full_name.expr: " in str(caught.value)
+    assert "not allowed" in str(caught.value)
+    assert executed == []
+
+
+def test_mapping_extends_reaches_only_presets_and_files_beside_it(tmp_path):
+    from pipelines.adapters import MappingError, load_mapping
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "base.yaml").write_text(PEOPLE, encoding="utf-8")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for target in (str(elsewhere / "base.yaml"), "../elsewhere/base.yaml"):
+        (mine / "mapping.yaml").write_text(f"extends: {target}\n", encoding="utf-8")
+        with pytest.raises(MappingError, match=r"extends: .* is not allowed"):
+            load_mapping(mine / "mapping.yaml")
+    (mine / "link.yaml").symlink_to(elsewhere / "base.yaml")
+    (mine / "mapping.yaml").write_text("extends: link.yaml\n", encoding="utf-8")
+    with pytest.raises(MappingError, match="link leading out"):
+        load_mapping(mine / "mapping.yaml")
+    (mine / "base.yaml").write_text(PEOPLE, encoding="utf-8")
+    (mine / "mapping.yaml").write_text("extends: base.yaml\n", encoding="utf-8")
+    assert "users" in load_mapping(mine / "mapping.yaml").entities
