@@ -163,6 +163,7 @@ class Page:
         """The value of `expression` (a promise is awaited), or ProtocolError if it threw."""
         result = self.send("Runtime.evaluate", {
             "expression": expression, "awaitPromise": True, "returnByValue": True,
+            "userGesture": True,
             "timeout": int(timeout * 1000)}, timeout=timeout + 5)
         if "exceptionDetails" in result:
             details = result["exceptionDetails"]
@@ -219,7 +220,7 @@ class Page:
         self.browser.send("Target.closeTarget", {"targetId": self.target})
 
 
-def wait_for_file(folder: Path, suffix: str, timeout: float = 20) -> Path:
+def wait_for_file(folder: Path, suffix: str, timeout: float = 45) -> Path:
     """The one finished download ending in `suffix` in `folder`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

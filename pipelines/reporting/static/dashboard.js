@@ -27,11 +27,8 @@
   var PALETTE = ['#3b7dc4', '#1f3a5f', '#8fb8e3', '#2e9e6a', '#8e5bb5', '#c2571a', '#2f6fb0'];
   var STAGE_COLORS = ['#9ec5e8', '#5b9bd5', '#2f6fb0', '#1f3a5f'];
   var FONT = "Inter, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif";
-  var PLOTLY_CONFIG = {
-    displaylogo: false, responsive: true,
-    modeBarButtonsToRemove: ['select2d', 'lasso2d', 'autoScale2d', 'zoomIn2d', 'zoomOut2d',
-      'toggleSpikelines']
-  };
+  // No mode bar: each card has its own table view and downloads.
+  var PLOTLY_CONFIG = {displaylogo: false, responsive: true, displayModeBar: false};
 
   var store = {};          // key -> payload handed to SKPI.receive
   var waiting = {};        // key -> [resolve, reject] pairs
@@ -321,7 +318,8 @@
         line: {color: COLORS.baseline, width: 1.8, dash: 'dot'}, hoverinfo: 'skip'});
     }
     var el = card.querySelector('.chart');
-    var layout = baseLayout(el, {});
+    // the section's legend names the colours and lines, so the chart keeps its height
+    var layout = baseLayout(el, {showlegend: false, margin: {l: 58, r: 16, t: 12, b: 44}});
     thinTicks(layout.xaxis, cats, ticks, el);
     unitAxis(layout.yaxis, kpi.unit);
     setTable(card, kpi.name, [
@@ -581,8 +579,11 @@
     result.forEach(function (k) {
       rowsOf(sc.series, k, r).forEach(function (x) { if (!month || x.iso > month) month = x.iso; });
     });
-    document.getElementById('tiles-title').textContent = month
-      ? tr('this_month').replace(tr('this_month'), monthLong(month)) : tr('this_month');
+    var open = month && result.some(function (k) {
+      return rowsOf(sc.series, k, [month, month]).some(function (x) { return x.iso === month && !x.c; });
+    });
+    var heading = month ? monthLong(month) + (open ? ' (' + tr('month_to_date') + ')' : '') : tr('this_month');
+    document.getElementById('tiles-title').textContent = heading.charAt(0).toUpperCase() + heading.slice(1);
     document.getElementById('tiles-scope').textContent = sc.name;
     if (!month) return;
     result.forEach(function (k) {
