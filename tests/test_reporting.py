@@ -531,3 +531,23 @@ def test_any_team_and_rep_can_be_shown(browser, site: Path) -> None:
         assert page.console_errors() == []
     finally:
         page.close()
+
+
+@pytest.mark.slow
+def test_the_first_page_does_not_grow_with_reps(tmp_path: Path) -> None:
+    """The sample at scale 1 and 3 (three times the teams and reps): the page grows by the
+    team list only, a few hundred bytes per team, and stays far below 5 MB."""
+    sizes = {}
+    for scale in (1, 3):
+        extracts, warehouse = tmp_path / f"x{scale}", tmp_path / f"w{scale}"
+        generate_sample(extracts, scale=scale, seed=42)
+        settings = Settings(extracts_dir=extracts, warehouse_dir=warehouse, write_site=False)
+        assert run_nightly_job(settings, log_level="WARNING").success
+        pages = write_dashboard(warehouse / "marts.duckdb", tmp_path / f"site{scale}", ("en",))
+        page = pages["en"].read_text(encoding="utf-8")
+        reps = _query(warehouse / "marts.duckdb", f"select count(*) from {mart('dim_reps')}")
+        sizes[scale] = (len(page.encode()), len(_meta(page)["teams"]), reps[0][0])
+    (small, teams_small, reps_small), (large, teams_large, reps_large) = sizes[1], sizes[3]
+    assert reps_large >= 2 * reps_small
+    assert large <= MAX_PAGE_BYTES
+    assert large - small <= 400 * (teams_large - teams_small), sizes

@@ -19,10 +19,11 @@ from __future__ import annotations
 import filecmp
 import shutil
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import plotly
 
 from pipelines.reporting.html import STATIC_DIR, environment, write_atomically
@@ -231,11 +232,9 @@ def page_context(
                    else key, "url": url} for key, url in links.items()],
         "other_language": {"code": other, "url": f"../{other}/index.html"},
         "static": "../static",
-        "today": date.today().isoformat(),
     }
 
 
 def _ts(value: Any) -> datetime | None:
-    import pandas as pd
-
+    """A timestamp of the runs frame as a datetime (NaT as None)."""
     return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()

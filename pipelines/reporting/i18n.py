@@ -65,11 +65,11 @@ TEXT: dict[str, tuple[str, str]] = {
         "New revenue and month-over-month growth",
         "Nieuwe omzet en maand-over-maand groei",
     ),
-    "funnel_title": ("Funnel — last 12 months", "Funnel — laatste 12 maanden"),
+    "funnel_title": ("Funnel — in the period", "Funnel — in de periode"),
     "funnel_help": (
-        "Contacts entering each stage in the last 12 months, computed from the agreed "
+        "Contacts entering each stage in the months of the period, computed from the agreed "
         "definitions (not from CRM labels). Sales leads include those sales sourced itself.",
-        "Contacten die in de laatste 12 maanden een fase bereikten, berekend volgens de "
+        "Contacten die in de maanden van de periode een fase bereikten, berekend volgens de "
         "afgesproken definities (niet uit de CRM-labels). Sales leads omvatten ook leads die "
         "sales zelf vond.",
     ),
