@@ -1,36 +1,51 @@
 """The dashboard and the auditor's definitions page, rendered from a real publication.
 
-One tiny generated sample runs through the nightly job once (module fixture); the reports are
-rendered from the marts it published and read back as HTML.
+One tiny generated sample runs through the nightly job once (module fixture), which writes
+the site; the files are read back, and headless Chromium (driven over the DevTools protocol,
+tests/browser.py) opens the dashboard from disk with networking off, at 1400 px and 420 px,
+in English and Dutch. Screenshots land in tests/artifacts/.
 """
 
 from __future__ import annotations
 
 import csv
-import html
+import io
 import json
+import math
 import re
-import shutil
-import subprocess
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import openpyxl
 import pytest
-from plotly.offline import get_plotlyjs
+from browser import chromium, require_chromium, wait_for_file
+from markupsafe import escape
 
 from pipelines.job_runner import run_nightly_job
 from pipelines.quality.checks import CHECKS
 from pipelines.reporting import write_dashboard, write_definitions_page
+from pipelines.reporting.dashboard import PLOTLY_JS
+from pipelines.reporting.html import environment
+from pipelines.reporting.marts import mart
+from pipelines.reporting.site_data import script_json
 from pipelines.sample import generate_sample
 from pipelines.settings import PROJECT_ROOT, Settings
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 SEEDS = DBT_PROJECT / "seeds" / "definitions"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+MAX_PAGE_BYTES = 5_000_000
 LINKS = {
     "definitions": "definitions.html",
-    "dbt_docs": "dbt_docs/index.html",
-    "data_docs": "../quality/data_docs/index.html",
+    "dbt_docs": "../dbt_docs/index.html",
+    "data_docs": "../../quality/data_docs/index.html",
 }
+CHECK_RESULTS = [
+    {"name": c.name, "passed": c.name != "label_agreement",
+     "severity": "ERROR" if c.blocking else "WARN", "description": c.description}
+    for c in CHECKS
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,107 +61,137 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return warehouse / "marts.duckdb"
 
 
-def _query(published: Path, sql: str) -> list[tuple]:
+@pytest.fixture(scope="module")
+def site(published: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dashboard written again with known check results (the job's own is in
+    `<warehouse>/site`)."""
+    folder = tmp_path_factory.mktemp("site")
+    pages = write_dashboard(published, folder, ("en", "nl"), CHECK_RESULTS, LINKS)
+    assert set(pages) == {"en", "nl"}
+    for language in ("en", "nl"):
+        write_definitions_page(DBT_PROJECT, folder / language / "definitions.html",
+                               None, language)
+    return folder
+
+
+def _query(published: Path, sql: str, *params: Any) -> list[tuple]:
     con = duckdb.connect()
     try:
         con.execute(f"attach '{published}' as published (read_only)")
-        return con.execute(sql).fetchall()
+        return con.execute(sql, list(params)).fetchall()
     finally:
         con.close()
 
 
-CHECK_RESULTS = [
-    {"name": c.name, "passed": c.name != "label_agreement",
-     "severity": "ERROR" if c.blocking else "WARN", "description": c.description}
-    for c in CHECKS
-]
+def _page(site: Path, language: str) -> str:
+    return (site / language / "index.html").read_text(encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def dashboards(published: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    pages = {}
+def _meta(page: str) -> dict[str, Any]:
+    found = re.search(r'<script id="skpi-meta" type="application/json">(.*?)</script>', page, re.S)
+    assert found, "the page carries its metadata as JSON"
+    return json.loads(found.group(1))
+
+
+def _payload(path: Path) -> dict[str, Any]:
+    """The JSON a data file hands to SKPI.receive."""
+    text = path.read_text(encoding="utf-8")
+    found = re.fullmatch(r'SKPI\.receive\("[^"]+",(.*)\);\n', text, re.S)
+    assert found, path
+    return json.loads(found.group(1))
+
+
+# --- the files -----------------------------------------------------------------------------
+
+def test_the_site_is_one_offline_folder_with_the_chart_library_shipped_once(site: Path) -> None:
     for language in ("en", "nl"):
-        out = tmp_path_factory.mktemp(f"dashboard_{language}")
-        path = write_dashboard(published, out, language, CHECK_RESULTS, LINKS)
-        assert path == out / "index.html"
-        assert sorted(p.name for p in out.iterdir()) == ["index.html"]  # no temp file left
-        pages[language] = path.read_text(encoding="utf-8")
-    return pages
+        page = _page(site, language)
+        assert page.startswith("<!DOCTYPE html>")
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I), "no CDN"
+        assert "@import" not in page
+        scripts = re.findall(r'<script src="([^"]+)"', page)
+        assert scripts == ["../static/plotly.min.js", "../static/dashboard.js"]
+        assert "Plotly.newPlot" not in page and "plotly.js v" not in page  # nothing inlined
+        for relative in scripts + re.findall(r'<link rel="stylesheet" href="([^"]+)"', page):
+            assert (site / language / relative).resolve().is_file(), relative
+    assert (site / "static" / "plotly.min.js").read_bytes() == PLOTLY_JS.read_bytes()
+    meta = _meta(_page(site, "en"))
+    assert (site / "en" / meta["company_file"]).resolve().is_file()
+    for team in meta["teams"]:
+        assert (site / "en" / team["file"]).resolve().is_file(), team
+        assert re.fullmatch(r"\.\./data/\w+/team-[a-z0-9-]+\.js", team["file"])
 
 
-def test_dashboard_is_one_self_contained_offline_file(dashboards: dict[str, str]) -> None:
-    page = dashboards["en"]
-    assert page.startswith("<!DOCTYPE html>")
-    assert not re.search(r"<script[^>]*\bsrc\s*=", page, re.I), "scripts must be inline"
-    assert not re.search(r"<link[^>]*href\s*=\s*[\"']?https?://", page, re.I)
-    assert not re.search(r"@import\s+(url\()?[\"']?https?://", page, re.I)
-    # plotly.js inlined exactly once, however many charts there are
-    assert page.count(get_plotlyjs()[:300]) == 1
-    assert page.count("Plotly.newPlot") >= 8
+def test_the_first_page_is_small_and_names_no_rep(published: Path, site: Path) -> None:
+    """The page carries teams and the registry only; reps live in the per-team files, so
+    its weight cannot grow with the number of reps."""
+    reps = _query(published, f"select user_id, full_name from {mart('dim_reps')}")
+    for language in ("en", "nl"):
+        page = _page(site, language)
+        assert len(page.encode()) <= MAX_PAGE_BYTES
+        for user_id, name in reps:
+            assert user_id not in page, user_id
+            assert escape(name) not in page and name not in _meta(page)["teams"], name
 
 
-def test_header_names_the_run(published: Path, dashboards: dict[str, str]) -> None:
+def test_header_names_the_run(published: Path, site: Path) -> None:
     run_id, version = _query(
         published,
-        "select run_id, definitions_version from published.runs "
+        f"select run_id, definitions_version from {mart('runs')} "
         "order by published_at desc limit 1",
     )[0]
-    for page in dashboards.values():
+    for language in ("en", "nl"):
+        page = _page(site, language)
         assert run_id in page and f"<b>{version}</b>" in page
         assert "(Europe/Amsterdam)" in page
     for link in LINKS.values():
-        assert f'href="{html.escape(link)}"' in dashboards["en"]
+        assert f'href="{escape(link)}"' in _page(site, "en")
 
 
-def test_labels_in_english_and_dutch(dashboards: dict[str, str]) -> None:
-    nl, en = dashboards["nl"], dashboards["en"]
+def test_labels_in_english_and_dutch(site: Path) -> None:
+    nl, en = _page(site, "nl"), _page(site, "en")
     assert '<html lang="nl">' in nl
-    for word in ("Salesgesprekken", "Nieuwe omzet", "Nulmeting", "Peildatum", "Conversieratio",
-                 "Offertes", "Klanten", "Actie-KPI", "Resultaat-KPI", "Inzicht-KPI",
-                 "Auditpakket"):
-        assert word in nl, word
-    for word in ("Sales conversations", "New revenue", "Baseline (nulmeting)", "Data as of",
-                 "Auditor's"):
-        assert html.escape(word) in en, word
+    for word in ("Nulmeting", "Peildatum", "Actie-KPI", "Resultaat-KPI", "Inzicht-KPI",
+                 "Auditpakket", "Laatste 12 maanden", "Verkoper", "Tabel"):
+        assert escape(word) in nl, word
+    names_nl = {k["name"] for k in _meta(nl)["kpis"]}
+    assert {"Salesgesprekken", "Nieuwe omzet", "Koude e-mails"} <= names_nl
+    assert any(name.startswith("Conversieratio") for name in names_nl)
+    assert {s["name"] for s in _meta(nl)["stages"]} >= {"Offertes", "Klanten"}
+    assert _meta(nl)["separators"] == ",." and _meta(nl)["eur_prefix"] == "€ "
+    for word in ("Baseline (nulmeting)", "Data as of", "Auditor's", "Last 12 months"):
+        assert escape(word) in en, word
+    assert "Sales conversations" in {k["name"] for k in _meta(en)["kpis"]}
     assert "Peildatum" not in en and "Salesgesprekken" not in en
 
 
-def test_flagged_labellers_are_listed(published: Path, dashboards: dict[str, str]) -> None:
-    flagged = {
-        labeller for (labeller,) in _query(
-            published,
-            "select labeller from published.label_consistency where exceeds_threshold",
-        )
-    }
+def test_flagged_labellers_are_in_the_company_data(published: Path, site: Path) -> None:
+    flagged = {labeller for (labeller,) in _query(
+        published, f"select labeller from {mart('label_consistency')} where exceeds_threshold")}
     assert {"USR-0005", "USR-0011"} <= flagged  # the sample's careless labellers
-    for page in dashboards.values():
-        listed = set(re.findall(r'class="flagged-labeller" data-labeller="([^"]+)"', page))
-        assert listed == flagged
+    meta = _meta(_page(site, "en"))
+    company = _payload((site / "en" / meta["company_file"]).resolve())
+    assert {row[0] for row in company["labels"] if row[7]} == flagged
+    names = dict(_query(published, f"select user_id, full_name from {mart('dim_reps')}"))
+    assert {row[1] for row in company["labels"] if row[7]} == {names[f] for f in flagged}
 
 
-def test_insight_kpis_never_per_rep(published: Path, dashboards: dict[str, str]) -> None:
-    insight = {k for (k,) in _query(
-        published, "select kpi_id from published.kpi_registry where kpi_kind = 'insight'")}
-    for page in dashboards.values():
-        shown = re.findall(r'data-scope="(\w+)" data-scope-id="[^"]*" data-kpi="(\w+)"', page)
-        rep_kpis = {kpi for scope, kpi in shown if scope == "rep"}
-        assert rep_kpis, "the per-rep tables are missing"
-        assert not rep_kpis & insight
-        assert {kpi for scope, kpi in shown if scope == "team"} & insight
-        # no insight KPI name inside the per-rep detail charts either
-        assert "Conversion" not in _rep_detail_json(page)
+def test_insight_kpis_never_per_rep(site: Path) -> None:
+    meta = _meta(_page(site, "en"))
+    insight = {i for i, k in enumerate(meta["kpis"]) if k["kind"] == "insight"}
+    assert insight and all("rep" not in meta["kpis"][i]["scopes"] for i in insight)
+    rep_kpis: set[int] = set()
+    for team in meta["teams"]:
+        for series in _payload((site / "en" / team["file"]).resolve())["series"].values():
+            rep_kpis |= set(series["k"])
+    assert rep_kpis and not rep_kpis & insight
+    company = _payload((site / "en" / meta["company_file"]).resolve())
+    team_kpis = {k for s in company["series"]["team"].values() for k in s["k"]}
+    assert team_kpis & insight
 
 
-def _rep_detail_json(page: str) -> str:
-    """The figure JSON of the per-rep charts (the ones with a rep dropdown)."""
-    return "".join(
-        block for block in re.findall(r"Plotly\.newPlot\((.*?)\)\s*\}", page, re.S)
-        if '"updatemenus"' in block
-    )
-
-
-def test_every_check_is_shown(dashboards: dict[str, str]) -> None:
-    page = dashboards["en"]
+def test_every_check_is_shown(site: Path) -> None:
+    page = _page(site, "en")
     for check in CHECKS:
         assert f'data-check="{check.name}"' in page
     assert f"{len(CHECKS) - 1} of {len(CHECKS)} checks passed" in page
@@ -154,12 +199,57 @@ def test_every_check_is_shown(dashboards: dict[str, str]) -> None:
 
 def test_unknown_language_is_an_error(published: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="language"):
-        write_dashboard(published, tmp_path, language="de")
+        write_dashboard(published, tmp_path, languages=("de",))
 
+
+def test_data_never_reaches_html_unescaped() -> None:
+    hostile = "</script><script>alert(1)</script><!-- & \u2028"
+    encoded = script_json({"team": hostile})
+    assert "</" not in encoded and "<!--" not in encoded and "\u2028" not in encoded
+    assert json.loads(encoded) == {"team": hostile}
+    rendered = environment().from_string(
+        '<p title="{{ v }}">{{ v }}</p><script type="application/json">{{ v|script_json }}'
+        "</script>").render(v=hostile)
+    assert "<script>alert" not in rendered
+    assert rendered.count("</script>") == 1
+
+
+def test_published_tables_are_named_in_one_function() -> None:
+    """Only `marts.mart()` spells where a published table sits (one line to change)."""
+    offenders = []
+    for path in (PROJECT_ROOT / "pipelines" / "reporting").rglob("*.py"):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"published\.\w+\.\w+|\bmarts\.(kpi|dim|fct|runs|label)", line):
+                offenders.append(f"{path.name}:{number}: {line.strip()}")
+    assert offenders == [], offenders
+    assert mart("kpi_scorecard") == '"published"."kpi_scorecard"'
+
+
+def test_every_publish_writes_the_site_with_the_auditors_pack(published: Path) -> None:
+    site = published.parent / "site"
+    for page in ("index.html", "en/index.html", "nl/index.html", "definitions.html",
+                 "en/definitions.html", "nl/definitions.html", "dbt_docs/index.html",
+                 "static/plotly.min.js", "static/dashboard.js"):
+        assert (site / page).is_file(), page
+    assert "url=en/index.html" in (site / "index.html").read_text(encoding="utf-8")
+    dashboard = (site / "en" / "index.html").read_text(encoding="utf-8")
+    for link in ("definitions.html", "../dbt_docs/index.html",
+                 "../../quality/data_docs/index.html"):
+        assert f'href="{link}"' in dashboard, link
+    assert "Afgesproken definities" in (site / "nl" / "definitions.html").read_text("utf-8")
+    assert (published.parent / "quality" / "data_docs" / "index.html").is_file()
+
+
+# --- the definitions page ------------------------------------------------------------------
 
 def _seed(name: str) -> list[dict[str, str]]:
     with (SEEDS / f"{name}.csv").open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def _latest_version() -> str:
+    changelog = _seed("definitions_changelog")
+    return max(changelog, key=lambda r: (r["valid_from"], r["version"]))["version"]
 
 
 def test_definitions_page_comes_from_the_seeds_and_vars(tmp_path: Path) -> None:
@@ -169,20 +259,18 @@ def test_definitions_page_comes_from_the_seeds_and_vars(tmp_path: Path) -> None:
         assert f"<code>{row['domain']}</code>" in page
     for row in _seed("intent_event_types"):
         assert f"<code>{row['event_type']}</code>" in page
-        assert html.escape(row["why"]) in page
+        assert escape(row["why"]) in page
     for row in _seed("kpi_definitions"):
-        assert html.escape(row["definition"]) in page
-    changelog = _seed("definitions_changelog")
-    latest = max(changelog, key=lambda r: (r["valid_from"], r["version"]))
-    assert f'id="version">Version {latest["version"]}</span>' in page  # not +custom
-    for row in changelog:
-        assert html.escape(row["change"]) in page and row["valid_from"] in page
+        assert escape(row["definition"]) in page
+    assert f'id="version">Version {_latest_version()}</span>' in page  # not +custom
+    for row in _seed("definitions_changelog"):
+        assert escape(row["change"]) in page and row["valid_from"] in page
     assert re.search(r"<code>min_conversation_seconds</code></td><td>300</td>", page)
     assert re.search(r"<code>conversion_window_days</code></td><td>90</td>", page)
 
 
 def test_definitions_page_marks_settings_that_differ(published: Path, tmp_path: Path) -> None:
-    (settings,) = _query(published, "select settings from published.runs limit 1")[0]
+    (settings,) = _query(published, f"select settings from {mart('runs')} limit 1")[0]
     effective = json.loads(settings) | {"min_conversation_seconds": 240}
     assert effective["min_labels_judged"] == 10  # the fixture's run
     path = write_definitions_page(DBT_PROJECT, tmp_path / "d.html", effective, language="nl")
@@ -192,57 +280,274 @@ def test_definitions_page_marks_settings_that_differ(published: Path, tmp_path: 
     assert row and row.group(1) == "differs" and "240" in row.group(0)
     other = re.search(r"<tr class=\"(\w*)\"><td><code>target_uplift</code>", page)
     assert other and other.group(1) == ""
-    assert 'id="version">Versie v1.1 +custom</span>' in page
+    assert f'id="version">Versie {_latest_version()} +custom</span>' in page
 
 
-# --- written by the job, and rendered by a real browser ----------------------------------
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--enable-logging=stderr", "--v=0", "--window-size=1400,2000",
-    "--virtual-time-budget=8000",
-)
-
-
-def test_every_publish_writes_the_site_with_the_auditors_pack(published: Path) -> None:
-    site = published.parent / "site"
-    for page in ("index.html", "en/index.html", "nl/index.html", "definitions.html",
-                 "dbt_docs/index.html"):
-        assert (site / page).is_file(), page
-    assert "url=en/index.html" in (site / "index.html").read_text(encoding="utf-8")
-    dashboard = (site / "en" / "index.html").read_text(encoding="utf-8")
-    for link in ("../definitions.html", "../dbt_docs/index.html",
-                 "../../quality/data_docs/index.html"):
-        assert f'href="{link}"' in dashboard, link
-    assert (published.parent / "quality" / "data_docs" / "index.html").is_file()
+def test_dutch_definitions_page_speaks_dutch(tmp_path: Path) -> None:
+    """Headings, the registry's vocabulary and KPI names in Dutch; the rule texts quoted
+    from the seeds are marked as English (lang="en") and the page says why."""
+    page = write_definitions_page(DBT_PROJECT, tmp_path / "nl.html", None, "nl").read_text(
+        encoding="utf-8")
+    for word in ("Wijzigingsgeschiedenis", "Drempels", "Soort", "Eenheid", "actie",
+                 "resultaat", "inzicht", "maand", "verkoper", "aantal", "Koude e-mails",
+                 "Salesrollen", "Regels zoals geïmplementeerd"):
+        assert word in page, word
+    for english in ("<td>action</td>", "<td>result</td>", "<td>month</td>", "<td>count</td>",
+                    ">Kind<", ">Grain<", ">Owner<"):
+        assert english not in page, english
+    for row in _seed("kpi_definitions"):
+        assert f'<td lang="en">{escape(row["definition"])}</td>' in page
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+# --- in a real browser ----------------------------------------------------------------------
+
+WIDTHS = (1400, 420)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    require_chromium()
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as instance:
+        yield instance
+
+
+def _open(browser, site: Path, language: str, width: int, fragment: str = ""):
+    page = browser.page(width)
+    page.goto((site / language / "index.html").as_uri() + fragment)
+    page.js("SKPI.ready")
+    assert page.js("document.getElementById('dashboard').dataset.state") == "ready"
+    return page
+
+
+LAYOUT_JS = """
+(() => {
+  const cards = [...document.querySelectorAll('.chart-card')].filter(c => !c.hidden);
+  const boxes = cards.map(c => { const r = c.getBoundingClientRect();
+    return {id: c.id, x: r.left + scrollX, y: r.top + scrollY, w: r.width, h: r.height}; });
+  const charts = cards.map(c => { const el = c.querySelector('.chart');
+    const svg = el.querySelector('.main-svg'); const r = el.getBoundingClientRect();
+    const s = svg ? svg.getBoundingClientRect() : null;
+    return {id: c.id, drawn: c.dataset.drawn === '1', svg: !!svg,
+            w: r.width, h: r.height, svgRight: s ? s.right : 0, right: r.right,
+            traces: el.data ? el.data.length : 0}; });
+  return {boxes, charts, scrollWidth: document.documentElement.scrollWidth,
+          innerWidth: innerWidth};
+})()
+"""
+
+
+def _overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (a["x"] < b["x"] + b["w"] - 0.5 and b["x"] < a["x"] + a["w"] - 0.5
+            and a["y"] < b["y"] + b["h"] - 0.5 and b["y"] < a["y"] + a["h"] - 0.5)
+
+
+def _assert_clean_layout(page, where: str) -> list[str]:
+    layout = page.js(LAYOUT_JS)
+    assert layout["scrollWidth"] <= layout["innerWidth"], f"{where}: page scrolls sideways"
+    boxes = layout["boxes"]
+    assert boxes, where
+    for i, a in enumerate(boxes):
+        assert a["w"] > 0 and a["h"] > 0, (where, a)
+        for b in boxes[i + 1:]:
+            assert not _overlaps(a, b), f"{where}: {a['id']} overlaps {b['id']}"
+    drawn = [c for c in layout["charts"] if c["drawn"]]
+    assert drawn, where
+    for chart in drawn:
+        assert chart["svg"] and chart["traces"] > 0 and chart["w"] > 100 and chart["h"] > 100, (
+            where, chart)
+        assert chart["svgRight"] <= chart["right"] + 1, (where, chart)
+    return [c["id"] for c in drawn]
 
 
 @pytest.mark.parametrize("language", ["en", "nl"])
-def test_the_dashboard_renders_in_headless_chromium_without_console_errors(
-    published: Path, tmp_path: Path, language: str
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_chart_is_drawn_without_overlap(
+    browser, site: Path, language: str, width: int
 ) -> None:
-    browser = _chromium()
-    if browser is None:
-        pytest.skip(
-            "Chromium is not installed: `make browser` (Debian packages chromium and "
-            "chromium-driver) enables this test; CI installs them"
-        )
-    page = published.parent / "site" / language / "index.html"
-    ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / f"dashboard-{language}.png"
-    screenshot.unlink(missing_ok=True)
-    result = subprocess.run(
-        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-         f"--screenshot={screenshot}", page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
-    console = [line for line in result.stderr.splitlines() if "CONSOLE" in line]
-    errors = [line for line in console if "error" in line.lower() or "uncaught" in line.lower()]
-    assert not errors, "\n".join(errors)
-    assert screenshot.is_file() and screenshot.stat().st_size > 50_000, result.stderr[-2000:]
+    meta = _meta(_page(site, language))
+    team = meta["teams"][0]["slug"]
+    page = _open(browser, site, language, width)
+    try:
+        company = _assert_clean_layout(page, "company")
+        assert {"card-funnel", "card-conversion", "card-revenue", "card-labels",
+                "card-attainment"} <= set(company)
+        assert len([c for c in company if c.startswith("card-kpi-")]) == sum(
+            1 for k in meta["kpis"] if k["kind"] in ("action", "result")
+            and "company" in k["scopes"])
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(ARTIFACTS / f"dashboard-{language}-{width}.png")
+        page.js(f"SKPI.set({{team: {json.dumps(team)}}})")
+        _assert_clean_layout(page, "team")
+        rep = page.js(f"SKPI.set({{team: {json.dumps(team)}}}).then(() => "
+                      "document.querySelector('#f-rep option:nth-child(2)').value)")
+        page.js(f"SKPI.set({{rep: {json.dumps(rep)}, period: 'w26'}})")
+        rep_cards = _assert_clean_layout(page, "rep")
+        assert "card-funnel" not in rep_cards  # insight KPIs never per rep
+        page.screenshot(ARTIFACTS / f"dashboard-{language}-{width}-rep.png")
+        assert page.console_errors() == []
+    finally:
+        page.close()
+
+
+SIGNATURE_JS = """
+(() => Object.fromEntries([...document.querySelectorAll('.chart-card')]
+  .filter(c => !c.hidden && c.dataset.drawn === '1')
+  .map(c => { const el = c.querySelector('.chart');
+    return [c.id, JSON.stringify(el.data.map(t => [t.x, t.y]))]; })))()
+"""
+
+
+@pytest.mark.parametrize("language", ["en", "nl"])
+def test_a_filter_or_period_change_redraws_the_charts(browser, site: Path, language: str) -> None:
+    page = _open(browser, site, language, 1400)
+    try:
+        before, renders = page.js(SIGNATURE_JS), page.js("SKPI.renders")
+        # through the controls, as a person would
+        page.js("(() => { const s = document.getElementById('f-period'); s.value = 'w13';"
+                " s.dispatchEvent(new Event('change')); })()")
+        page.wait_for(f"SKPI.renders > {renders}")
+        page.js("SKPI.set({})")
+        after = page.js(SIGNATURE_JS)
+        kpi_cards = [c for c in before if c.startswith("card-kpi-")]
+        assert kpi_cards and all(before[c] != after[c] for c in kpi_cards)
+        assert "period=w13" in page.js("location.hash")
+        team = _meta(_page(site, language))["teams"][0]["slug"]
+        renders = page.js("SKPI.renders")
+        page.js(f"(() => {{ const s = document.getElementById('f-team'); s.value = "
+                f"{json.dumps(team)}; s.dispatchEvent(new Event('change')); }})()")
+        page.wait_for(f"SKPI.renders > {renders} && SKPI.state().team === {json.dumps(team)}")
+        page.js("SKPI.set({})")
+        per_team = page.js(SIGNATURE_JS)
+        # the team's own rows (a KPI only one team has may equal the company's)
+        assert any(per_team[c] != after[c] for c in kpi_cards if c in per_team)
+        assert page.js("document.getElementById('f-rep').disabled") is False
+    finally:
+        page.close()
+
+
+def _mart_rows(published: Path, kpi_id: str, scope: str, scope_id: str,
+               start: str, end: str, grain: str) -> list[tuple]:
+    overlap = ("v.period_start between ?::date and ?::date" if grain == "week" else
+               "v.period_start + interval 1 month - interval 1 day >= ?::date "
+               "and v.period_start <= ?::date")
+    return _query(
+        published,
+        f"""
+        select strftime(v.period_start, '%Y-%m-%d'), v.value, s.target, s.attainment, r.unit
+        from {mart('kpi_values')} v
+        join {mart('kpi_registry')} r on r.kpi_id = v.kpi_id
+        left join {mart('kpi_scorecard')} s on s.kpi_id = v.kpi_id and s.scope = v.scope
+         and s.scope_id = v.scope_id and s.period_start = v.period_start
+        where v.kpi_id = ? and v.scope = ? and v.scope_id = ? and {overlap}
+        order by v.period_start
+        """, kpi_id, scope, scope_id, start, end)
+
+
+def _number(text: str | None) -> float | None:
+    return None if text in (None, "") else float(text)
+
+
+@pytest.mark.parametrize("language", ["en", "nl"])
+def test_the_csv_download_equals_the_mart_for_the_filter(
+    browser, published: Path, site: Path, language: str, tmp_path: Path
+) -> None:
+    meta = _meta(_page(site, language))
+    team = meta["teams"][0]
+    page = _open(browser, site, language, 1400)
+    try:
+        page.downloads_to(tmp_path)
+        rep = page.js(f"SKPI.set({{team: {json.dumps(team['slug'])}}}).then(() => "
+                      "document.querySelector('#f-rep option:nth-child(2)').value)")
+        for scope, scope_id, changes in (
+            ("team", team["name"], {"period": "m6"}),
+            ("rep", rep, {"rep": rep, "period": "w26"}),
+        ):
+            page.js(f"SKPI.set({json.dumps(changes)})")
+            start, end = page.js("SKPI.state().range")
+            for card in page.js("SKPI.cards()"):
+                if not card.startswith("card-kpi-"):
+                    continue
+                kpi_id = page.js(f"document.getElementById('{card}').dataset.kpi")
+                grain = next(k["grain"] for k in meta["kpis"] if k["id"] == kpi_id)
+                for old in tmp_path.iterdir():
+                    old.unlink()
+                page.js(f"document.querySelector('#{card} [data-download=csv]').click()")
+                text = wait_for_file(tmp_path, ".csv").read_bytes().decode("utf-8-sig")
+                assert text == page.js(f"SKPI.csv('{card}')")
+                rows = list(csv.DictReader(io.StringIO(text, newline="")))
+                columns = [c["label"] for c in page.js(f"SKPI.table('{card}').columns")]
+                by_key = dict(zip(["period_start", "period", "scope", "kpi", "actual", "target",
+                                   "attainment", "status"], columns, strict=True))
+                expected = _mart_rows(published, kpi_id, scope, scope_id, start, end, grain)
+                assert len(rows) == len(expected), (card, scope)
+                for row, (period, value, target, attainment, unit) in zip(
+                        rows, expected, strict=True):
+                    assert row[by_key["period_start"]] == period
+                    assert _number(row[by_key["actual"]]) == value
+                    shown = None if target is None else (
+                        math.ceil(target - 1e-9) if unit == "count" else target)
+                    assert _number(row[by_key["target"]]) == shown, (card, period)
+                    assert _number(row[by_key["attainment"]]) == attainment
+        # the Excel download holds the same rows, and opens
+        card = page.js("SKPI.cards()")[0]
+        for old in tmp_path.iterdir():
+            old.unlink()
+        page.js(f"document.querySelector('#{card} [data-download=xlsx]').click()")
+        workbook = openpyxl.load_workbook(wait_for_file(tmp_path, ".xlsx"))
+        sheet = [list(r) for r in workbook.active.iter_rows(values_only=True)]
+        table = page.js(f"SKPI.table('{card}')")
+        assert sheet[0] == [c["label"] for c in table["columns"]]
+        assert [[None if v == "" else v for v in r] for r in sheet[1:]] == table["rows"]
+    finally:
+        page.close()
+
+
+def test_any_team_and_rep_can_be_shown(browser, site: Path) -> None:
+    meta = _meta(_page(site, "nl"))
+    page = _open(browser, site, "nl", 1400)
+    try:
+        shown = 0
+        for team in meta["teams"]:
+            reps = page.js(f"SKPI.set({{team: {json.dumps(team['slug'])}, rep: ''}}).then(() =>"
+                           " [...document.querySelectorAll('#f-rep option')].map(o => o.value)"
+                           ".filter(Boolean))")
+            assert page.js("document.getElementById('dashboard').dataset.state") == "ready"
+            assert len(reps) == team["reps"]
+            for rep in reps:
+                page.js(f"SKPI.set({{rep: {json.dumps(rep)}}})")
+                state = page.js("SKPI.state()")
+                assert state["team"] == team["slug"] and state["rep"] == rep
+                assert page.js("SKPI.cards().length") > 0
+                shown += 1
+        assert shown > 0
+        # a deep link opens a team and rep directly
+        team = meta["teams"][0]["slug"]
+        deep = _open(browser, site, "nl", 420, f"#team={team}&period=w13")
+        try:
+            assert deep.js("SKPI.state().team") == team
+            assert deep.js("document.getElementById('f-team').value") == team
+        finally:
+            deep.close()
+        assert page.console_errors() == []
+    finally:
+        page.close()
+
+
+@pytest.mark.slow
+def test_the_first_page_does_not_grow_with_reps(tmp_path: Path) -> None:
+    """The sample at scale 1 and 3 (three times the teams and reps): the page grows by the
+    team list only, a few hundred bytes per team, and stays far below 5 MB."""
+    sizes = {}
+    for scale in (1, 3):
+        extracts, warehouse = tmp_path / f"x{scale}", tmp_path / f"w{scale}"
+        generate_sample(extracts, scale=scale, seed=42)
+        settings = Settings(extracts_dir=extracts, warehouse_dir=warehouse, write_site=False)
+        assert run_nightly_job(settings, log_level="WARNING").success
+        pages = write_dashboard(warehouse / "marts.duckdb", tmp_path / f"site{scale}", ("en",))
+        page = pages["en"].read_text(encoding="utf-8")
+        reps = _query(warehouse / "marts.duckdb", f"select count(*) from {mart('dim_reps')}")
+        sizes[scale] = (len(page.encode()), len(_meta(page)["teams"]), reps[0][0])
+    (small, teams_small, reps_small), (large, teams_large, reps_large) = sizes[1], sizes[3]
+    assert reps_large >= 2 * reps_small
+    assert large <= MAX_PAGE_BYTES
+    assert large - small <= 400 * (teams_large - teams_small), sizes

@@ -2,7 +2,6 @@
 offline) and the auditor's pack — the definitions page generated from the seeds and vars,
 the dbt docs and the GX Data Docs."""
 
-import os
 import shutil
 from pathlib import Path
 
@@ -22,13 +21,17 @@ from pipelines.dbt_project import DBT_PROJECT_DIR
 from pipelines.publish import published_database
 from pipelines.quality.checks import CHECKS
 from pipelines.reporting import write_dashboard, write_definitions_page
+from pipelines.reporting.html import environment, write_atomically
+from pipelines.reporting.i18n import tr
 from pipelines.resources import PipelineSettings
 
 LANGUAGES = ("en", "nl")
+# The auditor's pack as seen from a language folder (`site/<lang>/index.html`): each
+# language has its own definitions page beside its dashboard.
 LINKS = {
     "definitions": "definitions.html",
-    "dbt_docs": "dbt_docs/index.html",
-    "data_docs": "../quality/data_docs/index.html",
+    "dbt_docs": "../dbt_docs/index.html",
+    "data_docs": "../../quality/data_docs/index.html",
 }
 
 
@@ -61,20 +64,11 @@ def run_check_results(context: AssetExecutionContext) -> list[dict]:
 def write_index(site: Path, language: str) -> Path:
     """`site/index.html`: the stable address, opening the dashboard in the configured
     language (a relative redirect, so it works from disk and when the folder is moved)."""
-    target = f"{language}/index.html"
-    index = site / "index.html"
-    temporary = site / ".index.html.tmp"
-    temporary.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<meta http-equiv='refresh' content='0; url={target}'>"
-        "<title>Sales KPI dashboard</title></head>"
-        f"<body><p><a href='{target}'>Sales KPI dashboard</a> · "
-        "<a href='en/index.html'>English</a> · <a href='nl/index.html'>Nederlands</a> · "
-        "<a href='definitions.html'>Definitions</a></p></body></html>\n",
-        encoding="utf-8",
+    document = environment().get_template("redirect.html").render(
+        lang=language, target=f"{language}/index.html", title=tr("title", language),
+        definitions=tr("link_definitions", language),
     )
-    os.replace(temporary, index)
-    return index
+    return write_atomically(site / "index.html", document)
 
 
 @asset(
@@ -101,10 +95,12 @@ def kpi_site(
     published = published_database(settings.warehouse_dir)
     checks = run_check_results(context)
 
-    write_definitions_page(
-        DBT_PROJECT_DIR, site / "definitions.html", settings.run_settings(),
-        settings.dashboard_language,
-    )
+    for language in LANGUAGES:
+        write_definitions_page(DBT_PROJECT_DIR, site / language / "definitions.html",
+                               settings.run_settings(), language)
+    # the stable address of the definitions, in the configured language
+    write_definitions_page(DBT_PROJECT_DIR, site / "definitions.html", settings.run_settings(),
+                           settings.dashboard_language)
     docs_target = site / ".dbt_docs_target"
     with dbt_environment(settings):
         dbt.cli(
@@ -114,12 +110,7 @@ def kpi_site(
     shutil.copyfile(docs_target / "static_index.html", site / "dbt_docs" / "index.html")
     shutil.rmtree(docs_target, ignore_errors=True)
 
-    pages = {}
-    for language in LANGUAGES:
-        folder = site / language
-        folder.mkdir(exist_ok=True)
-        links = {name: f"../{url}" for name, url in LINKS.items()}
-        pages[language] = write_dashboard(published, folder, language, checks, links)
+    pages = write_dashboard(published, site, LANGUAGES, checks, LINKS)
     index = write_index(site, settings.dashboard_language)
     context.log.info(f"dashboard: {index}")
     return MaterializeResult(
@@ -128,5 +119,6 @@ def kpi_site(
             "definitions": MetadataValue.path(str(site / "definitions.html")),
             "dbt_docs": MetadataValue.path(str(site / "dbt_docs" / "index.html")),
             "checks_shown": len(checks),
+            "page_bytes": {language: page.stat().st_size for language, page in pages.items()},
         }
     )

@@ -18,14 +18,13 @@ from typing import Any
 
 import yaml
 
-from pipelines.reporting.html import esc, page, write_atomically
-from pipelines.reporting.i18n import check_language, tr
+from pipelines.reporting.html import environment, static_text, write_atomically
+from pipelines.reporting.i18n import TEXT, check_language, tr
 
 SEEDS_DIR = Path("seeds") / "definitions"
 KNOWN_SEEDS = (
     "definitions_changelog", "kpi_definitions", "kpi_scopes", "intent_event_types",
-    "free_mail_domains",
-    "sales_roles", "lifecycle_label_stages",
+    "free_mail_domains", "sales_roles", "lifecycle_label_stages",
 )
 # Vars that say where "now" is or are set by the pipeline, not thresholds of the definitions.
 NOT_THRESHOLDS = {"as_of", "definitions_custom"}
@@ -43,7 +42,8 @@ def write_definitions_page(
     """Write the definitions page for the dbt project at `dbt_project_dir` to `out_path`."""
     language = check_language(language)
     project = Path(dbt_project_dir)
-    document = _render(project, effective_settings, language)
+    context = _context(project, effective_settings, language)
+    document = environment().get_template("definitions.html").render(**context)
     return write_atomically(Path(out_path), document)
 
 
@@ -132,29 +132,15 @@ def _shown(value: Any, language: str) -> str:
     return str(value)
 
 
-def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
-    """A table of already-escaped cells."""
-    head = "".join(f"<th>{h}</th>" for h in headers)
-    body = "".join(
-        f'<tr class="{classes[n] if classes else ""}">' + "".join(f"<td>{c}</td>" for c in row)
-        + "</tr>"
-        for n, row in enumerate(rows)
-    )
-    return (f'<div class="table-wrap"><table class="data"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table></div>")
+def _word(prefix: str, value: str, language: str) -> str:
+    """A registry value (kind, grain, scope, unit) in the page language."""
+    key = f"{prefix}_{value}"
+    return tr(key, language) if value and key in TEXT else value
 
 
-def _source(path: str, language: str) -> str:
-    return f'<p class="help">{esc(tr("def_source", language))}: <code>{esc(path)}</code></p>'
+def _context(project: Path, effective: Mapping[str, Any] | None, language: str) -> dict[str, Any]:
+    """Everything the definitions template shows, read from the project's files."""
 
-
-def _section(anchor: str, title: str, intro: str, content: str, source: str) -> str:
-    intro_html = f'<p class="help">{esc(intro)}</p>' if intro else ""
-    return (f'<section class="card" id="{anchor}"><h2>{esc(title)}</h2>{intro_html}{content}'
-            f"{source}</section>")
-
-
-def _render(project: Path, effective: Mapping[str, Any] | None, language: str) -> str:
     def t(key: str, **values: object) -> str:
         return tr(key, language, **values)
 
@@ -167,153 +153,74 @@ def _render(project: Path, effective: Mapping[str, Any] | None, language: str) -
     changelog = seeds["definitions_changelog"]
     latest = _latest(changelog)
     version = latest["version"] if latest else "–"
-    sections: list[str] = []
 
-    # Version and change history
-    rows = [
-        [f"<b>{esc(r.get('version'))}</b>", esc(r.get("valid_from")), esc(r.get("change"))]
-        for r in sorted(changelog, key=lambda r: (r.get("valid_from", ""), r.get("version", "")),
-                        reverse=True)
-    ]
-    sections.append(_section(
-        "changelog", t("def_changelog"), seed_docs.get("definitions_changelog", ""),
-        _table([t("def_version"), t("def_valid_from"), t("def_change")], rows),
-        _source(seed_path("definitions_changelog"), language)))
-
-    # Thresholds
-    threshold_rows, classes, custom = [], [], []
-    names = list(defaults) + [k for k in (effective or {}) if k not in defaults]
-    for name in names:
-        default = defaults.get(name)
-        cells = [f"<code>{esc(name)}</code>",
-                 esc(_shown(default, language)) if name in defaults else "–"]
-        differs = False
+    thresholds, custom = [], []
+    for name in list(defaults) + [k for k in (effective or {}) if k not in defaults]:
+        row = {"name": name, "default": _shown(defaults.get(name), language)
+               if name in defaults else "–", "effective": None, "differs": False,
+               "comment": comments.get(name, "")}
         if effective is not None:
-            if name in effective:
-                value = effective[name]
-                differs = name in defaults and not _same(default, value)
-                cells.append(esc(_shown(value, language)) + (
-                    f' <span class="badge warn">{esc(t("def_differs"))}</span>' if differs else ""))
-            else:
-                cells.append("–")
-        cells.append(esc(comments.get(name, "")))
-        threshold_rows.append(cells)
-        classes.append("differs" if differs else "")
-        if differs and name not in NOT_THRESHOLDS:
+            row["effective"] = _shown(effective[name], language) if name in effective else "–"
+            row["differs"] = (name in effective and name in defaults
+                              and not _same(defaults.get(name), effective[name]))
+        thresholds.append(row)
+        if row["differs"] and name not in NOT_THRESHOLDS:
             custom.append(name)
-    headers = [t("def_name"), t("def_default")]
-    if effective is not None:
-        headers.append(t("def_effective"))
-    headers.append(t("description"))
-    custom_note = t("def_custom_note", n=len(custom), version=version)
-    note = f'<p><span class="badge warn">{esc(custom_note)}</span></p>' if custom else ""
-    sections.append(_section(
-        "thresholds", t("def_thresholds"), t("def_thresholds_help"),
-        note + _table(headers, threshold_rows, classes),
-        _source("dbt_project.yml (vars)", language)))
 
-    # KPIs (the registry: one row per KPI, its scopes one row each in kpi_scopes)
     scopes: dict[str, list[str]] = {}
     for row in seeds["kpi_scopes"]:
-        scopes.setdefault(row.get("kpi_id", ""), []).append(row.get("scope", ""))
-    kpis = sorted(seeds["kpi_definitions"],
-                  key=lambda r: (int(r.get("display_order") or 0), r.get("kpi_id", "")))
-    kpi_rows = [
-        [f"<b>{esc(r.get(f'name_{language}') or r.get('name_en'))}</b><br>"
-         f"<code>{esc(r.get('kpi_id'))}</code>",
-         esc(r.get("kpi_kind")), esc(r.get("grain")),
-         esc(", ".join(scopes.get(r.get("kpi_id", ""), []))), esc(r.get("unit")),
-         esc(r.get("definition")), esc(r.get("owner")),
-         esc(t("yes") if str(r.get("is_active", "")).lower() == "true" else t("no"))]
-        for r in kpis
+        scopes.setdefault(str(row.get("kpi_id")), []).append(str(row.get("scope")))
+    kpis = [
+        {"name": r.get(f"name_{language}") or r.get("name_en"), "id": r.get("kpi_id"),
+         "kind": _word("kind", str(r.get("kpi_kind", "")), language),
+         "grain": _word("grain", str(r.get("grain", "")), language),
+         "scopes": ", ".join(_word("scope", s, language) for s in scopes.get(
+             str(r.get("kpi_id")), str(r.get("scopes") or "").split(",")) if s),
+         "unit": _word("unit", str(r.get("unit", "")), language),
+         "definition": r.get("definition"), "owner": r.get("owner"),
+         "active": t("yes") if str(r.get("is_active", "")).lower() == "true" else t("no")}
+        for r in seeds["kpi_definitions"]
     ]
-    sections.append(_section(
-        "kpis", t("def_kpis"), seed_docs.get("kpi_definitions", ""),
-        _table([t("def_name"), t("def_kind"), t("def_grain"), t("def_scopes"), t("def_unit"),
-                t("def_definition"), t("def_owner"), t("def_active")], kpi_rows),
-        _source(seed_path("kpi_definitions"), language)))
-
-    # Intent events
-    intent_rows = [
-        [f"<code>{esc(r.get('event_type'))}</code>",
-         '<span class="badge ok">' + esc(t("yes")) + "</span>"
-         if str(r.get("is_intent", "")).lower() == "true"
-         else '<span class="badge neutral">' + esc(t("no")) + "</span>",
-         esc(r.get("why"))]
-        for r in seeds["intent_event_types"]
-    ]
-    sections.append(_section(
-        "intent", t("def_intent"), seed_docs.get("intent_event_types", ""),
-        _table([t("def_event_type"), t("def_is_intent"), t("def_why")], intent_rows),
-        _source(seed_path("intent_event_types"), language)))
-
-    # Free-mail domains
-    domains = "".join(f"<li><code>{esc(r.get('domain'))}</code></li>"
-                      for r in seeds["free_mail_domains"])
-    sections.append(_section(
-        "free-mail", t("def_free_mail"), seed_docs.get("free_mail_domains", ""),
-        f'<ul class="cols">{domains}</ul>', _source(seed_path("free_mail_domains"), language)))
-
-    # Sales roles
-    role_rows = [
-        [f"<code>{esc(r.get('role'))}</code>",
-         esc(t("yes") if str(r.get("is_sales_rep", "")).lower() == "true" else t("no")),
-         esc(r.get("description"))]
-        for r in seeds["sales_roles"]
-    ]
-    sections.append(_section(
-        "roles", t("def_roles"), seed_docs.get("sales_roles", ""),
-        _table([t("def_role"), t("def_is_sales_rep"), t("description")], role_rows),
-        _source(seed_path("sales_roles"), language)))
-
-    # CRM labels
-    stages: dict[str, list[str]] = {}
+    labels: dict[str, list[str]] = {}
     for r in seeds["lifecycle_label_stages"]:
-        stages.setdefault(str(r.get("crm_label")), []).append(str(r.get("agreed_stage")))
-    label_rows = [[f"<code>{esc(label)}</code>", ", ".join(f"<code>{esc(s)}</code>" for s in ss)]
-                  for label, ss in stages.items()]
-    sections.append(_section(
-        "labels", t("def_labels"), seed_docs.get("lifecycle_label_stages", ""),
-        _table([t("def_crm_label"), t("def_agreed_stages")], label_rows),
-        _source(seed_path("lifecycle_label_stages"), language)))
-
-    # Any further definitions seed appears too, as a plain table.
+        labels.setdefault(str(r.get("crm_label")), []).append(str(r.get("agreed_stage")))
+    extra = []
     for path in sorted((project / SEEDS_DIR).glob("*.csv")):
         if path.stem in KNOWN_SEEDS:
             continue
-        rows_raw = _read_seed(project, path.stem)
-        columns = list(rows_raw[0]) if rows_raw else []
-        sections.append(_section(
-            f"seed-{path.stem}", path.stem, seed_docs.get(path.stem, ""),
-            _table([esc(c) for c in columns], [[esc(r.get(c)) for c in columns]
-                                               for r in rows_raw]),
-            _source((SEEDS_DIR / path.name).as_posix(), language)))
-
-    # Rules as implemented
-    rules = "".join(
-        f'<h3 id="rule-{esc(name)}"><code>{esc(name)}</code></h3>'
-        f'<p style="max-width:980px">{esc(description)}</p>'
-        f'<p class="help">{esc(t("def_source"))}: <code>{esc(source)}</code></p>'
-        for name, description, source in _model_docs(project)
-    )
-    sections.append(_section("rules", t("def_rules"), t("def_rules_help"), rules, ""))
-
-    valid_from = latest.get("valid_from", "") if latest else ""
-    header = (
-        '<header class="top"><div class="wrap"><div class="head-row"><div>'
-        f'<h1>{esc(t("def_title"))}</h1><p class="sub">{esc(t("def_subtitle"))}</p></div>'
-        f'<span class="pill {"warn" if custom else "ok"}" id="version">'
-        f'{esc(t("def_version"))} {esc(version)}{" +custom" if custom else ""}</span></div>'
-        f'<div class="head-row"><div class="meta"><span class="chip">{esc(t("def_valid_from"))}: '
-        f"<b>{esc(valid_from)}</b></span></div></div></div></header>"
-    )
-    nav = "".join(
-        f'<a class="tab" href="#{anchor}">{esc(t(key))}</a>'
-        for anchor, key in (("changelog", "def_changelog"), ("thresholds", "def_thresholds"),
-                            ("kpis", "def_kpis"), ("intent", "def_intent"),
-                            ("free-mail", "def_free_mail"), ("roles", "def_roles"),
-                            ("labels", "def_labels"), ("rules", "def_rules"))
-    )
-    body = (header + f'<nav class="tabs"><div class="wrap">{nav}</div></nav>'
-            + f'<main class="wrap">{"".join(sections)}</main>')
-    return page(f'{t("def_title")} {version}', language, body)
+        rows = _read_seed(project, path.stem)
+        extra.append({"name": path.stem, "doc": seed_docs.get(path.stem, ""),
+                      "columns": list(rows[0]) if rows else [], "rows": rows,
+                      "source": (SEEDS_DIR / path.name).as_posix()})
+    nav = [(anchor, t(key)) for anchor, key in (
+        ("changelog", "def_changelog"), ("thresholds", "def_thresholds"), ("kpis", "def_kpis"),
+        ("intent", "def_intent"), ("free-mail", "def_free_mail"), ("roles", "def_roles"),
+        ("labels", "def_labels"), ("rules", "def_rules"))]
+    return {
+        "lang": language,
+        "t": t,
+        "css": static_text("report.css"),
+        "version": version,
+        "custom": custom,
+        "valid_from": latest.get("valid_from", "") if latest else "",
+        "nav": nav,
+        "seed_docs": seed_docs,
+        "seed_path": seed_path,
+        "changelog": sorted(changelog, key=lambda r: (r.get("valid_from", ""),
+                                                      r.get("version", "")), reverse=True),
+        "thresholds": thresholds,
+        "has_effective": effective is not None,
+        "kpis": kpis,
+        "intent": [{"event_type": r.get("event_type"),
+                    "is_intent": str(r.get("is_intent", "")).lower() == "true",
+                    "why": r.get("why")} for r in seeds["intent_event_types"]],
+        "domains": [r.get("domain") for r in seeds["free_mail_domains"]],
+        "roles": [{"role": r.get("role"),
+                   "is_sales_rep": t("yes") if str(r.get("is_sales_rep", "")).lower() == "true"
+                   else t("no"), "description": r.get("description")}
+                  for r in seeds["sales_roles"]],
+        "labels": labels,
+        "extra_seeds": extra,
+        "rules": _model_docs(project),
+        "english_note": t("def_in_english"),
+    }

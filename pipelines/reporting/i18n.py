@@ -65,11 +65,11 @@ TEXT: dict[str, tuple[str, str]] = {
         "New revenue and month-over-month growth",
         "Nieuwe omzet en maand-over-maand groei",
     ),
-    "funnel_title": ("Funnel — last 12 months", "Funnel — laatste 12 maanden"),
+    "funnel_title": ("Funnel — in the period", "Funnel — in de periode"),
     "funnel_help": (
-        "Contacts entering each stage in the last 12 months, computed from the agreed "
+        "Contacts entering each stage in the months of the period, computed from the agreed "
         "definitions (not from CRM labels). Sales leads include those sales sourced itself.",
-        "Contacten die in de laatste 12 maanden een fase bereikten, berekend volgens de "
+        "Contacten die in de maanden van de periode een fase bereikten, berekend volgens de "
         "afgesproken definities (niet uit de CRM-labels). Sales leads omvatten ook leads die "
         "sales zelf vond.",
     ),
@@ -161,6 +161,109 @@ TEXT: dict[str, tuple[str, str]] = {
         "published.",
         "Gemaakt uit de gepubliceerde marts; alleen runs waarvan de blokkerende controles "
         "slaagden worden gepubliceerd.",
+    ),
+    # the explorable dashboard (toolbar, cards, tables, tooltips; read by dashboard.js)
+    "filters": ("Filters", "Filters"),
+    "all_teams": ("All teams (company)", "Alle teams (bedrijf)"),
+    "all_reps": ("All reps of the team", "Alle verkopers van het team"),
+    "pick_team_first": ("Pick a team to choose a rep", "Kies eerst een team"),
+    "period": ("Period", "Periode"),
+    "from": ("From", "Van"),
+    "to": ("To", "Tot en met"),
+    "preset_w13": ("Last 13 weeks", "Laatste 13 weken"),
+    "preset_w26": ("Last 26 weeks", "Laatste 26 weken"),
+    "preset_w52": ("Last 52 weeks", "Laatste 52 weken"),
+    "preset_m6": ("Last 6 months", "Laatste 6 maanden"),
+    "preset_m12": ("Last 12 months", "Laatste 12 maanden"),
+    "preset_m24": ("Last 24 months", "Laatste 24 maanden"),
+    "preset_ytd": ("This year", "Dit jaar"),
+    "preset_all": ("All periods", "Alle perioden"),
+    "preset_custom": ("Custom months…", "Eigen maanden…"),
+    "showing": ("Showing", "Weergave"),
+    "loading": ("Loading…", "Laden…"),
+    "load_failed": ("The data file could not be loaded: {file}",
+                    "Het gegevensbestand kon niet worden geladen: {file}"),
+    "view_chart": ("Chart", "Grafiek"),
+    "view_table": ("Table", "Tabel"),
+    "download_csv": ("CSV", "CSV"),
+    "download_xlsx": ("Excel", "Excel"),
+    "download_help": ("Download the rows shown (current filters and period)",
+                      "Download de getoonde rijen (huidige filters en periode)"),
+    "rows": ("{n} rows", "{n} rijen"),
+    "no_rows": ("No rows for this selection.", "Geen rijen voor deze selectie."),
+    "period_start": ("Period start", "Begin periode"),
+    "scope": ("Scope", "Niveau"),
+    "kpi": ("KPI", "KPI"),
+    "status": ("Status", "Status"),
+    "stage": ("Stage", "Fase"),
+    "contacts": ("Contacts", "Contacten"),
+    "cohort": ("Cohort month", "Cohortmaand"),
+    "numerator": ("Converted", "Geconverteerd"),
+    "denominator": ("Cohort size", "Cohortgrootte"),
+    "maturity": ("Maturity", "Volgroeidheid"),
+    "flagged_col": ("Flagged", "Gemarkeerd"),
+    "labeller_id": ("ID", "ID"),
+    "member": ("Member", "Lid"),
+    "insight_not_for_reps": (
+        "Insight KPIs (funnel, conversion, growth) are shown for teams and the company only, "
+        "never for a single rep: pick “All reps of the team” to see the team's.",
+        "Inzicht-KPI's (funnel, conversie, groei) worden alleen voor teams en het bedrijf "
+        "getoond, nooit voor één verkoper: kies “Alle verkopers van het team” voor die van "
+        "het team.",
+    ),
+    "attainment_title": ("Attainment per {who} — {period}", "Behaald per {who} — {period}"),
+    "attainment_none": ("No complete week with targets in this period.",
+                        "Geen afgeronde week met doelen in deze periode."),
+    "attainment_help": (
+        "Actual ÷ target of the action KPIs in the last complete week of the period; the "
+        "dashed line is 100 %.",
+        "Realisatie ÷ doel van de actie-KPI's in de laatste afgeronde week van de periode; de "
+        "stippellijn is 100 %.",
+    ),
+    "who_team": ("team", "team"),
+    "who_rep": ("rep", "verkoper"),
+    "kpi_card_help_week": ("Per week, against the weekly target.",
+                           "Per week, tegen het weekdoel."),
+    "kpi_card_help_month": ("Per month, against the monthly target.",
+                            "Per maand, tegen het maanddoel."),
+    "target_ceil_note": (
+        "Count targets show the whole number needed to meet them (rounded up); the exact "
+        "target is in the published marts.",
+        "Doelen in aantallen tonen het hele aantal dat nodig is om ze te halen (naar boven "
+        "afgerond); het exacte doel staat in de gepubliceerde marts.",
+    ),
+    "labels_scope_note": ("All-time label record, independent of the period.",
+                          "Alle labels tot nu toe, los van de gekozen periode."),
+    "week_long": ("week {n} {year} ({days})", "week {n} {year} ({days})"),
+    "week_tick": ("W{n} ’{yy}", "wk {n} ’{yy}"),
+    "complete_week": ("complete", "afgerond"),
+    "revenue": ("Revenue", "Omzet"),
+    "growth": ("Growth", "Groei"),
+    "role_sdr": ("SDR", "SDR"),
+    "role_ae": ("AE", "AE"),
+    "role_manager": ("Manager", "Manager"),
+    "skip_to_content": ("Skip to the dashboard", "Naar het dashboard"),
+    "language": ("Language", "Taal"),
+    "other_language": ("Nederlands", "English"),
+    "no_js": ("This dashboard draws its charts with JavaScript; please enable it.",
+              "Dit dashboard tekent de grafieken met JavaScript; zet dat aan."),
+    # definitions page: the registry's vocabulary
+    "kind_action": ("action", "actie"),
+    "kind_result": ("result", "resultaat"),
+    "kind_insight": ("insight", "inzicht"),
+    "grain_week": ("week", "week"),
+    "grain_month": ("month", "maand"),
+    "scope_company": ("company", "bedrijf"),
+    "scope_team": ("team", "team"),
+    "scope_rep": ("rep", "verkoper"),
+    "unit_count": ("count", "aantal"),
+    "unit_eur": ("euro", "euro"),
+    "unit_ratio": ("ratio", "ratio"),
+    "def_in_english": (
+        "",
+        "De definities, toelichtingen en modeldocumentatie hieronder zijn de teksten uit de "
+        "seeds en dbt-modellen zelf (Engelstalig): zo kan de pagina nooit afwijken van waarmee "
+        "gerekend is.",
     ),
     # definitions page
     "def_title": ("Agreed definitions", "Afgesproken definities"),
