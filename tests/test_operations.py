@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -26,7 +28,7 @@ from dagster import (
 from pipelines.definitions import NIGHTLY_JOB, build_definitions
 from pipelines.operations import alert_on_failure, alerts_path
 from pipelines.resources import PipelineSettings
-from pipelines.settings import Settings
+from pipelines.settings import PROJECT_ROOT, Settings
 
 
 def landing_with_delivery(root: Path, name: str, age_seconds: float) -> Path:
@@ -206,3 +208,22 @@ def test_every_asset_names_its_owners() -> None:
         if graph.get(key).is_materializable and not graph.get(key).owners
     ]
     assert unowned == []
+
+
+def test_importing_the_definitions_runs_no_subprocess_and_takes_seconds() -> None:
+    """Dagster loads the definitions lazily: importing the module parses no dbt project."""
+    code = (
+        "import subprocess, time\n"
+        "def refuse(*args, **kwargs):\n"
+        "    raise AssertionError('a subprocess at import time')\n"
+        "subprocess.Popen = refuse\n"
+        "started = time.perf_counter()\n"
+        "import pipelines.definitions\n"
+        "print(time.perf_counter() - started)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.strip()) < 10
