@@ -214,9 +214,10 @@ def test_importing_the_definitions_runs_no_subprocess_and_takes_seconds() -> Non
     """Dagster loads the definitions lazily: importing the module parses no dbt project."""
     code = (
         "import subprocess, time\n"
-        "def refuse(*args, **kwargs):\n"
-        "    raise AssertionError('a subprocess at import time')\n"
-        "subprocess.Popen = refuse\n"
+        "class Refused(subprocess.Popen):\n"
+        "    def __init__(self, *args, **kwargs):\n"
+        "        raise AssertionError('a subprocess at import time')\n"
+        "subprocess.Popen = Refused\n"
         "started = time.perf_counter()\n"
         "import pipelines.definitions\n"
         "print(time.perf_counter() - started)\n"
