@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--as-of", help="the instant that counts as now (ISO 8601; default: "
                      "the latest event in the data)")
+    run.add_argument("--force", action="store_true",
+                     help="rebuild and publish even when nothing is new since the last run")
     run.set_defaults(handler=_run)
 
     skip = commands.add_parser(
@@ -153,6 +155,15 @@ def _run(args: argparse.Namespace) -> int:
     try:
         # refused at once, before anything is imported, parsed or touched
         with warehouse_lock(settings.warehouse_dir):
+            if not args.force:
+                from pipelines.no_op import nothing_new_since
+
+                last = nothing_new_since(settings)
+                if last:
+                    _say(f"nothing new since run {last[:8]}: no file is new and the settings, "
+                         "definitions, overrides and as_of are unchanged; nothing was rebuilt "
+                         "or re-published (--force rebuilds)")
+                    return 0
             return _run_locked(settings)
     except WarehouseBusy as exc:
         _err(f"error: {exc}")

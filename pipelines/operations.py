@@ -19,6 +19,7 @@ from dagster import (
     RetryPolicy,
     RunRequest,
     ScheduleDefinition,
+    ScheduleEvaluationContext,
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
@@ -40,11 +41,22 @@ logger = logging.getLogger(__name__)
 
 
 def nightly_schedule(settings: Settings) -> ScheduleDefinition:
-    """The full job every night (02:00 in the business timezone by default)."""
+    """The full job every night (02:00 in the business timezone by default) — skipped, with
+    the reason, when nothing it depends on changed since the last publication."""
+
+    def evaluate(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        from pipelines.no_op import nothing_new_since
+
+        last = nothing_new_since(settings)
+        if last:
+            return SkipReason(f"nothing new since run {last[:8]}: no rebuild, no publication")
+        return RunRequest()
+
     return ScheduleDefinition(
         name="nightly_schedule",
         job_name=NIGHTLY_JOB,
         cron_schedule=settings.schedule_cron,
+        execution_fn=evaluate,
         execution_timezone=settings.business_timezone,
         default_status=(
             DefaultScheduleStatus.RUNNING if settings.automations_running

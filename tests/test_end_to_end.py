@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -76,8 +77,47 @@ def test_a_second_run_over_the_same_files_loads_nothing_new(
     sample: Path, warehouse: Path
 ) -> None:
     before = _raw_counts(warehouse)
-    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)]) == 0
+    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse),
+                 "--force"]) == 0
     assert _raw_counts(warehouse) == before
+
+
+def _published_runs(warehouse: Path) -> int:
+    with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
+        return con.execute("select count(*) from runs").fetchone()[0]
+
+
+def test_a_night_with_nothing_new_ends_in_seconds_and_says_so(
+    sample: Path, warehouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["run", "--extracts", str(sample), "--warehouse", str(warehouse), "--force"])
+    runs = _published_runs(warehouse)
+    capsys.readouterr()
+    started = time.perf_counter()
+    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)]) == 0
+    seconds = time.perf_counter() - started
+    assert "nothing new since run " in capsys.readouterr().out
+    assert seconds <= 10 and _published_runs(warehouse) == runs
+
+
+def test_a_new_file_or_a_changed_setting_is_not_a_quiet_night(
+    sample: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.no_op import nothing_new_since
+    from pipelines.settings import Settings
+
+    settings = Settings.from_env().replace(extracts_dir=sample, warehouse_dir=warehouse)
+    main(["run", "--extracts", str(sample), "--warehouse", str(warehouse), "--force"])
+    assert nothing_new_since(settings)
+    assert not nothing_new_since(settings.replace(min_conversation_seconds=240))
+    extra = sample / "2099-01-01T0000"
+    extra.mkdir()
+    try:
+        (extra / "users.csv").write_text("user_id,full_name\n", encoding="utf-8")
+        assert not nothing_new_since(settings)
+    finally:
+        shutil.rmtree(extra)
+    assert nothing_new_since(settings)
 
 
 def test_marts_are_published_as_duckdb_and_parquet(warehouse: Path) -> None:

@@ -41,8 +41,8 @@ def landing_with_delivery(root: Path, name: str, age_seconds: float) -> Path:
     return path
 
 
-def test_the_nightly_schedule_runs_the_job_at_2am_amsterdam() -> None:
-    defs = build_definitions(Settings())
+def test_the_nightly_schedule_runs_the_job_at_2am_amsterdam(tmp_path: Path) -> None:
+    defs = build_definitions(Settings(warehouse_dir=tmp_path / "warehouse"))
     schedule = defs.resolve_schedule_def("nightly_schedule")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "Europe/Amsterdam"
@@ -137,7 +137,7 @@ def test_the_failure_hook_writes_a_clear_alert_and_calls_the_webhook(
     (alert,) = [json.loads(line) for line in alerts_path(settings).read_text().splitlines()]
     assert alert["run_id"] == "run-123"
     assert "RuntimeError: database is locked" in alert["error"]
-    assert "left as they were" in alert["published_marts"]
+    assert "nothing is published yet" in alert["published_marts"]  # a fresh warehouse
     assert _Webhook.received == [alert]
 
 
@@ -230,3 +230,22 @@ def test_importing_the_definitions_runs_no_dbt_and_takes_seconds() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert float(result.stdout.strip()) < 10
+
+
+def test_the_schedule_skips_a_night_with_nothing_new(tmp_path: Path) -> None:
+    from pipelines.no_op import mark_published, mark_run_started
+
+    landing = tmp_path / "landing"
+    landing_with_delivery(landing, "2026-11-24T0200", age_seconds=3600)
+    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "warehouse")
+    mark_run_started(settings)
+    mark_published(settings, "run-of-last-night")
+    (settings.warehouse_dir / "marts.duckdb").write_bytes(b"")  # a publication exists
+    schedule = build_definitions(settings).resolve_schedule_def("nightly_schedule")
+    with DagsterInstance.ephemeral() as instance:
+        context = build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+        )
+        result = schedule.evaluate_tick(context)
+    assert not result.run_requests
+    assert "nothing new since run run-of-" in (result.skip_message or "")

@@ -105,7 +105,9 @@ def run_cli(landing: Path, warehouse: Path) -> CliRun:
         contextlib.redirect_stderr(err),
     ):
         patch.setattr(job_runner, "run_nightly_job", recording)
-        code = main(["run", "--extracts", str(landing), "--warehouse", str(warehouse)])
+        # --force: these runs are the job under test, even on files already loaded
+        code = main(["run", "--extracts", str(landing), "--warehouse", str(warehouse),
+                     "--force"])
     assert len(outcomes) == 1, (code, err.getvalue()[-3000:])
     return CliRun(code, out.getvalue(), err.getvalue(), outcomes[0])
 

@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines.assets.dbt import sales_kpi_dbt_models
 from pipelines.assets.owners import WITH_SALES_MANAGEMENT
+from pipelines.no_op import mark_published
 from pipelines.publish import PUBLISHED_TABLES, RunRecord, publish_marts
 from pipelines.resources import PipelineSettings, warehouse_connection
 
@@ -50,6 +51,7 @@ def published_marts(
     published = publish_marts(
         settings.raw_database, settings.warehouse_dir, run, settings.duckdb_memory_limit
     )
+    mark_published(settings, context.run.run_id)
     context.log.info(f"published {len(published.tables)} tables to {published.database}")
     return MaterializeResult(
         metadata={

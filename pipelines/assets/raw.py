@@ -18,6 +18,7 @@ from pipelines.contract import ENTITIES, ENTITY_NAMES
 from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.ingest.loader import load_entity
 from pipelines.ingest.raw_layer import ensure_raw_layer
+from pipelines.no_op import mark_run_started
 from pipelines.resources import PipelineSettings, warehouse_connection
 from pipelines.run_guard import WarehouseBusy, hold_for_this_process
 from pipelines.targets import TargetOverrideError, load_overrides
@@ -51,6 +52,7 @@ def canonical_landing(
         hold_for_this_process(settings.warehouse_dir)
     except WarehouseBusy as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
+    mark_run_started(settings)
     if not settings.source_mapping:
         return MaterializeResult(
             metadata={"source": "canonical", "landing": str(settings.landing_dir)}

@@ -1,0 +1,86 @@
+"""A night with nothing new costs seconds: no rebuild, no re-publication, no new run.
+
+What a run's result depends on is fingerprinted: the landing files (path, size, change time
+— a touched file counts as new; the loader's content hashes then skip what it already has),
+the run's settings (thresholds, timezone, a pinned as_of), the target overrides, and the
+project itself (the dbt models, seeds and macros and the check queries and suites: a new
+release rebuilds). The first step of a run writes the fingerprint it started from; a
+successful publication records it as the last published one. The CLI and the schedule ask
+`nothing_new_since` before starting a run (the CLI's `--force` rebuilds anyway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pipelines.publish import published_database
+from pipelines.settings import PROJECT_ROOT, Settings
+
+PENDING = ".run-fingerprint.json"
+PUBLISHED = ".published-fingerprint.json"
+_PROJECT_PARTS = ("dbt_project/models", "dbt_project/seeds", "dbt_project/macros",
+                  "dbt_project/tests", "dbt_project/dbt_project.yml", "expectations/queries",
+                  "expectations/suites")
+
+
+def run_fingerprint(settings: Settings) -> str:
+    """What the next run's result depends on, as one digest."""
+    source = settings.extracts_dir
+    landing = sorted(
+        (str(path.relative_to(source)), stat.st_size, stat.st_mtime_ns)
+        for path in source.rglob("*") if path.is_file()
+        for stat in [path.stat()]
+    ) if source.is_dir() else []
+    overrides = settings.target_overrides_file
+    state = {
+        "landing": landing,
+        "source_mapping": settings.source_mapping,
+        "settings": settings.run_settings(),
+        "overrides": _digest(overrides.read_bytes()) if overrides.exists() else None,
+        "project": _project_digest(),
+    }
+    return _digest(json.dumps(state, sort_keys=True, default=str).encode())
+
+
+def mark_run_started(settings: Settings) -> None:
+    """The first step of a run: the fingerprint this run starts from."""
+    settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    (settings.warehouse_dir / PENDING).write_text(
+        json.dumps({"fingerprint": run_fingerprint(settings)}), encoding="utf-8"
+    )
+
+
+def mark_published(settings: Settings, run_id: str) -> None:
+    """A successful publication: its starting fingerprint is the last published one."""
+    pending = settings.warehouse_dir / PENDING
+    if not pending.exists():
+        return
+    state = json.loads(pending.read_text(encoding="utf-8")) | {"run_id": run_id}
+    (settings.warehouse_dir / PUBLISHED).write_text(json.dumps(state), encoding="utf-8")
+
+
+def nothing_new_since(settings: Settings) -> str | None:
+    """The run id of the last publication when nothing it depended on has changed since."""
+    recorded = settings.warehouse_dir / PUBLISHED
+    if not recorded.exists() or not published_database(settings.warehouse_dir).exists():
+        return None
+    state = json.loads(recorded.read_text(encoding="utf-8"))
+    if state.get("fingerprint") != run_fingerprint(settings):
+        return None
+    return str(state.get("run_id"))
+
+
+def _project_digest() -> str:
+    digest = hashlib.sha256()
+    for part in _PROJECT_PARTS:
+        root = PROJECT_ROOT / part
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
