@@ -209,7 +209,7 @@ def _run_locked(settings: Settings) -> int:
         for labeller, judged, inconsistent, rate in flagged_labellers(published):
             _say(
                 f"warning: labeller {labeller}: {inconsistent} of {judged} CRM labels "
-                f"({rate:.0%}) disagree with the agreed definitions (see marts.label_consistency)"
+                f"({rate:.0%}) disagree with the agreed definitions (see label_consistency)"
             )
         _say(f"run {outcome.run_id[:8]} succeeded in {seconds:.1f}s")
         _say(f"warehouse: {settings.raw_database} (schema raw; the build)")
