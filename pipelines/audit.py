@@ -50,9 +50,15 @@ def stage_previous_publication(
                     "where run_id = ?",
                     [row[0]],
                 )
+                # its classification: its own copy, or the earlier identical one it points at
+                copy_of = "history_run_id" if con.execute(
+                    "select count(*) from duckdb_columns() where database_name = 'published' "
+                    "and table_name = 'runs' and column_name = 'history_run_id'"
+                ).fetchone()[0] else "run_id"  # type: ignore[index]
                 con.execute(
                     f"create or replace table {AUDIT_SCHEMA}.previous_dim_leads as "
-                    f"select * from {history} where run_id = ?",
+                    f"select * from {history} where run_id = "
+                    f"(select {copy_of} from {runs} where run_id = ?)",
                     [row[0]],
                 )
         finally:

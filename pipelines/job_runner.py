@@ -35,13 +35,24 @@ def run_nightly_job(
 
 
 def _run(settings: Settings, log_level: str, instance: DagsterInstance | None) -> JobOutcome:
-    job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
+    """The job in the calling (worker) thread. An instance made here is disposed of here: its
+    SQLite storage may only be closed by the thread that opened it."""
+    owned = instance is None
     if instance is None:
         instance = (
             DagsterInstance.get()
             if os.environ.get("DAGSTER_HOME")
             else DagsterInstance.ephemeral()
         )
+    try:
+        return _execute(settings, log_level, instance)
+    finally:
+        if owned:
+            instance.dispose()
+
+
+def _execute(settings: Settings, log_level: str, instance: DagsterInstance) -> JobOutcome:
+    job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
     result = job.execute_in_process(
         instance=instance,
         raise_on_error=False,

@@ -73,6 +73,9 @@ RUNS_COLUMNS = {
     "definitions_version": "The definitions version (with +custom when a threshold differed).",
     "settings": "The effective settings of the run, as JSON.",
     "source_files": "How many source files the raw layer had loaded.",
+    "history_run_id": "The run whose rows in dim_leads_history and kpi_scorecard_history hold "
+                      "this run's classification and scorecard (an earlier run's when they "
+                      "were identical: an identical re-publication adds no copy).",
 }
 
 
@@ -144,7 +147,9 @@ def publish_marts(
     build_database: Path,
     warehouse_dir: Path,
     run: RunRecord,
-    memory_limit: str = "4GB",
+    memory_limit: str,
+    *,
+    history_runs_kept: int,
 ) -> Published:
     """Publish the build's marts with the history carried over; atomic for readers."""
     target = published_database(warehouse_dir)
@@ -167,7 +172,7 @@ def publish_marts(
                     f"create table {_PUBLISHING}.{name} as "
                     f"select * from build.{MARTS_SCHEMA}.{name}"
                 )
-            _carry_history(con, run, previous)
+            _carry_history(con, run, previous, history_runs_kept)
             _copy_comments(con)
             for name in (*PUBLISHED_TABLES, "runs", *HISTORY_COLUMNS):
                 tables[name] = con.execute(
@@ -188,37 +193,83 @@ def publish_marts(
     return Published(target, tables)
 
 
-def _carry_history(con: duckdb.DuckDBPyConnection, run: RunRecord, previous: bool) -> None:
+def _carry_history(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, previous: bool, history_runs_kept: int
+) -> None:
+    """`runs` gets a row per published run. The history tables get this run's classification
+    and scorecard — unless they are identical to the last copy kept, which the run's
+    `history_run_id` then points at (an identical re-publication adds no copy) — and keep
+    the copies of the last `history_runs_kept` runs only (the retention rule)."""
     con.execute(
         f"""
         create table {_PUBLISHING}.runs (
             run_id varchar not null, as_of timestamptz, published_at timestamptz not null,
             definitions_version varchar not null, settings varchar not null,
-            source_files bigint not null
+            source_files bigint not null, history_run_id varchar not null
         )
         """
     )
+    last_copy = None
     if previous:
-        con.execute(f"insert into {_PUBLISHING}.runs select * from {_previous(con, 'runs')}")
+        runs = _previous(con, "runs")
+        copy_of = (
+            "history_run_id" if _column_exists(con, "previous", "runs", "history_run_id")
+            else "run_id"
+        )
+        con.execute(
+            f"insert into {_PUBLISHING}.runs select run_id, as_of, published_at, "
+            f"definitions_version, settings, source_files, {copy_of} from {runs}"
+        )
+        row = con.execute(
+            f"select history_run_id from {_PUBLISHING}.runs order by published_at desc limit 1"
+        ).fetchone()
+        last_copy = row[0] if row else None
+    identical = last_copy is not None and all(
+        _checksum(con, f"build.{MARTS_SCHEMA}.{source}", columns)
+        == _checksum(con, _previous(con, history), columns, last_copy)
+        for history, (source, columns) in HISTORY_COLUMNS.items()
+    )
     con.execute(
-        f"insert into {_PUBLISHING}.runs values (?, ?, ?, ?, ?, ?)",
+        f"insert into {_PUBLISHING}.runs values (?, ?, ?, ?, ?, ?, ?)",
         [
             run.run_id, run.as_of, datetime.now(UTC), run.definitions_version,
             json.dumps(run.settings, sort_keys=True), run.source_files,
+            last_copy if identical else run.run_id,
         ],
     )
+    kept = [run_id for (run_id,) in con.execute(
+        f"select distinct history_run_id from (select history_run_id, published_at "
+        f"from {_PUBLISHING}.runs order by published_at desc limit ?)", [history_runs_kept],
+    ).fetchall()]
     for history, (source, columns) in HISTORY_COLUMNS.items():
-        current = f"select ? as run_id, {columns} from build.{MARTS_SCHEMA}.{source}"
+        parts = []
         if previous:
-            con.execute(
-                f"create table {_PUBLISHING}.{history} as "
-                f"select * from {_previous(con, history)} union all {current}",
-                [run.run_id],
-            )
-        else:
-            con.execute(
-                f"create table {_PUBLISHING}.{history} as {current}", [run.run_id]
-            )
+            parts.append(f"select * from {_previous(con, history)} where list_contains(?, run_id)")
+        if not identical:
+            parts.append(f"select ? as run_id, {columns} from build.{MARTS_SCHEMA}.{source}")
+        params: list[Any] = ([kept] if previous else []) + ([] if identical else [run.run_id])
+        con.execute(
+            f"create table {_PUBLISHING}.{history} as " + " union all ".join(parts), params
+        )
+
+
+def _checksum(
+    con: duckdb.DuckDBPyConnection, table: str, columns: str, run_id: str | None = None
+) -> tuple[int, int]:
+    """Rows and an order-free checksum of `columns` (one run's copy when `run_id` is given)."""
+    where = "where run_id = ?" if run_id is not None else ""
+    row = con.execute(
+        f"select count(*), coalesce(sum(hash({columns})::hugeint), 0) from {table} {where}",
+        [run_id] if run_id is not None else [],
+    ).fetchone()
+    return int(row[0]), int(row[1])  # type: ignore[index]
+
+
+def _column_exists(con: duckdb.DuckDBPyConnection, catalog: str, table: str, column: str) -> bool:
+    return bool(con.execute(
+        "select count(*) from duckdb_columns() where database_name = ? and table_name = ? "
+        "and column_name = ?", [catalog, table, column],
+    ).fetchone()[0])  # type: ignore[index]
 
 
 def _previous(con: duckdb.DuckDBPyConnection, name: str) -> str:

@@ -101,6 +101,10 @@ class Settings:
     # `make dev` never starts a full job on its own the first time it opens; the production
     # daemon setup (README, "Nightly operation") turns it on. A status set in the UI wins.
     automations_running: bool = False
+    # History for auditors: the published file keeps every run's row in `runs`, and the
+    # classification and scorecard copies (dim_leads_history, kpi_scorecard_history) of the
+    # last this many published runs (about three months of nightly runs).
+    history_runs_kept: int = 90
     # The dashboard's language (en or nl); both are written, this one is the site's index.
     dashboard_language: str = "en"
     # Write the dashboard and the auditor's pack at every publish (a headless deployment, or

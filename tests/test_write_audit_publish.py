@@ -826,12 +826,14 @@ def test_a_read_only_reader_is_never_blocked_and_sees_only_whole_publications(
 # === 5. The published file keeps one entry set per published run ===========================
 
 
-def test_published_history_keeps_one_entry_set_per_published_run(
+def test_published_history_keeps_one_copy_per_distinct_publication(
     first_run: FirstRun, second_run: SecondRun, stage_order_run: TamperedRun,
     fx_run: TamperedRun,
 ) -> None:
+    """Every published run has its row in `runs`; the second run (same input) reported
+    exactly what the first did, so it adds no copy and points at the first's."""
     warehouse = first_run.warehouse
-    published_runs = [first_run.run.outcome.run_id, second_run.run.outcome.run_id]
+    first, second = first_run.run.outcome.run_id, second_run.run.outcome.run_id
     contacts, scorecard = published_query(
         warehouse,
         "select (select count(*) from marts.dim_leads), "
@@ -839,11 +841,44 @@ def test_published_history_keeps_one_entry_set_per_published_run(
     )[0]
     assert contacts > 0 and scorecard > 0
     assert history(warehouse) == {
-        "runs": dict.fromkeys(published_runs, 1),
-        "dim_leads_history": dict.fromkeys(published_runs, contacts),
-        "kpi_scorecard_history": dict.fromkeys(published_runs, scorecard),
+        "runs": {first: 1, second: 1},
+        "dim_leads_history": {first: contacts},
+        "kpi_scorecard_history": {first: scorecard},
+    }
+    assert dict(published_query(warehouse, "select run_id, history_run_id from marts.runs")) == {
+        first: first, second: first,
     }
     for failed in (stage_order_run, fx_run):
         assert failed.run.exit_code != 0
         assert history(failed.warehouse) == failed.history_before
         assert failed.run.outcome.run_id not in history(failed.warehouse)["runs"]
+
+
+def test_history_retention_keeps_the_last_runs_copies_and_no_identical_copy(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """history_runs_kept bounds the copies; an identical re-publication adds none."""
+    from pipelines.publish import RunRecord, publish_marts
+
+    build = tmp_path / "warehouse.duckdb"
+    shutil.copy2(first_run.build_copy / "warehouse.duckdb", build)
+    warehouse = tmp_path / "published"
+    warehouse.mkdir()
+
+    def publish(run_id: str) -> None:
+        record = RunRecord(run_id, None, "v1.1", {}, 1)
+        publish_marts(build, warehouse, record, "1GB", history_runs_kept=1)
+
+    publish("A")
+    with duckdb.connect(str(build)) as con:  # the next night reports something else
+        con.execute("update marts.dim_leads set stage = 'none' where contact_id = "
+                    "(select min(contact_id) from marts.dim_leads where stage <> 'none')")
+    publish("B")
+    publish("C")  # the same as B
+    assert [r for (r,) in published_query(warehouse, "select run_id from runs "
+                                                     "order by published_at")] == ["A", "B", "C"]
+    assert dict(published_query(warehouse, "select run_id, history_run_id from runs")) == {
+        "A": "A", "B": "B", "C": "B",
+    }
+    assert history(warehouse)["dim_leads_history"].keys() == {"B"}
+    assert history(warehouse)["kpi_scorecard_history"].keys() == {"B"}

@@ -49,7 +49,8 @@ def published_marts(
         source_files=int(files),
     )
     published = publish_marts(
-        settings.raw_database, settings.warehouse_dir, run, settings.duckdb_memory_limit
+        settings.raw_database, settings.warehouse_dir, run, settings.duckdb_memory_limit,
+        history_runs_kept=settings.history_runs_kept,
     )
     mark_published(settings, context.run.run_id)
     context.log.info(f"published {len(published.tables)} tables to {published.database}")
