@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@# the dbt manifest the definitions read, prepared once at install (runs never write here)
+	$(BIN)/python -c "from pipelines.dbt_project import prepared_dbt_project as p; p()"
 	@touch $(STAMP)
 
 ## run: the whole nightly job on the bundled sample (generated on first use) into ./warehouse

@@ -3,8 +3,10 @@ dbt test becomes an asset check on the model it tests."""
 
 import json
 import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -86,9 +88,23 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
     env = {
         DBT_DATABASE_ENV: str(settings.raw_database),
         "SALES_KPI_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        # dbt's logs go under the warehouse, never into the (possibly read-only) project
+        "DBT_LOG_PATH": str(settings.warehouse_dir / "logs" / "dbt"),
     }
     with _dbt_env(env):
         yield
+
+
+DBT_RUNS_KEPT = 3
+
+
+def _prune_dbt_runs(folder: Path, keep: int) -> None:
+    """Keep the artifacts (manifest, run results, compiled SQL) of the last few builds."""
+    if not folder.is_dir():
+        return
+    runs = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in runs[: max(0, len(runs) - keep + 1)]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def describe_data_test(node: Mapping[str, Any]) -> str:
@@ -174,7 +190,12 @@ def sales_kpi_dbt_models(
     with dbt_environment(settings):
         args = ["build", "--exclude", "test_type:unit", "--vars", json.dumps(dbt_vars(settings))]
         try:
-            yield from _with_row_counts(dbt.cli(args, context=context).stream(), settings)
+            # the run's dbt artifacts under the warehouse, not in the project's target/
+            target = settings.warehouse_dir / "dbt_runs" / context.run_id
+            _prune_dbt_runs(target.parent, keep=DBT_RUNS_KEPT)
+            yield from _with_row_counts(
+                dbt.cli(args, context=context, target_path=target).stream(), settings
+            )
         except DagsterDbtCliRuntimeError as exc:
             # A failing model or test fails the same way on a retry: report, don't retry.
             raise Failure(description=f"dbt build failed: {exc}", allow_retries=False) from exc

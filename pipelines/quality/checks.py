@@ -9,6 +9,7 @@ agreed definitions ("Consistency rules").
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -152,6 +153,18 @@ def expectation_parameters(settings: Settings) -> dict[str, Any]:
     return {"stage_order_mostly": 1.0 - settings.max_order_breaches}
 
 
+def staged_gx_project(results_dir: Path) -> Path:
+    """The GX project (config and suites) copied under the warehouse, where GX may write its
+    query assets and validation definitions: a run never writes into the project's own
+    `expectations/` (an installed, read-only deployment works). The copy is refreshed from the
+    project's files at every run, so the suites in `expectations/suites` stay the source."""
+    staged = results_dir / "gx_project"
+    for part in ("gx", "suites"):
+        shutil.copytree(EXPECTATIONS_ROOT / part, staged / part, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("uncommitted"))
+    return staged
+
+
 def run_quality_checks(
     settings: Settings,
     run_name: str | None = None,
@@ -161,7 +174,7 @@ def run_quality_checks(
     """Validate every check against the build database; Data Docs are rebuilt afterwards."""
     database = settings.raw_database
     results_dir = settings.warehouse_dir / "quality"
-    context = open_gx_context(EXPECTATIONS_ROOT, database, results_dir)
+    context = open_gx_context(staged_gx_project(results_dir), database, results_dir)
     parameters = expectation_parameters(settings)
     validated = []
     for check in checks:
