@@ -7,6 +7,7 @@ its dbt child with psutil, send it signals, and check what is left on disk.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -178,3 +179,94 @@ def test_leftovers_of_a_killed_publication_are_cleaned_by_the_next_one(
     assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)]) == 0
     assert list(warehouse.glob(".marts-*")) == []
     assert not (warehouse / "parquet-runs" / "never-published").exists()
+
+
+# --- a stop at every step -------------------------------------------------------------------
+
+# A line in the run's log that says the step is under way.
+STEP_MARKERS = {
+    "load": "- raw__",
+    "dbt": "Running dbt command",
+    "checks": "comparing with published run",
+    "site": "docs generate",
+}
+
+
+@pytest.fixture(scope="module")
+def published_once(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse with one publication, copied by each test that stops the next run."""
+    warehouse = tmp_path_factory.mktemp("published_once") / "warehouse"
+    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)]) == 0
+    return warehouse
+
+
+def _run_until(sample: Path, warehouse: Path, marker: str, log: Path) -> subprocess.Popen[str]:
+    env = {**os.environ}
+    env.pop("SALES_KPI_WRITE_SITE", None)
+    with log.open("w", encoding="utf-8") as handle:
+        run = subprocess.Popen(
+            [sys.executable, "-c",
+             RUN.format(e=str(sample), w=str(warehouse)).replace("]))", ", '--force']))")],
+            cwd=Path(__file__).resolve().parent.parent, env=env, text=True,
+            stdout=handle, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 300
+    while marker not in log.read_text(encoding="utf-8", errors="replace"):
+        assert run.poll() is None, log.read_text(encoding="utf-8")[-3000:]
+        assert time.monotonic() < deadline, f"the run never reached {marker!r}"
+        time.sleep(0.05)
+    return run
+
+
+def _published_is_whole(warehouse: Path, before: bytes) -> None:
+    """The published file is the one from before, byte for byte, or a complete new one."""
+    published = warehouse / "marts.duckdb"
+    if published.read_bytes() == before:
+        return
+    import duckdb
+
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute("select count(*) from runs").fetchone()[0] == 2
+        assert con.execute("select count(*) from kpi_scorecard").fetchone()[0] > 0
+
+
+@pytest.mark.parametrize("step", list(STEP_MARKERS))
+def test_sigterm_at_each_step_stops_within_5_seconds_with_the_marts_whole(
+    sample: Path, published_once: Path, tmp_path: Path, step: str
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    shutil.copytree(published_once, warehouse, symlinks=True)
+    before = (warehouse / "marts.duckdb").read_bytes()
+    log = tmp_path / "run.log"
+    run = _run_until(sample, warehouse, STEP_MARKERS[step], log)
+    children = psutil.Process(run.pid).children(recursive=True)
+    started = time.monotonic()
+    run.send_signal(signal.SIGTERM)
+    run.wait(timeout=30)
+    assert time.monotonic() - started <= 5, step
+    text = log.read_text(encoding="utf-8")
+    assert run.returncode in (0, 128 + signal.SIGTERM), text[-2000:]
+    if run.returncode:
+        assert "STOPPED by SIGTERM" in text and "Traceback" not in text.split("STOPPED")[-1]
+    time.sleep(2)
+    assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
+    _published_is_whole(warehouse, before)
+
+
+@pytest.mark.parametrize("step", list(STEP_MARKERS))
+def test_kill_9_at_each_step_leaves_the_marts_whole_and_no_process_behind(
+    sample: Path, published_once: Path, tmp_path: Path, step: str
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    shutil.copytree(published_once, warehouse, symlinks=True)
+    before = (warehouse / "marts.duckdb").read_bytes()
+    run = _run_until(sample, warehouse, STEP_MARKERS[step], tmp_path / "run.log")
+    children = psutil.Process(run.pid).children(recursive=True)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    time.sleep(2)
+    assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
+    _published_is_whole(warehouse, before)
+    if step == "checks":  # the next run converges
+        assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse),
+                     "--force"]) == 0
