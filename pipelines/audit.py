@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.publish import attached_table, published_database
+from pipelines.publish import attached_table, history_copy_column, published_database
 
 AUDIT_SCHEMA = "audit"
 
@@ -51,10 +51,7 @@ def stage_previous_publication(
                     [row[0]],
                 )
                 # its classification: its own copy, or the earlier identical one it points at
-                copy_of = "history_run_id" if con.execute(
-                    "select count(*) from duckdb_columns() where database_name = 'published' "
-                    "and table_name = 'runs' and column_name = 'history_run_id'"
-                ).fetchone()[0] else "run_id"  # type: ignore[index]
+                copy_of = history_copy_column(con, "published")
                 con.execute(
                     f"create or replace table {AUDIT_SCHEMA}.previous_dim_leads as "
                     f"select * from {history} where run_id = "

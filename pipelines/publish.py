@@ -212,10 +212,7 @@ def _carry_history(
     last_copy = None
     if previous:
         runs = _previous(con, "runs")
-        copy_of = (
-            "history_run_id" if _column_exists(con, "previous", "runs", "history_run_id")
-            else "run_id"
-        )
+        copy_of = history_copy_column(con, "previous")
         con.execute(
             f"insert into {_PUBLISHING}.runs select run_id, as_of, published_at, "
             f"definitions_version, settings, source_files, {copy_of} from {runs}"
@@ -265,11 +262,14 @@ def _checksum(
     return int(row[0]), int(row[1])  # type: ignore[index]
 
 
-def _column_exists(con: duckdb.DuckDBPyConnection, catalog: str, table: str, column: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from duckdb_columns() where database_name = ? and table_name = ? "
-        "and column_name = ?", [catalog, table, column],
-    ).fetchone()[0])  # type: ignore[index]
+def history_copy_column(con: duckdb.DuckDBPyConnection, catalog: str) -> str:
+    """The `runs` column naming the run whose history rows hold a run's classification and
+    scorecard: `history_run_id`, or `run_id` in a file published before retention existed."""
+    found = con.execute(
+        "select count(*) from duckdb_columns() where database_name = ? and table_name = 'runs' "
+        "and column_name = 'history_run_id'", [catalog],
+    ).fetchone()[0]  # type: ignore[index]
+    return "history_run_id" if found else "run_id"
 
 
 def _previous(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -306,21 +306,18 @@ def _copy_comments(con: duckdb.DuckDBPyConnection) -> None:
     published = {name for (name,) in con.execute(
         "select table_name from duckdb_tables() where database_name = ?", [_PUBLISHING]
     ).fetchall()}
+    published_columns = set(con.execute(
+        "select table_name, column_name from duckdb_columns() where database_name = ?",
+        [_PUBLISHING],
+    ).fetchall())
     for table, comment in table_comments.items():
         if table in published:
             con.execute(f"comment on table {_PUBLISHING}.{table} is {_literal(comment)}")
     for (table, column), comment in column_comments.items():
-        if table in published and _has_column(con, table, column):
+        if (table, column) in published_columns:
             con.execute(
                 f'comment on column {_PUBLISHING}.{table}."{column}" is {_literal(comment)}'
             )
-
-
-def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from duckdb_columns() where database_name = ? and table_name = ? "
-        "and column_name = ?", [_PUBLISHING, table, column],
-    ).fetchone()[0])  # type: ignore[index]
 
 
 def _literal(text: str) -> str:
