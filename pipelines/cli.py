@@ -9,12 +9,17 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.safe_text import terminal_safe
 from pipelines.settings import Settings, SettingsError, parse_instant, redact_secrets
+
+if TYPE_CHECKING:
+    from pipelines.console import RunConsole, Verbosity
+    from pipelines.job_runner import JobOutcome
 
 # Exit codes: 0 success, 1 failed run (rejected input, a blocking check), 2 bad usage or
 # settings, 3 another run holds the warehouse, 128 + n stopped by signal n.
@@ -62,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
                      "the latest event in the data)")
     run.add_argument("--force", action="store_true",
                      help="rebuild and publish even when nothing is new since the last run")
+    shown = run.add_mutually_exclusive_group()
+    shown.add_argument("-v", "--verbose", action="store_true",
+                       help="show dbt's and Dagster's full output live (always in the run's "
+                       "log file, <warehouse>/logs/run-<run id>.log)")
+    shown.add_argument("-q", "--quiet", action="store_true",
+                       help="print only errors and the closing summary")
     run.set_defaults(handler=_run)
 
     skip = commands.add_parser(
@@ -164,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
                          "definitions, overrides and as_of are unchanged; nothing was rebuilt "
                          "or re-published (--force rebuilds)")
                     return 0
-            return _run_locked(settings)
+            return _run_locked(settings, _verbosity(args))
     except WarehouseBusy as exc:
         _err(f"error: {exc}")
         return EXIT_BUSY
@@ -172,60 +183,97 @@ def _run(args: argparse.Namespace) -> int:
         return 128 + exc.signum
 
 
-def _run_locked(settings: Settings) -> int:
+def _verbosity(args: argparse.Namespace) -> Verbosity:
+    if getattr(args, "verbose", False):
+        return "verbose"
+    return "quiet" if getattr(args, "quiet", False) else "normal"
+
+
+def _run_locked(settings: Settings, verbosity: Verbosity = "normal") -> int:
+    """The run, as the operator reads it: one line per stage, the checks, the summary.
+
+    The console (pipelines/console.py) listens to the job's event log and keeps dbt's and
+    Dagster's full output in the run's log file; the job is the one `dagster dev` runs."""
+    from dagster._core.utils import make_new_run_id
+
+    from pipelines.console import RunConsole
     from pipelines.run_guard import RunInterrupted
 
-    _say(f"extracts:  {settings.extracts_dir}")
-    _say(f"warehouse: {settings.warehouse_dir}")
+    console = RunConsole(verbosity)
+    console.say(f"extracts:  {settings.extracts_dir}")
+    console.say(f"warehouse: {settings.warehouse_dir}")
     started = time.perf_counter()
     began = datetime.now(UTC)
+    run_id = make_new_run_id()
     try:
         from pipelines.job_runner import run_nightly_job
 
-        outcome = run_nightly_job(settings)
+        with console.session(settings.warehouse_dir, run_id) as log:
+            console.say(f"log:       {log}")
+            # Dagster's own console logger stays silent (CRITICAL only): the console above
+            # shows the run, the log file keeps every line
+            outcome = run_nightly_job(
+                settings, log_level="CRITICAL", run_id=run_id, listener=console.on_event
+            )
     except RunInterrupted as exc:
+        console.close()
         return _interrupted(settings, exc, time.perf_counter() - started, began)
-    _say()
+    try:
+        return _closing_summary(settings, outcome, console, time.perf_counter() - started)
+    finally:
+        console.close()
+
+
+def _closing_summary(
+    settings: Settings, outcome: JobOutcome, console: RunConsole, seconds: float
+) -> int:
+    """What the run did: the load per entity, what was ignored, every check, the outcome."""
+    say = console.say
+    say()
     adapter_report = settings.landing_dir / ".adapter-report.txt"
     if settings.source_mapping and adapter_report.exists():
-        _say(adapter_report.read_text(encoding="utf-8"))
-    _say(_summary(settings, outcome.run_id))
-    _print_landing_notes(settings)
-    _say()
-    seconds = time.perf_counter() - started
-    dbt_warnings = [w for w in outcome.warnings if w.startswith("check relationships_")]
-    if dbt_warnings:
-        _say(f"warning: {len(dbt_warnings)} reference checks found dangling references "
-             "(records pointing at missing or deleted ones; they count as empty)")
+        say(adapter_report.read_text(encoding="utf-8"))
+    say(_summary(settings, outcome.run_id))
+    _print_landing_notes(settings, say)
+    say()
+    for line in console.check_lines():
+        say(line)
     for warning in outcome.warnings:
-        if warning in dbt_warnings or warning.startswith("check label_agreement"):
-            continue  # summarised above / named per labeller below
-        _say(f"warning: {warning}")
+        if not warning.startswith("check "):  # checks are listed above, one line each
+            say(f"warning: {warning}")
+    if console.verbosity == "quiet" and console.checks:
+        say(f"checks: {console.check_counts()}", always=True)
+    log = console.log.path if console.log else None
     if outcome.success:
         from pipelines.publish import published_database
         from pipelines.run_summary import flagged_labellers
 
         published = published_database(settings.warehouse_dir)
         for labeller, judged, inconsistent, rate in flagged_labellers(published):
-            _say(
+            say(
                 f"warning: labeller {labeller}: {inconsistent} of {judged} CRM labels "
                 f"({rate:.0%}) disagree with the agreed definitions (see label_consistency)"
             )
-        _say(f"run {outcome.run_id[:8]} succeeded in {seconds:.1f}s")
-        _say(f"warehouse: {settings.raw_database} (schema raw; the build)")
-        _say(f"published: {published} (e.g. `select * from kpi_scorecard`) and "
-             f"{settings.warehouse_dir / 'parquet'}")
+        say(f"run {outcome.run_id[:8]} succeeded in {seconds:.1f}s", always=True)
+        say(f"warehouse: {settings.raw_database} (schema raw; the build)", always=True)
+        say(f"published: {published} (e.g. `select * from kpi_scorecard`) and "
+            f"{settings.warehouse_dir / 'parquet'}", always=True)
         site = settings.warehouse_dir / "site"
         if (site / "index.html").exists():
-            _say(f"dashboard: {site / 'index.html'} (auditor's pack: {site / 'definitions.html'},"
-                 f" Data Docs: {settings.warehouse_dir / 'quality' / 'data_docs' / 'index.html'})")
+            say(f"dashboard: {site / 'index.html'} (auditor's pack: {site / 'definitions.html'},"
+                f" Data Docs: {settings.warehouse_dir / 'quality' / 'data_docs' / 'index.html'})",
+                always=True)
+        if log:
+            say(f"log:       {log} (dbt's and Dagster's full output)", always=True)
         return 0
-    _err(f"run {outcome.run_id[:8]} FAILED after {seconds:.1f}s:")
+    console.error(f"run {outcome.run_id[:8]} FAILED after {seconds:.1f}s:")
     for failure in outcome.failures:
-        _err(f"  - {failure}")
+        console.error(f"  - {failure}")
     from pipelines.publish import published_state
 
-    _err(published_state(settings.warehouse_dir, outcome.run_id))
+    console.error(published_state(settings.warehouse_dir, outcome.run_id))
+    if log:
+        console.error(f"log: {log} (dbt's and Dagster's full output)")
     return 1
 
 
@@ -258,7 +306,7 @@ def _interrupted(
     os._exit(code)
 
 
-def _print_landing_notes(settings: Settings) -> None:
+def _print_landing_notes(settings: Settings, say: Callable[[str], None] | None = None) -> None:
     """What the landing scan ignored, and why (hidden folders, stray files): part of the run
     summary, so nothing in the landing folder is passed over without the operator seeing it.
     A landing that cannot be scanned is already a failure of the run; nothing to add here."""
@@ -268,10 +316,11 @@ def _print_landing_notes(settings: Settings) -> None:
         _files, notes = scan_landing(settings.landing_dir)
     except LandingError:
         return
+    say = say or _say
     if notes:
-        _say(f"ignored in the landing folder ({len(notes)}):")
+        say(f"ignored in the landing folder ({len(notes)}):")
         for note in notes:
-            _say(f"  - {note}")
+            say(f"  - {note}")
 
 
 def _skip_file(args: argparse.Namespace) -> int:

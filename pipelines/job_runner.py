@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, EventLogEntry
+from dagster._core.utils import make_new_run_id
 
 from pipelines.definitions import NIGHTLY_JOB, build_definitions
 from pipelines.run_guard import run_interruptibly, warehouse_lock
@@ -20,10 +22,22 @@ class JobOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
+EventListener = Callable[[EventLogEntry], None]
+
+
 def run_nightly_job(
-    settings: Settings, log_level: str = "INFO", instance: DagsterInstance | None = None
+    settings: Settings,
+    log_level: str = "INFO",
+    instance: DagsterInstance | None = None,
+    *,
+    run_id: str | None = None,
+    listener: EventListener | None = None,
 ) -> JobOutcome:
     """Run the job with `settings`; failures are returned as messages, not raised.
+
+    `listener` receives every event of the run's event log as it is stored (the CLI's console
+    is one: pipelines/console.py); `log_level` is the threshold of Dagster's own console
+    logger (stderr). The job itself is the same whoever watches it.
 
     The run holds the warehouse's lock throughout (a second run raises WarehouseBusy before
     touching anything), and SIGTERM/SIGINT stop it (RunInterrupted) with its children ended.
@@ -31,10 +45,18 @@ def run_nightly_job(
     otherwise an ephemeral instance is used.
     """
     with warehouse_lock(settings.warehouse_dir):
-        return run_interruptibly(lambda: _run(settings, log_level, instance))
+        return run_interruptibly(
+            lambda: _run(settings, log_level, instance, run_id or make_new_run_id(), listener)
+        )
 
 
-def _run(settings: Settings, log_level: str, instance: DagsterInstance | None) -> JobOutcome:
+def _run(
+    settings: Settings,
+    log_level: str,
+    instance: DagsterInstance | None,
+    run_id: str,
+    listener: EventListener | None,
+) -> JobOutcome:
     """The job in the calling (worker) thread. An instance made here is disposed of here: its
     SQLite storage may only be closed by the thread that opened it."""
     owned = instance is None
@@ -45,16 +67,21 @@ def _run(settings: Settings, log_level: str, instance: DagsterInstance | None) -
             else DagsterInstance.ephemeral()
         )
     try:
-        return _execute(settings, log_level, instance)
+        if listener is not None:
+            instance.add_event_listener(run_id, listener)
+        return _execute(settings, log_level, instance, run_id)
     finally:
         if owned:
             instance.dispose()
 
 
-def _execute(settings: Settings, log_level: str, instance: DagsterInstance) -> JobOutcome:
+def _execute(
+    settings: Settings, log_level: str, instance: DagsterInstance, run_id: str
+) -> JobOutcome:
     job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
     result = job.execute_in_process(
         instance=instance,
+        run_id=run_id,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )

@@ -37,7 +37,10 @@ def warehouse_resource(settings: Settings) -> DuckDBResource:
 
 @contextmanager
 def warehouse_connection(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection whose session prints instants in UTC (ICU loads after connecting)."""
+    """A connection whose session prints instants in UTC (ICU loads after connecting), and
+    draws no progress bar: DuckDB writes it straight onto the process's stdout, past any
+    console or log (the CLI shows its own progress line on a terminal)."""
     with resource.get_connection() as con:
         con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")
         yield con

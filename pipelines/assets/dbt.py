@@ -90,6 +90,9 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
         "SALES_KPI_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         # dbt's logs go under the warehouse, never into the (possibly read-only) project
         "DBT_LOG_PATH": str(settings.warehouse_dir / "logs" / "dbt"),
+        # plain text: dbt's lines end up in the run's log file and the Dagster UI, where
+        # colour codes are noise (the CLI's console draws its own)
+        "DBT_USE_COLORS": "false",
     }
     with _dbt_env(env):
         yield

@@ -1,0 +1,252 @@
+"""A console people read: `sales-kpi run` as an operator (or a cron mail) sees it.
+
+Real runs of the CLI in a subprocess with stdout and stderr piped (not a terminal), on a small
+generated sample; the run's log file under the warehouse keeps what the console leaves out.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pipelines.console import RUN_LOGS_KEPT, RunConsole, prune_run_logs, run_log_path, use_colour
+from pipelines.sample import generate_sample
+from pipelines.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+PROJECT = Path(__file__).resolve().parent.parent
+WEBHOOK = "http://127.0.0.1:9/services/T000/B000/CONSOLE-SECRET-4711"
+LINE_BUDGET = 100
+STAGES = ("load", "dbt build", "checks", "publish", "site")
+ESC = "\x1b"
+
+
+@dataclass(frozen=True)
+class CliRun:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def lines(self) -> list[str]:
+        return (self.stdout + self.stderr).splitlines()
+
+    def log_file(self) -> Path:
+        match = re.search(r"^log:\s+(\S+\.log)", self.stdout + self.stderr, flags=re.MULTILINE)
+        assert match, self.stdout[-2000:] + self.stderr[-2000:]
+        return Path(match.group(1))
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> CliRun:
+    """`sales-kpi run ARGS` in a subprocess, stdout and stderr piped (as under cron or `| cat`)."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from pipelines.cli import main; raise SystemExit(main(sys.argv[1:]))",
+         "run", *args],
+        cwd=PROJECT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        check=False, timeout=900,
+    )
+    return CliRun(result.returncode, result.stdout, result.stderr, time.monotonic() - started)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("extracts")
+    generate_sample(out, scale=0.1, seed=5)
+    return out
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("console") / "warehouse"
+
+
+@pytest.fixture(scope="module")
+def default_run(sample: Path, warehouse: Path) -> CliRun:
+    """A default run (site included), with a secret setting in the environment."""
+    env = {"SALES_KPI_ALERT_WEBHOOK_URL": WEBHOOK, "SALES_KPI_WRITE_SITE": "true"}
+    env.pop("NO_COLOR", None)
+    run = run_cli("--extracts", str(sample), "--warehouse", str(warehouse), env=env)
+    assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run
+
+
+@pytest.fixture(scope="module")
+def quiet_run(sample: Path, warehouse: Path, default_run: CliRun) -> CliRun:
+    run = run_cli("--extracts", str(sample), "--warehouse", str(warehouse), "--force",
+                  "--quiet", env={"SALES_KPI_WRITE_SITE": "false"})
+    assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run
+
+
+@pytest.fixture(scope="module")
+def verbose_run(sample: Path, warehouse: Path, quiet_run: CliRun) -> CliRun:
+    run = run_cli("--extracts", str(sample), "--warehouse", str(warehouse), "--force",
+                  "--verbose", env={"SALES_KPI_WRITE_SITE": "false"})
+    assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run
+
+
+# --- the default run --------------------------------------------------------------------------
+
+
+def test_line_budget_a_default_run_prints_at_most_100_lines(default_run: CliRun) -> None:
+    assert len(default_run.lines) <= LINE_BUDGET, "\n".join(default_run.lines)
+    assert default_run.stderr == ""
+
+
+def test_each_stage_says_when_it_starts_and_ends_with_timing_and_counts(
+    default_run: CliRun,
+) -> None:
+    out = default_run.stdout
+    for stage in STAGES:
+        assert re.search(rf"^{stage}\s+started$", out, flags=re.MULTILINE), (stage, out)
+        assert re.search(rf"^{stage}\s+done in \d+\.\ds", out, flags=re.MULTILINE), (stage, out)
+    assert re.search(r"^load\s+done in .*: [\d,]+ files, [\d,]+ rows loaded, [\d,]+ quarantined",
+                     out, flags=re.MULTILINE), out
+    assert re.search(r"^dbt build\s+done in .*: \d+ models and \d+ seeds built, [\d,]+ tests "
+                     r"\(\d+ passed, \d+ warned, 0 failed\)", out, flags=re.MULTILINE), out
+    assert re.search(r"^checks\s+done in .*: \d+ checks \(\d+ passed, \d+ warned, 0 failed\)",
+                     out, flags=re.MULTILINE), out
+
+
+def test_no_ansi_when_piped(default_run: CliRun) -> None:
+    for stream in (default_run.stdout, default_run.stderr):
+        assert ESC not in stream and "\r" not in stream
+
+
+def test_every_check_is_listed_with_its_outcome_and_dangling_references_are_named(
+    default_run: CliRun,
+) -> None:
+    out = default_run.stdout
+    listed = re.findall(r"^(passed|warning|FAILED): +check (\w+) on ", out, flags=re.MULTILINE)
+    from pipelines.quality.checks import CHECKS
+
+    assert {name for _status, name in listed} >= {check.name for check in CHECKS}, out
+    assert ("passed", "lead_stages") in listed
+    references = re.search(r"^warning: (\d+) reference checks found dangling references.*:\n"
+                           r"((?:  - .*\n)+)", out, flags=re.MULTILINE)
+    assert references, out
+    named = references.group(2).splitlines()
+    assert len(named) == int(references.group(1))
+    # each names the referring model and column, what it refers to, and how many rows
+    assert all(re.fullmatch(r"  - \w+\.\w+ → \w+\.\w+: [\d,]+ rows", line) for line in named), named
+    assert re.search(r"  - stg_crm__\w+\.contact_id → stg_crm__contacts\.contact_id", out), out
+
+
+def test_log_file_exists_is_named_in_the_summary_and_holds_dbts_output(
+    default_run: CliRun, warehouse: Path,
+) -> None:
+    log = default_run.log_file()
+    assert log.parent == warehouse / "logs" and log.name.startswith("run-")
+    text = log.read_text(encoding="utf-8")
+    # dbt's streamed output and Dagster's events, none of which reached the console
+    assert "Running with dbt=" in text and "START sql table model" in text
+    assert "Running with dbt=" not in default_run.stdout
+    assert "STEP_SUCCESS" in text and "raw__users" in text
+    assert "docs generate" in text
+    assert ESC not in text
+
+
+def test_log_file_has_no_secrets_written_by_a_library_or_dbt(tmp_path: Path) -> None:
+    """Whatever reaches stdout, stderr or Python logging during a run is redacted in the file
+    (here written the way dbt's output and a library's warning arrive)."""
+    Settings(alert_webhook_url=WEBHOOK)  # the process now knows the secret value
+    out, err = io.StringIO(), io.StringIO()
+    console = RunConsole("verbose", out=out, err=err)
+    with console.session(tmp_path, "run-with-a-secret") as log:
+        print(f"dbt: POST {WEBHOOK} returned 500")
+        print(f"a warning naming {WEBHOOK}", file=sys.stderr)
+        logging.getLogger("some.library").warning("retrying %s", WEBHOOK)
+    console.close()
+    text = log.read_text(encoding="utf-8")
+    assert "dbt: POST *** returned 500" in text and "retrying ***" in text
+    for written in (text, out.getvalue(), err.getvalue()):
+        assert "CONSOLE-SECRET" not in written
+
+
+# --- --quiet and --verbose --------------------------------------------------------------------
+
+
+def test_quiet_prints_only_errors_and_the_summary(quiet_run: CliRun) -> None:
+    out = quiet_run.stdout
+    assert quiet_run.stderr == ""
+    assert not re.search(r"\b(started|done in)\b", out), out
+    assert "entity " not in out and "passed:" not in out
+    assert re.search(r"^run \w{8} succeeded in ", out, flags=re.MULTILINE), out
+    assert re.search(r"^checks: \d+ checks: \d+ passed", out, flags=re.MULTILINE), out
+    assert quiet_run.log_file().exists()
+    assert len(quiet_run.lines) <= 8, out
+
+
+def test_verbose_shows_dbt_lines_and_dagster_logs_live(verbose_run: CliRun) -> None:
+    out = verbose_run.stdout
+    assert "Running with dbt=" in out and "START sql table model" in out
+    assert re.search(r"^\d\d:\d\d:\d\d INFO +\w{8} - raw__users - ", out, flags=re.MULTILINE), out
+    assert "comparing with published run" in out
+    assert ESC not in out + verbose_run.stderr
+    assert re.search(r"^run \w{8} succeeded in ", out, flags=re.MULTILINE)
+
+
+# --- exit codes, log retention, terminals ----------------------------------------------------
+
+
+def test_rejected_input_still_exits_1_naming_the_file_and_the_log(tmp_path: Path) -> None:
+    landing = tmp_path / "landing" / "2026-11-24T0200"
+    landing.mkdir(parents=True)
+    (landing / "users.csv").write_text("user_id,role\nu1,ae\n", encoding="utf-8")
+    run = run_cli("--extracts", str(landing.parent), "--warehouse", str(tmp_path / "wh"),
+                  env={"SALES_KPI_ALERT_WEBHOOK_URL": WEBHOOK, "SALES_KPI_STEP_RETRIES": "0"})
+    assert run.code == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "users.csv" in run.stderr and "FAILED" in run.stderr
+    assert re.search(r"^load\s+FAILED after", run.stdout, flags=re.MULTILINE), run.stdout
+    text = run.log_file().read_text(encoding="utf-8")
+    assert "ALERT" in text  # the failure alert (to the unreachable webhook) is in the log ...
+    assert "CONSOLE-SECRET" not in text + run.stdout + run.stderr  # ... without the secret
+    assert ESC not in run.stdout + run.stderr
+
+
+def test_old_run_logs_are_pruned_to_a_bounded_number(tmp_path: Path) -> None:
+    folder = run_log_path(tmp_path, "x").parent
+    folder.mkdir(parents=True)
+    for n in range(RUN_LOGS_KEPT + 5):
+        path = folder / f"run-{n:03d}.log"
+        path.write_text("old\n", encoding="utf-8")
+        os.utime(path, (1_000_000 + n, 1_000_000 + n))
+    (folder / "dbt").mkdir()  # dbt's own logs are not run logs
+    prune_run_logs(folder)
+    kept = sorted(p.name for p in folder.glob("run-*.log"))
+    assert kept == [f"run-{n:03d}.log" for n in range(5, RUN_LOGS_KEPT + 5)]
+    assert (folder / "dbt").is_dir()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_and_progress_only_on_a_terminal_and_never_with_no_color(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert use_colour(_Terminal()) and not use_colour(io.StringIO())
+    assert RunConsole("normal", out=_Terminal()).progress
+    assert not RunConsole("normal", out=io.StringIO()).progress
+    assert not RunConsole("quiet", out=_Terminal()).progress
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_colour(_Terminal())
+    console = RunConsole("normal", out=_Terminal())
+    assert console.paint("warning:", "yellow") == "warning:"
