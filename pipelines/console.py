@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,6 +59,21 @@ LOAD_STAGE = "load"
 STAGE_WIDTH = 10
 
 _COLOURS = {"green": "32", "yellow": "33", "red": "31", "bold": "1"}
+
+
+class Painted(str):
+    """Text the console colours on a terminal (`colour`: green, yellow, red, bold)."""
+
+    colour: str
+
+    def __new__(cls, text: str, colour: str) -> Painted:
+        painted = super().__new__(cls, text)
+        painted.colour = colour
+        return painted
+
+
+# A console line: text, or segments of which some are painted.
+Line = str | Sequence[str]
 
 
 def run_log_path(warehouse_dir: Path, run_id: str) -> Path:
@@ -133,6 +148,10 @@ class _Captured(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
     def isatty(self) -> bool:
         return False  # libraries must not draw progress bars or colours into the log
 
@@ -170,6 +189,7 @@ class _Stage:
     ended: float = 0.0
     last_end: float = 0.0
     steps: int = 0
+    running: set[str] = field(default_factory=set)
     failed: list[str] = field(default_factory=list)
     skipped: int = 0
     counts: dict[str, int] = field(default_factory=dict)
@@ -223,13 +243,14 @@ class RunConsole:
 
     # --- printing -------------------------------------------------------------------------
 
-    def say(self, text: object = "", *, always: bool = False) -> None:
+    def say(self, line: Line = "", *, always: bool = False) -> None:
         """A line of the console (not in --quiet unless `always`), also kept in the log."""
+        segments = [line] if isinstance(line, str) else list(line)
         if self.log is not None:
-            self.log.write(str(text))
+            self.log.write("".join(str(segment) for segment in segments))
         if self.verbosity == "quiet" and not always:
             return
-        self._print(self.out, _clean(text))
+        self._print(self.out, self.render(segments))
 
     def error(self, text: object) -> None:
         """An error: always shown (stderr), also kept in the log."""
@@ -237,11 +258,16 @@ class RunConsole:
             self.log.write(str(text))
         self._print(self.err, _clean(text))
 
-    def paint(self, text: str, colour: str) -> str:
-        """`text` (already clean) in `colour` on a terminal; as is otherwise."""
-        if not self.colour:
-            return text
-        return f"\x1b[{_COLOURS[colour]}m{text}\x1b[0m"
+    def render(self, segments: Sequence[str | Painted]) -> str:
+        """The segments cleaned, painted ones in their colour on a terminal (the colour codes
+        are added after cleaning, so they are the only escape codes that can reach it)."""
+        out = []
+        for segment in segments:
+            text = _clean(segment)
+            if isinstance(segment, Painted) and self.colour:
+                text = f"\x1b[{_COLOURS[segment.colour]}m{text}\x1b[0m"
+            out.append(text)
+        return "".join(out)
 
     def _print(self, stream: IO[str], clean: str) -> None:
         with self._lock:
@@ -364,6 +390,7 @@ class RunConsole:
                 self._stage = _Stage(stage_name, entry.timestamp)
                 self.say(f"{stage_name:<{STAGE_WIDTH}} started")
             self._stage.steps += 1
+            self._stage.running.add(step)
             self._stage.detail = step
             return
         stage = self._stage if self._stage and self._stage.name == stage_name else None
@@ -379,6 +406,7 @@ class RunConsole:
             return
         if kind in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
             stage.last_end = entry.timestamp
+            stage.running.discard(step)
             stage.detail = ""
             if kind == DagsterEventType.STEP_FAILURE:
                 data = event.step_failure_data
@@ -435,10 +463,16 @@ class RunConsole:
         stage.ended = stage.last_end or when
         seconds = stage.ended - stage.started
         counts = describe_stage_counts(stage.name, stage.counts)
+        if stage.running and not stage.failed:  # the run was stopped mid-stage
+            seconds = when - stage.started
+            self.say(f"{stage.name:<{STAGE_WIDTH}} stopped after {seconds:.1f}s "
+                     f"({', '.join(sorted(stage.running))} did not finish)")
+            return
         if stage.failed:
-            self.say(f"{stage.name:<{STAGE_WIDTH}} {self.paint('FAILED', 'red')} after "
-                     f"{seconds:.1f}s: {single_line(stage.failed[0])[:REASON_CHARACTERS]}"
-                     + (f" (and {len(stage.failed) - 1} more)" if len(stage.failed) > 1 else ""))
+            self.say([f"{stage.name:<{STAGE_WIDTH}} ", Painted("FAILED", "red"),
+                      f" after {seconds:.1f}s: {single_line(stage.failed[0])[:REASON_CHARACTERS]}"
+                      + (f" (and {len(stage.failed) - 1} more)" if len(stage.failed) > 1
+                         else "")])
         else:
             self.say(f"{stage.name:<{STAGE_WIDTH}} done in {seconds:.1f}s"
                      + (f": {counts}" if counts else ""))
@@ -456,15 +490,15 @@ class RunConsole:
                 parts.append(f"{len(results)} {label}: " + _tally(results))
         return "; ".join(parts)
 
-    def check_lines(self) -> list[str]:
+    def check_lines(self) -> list[Line]:
         """Each check with passed/warning/FAILED and a one-line reason; dbt tests that passed
         are counted, not listed, and dangling references are named one per line."""
-        lines = [f"checks: {self.check_counts()}"] if self.checks else []
+        lines: list[Line] = [f"checks: {self.check_counts()}"] if self.checks else []
         for check in self.checks:
             if check.is_dbt_test:
                 continue
             lines.append(
-                f"{self._status(check)} check {check.name} on {check.asset}: {_reason(check)}"
+                [*self._status(check), f"check {check.name} on {check.asset}: {_reason(check)}"]
             )
         dbt_problems = [c for c in self.checks if c.is_dbt_test and not c.passed]
         if not dbt_problems:
@@ -474,20 +508,23 @@ class RunConsole:
         for check in dbt_problems:
             if check in references:
                 continue
-            lines.append(f"{self._status(check)} dbt test {check.name} on {check.asset}: "
-                         f"{_dbt_reason(nodes, check)}")
+            lines.append([*self._status(check), f"dbt test {check.name} on {check.asset}: "
+                          f"{_dbt_reason(nodes, check)}"])
         if references:
-            lines.append(
-                f"{self._status(references[0])} {len(references)} reference checks found dangling "
-                "references (records pointing at missing or deleted ones; they count as empty):"
-            )
+            lines.append([
+                *self._status(references[0]),
+                f"{len(references)} reference checks found dangling references (records "
+                "pointing at missing or deleted ones; they count as empty):",
+            ])
             lines += [f"  - {_dangling(nodes, check)}" for check in references]
         return lines
 
-    def _status(self, check: CheckResult) -> str:
+    @staticmethod
+    def _status(check: CheckResult) -> tuple[Painted, str]:
+        """'passed: ', 'warning: ' or 'FAILED: ', coloured on a terminal, padded to align."""
         word = f"{check.status}:"
         colour = {"passed": "green", "warning": "yellow", "FAILED": "red"}[check.status]
-        return self.paint(word, colour) + " " * (len("warning:") - len(word))
+        return Painted(word, colour), " " * (len("warning:") - len(word) + 1)
 
 
 class _LogFileHandler(logging.Handler):
@@ -591,7 +628,9 @@ def _test_kind(nodes: dict[str, Any], check: CheckResult) -> str:
 
 def _failed_rows(check: CheckResult) -> str:
     count = check.metadata.get("dagster_dbt/failed_row_count")
-    return f"{int(count):,} rows" if count is not None else "rows"
+    if count is None:
+        return "rows"
+    return f"{int(count):,} row{'' if int(count) == 1 else 's'}"
 
 
 def _dangling(nodes: dict[str, Any], check: CheckResult) -> str:

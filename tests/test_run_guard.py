@@ -183,7 +183,8 @@ def test_leftovers_of_a_killed_publication_are_cleaned_by_the_next_one(
 
 # --- a stop at every step -------------------------------------------------------------------
 
-# A line in the run's log that says the step is under way.
+# A line in the run's output that says the step is under way (dbt's and Dagster's lines are
+# on the console with --verbose; by default they go to the run's log file).
 STEP_MARKERS = {
     "load": "- raw__",
     "dbt": "Running dbt command",
@@ -206,7 +207,8 @@ def _run_until(sample: Path, warehouse: Path, marker: str, log: Path) -> subproc
     with log.open("w", encoding="utf-8") as handle:
         run = subprocess.Popen(
             [sys.executable, "-c",
-             RUN.format(e=str(sample), w=str(warehouse)).replace("]))", ", '--force']))")],
+             RUN.format(e=str(sample), w=str(warehouse))
+             .replace("]))", ", '--force', '--verbose']))")],
             cwd=Path(__file__).resolve().parent.parent, env=env, text=True,
             stdout=handle, stderr=subprocess.STDOUT,
         )
