@@ -228,7 +228,10 @@ def _closing_summary(
     settings: Settings, outcome: JobOutcome, console: RunConsole, seconds: float
 ) -> int:
     """What the run did: the load per entity, what was ignored, every check, the outcome."""
+    from pipelines.console import Painted
+
     say = console.say
+    warning = Painted("warning:", "yellow")
     say()
     adapter_report = settings.landing_dir / ".adapter-report.txt"
     if settings.source_mapping and adapter_report.exists():
@@ -240,7 +243,7 @@ def _closing_summary(
         say(line)
     for warning in outcome.warnings:
         if not warning.startswith("check "):  # checks are listed above, one line each
-            say(f"warning: {warning}")
+            say([warning, f" {warning}"])
     if console.verbosity == "quiet" and console.checks:
         say(f"checks: {console.check_counts()}", always=True)
     log = console.log.path if console.log else None
@@ -250,10 +253,10 @@ def _closing_summary(
 
         published = published_database(settings.warehouse_dir)
         for labeller, judged, inconsistent, rate in flagged_labellers(published):
-            say(
-                f"warning: labeller {labeller}: {inconsistent} of {judged} CRM labels "
-                f"({rate:.0%}) disagree with the agreed definitions (see label_consistency)"
-            )
+            say([
+                warning, f" labeller {labeller}: {inconsistent} of {judged} CRM labels "
+                f"({rate:.0%}) disagree with the agreed definitions (see label_consistency)",
+            ])
         say(f"run {outcome.run_id[:8]} succeeded in {seconds:.1f}s", always=True)
         say(f"warehouse: {settings.raw_database} (schema raw; the build)", always=True)
         say(f"published: {published} (e.g. `select * from kpi_scorecard`) and "

@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -659,7 +660,5 @@ def _dbt_reason(nodes: dict[str, Any], check: CheckResult) -> str:
 
 
 def _terminal_columns() -> int:
-    try:
-        return os.get_terminal_size().columns
-    except OSError:
-        return 100
+    """The terminal's width (COLUMNS first; 100 when the terminal does not say)."""
+    return shutil.get_terminal_size(fallback=(100, 24)).columns or 100
