@@ -231,7 +231,7 @@ def _closing_summary(
     from pipelines.console import Painted
 
     say = console.say
-    warning = Painted("warning:", "yellow")
+    warning_word = Painted("warning:", "yellow")
     say()
     adapter_report = settings.landing_dir / ".adapter-report.txt"
     if settings.source_mapping and adapter_report.exists():
@@ -243,7 +243,7 @@ def _closing_summary(
         say(line)
     for warning in outcome.warnings:
         if not warning.startswith("check "):  # checks are listed above, one line each
-            say([warning, f" {warning}"])
+            say([warning_word, f" {warning}"])
     if console.verbosity == "quiet" and console.checks:
         say(f"checks: {console.check_counts()}", always=True)
     log = console.log.path if console.log else None
@@ -254,7 +254,7 @@ def _closing_summary(
         published = published_database(settings.warehouse_dir)
         for labeller, judged, inconsistent, rate in flagged_labellers(published):
             say([
-                warning, f" labeller {labeller}: {inconsistent} of {judged} CRM labels "
+                warning_word, f" labeller {labeller}: {inconsistent} of {judged} CRM labels "
                 f"({rate:.0%}) disagree with the agreed definitions (see label_consistency)",
             ])
         say(f"run {outcome.run_id[:8]} succeeded in {seconds:.1f}s", always=True)
