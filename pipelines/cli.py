@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,8 +195,6 @@ def _run_locked(settings: Settings, verbosity: Verbosity = "normal") -> int:
 
     The console (pipelines/console.py) listens to the job's event log and keeps dbt's and
     Dagster's full output in the run's log file; the job is the one `dagster dev` runs."""
-    from dagster._core.utils import make_new_run_id
-
     from pipelines.console import RunConsole
     from pipelines.run_guard import RunInterrupted
 
@@ -204,7 +203,7 @@ def _run_locked(settings: Settings, verbosity: Verbosity = "normal") -> int:
     console.say(f"warehouse: {settings.warehouse_dir}")
     started = time.perf_counter()
     began = datetime.now(UTC)
-    run_id = make_new_run_id()
+    run_id = str(uuid.uuid4())  # known before the job starts: it names the log file
     try:
         from pipelines.job_runner import run_nightly_job
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, EventLogEntry
-from dagster._core.utils import make_new_run_id
 
 from pipelines.definitions import NIGHTLY_JOB, build_definitions
 from pipelines.run_guard import run_interruptibly, warehouse_lock
@@ -46,7 +46,7 @@ def run_nightly_job(
     """
     with warehouse_lock(settings.warehouse_dir):
         return run_interruptibly(
-            lambda: _run(settings, log_level, instance, run_id or make_new_run_id(), listener)
+            lambda: _run(settings, log_level, instance, run_id or str(uuid.uuid4()), listener)
         )
 
 
