@@ -24,8 +24,6 @@ __all__ = ["NIGHTLY_JOB", "build_definitions", "defs"]
 
 def build_definitions(settings: Settings | None = None) -> Definitions:
     """Definitions bound to `settings` (default: from the environment)."""
-    from dagster_dbt import DbtCliResource
-
     from pipelines.assets.dbt import dbt_project, sales_kpi_dbt_models
     from pipelines.assets.publish import published_marts
     from pipelines.assets.quality import quality_checks
@@ -40,7 +38,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         nightly_schedule,
         retry_policy,
     )
-    from pipelines.resources import PipelineSettings, warehouse_resource
+    from pipelines.resources import DbtBuildResource, PipelineSettings, warehouse_resource
 
     settings = settings or Settings.from_env()
     nightly = define_asset_job(
@@ -61,7 +59,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         sensors=[new_delivery_sensor(settings), freshness_sensor(freshness, settings)],
         resources={
             "warehouse": warehouse_resource(settings),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+            "dbt": DbtBuildResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
             "pipeline": PipelineSettings.from_settings(settings),
         },
     )

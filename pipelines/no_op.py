@@ -38,7 +38,7 @@ def run_fingerprint(settings: Settings) -> str:
         "source_mapping": settings.source_mapping,
         "settings": settings.run_settings(),
         "overrides": _digest(overrides.read_bytes()) if overrides.exists() else None,
-        "project": _project_digest(),
+        "project": project_digest(),
     }
     return _digest(json.dumps(state, sort_keys=True, default=str).encode())
 
@@ -71,9 +71,10 @@ def nothing_new_since(settings: Settings) -> str | None:
     return str(state.get("run_id"))
 
 
-def _project_digest() -> str:
+def project_digest(parts: tuple[str, ...] = _PROJECT_PARTS) -> str:
+    """A digest of the project's files under `parts` (paths relative to the project root)."""
     digest = hashlib.sha256()
-    for part in _PROJECT_PARTS:
+    for part in parts:
         root = PROJECT_ROOT / part
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for path in files:

@@ -2,12 +2,16 @@
 
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
 
 import duckdb
 from dagster import ConfigurableResource
+from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
+from packaging import version
 
 from pipelines.settings import Settings
 
@@ -44,3 +48,20 @@ def warehouse_connection(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyCo
         con.execute("set TimeZone = 'UTC'")
         con.execute("set enable_progress_bar = false")
         yield con
+
+
+class DbtBuildResource(DbtCliResource):
+    """dagster-dbt's dbt CLI resource without its two in-process preliminaries, which cost
+    seconds of every run and serve nothing the job uses: `dbt --version` in a subprocess
+    (the version is the installed dbt-core's) and a dbt adapter in this process (used only
+    by dagster-dbt's row-count and column-metadata fetches; the job counts rows itself,
+    pipelines/assets/dbt.py)."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        from dbt.version import __version__
+
+        return version.parse(__version__)
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
+        return None

@@ -551,3 +551,35 @@ def test_the_first_page_does_not_grow_with_reps(tmp_path: Path) -> None:
     assert reps_large >= 2 * reps_small
     assert large <= MAX_PAGE_BYTES
     assert large - small <= 400 * (teams_large - teams_small), sizes
+
+
+def test_dbt_docs_are_regenerated_only_when_the_dbt_project_changed(
+    published: Path, tmp_path: Path
+) -> None:
+    """`dbt docs generate` takes seconds of every run: its page is kept under the warehouse
+    with the fingerprint of the dbt project and manifest, and reused while they match."""
+    from dagster import build_asset_context
+
+    from pipelines.assets.dbt import dbt_project
+    from pipelines.assets.site import cached_dbt_docs, dbt_docs_fingerprint, write_dbt_docs
+    from pipelines.dbt_project import dbt_executable
+    from pipelines.resources import DbtBuildResource
+
+    warehouse = published.parent
+    cache = cached_dbt_docs(warehouse)
+    stamp = cache.with_name("fingerprint")
+    assert stamp.read_text() == dbt_docs_fingerprint()  # the job's run left it
+    settings = Settings(extracts_dir=tmp_path, warehouse_dir=warehouse)
+    dbt = DbtBuildResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+    site = tmp_path / "site"
+    site.mkdir()
+
+    cache.write_text("the page generated before")
+    assert not write_dbt_docs(build_asset_context(), dbt, settings, site)
+    assert (site / "dbt_docs" / "index.html").read_text() == "the page generated before"
+
+    stamp.write_text("the fingerprint of another project")
+    assert write_dbt_docs(build_asset_context(), dbt, settings, site)
+    page = (site / "dbt_docs" / "index.html").read_text(encoding="utf-8")
+    assert "the page generated before" not in page and "kpi_scorecard" in page
+    assert stamp.read_text() == dbt_docs_fingerprint()

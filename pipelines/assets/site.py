@@ -2,6 +2,7 @@
 offline) and the auditor's pack — the definitions page generated from the seeds and vars,
 the dbt docs and the GX Data Docs."""
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -15,15 +16,17 @@ from dagster import (
 )
 from dagster_dbt import DbtCliResource
 
-from pipelines.assets.dbt import dbt_environment
+from pipelines.assets.dbt import dbt_environment, dbt_project
 from pipelines.assets.owners import WITH_SALES_MANAGEMENT
 from pipelines.dbt_project import DBT_PROJECT_DIR
+from pipelines.no_op import project_digest
 from pipelines.publish import published_database
 from pipelines.quality.checks import CHECKS
 from pipelines.reporting import write_dashboard, write_definitions_page
 from pipelines.reporting.html import environment, write_atomically
 from pipelines.reporting.i18n import tr
 from pipelines.resources import PipelineSettings
+from pipelines.settings import Settings
 
 LANGUAGES = ("en", "nl")
 # The auditor's pack as seen from a language folder (`site/<lang>/index.html`): each
@@ -37,6 +40,54 @@ LINKS = {
 
 def site_dir(warehouse_dir: Path) -> Path:
     return warehouse_dir / "site"
+
+
+# What the static dbt docs are made of: the project's files and its manifest. The data is not
+# part of them (the catalog lists relations and column types, which the project decides).
+_DBT_DOCS_PARTS = ("dbt_project/models", "dbt_project/seeds", "dbt_project/macros",
+                   "dbt_project/tests", "dbt_project/dbt_project.yml",
+                   "dbt_project/profiles.yml")
+DBT_DOCS_CACHE = ".dbt_docs_cache"
+
+
+def dbt_docs_fingerprint() -> str:
+    """The digest the cached dbt docs are kept under: the dbt project's files and manifest."""
+    digest = hashlib.sha256(project_digest(_DBT_DOCS_PARTS).encode())
+    digest.update(dbt_project.manifest_path.read_bytes())
+    return digest.hexdigest()
+
+
+def cached_dbt_docs(warehouse_dir: Path) -> Path:
+    """Where the last generated dbt docs page is kept (its fingerprint in a file beside it)."""
+    return warehouse_dir / DBT_DOCS_CACHE / "static_index.html"
+
+
+def write_dbt_docs(
+    context: AssetExecutionContext, dbt: DbtCliResource, settings: Settings, site: Path
+) -> bool:
+    """`site/dbt_docs/index.html`, from `dbt docs generate` only when the dbt project changed
+    since the page was last generated for this warehouse (it takes seconds, and a nightly
+    run almost never changes the project). Returns whether it was generated."""
+    cache = cached_dbt_docs(settings.warehouse_dir)
+    fingerprint = dbt_docs_fingerprint()
+    stamp = cache.with_name("fingerprint")
+    fresh = cache.exists() and stamp.exists() and stamp.read_text() == fingerprint
+    if not fresh:
+        docs_target = site / ".dbt_docs_target"
+        with dbt_environment(settings):
+            dbt.cli(
+                ["docs", "generate", "--static"], target_path=docs_target, raise_on_error=True
+            ).wait()
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        stamp.unlink(missing_ok=True)  # the stamp is written last: a killed copy is redone
+        shutil.copyfile(docs_target / "static_index.html", cache)
+        stamp.write_text(fingerprint)
+        shutil.rmtree(docs_target, ignore_errors=True)
+    else:
+        context.log.info("dbt docs: the project is unchanged, the cached page is reused")
+    (site / "dbt_docs").mkdir(exist_ok=True)
+    shutil.copyfile(cache, site / "dbt_docs" / "index.html")
+    return not fresh
 
 
 def run_check_results(context: AssetExecutionContext) -> list[dict]:
@@ -101,14 +152,7 @@ def kpi_site(
     # the stable address of the definitions, in the configured language
     write_definitions_page(DBT_PROJECT_DIR, site / "definitions.html", settings.run_settings(),
                            settings.dashboard_language)
-    docs_target = site / ".dbt_docs_target"
-    with dbt_environment(settings):
-        dbt.cli(
-            ["docs", "generate", "--static"], target_path=docs_target, raise_on_error=True
-        ).wait()
-    (site / "dbt_docs").mkdir(exist_ok=True)
-    shutil.copyfile(docs_target / "static_index.html", site / "dbt_docs" / "index.html")
-    shutil.rmtree(docs_target, ignore_errors=True)
+    dbt_docs_generated = write_dbt_docs(context, dbt, settings, site)
 
     pages = write_dashboard(published, site, LANGUAGES, checks, LINKS)
     index = write_index(site, settings.dashboard_language)
@@ -118,6 +162,7 @@ def kpi_site(
             "dashboard": MetadataValue.path(str(index)),
             "definitions": MetadataValue.path(str(site / "definitions.html")),
             "dbt_docs": MetadataValue.path(str(site / "dbt_docs" / "index.html")),
+            "dbt_docs_generated": dbt_docs_generated,
             "checks_shown": len(checks),
             "page_bytes": {language: page.stat().st_size for language, page in pages.items()},
         }
