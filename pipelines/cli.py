@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.safe_text import terminal_safe
+from pipelines.safe_text import terminal_safe, terminal_safe_output
 from pipelines.settings import Settings, SettingsError, parse_instant, redact_secrets
 
 # Exit codes: 0 success, 1 failed run (rejected input, a blocking check), 2 bad usage or
@@ -27,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        with terminal_safe_output():  # whatever a library prints, too (Dagster, dbt)
+            return int(args.handler(args))
     except SettingsError as exc:
         _err(f"error: {exc}")
         return 2

@@ -90,6 +90,8 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
         "SALES_KPI_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         # dbt's logs go under the warehouse, never into the (possibly read-only) project
         "DBT_LOG_PATH": str(settings.warehouse_dir / "logs" / "dbt"),
+        # the lines dbt prints (re-emitted by dagster-dbt) without colour escape sequences
+        "DBT_USE_COLORS": "false",
     }
     with _dbt_env(env):
         yield
