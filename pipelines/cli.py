@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.safe_text import terminal_safe
+from pipelines.safe_text import terminal_safe, terminal_safe_output
 from pipelines.settings import Settings, SettingsError, parse_instant, redact_secrets
 
 if TYPE_CHECKING:
@@ -33,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        with terminal_safe_output():  # whatever a library prints, too (Dagster, dbt)
+            return int(args.handler(args))
     except SettingsError as exc:
         _err(f"error: {exc}")
         return 2

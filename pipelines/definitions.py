@@ -29,6 +29,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     from pipelines.assets.quality import quality_checks
     from pipelines.assets.raw import raw_assets
     from pipelines.assets.site import kpi_site
+    from pipelines.console_log import terminal_safe_console_logger
     from pipelines.dbt_project import dbt_executable
     from pipelines.operations import (
         alert_on_failure,
@@ -57,6 +58,8 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         jobs=[nightly],
         schedules=[nightly_schedule(settings)],
         sensors=[new_delivery_sensor(settings), freshness_sensor(freshness, settings)],
+        # the default `console` logger, with data escaped for terminals
+        loggers={"console": terminal_safe_console_logger},
         resources={
             "warehouse": warehouse_resource(settings),
             "dbt": DbtBuildResource(project_dir=dbt_project, dbt_executable=dbt_executable()),

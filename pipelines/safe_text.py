@@ -10,13 +10,19 @@ written by people outside the team:
 - `excerpt` bounds a piece of file content to a short, escaped, single-line quote, so an error
   message names the problem without carrying the file (a secrets file must never end up in
   stderr, the load manifest or alerts.log);
-- `redact` removes secret setting values (pipelines.settings marks them) from any text.
+- `redact` removes secret setting values (pipelines.settings marks them) from any text;
+- `terminal_safe_output` escapes whatever a command writes to stdout and stderr — its own
+  messages, Dagster's console log, the lines dbt prints — so no text from data reaches the
+  operator's terminal as a control sequence, whichever library printed it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 # C0 controls except tab and newline, DEL, C1 controls, and the Unicode format characters that
 # reorder or hide text: bidi embeddings/overrides/isolates and marks, zero-width joiners, BOM.
@@ -61,3 +67,43 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
         if secret:
             text = text.replace(secret, REDACTED)
     return text
+
+
+class TerminalSafeStream:
+    """A text stream that writes `terminal_safe` text to the stream it wraps. It says it is
+    no terminal (`isatty()` is False), so libraries that colour their output on a terminal
+    (coloredlogs, dbt) write plain text rather than escape sequences that would show escaped."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.wrapped = stream
+
+    def write(self, text: str) -> int:
+        self.wrapped.write(terminal_safe(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self.wrapped.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
+@contextmanager
+def terminal_safe_output() -> Iterator[None]:
+    """stdout and stderr escaped for the duration (every thread's output: the job runs in a
+    worker thread), restored afterwards."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = TerminalSafeStream(saved[0]), TerminalSafeStream(saved[1])
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = saved

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import fetch, load, quarantine
+from conftest import fetch, load, manifest, quarantine
 
 from pipelines.adapters import (
     MARKER_FILE,
@@ -535,6 +535,71 @@ def test_if_missing_drop_or_leave_it_to_the_loader_to_quarantine(tmp_path, con):
     }
     load(con, out, "users")
     assert [(q["line"], q["column_name"]) for q in quarantine(con)] == [(2, "user_id")]
+
+
+TIP_CONTACT_PER_ACCOUNT = """
+    delivery_time: {from: folder, format: "%Y-%m-%dT%H%M"}
+    files:
+      pipeline: {glob: "sales_pipeline.csv", filter: "stage <> 'Test'"}
+    entities:
+      contacts:
+        from: pipeline
+        unique: {key: contact_id}
+        columns:
+          contact_id: account
+          company_id: account
+          created_at: engage_date
+          updated_at: {delivery_time: true}
+"""
+
+
+def _pipeline_export(accounts: list[str]) -> str:
+    lines = ["opportunity_id,account,stage,engage_date"]
+    lines += [f"OP{i},{account},{'Test' if account == 'test' else 'Won'},2025-11-03"
+              for i, account in enumerate(accounts)]
+    return "\n".join(lines) + "\n"
+
+
+def test_empty_key_after_mapping_is_reported_with_the_source_file_line_and_column(tmp_path, con):
+    """The docs' tip `contact_id: account` with `unique` on deals without an account: the
+    quarantined rows and the rejection name the export's file, line and column (and the YAML
+    key), not only the line of the generated landing file — which differs, since `unique`
+    and the filter took rows out."""
+    # one empty account: quarantined. Source lines: 2 Acme, 3 test (filtered), 4 Acme (merged),
+    # 5 empty → line 3 of the canonical file.
+    _, out = run(tmp_path / "one", TIP_CONTACT_PER_ACCOUNT,
+                 {"sales_pipeline.csv": _pipeline_export(["Acme", "test", "Acme", ""])})
+    assert load(con, out, "contacts").rows_quarantined == 1
+    (problem,) = quarantine(con)
+    assert (problem["line"], problem["column_name"]) == (3, "contact_id")
+    assert problem["reason"] == (
+        f"required value is empty (source: {DELIVERY}/sales_pipeline.csv line 5, column "
+        "account (entities.contacts.columns.contact_id))"
+    )
+    (loaded,) = manifest(con)
+    assert f"{DELIVERY}/sales_pipeline.csv line 5, column account" in loaded["message"]
+    # many empty accounts: the file is rejected, and the message leads with the export's lines
+    accounts = ["Acme", "test", "Acme"] + ["", "Initech"] * 10
+    _, out = run(tmp_path / "many", TIP_CONTACT_PER_ACCOUNT,
+                 {"sales_pipeline.csv": _pipeline_export(accounts)})
+    (outcome,) = load(con, out, "contacts").outcomes
+    assert outcome.status == "rejected"
+    assert outcome.message.split("first: ")[1].startswith(
+        f"{DELIVERY}/sales_pipeline.csv line 5, column account "
+        "(entities.contacts.columns.contact_id) → contact_id: required value is empty "
+        "(canonical line 3); "
+        f"{DELIVERY}/sales_pipeline.csv line 7, column account"
+    )
+
+
+def test_a_canonical_extract_names_its_own_lines_only(con, landing):
+    """Without the adapter's trace columns a problem is named by the landing file's line."""
+    from conftest import row, write_file
+
+    write_file(landing, "2026-01-31T0600", "users.csv", [row("users", user_id="")])
+    load(con, landing, "users")
+    (problem,) = quarantine(con)
+    assert problem["reason"] == "required value is empty"
 
 
 def test_unique_keeps_one_row_per_key_first_or_last_by_order(tmp_path):

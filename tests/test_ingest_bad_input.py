@@ -441,3 +441,14 @@ def test_a_csv_that_is_not_utf8_names_the_first_bad_line(con, landing):
     outcome = only_outcome(load(con, landing, "users"))
     assert outcome.status == "rejected"
     assert "line 5: not UTF-8" in outcome.message
+
+
+def test_a_header_row_that_is_not_valid_csv_is_rejected_as_unreadable(con, landing):
+    """A bare carriage return inside the header (no quotes around it) is no CSV: the file is
+    rejected naming line 1, not a crash of the step that a retry would repeat."""
+    path = landing / DELIVERY / "users.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"user_id,full\rname\nu1,Ann\n")
+    (outcome,) = load(con, landing, "users").outcomes
+    assert outcome.status == "rejected"
+    assert outcome.message.startswith("line 1: the header row is not valid CSV")

@@ -189,8 +189,11 @@ STEP_MARKERS = {
     "load": "- raw__",
     "dbt": "Running dbt command",
     "checks": "comparing with published run",
+    "publish": "- published_marts - publishing run",
     "site": "docs generate",
 }
+# After a kill at these steps the next run is run too, and must publish the same marts.
+CONVERGE_AFTER = ("checks", "publish")
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +235,24 @@ def _published_is_whole(warehouse: Path, before: bytes) -> None:
         assert con.execute("select count(*) from kpi_scorecard").fetchone()[0] > 0
 
 
+def _same_marts(published: Path, reference: Path) -> None:
+    """The marts of `published` hold exactly the rows of `reference`'s (the history tables
+    and `runs` aside, which grow with every publication)."""
+    import duckdb
+
+    from pipelines.publish import PUBLISHED_TABLES
+
+    with duckdb.connect() as con:
+        con.execute(f"attach '{published}' as a (read_only)")
+        con.execute(f"attach '{reference}' as b (read_only)")
+        for table in PUBLISHED_TABLES:
+            differing = con.execute(
+                f"select count(*) from ((from a.{table} except all from b.{table}) "
+                f"union all (from b.{table} except all from a.{table}))"
+            ).fetchone()[0]
+            assert differing == 0, table
+
+
 @pytest.mark.parametrize("step", list(STEP_MARKERS))
 def test_sigterm_at_each_step_stops_within_5_seconds_with_the_marts_whole(
     sample: Path, published_once: Path, tmp_path: Path, step: str
@@ -269,6 +290,36 @@ def test_kill_9_at_each_step_leaves_the_marts_whole_and_no_process_behind(
     time.sleep(2)
     assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
     _published_is_whole(warehouse, before)
-    if step == "checks":  # the next run converges
+    if step in CONVERGE_AFTER:  # the next run converges: the same marts, nothing left over
         assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse),
                      "--force"]) == 0
+        assert list(warehouse.glob(".marts-*")) == []
+        _same_marts(warehouse / "marts.duckdb", published_once / "marts.duckdb")
+
+
+def test_site_failure_after_publish_says_the_marts_were_published(
+    sample: Path, published_once: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dashboard step fails after a green publication (its folder cannot be made): the
+    run fails, and its closing lines and the alert say the marts WERE published — from the
+    disk, not assumed — so nobody re-runs a night that reached its readers."""
+    import json
+
+    warehouse = tmp_path / "warehouse"
+    shutil.copytree(published_once, warehouse, symlinks=True)
+    shutil.rmtree(warehouse / "site")
+    (warehouse / "site").write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("SALES_KPI_STEP_RETRIES", "0")
+    code = main(["run", "--extracts", str(sample), "--warehouse", str(warehouse), "--force"])
+    err = capsys.readouterr().err
+    assert code == 1, err[-2000:]
+    assert "  - kpi_site: " in err
+    assert "the marts WERE published by this run (a later step failed)" in err
+    import duckdb
+
+    with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from runs").fetchone()[0] == 2
+    alert = json.loads((warehouse / "alerts.log").read_text(encoding="utf-8").splitlines()[-1])
+    assert alert["step"] == "kpi_site"
+    assert alert["published_marts"].startswith("the marts WERE published by this run")

@@ -6,6 +6,11 @@ folders and units of the loader; only the webhook test runs the (failing, tiny) 
 
 from __future__ import annotations
 
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from conftest import DELIVERY, csv_text, load, manifest, quarantine, row, write_file
 from test_adapters import PEOPLE, with_columns
@@ -207,6 +212,96 @@ def test_hostile_names_never_reach_the_run_summary_as_escape_sequences(
     out = capsys.readouterr().out
     assert "notes" in out and "hidden" in out
     assert "\x1b" not in out and "\x07" not in out
+
+
+# Every kind of character that can steer a terminal: a colour, an OSC title (ended by BEL),
+# carriage return, backspace, DEL, the C1 control sequence introducer, a bidi override.
+HOSTILE = f"{ESC_RED}{OSC_TITLE}\r\b\x7f\x9b2J\u202e"
+
+
+def _terminal_controls(data: bytes) -> list[str]:
+    """Characters of `data` (UTF-8) that a terminal would act on: C0 controls other than
+    newline and tab, DEL, C1 controls (0x80-0x9f, e.g. 0x9b) and bidi overrides, each with
+    what precedes it (so a failure shows which line let it through)."""
+    text = data.decode("utf-8")  # strict: no raw stray byte either
+    return [
+        text[max(0, i - 120):i + 1] for i, ch in enumerate(text)
+        if (ord(ch) < 0x20 and ch not in "\n\t") or 0x7f <= ord(ch) <= 0x9f
+        or 0x202a <= ord(ch) <= 0x202e
+    ]
+
+
+def _run_cli(extracts, warehouse) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from pipelines.cli import main; "
+         "raise SystemExit(main(['run', '--extracts', sys.argv[1], '--warehouse', sys.argv[2]]))",
+         str(extracts), str(warehouse)],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, timeout=900,
+    )
+
+
+def test_dagster_console_log_escapes_data_before_it_is_printed(capfd):
+    """The job's `console` logger on its own (no CLI around it): a message with data prints
+    escaped."""
+    from dagster import build_init_logger_context
+
+    from pipelines.console_log import terminal_safe_console_logger
+
+    console = terminal_safe_console_logger.logger_fn(build_init_logger_context(
+        logger_config={"log_level": "INFO", "name": "dagster-test"}))
+    console.warning("loaded %s", f"{DELIVERY}{HOSTILE}/users.csv")
+    err = capfd.readouterr().err
+    assert _terminal_controls(err.encode("utf-8")) == []
+    assert "\\x1b[31m\\x1b]0;pwned\\x07\\x0d\\x08\\x7f\\x9b2J\\u202e/users.csv" in err
+
+
+@pytest.mark.slow
+def test_hostile_names_never_reach_the_terminal_from_any_part_of_a_run(tmp_path):
+    """The real job through the CLI, on a sample whose reps, teams, a delivery folder and a
+    stray file carry escape sequences: Dagster's console lines, dbt's lines, the checks, the
+    summary and the closing lines all print them escaped — no byte a terminal acts on."""
+    from pipelines.sample import generate_sample
+
+    extracts = tmp_path / "extracts"
+    generate_sample(extracts, scale=0.1, seed=3)
+    first = sorted(extracts.iterdir())[0]
+    with (first / "users.csv").open(newline="", encoding="utf-8") as handle:
+        users = list(csv.DictReader(handle))
+    for user in users:  # a later delivery renames every rep and team
+        user["full_name"] += HOSTILE
+        user["team"] = user["team"] and user["team"] + HOSTILE
+    hostile_delivery = extracts / f"2026-11-27T0200{HOSTILE}"
+    hostile_delivery.mkdir()
+    with (hostile_delivery / "users.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(users[0]))
+        writer.writeheader()
+        writer.writerows(users)
+    (hostile_delivery / f"notes{HOSTILE}.txt").write_text("x", encoding="utf-8")
+    (extracts / f".hidden{HOSTILE}").mkdir()
+
+    run = _run_cli(extracts, tmp_path / "warehouse")
+    assert run.returncode == 0, run.stderr.decode("utf-8", "replace")[-3000:]
+    assert _terminal_controls(run.stdout) == []
+    assert _terminal_controls(run.stderr) == []
+    escaped = "\\x1b[31m\\x1b]0;pwned\\x07\\x0d\\x08\\x7f\\x9b2J\\u202e"
+    out, err = run.stdout.decode("utf-8"), run.stderr.decode("utf-8")
+    assert f"notes{escaped}.txt" in out  # the run summary's landing notes
+    assert f"2026-11-27T0200{escaped}/users.csv: loaded" in err  # Dagster's console line
+    assert escaped in err.split("label_agreement")[-1]  # a check naming a rep
+
+
+def test_hostile_values_in_a_failure_never_reach_the_terminal(tmp_path):
+    """A run that fails on a file with a hostile header and name: the rejection, Dagster's
+    failure lines and the closing lines print them escaped."""
+    delivery = tmp_path / "extracts" / f"{DELIVERY}{HOSTILE}"
+    delivery.mkdir(parents=True)
+    (delivery / "users.csv").write_text(f"user_id,{HOSTILE}\nu1,{HOSTILE}\n", encoding="utf-8")
+    run = _run_cli(tmp_path / "extracts", tmp_path / "warehouse")
+    err = run.stderr.decode("utf-8")
+    assert run.returncode == 1, err[-3000:]
+    assert "FAILED" in err and "users.csv" in err and "rejected" in err
+    assert _terminal_controls(run.stdout) == []
+    assert _terminal_controls(run.stderr) == []
 
 
 # --- secrets ---------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ def adapt_source(
     report = AdapterReport(
         mapping.name, mapping.title, source_dir, out_dir, scan.deliveries,
         {name: EntityReport(name) for name in mapping.entities}, notes=list(scan.notes),
+        columns={name: e.column_sources for name, e in mapping.entities.items()},
     )
     errors: list[AdapterError] = []
     written: set[Path] = set()

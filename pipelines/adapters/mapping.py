@@ -21,12 +21,12 @@ import yaml
 from pipelines.adapters.errors import MappingError
 from pipelines.adapters.expressions import ExpressionError, expression_columns
 from pipelines.contract import ENTITIES, ColumnType, Entity
-from pipelines.ingest.landing import leaves_folder
+from pipelines.ingest.landing import SOURCE_TRACE_COLUMNS, leaves_folder
 from pipelines.ingest.validation import FALSE_WORDS, TRUE_WORDS
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 # Extra output columns every canonical row gets, for tracing it back to the source.
-TRACE_COLUMNS = ("source_file", "source_line")
+TRACE_COLUMNS = SOURCE_TRACE_COLUMNS
 SOURCE_FORMATS = ("csv", "xlsx", "parquet", "jsonl")
 ON_BAD = ("quarantine", "drop")
 UNMAPPED = ("error", "keep", "null")
@@ -154,6 +154,16 @@ class ValueSpec:
         """This spec and its defaults, outermost first."""
         return [self, *(self.default.chain() if self.default else [])]
 
+    def describe_source(self) -> str:
+        """Where the value comes from, as an operator finds it in the export and the mapping:
+        `column Account (entities.contacts.columns.contact_id)`."""
+        source = {
+            "column": f"column {self.text}",
+            "expr": f"expression {self.text}",
+            "const": f"constant {self.text!r}",
+        }.get(self.kind, "the delivery time")
+        return f"{source} ({self.path})"
+
 
 @dataclass(frozen=True)
 class PartSpec:
@@ -195,6 +205,18 @@ class EntityMap:
         contract = [c for c in ENTITIES[self.name].column_names if c in mapped]
         extras = [name for part in self.parts for name in part.extra]
         return (*contract, *dict.fromkeys(extras))
+
+    @property
+    def column_sources(self) -> dict[str, str]:
+        """Output column → where its value comes from (each part's, when they differ): how
+        the loader names the source of a value it quarantines."""
+        sources: dict[str, list[str]] = {}
+        for part in self.parts:
+            for name, spec in (*part.columns.items(), *part.extra.items()):
+                described = spec.describe_source()
+                if described not in sources.setdefault(name, []):
+                    sources[name].append(described)
+        return {name: " or ".join(found) for name, found in sources.items()}
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,9 @@ class AdapterReport:
     rejected: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # mapping/file errors: nothing to load
+    # entity → output column → where its value comes from (the loader quotes it next to the
+    # source file and line of a value it quarantines)
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -180,6 +183,7 @@ class AdapterReport:
             "rejected": self.rejected,
             "notes": self.notes,
             "errors": self.errors,
+            "columns": self.columns,
         }
 
     def to_json(self) -> str:

@@ -48,6 +48,10 @@ def published_marts(
         settings=settings.run_settings(),
         source_files=int(files),
     )
+    context.log.info(
+        f"publishing run {context.run_id[:8]}: a new marts file is built beside "
+        f"{settings.warehouse_dir / 'marts.duckdb'} and swapped in when complete"
+    )
     published = publish_marts(
         settings.raw_database, settings.warehouse_dir, run, settings.duckdb_memory_limit,
         history_runs_kept=settings.history_runs_kept,

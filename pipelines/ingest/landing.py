@@ -34,6 +34,10 @@ ADAPTER_MARKER_FILE = ".sales-kpi-adapter"
 ADAPTER_REPORT_TEXT_FILE = ".adapter-report.txt"
 ADAPTER_REPORT_JSON_FILE = ".adapter-report.json"
 OWN_FILES = frozenset({ADAPTER_MARKER_FILE, ADAPTER_REPORT_TEXT_FILE, ADAPTER_REPORT_JSON_FILE})
+# The extra columns the source adapter puts on every canonical row (where in the CRM's export
+# the row came from): the loader names them in its problems, so a bad value is found in the
+# file the operator has, not only in the generated landing file.
+SOURCE_TRACE_COLUMNS = ("source_file", "source_line")
 
 
 class LandingError(Exception):

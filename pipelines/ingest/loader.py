@@ -7,6 +7,7 @@ simply loads it again.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,26 +15,37 @@ from dataclasses import dataclass, field
 import duckdb
 
 from pipelines.contract import ENTITIES, Entity
-from pipelines.ingest.landing import LandingFile, OutsideLandingError, check_inside
+from pipelines.ingest.landing import (
+    ADAPTER_MARKER_FILE,
+    ADAPTER_REPORT_JSON_FILE,
+    SOURCE_TRACE_COLUMNS,
+    LandingFile,
+    OutsideLandingError,
+    check_inside,
+)
 from pipelines.ingest.raw_layer import RAW_SCHEMA, entity_table
 from pipelines.ingest.readers import (
     TEXT_TABLE,
     UnreadableFileError,
     quote_ident,
     read_as_text,
+    sql_literal,
 )
 from pipelines.ingest.validation import (
+    ColumnMatch,
     DuplicateColumnError,
     MissingColumnsError,
     checked_select,
     match_columns,
     record_json,
 )
-from pipelines.safe_text import single_line
+from pipelines.safe_text import excerpt, single_line
 from pipelines.settings import Settings
 
 CHECKED_TABLE = "landing_checked"
 ERRORS_TABLE = "landing_errors"
+# How much of a mapping's description of a column (an expression may be long) a problem quotes.
+SOURCE_DESCRIPTION_CHARACTERS = 120
 
 
 @dataclass(frozen=True)
@@ -185,6 +197,7 @@ def _validate_and_insert(
     except (UnreadableFileError, MissingColumnsError, DuplicateColumnError) as exc:
         raise FileRejected(str(exc)) from exc
 
+    source = _source_note(entity, match, settings)
     select = checked_select(entity, match, settings.business_timezone, TEXT_TABLE)
     errors = [quote_ident("_err_" + c.name) for c in entity.columns]
     con.execute(
@@ -209,7 +222,7 @@ def _validate_and_insert(
     ):
         raise FileRejected(
             f"{bad_rows:,} of {text.rows:,} rows have bad values (more than "
-            f"{settings.max_bad_row_share:.0%}); first: {_first_problems(con)}"
+            f"{settings.max_bad_row_share:.0%}); first: {_first_problems(con, source)}"
         )
 
     columns = ", ".join(quote_ident(c.name) for c in entity.columns)
@@ -218,7 +231,7 @@ def _validate_and_insert(
         load_id = _record(
             con, file, run_id, "loaded", rows_read=text.rows,
             rows_loaded=text.rows - bad_rows, rows_quarantined=bad_rows,
-            message=f"first problem: {_first_problems(con, 1)}" if bad_rows else None,
+            message=f"first problem: {_first_problems(con, source, 1)}" if bad_rows else None,
         )
         con.execute(
             f"""
@@ -233,10 +246,11 @@ def _validate_and_insert(
             con.execute(
                 f"""
                 insert into {RAW_SCHEMA}.quarantine
-                select ?, ?, ?, ?, e._line, e.column_name, e.reason, {record_json(match)},
-                       now()
+                select ?, ?, ?, ?, e._line, e.column_name,
+                       e.reason || coalesce(' (source: ' || {source} || ')', ''),
+                       {record_json(match)}, now()
                 from {ERRORS_TABLE} as e
-                join {TEXT_TABLE} using (_line)
+                join {TEXT_TABLE} as t using (_line)
                 order by e._line, e.column_name
                 """,
                 [load_id, entity.name, file.delivery, file.name],
@@ -251,16 +265,58 @@ def _validate_and_insert(
     )
 
 
-def _first_problems(con: duckdb.DuckDBPyConnection, limit: int = 3) -> str:
+def _first_problems(con: duckdb.DuckDBPyConnection, source: str, limit: int = 3) -> str:
+    """The first bad values, by line and column; for a landing written by the source adapter,
+    led by where each is in the CRM's export (the file the operator can open and fix)."""
     rows = con.execute(
-        f"select _line, column_name, reason from {ERRORS_TABLE} "
-        f"order by _line, column_name limit {limit}"
+        f"select e._line, e.column_name, e.reason, {source} from {ERRORS_TABLE} as e "
+        f"join {TEXT_TABLE} as t using (_line) order by e._line, e.column_name limit {limit}"
     ).fetchall()
     # Reasons quote (bounded) values and columns are the file's names: escaped for one line.
     return "; ".join(
+        f"{single_line(where)} → {single_line(column)}: {single_line(reason)} "
+        f"(canonical line {line})" if where else
         f"line {line}, column {single_line(column)}: {single_line(reason)}"
-        for line, column, reason in rows
+        for line, column, reason, where in rows
     )
+
+
+def _source_note(entity: Entity, match: ColumnMatch, settings: Settings) -> str:
+    """SQL (over the file's row `t` and its problem `e`) naming where a bad value came from
+    in the CRM's export — `<delivery>/<file> line <n>, column <source column> (<YAML key>)` —
+    for a file the source adapter wrote (it carries `source_file`/`source_line` on every row,
+    and its report says which source column or expression made each canonical column);
+    NULL for a canonical extract."""
+    trace = {name.lower(): name for name in match.extra}
+    if not all(column in trace for column in SOURCE_TRACE_COLUMNS):
+        return "cast(null as varchar)"
+    source_file, source_line = (quote_ident(trace[c]) for c in SOURCE_TRACE_COLUMNS)
+    columns = _mapped_columns(settings).get(entity.name, {})
+    limit = SOURCE_DESCRIPTION_CHARACTERS
+    described = " ".join(
+        f"when {sql_literal(column)} then {sql_literal(', ' + excerpt(text, limit))}"
+        for column, text in columns.items() if isinstance(text, str)
+    )
+    column_part = f"coalesce(case e.column_name {described} end, '')" if described else "''"
+    return (
+        f"case when t.{source_file} is not null then t.{source_file} || ' line ' || "
+        f"coalesce(t.{source_line}, '?') || {column_part} end"
+    )
+
+
+def _mapped_columns(settings: Settings) -> dict[str, dict[str, str]]:
+    """Per entity, which source column or expression the adapter made each column from (its
+    report in the landing it owns); empty when there is none or it cannot be read."""
+    landing = settings.landing_dir
+    if not (landing / ADAPTER_MARKER_FILE).is_file():
+        return {}
+    try:
+        columns = json.loads(
+            (landing / ADAPTER_REPORT_JSON_FILE).read_text(encoding="utf-8")
+        ).get("columns", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return columns if isinstance(columns, dict) else {}
 
 
 def _record(

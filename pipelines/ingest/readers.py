@@ -113,7 +113,12 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     if not first.strip():
         raise UnreadableFileError("no header row (the file is empty)")
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    names = [name.strip() for name in next(csv.reader([first], delimiter=delimiter))]
+    try:
+        names = [name.strip() for name in next(csv.reader([first], delimiter=delimiter))]
+    except csv.Error as exc:  # e.g. a bare carriage return inside the header row
+        raise UnreadableFileError(
+            f"line 1: the header row is not valid CSV ({excerpt(exc, MESSAGE_CHARACTERS)})"
+        ) from exc
     for position, name in enumerate(names, start=1):
         if not name:
             if all(not later for later in names[position - 1:]):
