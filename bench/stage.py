@@ -6,6 +6,10 @@ import json
 import sys
 from pathlib import Path
 
+# The checkout this script sits in, not whatever `pipelines` the environment has installed
+# (an editable install may point at another checkout).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import duckdb
 from dagster import DagsterInstance
 

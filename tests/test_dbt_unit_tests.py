@@ -53,3 +53,32 @@ def test_every_dbt_unit_test_passes_at_the_definitions_defaults(
     assert " ERROR=0 " in result.stdout and " PASS=" in result.stdout
     passed = int(result.stdout.split(" PASS=")[1].split()[0])
     assert passed >= 30, result.stdout[-2000:]
+
+
+def test_not_null_columns_fails_the_build_when_any_listed_column_is_empty(
+    empty_build: tuple[Path, Path],
+) -> None:
+    """One `not_null_columns` test per model guards every column that used to carry a plain
+    `not_null` (one scan instead of one query per column): an empty value in any of them
+    still fails, at error severity, and the failing row names the empty column."""
+    database, target = empty_build
+    select = ("--select", "stg_crm__users,test_name:not_null_columns")
+    assert _dbt("test", *select, database=database, target=target).returncode == 0
+    with duckdb.connect(str(database)) as con:
+        con.execute(
+            "insert into staging.stg_crm__users (user_id, full_name, role, team, is_active, "
+            "updated_at, source_delivery, source_file, source_line) "
+            "values ('USR-1', null, 'sdr', 'Noord', true, now(), 'd1', 'users.csv', 2)"
+        )
+    try:
+        result = _dbt("test", *select, database=database, target=target)
+        assert result.returncode == 1, result.stdout[-3000:]
+        assert "FAIL 1 not_null_columns_stg_crm__users" in result.stdout, result.stdout[-3000:]
+        # the test's own query as dbt compiled it (a long name is hashed) names the empty column
+        compiled = list((target / "compiled").rglob("not_null_columns_stg_crm__user_*.sql"))
+        assert len(compiled) == 1, compiled
+        with duckdb.connect(str(database), read_only=True) as con:
+            assert con.execute(compiled[0].read_text()).fetchall() == [("full_name",)]
+    finally:
+        with duckdb.connect(str(database)) as con:
+            con.execute("delete from staging.stg_crm__users")
