@@ -28,7 +28,6 @@ from pipelines.contract import ENTITIES
 from pipelines.dbt_project import DBT_DATABASE_ENV, DBT_PROJECT_DIR, dbt_executable
 from pipelines.engines import (
     DBT_TARGETS,
-    SPARK_MASTER_ENV,
     dbt_environment,
     export_raw_layer,
     spark_available,
@@ -55,6 +54,8 @@ FLOAT_REL_TOLERANCE = 1e-9
 # numerator (current − previous) that is 0 on one engine may be ~1e-12 on the other.
 FLOAT_ABS_TOLERANCE = 1e-9
 SHOWN = 10
+# A small sample on a small machine: two local cores, few shuffle partitions.
+SPARK_TEST_ENV = {"SALES_KPI_SPARK_MASTER": "local[2]", "SALES_KPI_SPARK_SHUFFLE_PARTITIONS": "2"}
 
 MART_KEYS: dict[str, tuple[str, ...]] = {
     "dim_reps": ("user_id",),
@@ -133,7 +134,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
 
     spark_dir = root / "spark"
     spark_env = dbt_environment("spark", spark_dir=spark_dir)
-    spark_env[SPARK_MASTER_ENV] = "local[2]"
+    spark_env.update(SPARK_TEST_ENV)
     tables = export_raw_layer(database, root / "raw_parquet")
     spark_target = root / "dbt_spark"
     registered = _dbt(
@@ -245,7 +246,7 @@ def test_every_mart_is_the_same_on_spark_as_on_duckdb(builds: Builds, mart: str)
 def test_every_dbt_unit_test_passes_on_spark(builds: Builds) -> None:
     assert builds.spark_build.returncode == 0, _summary(builds.spark_build)
     env = dbt_environment("spark", spark_dir=builds.spark_dir)
-    env[SPARK_MASTER_ENV] = "local[2]"
+    env.update(SPARK_TEST_ENV)
     result = _dbt(
         "test", "--select", "test_type:unit",
         engine="spark", target=builds.spark_target, env=env,
