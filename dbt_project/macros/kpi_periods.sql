@@ -8,15 +8,19 @@
 
 {#- The first day of the next period after a period_start (SQL `grain` is 'week'/'month'). -#}
 {% macro next_period_start(period_start, grain) -%}
-    cast({{ period_start }} + case when {{ grain }} = 'week' then interval 7 day else interval 1 month end as date)
+    case
+        when {{ grain }} = 'week' then {{ add_days(period_start, 7) }}
+        else {{ add_months(period_start, 1) }}
+    end
 {%- endmacro %}
 
 {#- A period is complete when the local midnight that starts the next period is <= as_of. -#}
 {% macro is_period_complete(period_start, grain, as_of) -%}
-    (timezone('{{ var("business_timezone") }}', cast({{ next_period_start(period_start, grain) }} as timestamp)) <= {{ as_of }})
+    ({{ local_to_utc(next_period_start(period_start, grain), var("business_timezone")) }} <= {{ as_of }})
 {%- endmacro %}
 
-{#- The conversion window as an exact duration: conversion_window_days × 24 hours. -#}
-{% macro conversion_window() -%}
-    to_hours(cast({{ var('conversion_window_days') }} as bigint) * 24)
+{#- The end of the conversion window of an instant: exactly conversion_window_days × 24 hours
+    later. -#}
+{% macro conversion_window_end(instant) -%}
+    {{ add_hours(instant, var('conversion_window_days') | int * 24) }}
 {%- endmacro %}

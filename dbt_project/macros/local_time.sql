@@ -1,6 +1,6 @@
 {#- Periods are taken on local wall time in the business timezone (definitions). -#}
 {% macro local_ts(instant) -%}
-    timezone('{{ var("business_timezone") }}', {{ instant }})
+    {{ utc_to_local(instant, var("business_timezone")) }}
 {%- endmacro %}
 
 {#- The first day of the local calendar month of an instant. -#}

@@ -47,7 +47,7 @@ data_as_of as (
 final as (
     select
         {% if var('as_of') %}
-        cast('{{ var("as_of") }}' as timestamptz) as as_of,
+        cast('{{ var("as_of") }}' as {{ type_instant() }}) as as_of,
         true as is_as_of_set_by_run,
         {% else %}
         latest_event_at as as_of,

@@ -8,12 +8,12 @@ with label_stages as (
 final as (
     select
         crm_label,
-        string_agg(
-            agreed_stage, ' or '
-            order by list_position(
-                ['none', 'marketing_lead', 'sales_lead', 'quote', 'customer'], agreed_stage
+        {{ ordered_string_agg(
+            'agreed_stage', "' or '",
+            position_in_list(
+                ['none', 'marketing_lead', 'sales_lead', 'quote', 'customer'], 'agreed_stage'
             )
-        ) as crm_label_means
+        ) }} as crm_label_means
     from label_stages
     group by crm_label
 )

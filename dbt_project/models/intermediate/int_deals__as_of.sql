@@ -20,6 +20,17 @@ as_of as (
     select as_of from {{ ref('int_as_of') }}
 ),
 
+fx_rate_spans as (
+    -- a month's rate holds until the currency's next rate month: the rate of a month is its
+    -- own, else the latest earlier month's (an equi-join with a range, on every engine)
+    select
+        currency,
+        rate_month,
+        rate_to_eur,
+        lead(rate_month) over (partition by currency order by rate_month) as next_rate_month
+    from fx_rates
+),
+
 known_deals as (
     select deals.*
     from deals
@@ -31,13 +42,12 @@ open_stage_at_as_of as (
     -- ties on changed_at go to the further stage
     select
         stage_changes.deal_id,
-        arg_max(
-            stage_changes.stage,
-            (
-                stage_changes.changed_at,
-                list_position(['qualification', 'discovery', 'proposal', 'negotiation'], stage_changes.stage)
-            )
-        ) as open_stage
+        {{ value_at_max('stage_changes.stage', [
+            'stage_changes.changed_at',
+            position_in_list(
+                ['qualification', 'discovery', 'proposal', 'negotiation'], 'stage_changes.stage'
+            ),
+        ]) }} as open_stage
     from stage_changes
     cross join as_of
     where stage_changes.changed_at <= as_of.as_of
@@ -87,9 +97,10 @@ with_rate as (
         end as rate_to_eur,
         fx_rates.rate_month
     from attributed
-    asof left join fx_rates
+    left join fx_rate_spans as fx_rates
         on attributed.currency = fx_rates.currency
         and attributed.amount_month >= fx_rates.rate_month
+        and (fx_rates.next_rate_month is null or attributed.amount_month < fx_rates.next_rate_month)
 ),
 
 final as (

@@ -36,7 +36,7 @@ event_rows as (
 ),
 
 contact_events as (
-    select contact_id, md5(string_agg(fingerprint, ',' order by event_id)) as fingerprint
+    select contact_id, md5({{ ordered_string_agg('fingerprint', "','", 'event_id') }}) as fingerprint
     from event_rows
     group by contact_id
 ),
@@ -46,7 +46,7 @@ quote_rows as (
 ),
 
 deal_quotes as (
-    select deal_id, string_agg(fingerprint, ',' order by quote_id) as fingerprint
+    select deal_id, {{ ordered_string_agg('fingerprint', "','", 'quote_id') }} as fingerprint
     from quote_rows
     group by deal_id
 ),
@@ -59,10 +59,10 @@ deal_rows as (
 contact_deals as (
     select
         deal_rows.contact_id,
-        md5(string_agg(
-            deal_rows.fingerprint || ':' || coalesce(deal_quotes.fingerprint, ''),
-            ',' order by deal_rows.deal_id
-        )) as fingerprint
+        md5({{ ordered_string_agg(
+            "deal_rows.fingerprint || ':' || coalesce(deal_quotes.fingerprint, '')",
+            "','", 'deal_rows.deal_id'
+        ) }}) as fingerprint
     from deal_rows
     left join deal_quotes on deal_rows.deal_id = deal_quotes.deal_id
     group by deal_rows.contact_id

@@ -22,11 +22,11 @@ as_of as (
 quotes_before_their_deal as (
     select
         deals.contact_id,
-        string_agg(
-            'quote ' || quotes.quote_id || ' sent before its deal ' || deals.deal_id
-            || ' was created',
-            '; ' order by quotes.sent_at, quotes.quote_id
-        ) as breach
+        {{ ordered_string_agg(
+            "'quote ' || quotes.quote_id || ' sent before its deal ' || deals.deal_id
+            || ' was created'",
+            "'; '", 'quotes.sent_at, quotes.quote_id'
+        ) }} as breach
     from quotes
     inner join deals on quotes.deal_id = deals.deal_id
     cross join as_of

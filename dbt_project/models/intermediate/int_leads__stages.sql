@@ -39,8 +39,9 @@ sales_lead as (
     select
         contact_id,
         min(created_at) as sales_lead_at,
-        arg_min(deal_id, (created_at, deal_id)) as sales_lead_deal_id,
-        arg_min(owner_user_id, (created_at, deal_id)) as sales_lead_deal_owner_user_id
+        {{ value_at_min('deal_id', ['created_at', 'deal_id']) }} as sales_lead_deal_id,
+        {{ value_at_min('owner_user_id', ['created_at', 'deal_id']) }}
+            as sales_lead_deal_owner_user_id
     from new_business_deals
     group by contact_id
 ),
@@ -70,10 +71,12 @@ intent_events as (
 qualifying_event as (
     select
         intent_events.contact_id,
-        arg_min(intent_events.event_id, (intent_events.occurred_at, intent_events.event_id))
-            as qualifying_event_id,
-        arg_min(intent_events.event_type, (intent_events.occurred_at, intent_events.event_id))
-            as qualifying_event_type,
+        {{ value_at_min(
+            'intent_events.event_id', ['intent_events.occurred_at', 'intent_events.event_id']
+        ) }} as qualifying_event_id,
+        {{ value_at_min(
+            'intent_events.event_type', ['intent_events.occurred_at', 'intent_events.event_id']
+        ) }} as qualifying_event_type,
         min(intent_events.occurred_at) as marketing_lead_at
     from intent_events
     inner join contacts on intent_events.contact_id = contacts.contact_id

@@ -31,7 +31,8 @@ ranked as (
         row_number() over (
             partition by kpi_id, scope, scope_id order by period_start
         ) as nth_from_series_start,
-        count(*) filter (where is_before_program_start) over (
+        -- a sum, not count(*) filter (…): Spark has no FILTER on window aggregates
+        sum(case when is_before_program_start then 1 else 0 end) over (
             partition by kpi_id, scope, scope_id
         ) as periods_before_program_start,
         row_number() over (

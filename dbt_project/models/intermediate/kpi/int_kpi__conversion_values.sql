@@ -37,7 +37,7 @@ judged as (
         {{ period_of('started_at', 'grain') }} as period_start,
         coalesce(
             converted_at >= started_at
-            and converted_at <= started_at + {{ conversion_window() }},
+            and converted_at <= {{ conversion_window_end('started_at') }},
             false
         ) as has_converted
     from cohort_members

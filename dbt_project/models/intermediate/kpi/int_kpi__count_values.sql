@@ -115,13 +115,10 @@ periods as (
         kpi_series.scope_id,
         cast(period.period_start as date) as period_start
     from kpi_series,
-        unnest(
-            generate_series(
-                cast(kpi_series.series_start as timestamp),
-                cast(kpi_series.series_end as timestamp),
-                case when kpi_series.grain = 'week' then interval 7 day else interval 1 month end
-            )
-        ) as period (period_start)
+        {{ period_starts_between(
+            'kpi_series.series_start', 'kpi_series.series_end', 'kpi_series.grain',
+            'period', 'period_start'
+        ) }}
 ),
 
 credited as (

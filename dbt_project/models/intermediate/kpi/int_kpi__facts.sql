@@ -50,7 +50,7 @@ marketing_leads as (
     select
         'marketing_lead' as fact,
         marketing_lead_at as counted_at,
-        cast(null as varchar) as rep_id,
+        cast(null as {{ dbt.type_string() }}) as rep_id,
         1.0 as amount
     from leads
     where marketing_lead_at is not null

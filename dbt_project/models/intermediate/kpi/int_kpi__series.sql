@@ -91,14 +91,14 @@ company_start as (
         select occurred_at as started_at from activities
         union all
         select created_at from deals
-    )
+    ) as starts
 ),
 
 company_series as (
     select
         'company' as scope,
         'all' as scope_id,
-        cast(null as varchar) as team,
+        cast(null as {{ dbt.type_string() }}) as team,
         grains.grain,
         {{ period_of('company_start.started_at', 'grains.grain') }} as series_start
     from company_start

@@ -39,12 +39,10 @@ final as (
         {{ is_period_complete('all_values.period_start', 'all_values.grain', 'as_of.as_of') }}
         and (
             not all_values.is_conversion
-            or cast(
-                {{ next_period_start('all_values.period_start', "'month'") }}
-                - interval 1 day
-                + to_days(cast({{ var('conversion_window_days') }} as integer))
-                as date
-            ) <= as_of.as_of_local_date
+            or {{ add_days(
+                next_period_start('all_values.period_start', "'month'"),
+                (var('conversion_window_days') | int) - 1
+            ) }} <= as_of.as_of_local_date
         ) as is_complete
     from all_values
     cross join as_of

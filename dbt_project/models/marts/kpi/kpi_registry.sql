@@ -13,10 +13,9 @@ scopes as (
 scope_lists as (
     select
         kpi_id,
-        string_agg(
-            scope, ','
-            order by case scope when 'rep' then 1 when 'team' then 2 else 3 end
-        ) as scopes
+        {{ ordered_string_agg(
+            'scope', "','", "case scope when 'rep' then 1 when 'team' then 2 else 3 end"
+        ) }} as scopes
     from scopes
     group by kpi_id
 )

@@ -1,0 +1,99 @@
+{#- Instants, local wall time and calendar arithmetic on both engines (README, "Engines").
+    An instant is DuckDB's `timestamptz` / Spark's `timestamp` (a point on the UTC line; the
+    Spark session's timezone is pinned to UTC in profiles.yml so it never shows in results).
+    Local wall time is a naive timestamp: DuckDB `timestamp`, Spark `timestamp_ntz`. -#}
+
+{#- The wall-clock time in `tz` of an instant (DST included). -#}
+{% macro utc_to_local(instant, tz) -%}
+    {{ return(adapter.dispatch('utc_to_local')(instant, tz)) }}
+{%- endmacro %}
+
+{% macro duckdb__utc_to_local(instant, tz) -%}
+    timezone('{{ tz }}', {{ instant }})
+{%- endmacro %}
+
+{% macro spark__utc_to_local(instant, tz) -%}
+    convert_timezone('UTC', '{{ tz }}', cast({{ instant }} as timestamp_ntz))
+{%- endmacro %}
+
+{#- The instant at which the wall clock in `tz` shows `local` (a date or naive timestamp). -#}
+{% macro local_to_utc(local, tz) -%}
+    {{ return(adapter.dispatch('local_to_utc')(local, tz)) }}
+{%- endmacro %}
+
+{% macro duckdb__local_to_utc(local, tz) -%}
+    timezone('{{ tz }}', cast({{ local }} as timestamp))
+{%- endmacro %}
+
+{% macro spark__local_to_utc(local, tz) -%}
+    to_utc_timestamp(cast({{ local }} as timestamp_ntz), '{{ tz }}')
+{%- endmacro %}
+
+{#- A date `days` calendar days after a date (a DATE). -#}
+{% macro add_days(day, days) -%}
+    {{ return(adapter.dispatch('add_days')(day, days)) }}
+{%- endmacro %}
+
+{% macro duckdb__add_days(day, days) -%}
+    cast({{ day }} + to_days(cast({{ days }} as integer)) as date)
+{%- endmacro %}
+
+{% macro spark__add_days(day, days) -%}
+    date_add({{ day }}, cast({{ days }} as integer))
+{%- endmacro %}
+
+{#- A date `months` calendar months after a date (a DATE; the day clipped to the month's end). -#}
+{% macro add_months(day, months) -%}
+    {{ return(adapter.dispatch('add_months')(day, months)) }}
+{%- endmacro %}
+
+{% macro duckdb__add_months(day, months) -%}
+    cast({{ day }} + to_months(cast({{ months }} as integer)) as date)
+{%- endmacro %}
+
+{% macro spark__add_months(day, months) -%}
+    add_months({{ day }}, cast({{ months }} as integer))
+{%- endmacro %}
+
+{#- An exact duration of `hours` hours after an instant (never calendar days: a DST night
+    has 23 or 25 hours). -#}
+{% macro add_hours(instant, hours) -%}
+    {{ return(adapter.dispatch('add_hours')(instant, hours)) }}
+{%- endmacro %}
+
+{% macro duckdb__add_hours(instant, hours) -%}
+    {{ instant }} + to_hours(cast({{ hours }} as bigint))
+{%- endmacro %}
+
+{% macro spark__add_hours(instant, hours) -%}
+    timestampadd(HOUR, cast({{ hours }} as bigint), {{ instant }})
+{%- endmacro %}
+
+{#- A FROM-clause item (after a comma) giving one row `alias(column)` per period start from
+    `start_date` to `end_date` (DATEs, both included), a week (7 days) or a calendar month
+    apart as `grain` ('week' or 'month', an expression) says. -#}
+{% macro period_starts_between(start_date, end_date, grain, alias, column) -%}
+    {{ return(adapter.dispatch('period_starts_between')(start_date, end_date, grain, alias, column)) }}
+{%- endmacro %}
+
+{% macro duckdb__period_starts_between(start_date, end_date, grain, alias, column) -%}
+    unnest(
+        generate_series(
+            cast({{ start_date }} as timestamp),
+            cast({{ end_date }} as timestamp),
+            case when {{ grain }} = 'week' then interval 7 day else interval 1 month end
+        )
+    ) as {{ alias }} ({{ column }})
+{%- endmacro %}
+
+{% macro spark__period_starts_between(start_date, end_date, grain, alias, column) -%}
+    {#- Spark's sequence takes one interval type per call: a week is a day-time interval, a
+        month a year-month one, so the CASE chooses between two sequences. -#}
+    lateral explode(
+        case
+            when {{ grain }} = 'week'
+                then sequence(cast({{ start_date }} as date), cast({{ end_date }} as date), interval 7 day)
+            else sequence(cast({{ start_date }} as date), cast({{ end_date }} as date), interval 1 month)
+        end
+    ) as {{ alias }} ({{ column }})
+{%- endmacro %}

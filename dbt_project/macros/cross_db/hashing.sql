@@ -1,0 +1,15 @@
+{#- The content of a staging row as an md5, lineage (which file and line it came from) left
+    out: the same record re-delivered unchanged has the same fingerprint. The text hashed is
+    each engine's own rendering of the row, so a fingerprint compares runs of one engine
+    (the stability check compares a run with the previous run of the same warehouse). -#}
+{% macro row_fingerprint() -%}
+    {{ return(adapter.dispatch('row_fingerprint')()) }}
+{%- endmacro %}
+
+{% macro duckdb__row_fingerprint() -%}
+    md5(cast(row(*columns(* exclude (source_delivery, source_file, source_line))) as varchar))
+{%- endmacro %}
+
+{% macro spark__row_fingerprint() -%}
+    md5(to_json(struct(* except (source_delivery, source_file, source_line))))
+{%- endmacro %}
