@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test lint dev bench lock clean browser data-docs-assets
+.PHONY: setup run test test-fast lint dev bench lock clean browser data-docs-assets
 
 setup: $(STAMP)
 
@@ -23,9 +23,14 @@ $(STAMP): pyproject.toml constraints.txt
 run: setup
 	$(BIN)/sales-kpi run
 
-## test: the test suite (real DuckDB, real Dagster, real dbt)
+## test: the whole test suite (real DuckDB, Dagster, dbt, GX), on every core (pytest-xdist)
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
+
+## test-fast: the rules alone, under a minute: Python unit tests and dbt's unit tests
+## (everything but the tests marked `slow`, which run the job or a dbt build)
+test-fast: setup
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check pipelines tests bench

@@ -1,6 +1,11 @@
-"""Shared helpers for the ingestion tests: tiny landing folders and one-call loading.
+"""Shared helpers: tiny landing folders and one-call loading for the ingestion tests, and the
+one sample warehouse of a test session.
 
-Every test writes its own small files under `tmp_path`; nothing reads the shared sample.
+The ingestion tests write their own small files under `tmp_path`. Tests that need a whole run
+on the generated sample share one: `sample_extracts` and `published_warehouse` are built once
+per session (once per machine-wide session under pytest-xdist: the first worker builds them
+under a file lock, the others wait and reuse them). They are read-only: a test that writes
+copies them first (`copy_of_published_warehouse`), which costs a copy, not a run.
 """
 
 from __future__ import annotations
@@ -9,17 +14,20 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+from filelock import FileLock
 
 from pipelines.ingest.landing import scan_landing
 from pipelines.ingest.loader import EntityLoad, load_entity
 from pipelines.ingest.raw_layer import ensure_raw_layer
-from pipelines.settings import Settings
+from pipelines.settings import PROJECT_ROOT, Settings
 
 DELIVERY = "2026-11-24T0200"
 LATER_DELIVERY = "2026-11-25T0200"
@@ -198,3 +206,137 @@ def manifest(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 def quarantine(con: duckdb.DuckDBPyConnection) -> list[dict]:
     return fetch(con, "select * from raw.quarantine order by line, column_name")
+
+
+# --- markers ------------------------------------------------------------------------------------
+
+# Session fixtures that run the whole job: a test that needs one is `slow` wherever it is.
+JOB_FIXTURES = {"published_warehouse", "labelled_sample_warehouse"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` every test that needs a whole run of the job through a shared fixture
+    (`make test-fast` leaves them out; modules that run the job themselves say so)."""
+    for item in items:
+        if JOB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+# --- the session's sample warehouse ---------------------------------------------------------
+
+# The shared sample: small enough to run in seconds of dbt work, large enough that every
+# entity, stage and KPI has rows (the end-to-end tests check that).
+SHARED_SAMPLE = {"scale": 0.1, "seed": 11}
+
+# Not the project's files: the virtual environment, caches, and what tests themselves write.
+OUTSIDE_PROJECT = {".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "artifacts", ".git",
+                   "warehouse", "data", ".dagster_home"}
+
+
+def project_snapshot() -> dict[str, tuple[int, int]]:
+    """(size, modification time) of every file of the project folder, for the read-only
+    install rule: a run must leave all of them as they were."""
+    return {
+        str(path.relative_to(PROJECT_ROOT)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in PROJECT_ROOT.rglob("*")
+        if path.is_file() and not OUTSIDE_PROJECT & set(path.relative_to(PROJECT_ROOT).parts)
+    }
+
+
+def _session_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder every worker of this test session sees: under pytest-xdist each worker has its
+    own base temp, and their parent is the session's."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    return base / name
+
+
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]
+) -> Path:
+    """`<session folder>/name`, made by `build(folder)` by the first worker that asks; the
+    others wait for it (a file lock) and get the finished folder. A build that failed is
+    tried again by the next one that asks, and fails its tests the same way."""
+    folder = _session_folder(tmp_path_factory, name)
+    done = folder.parent / f"{name}.done"
+    with FileLock(f"{folder}.lock"):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            build(folder)
+            done.touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sample_extracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated sample (scale 0.1, seed 11), read-only: copy it to add a delivery."""
+    from pipelines.sample import generate_sample
+
+    return built_once(
+        tmp_path_factory, "sample_extracts", lambda out: generate_sample(out, **SHARED_SAMPLE)
+    )
+
+
+@pytest.fixture(scope="session")
+def published_warehouse(
+    sample_extracts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """One whole nightly run through the CLI (load, dbt build, checks, publish, site) over the
+    shared sample, as `make run` does it; read-only. The project folder's snapshot before and
+    after this run is kept next to it (`<warehouse>.project-before.json`, `…-after.json`)
+    for the read-only install test."""
+    from pipelines.cli import main
+    from pipelines.dbt_project import prepared_dbt_project
+
+    def build(warehouse: Path) -> None:
+        prepared_dbt_project()  # the install step (make setup) prepares the manifest
+        before = project_snapshot()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv("SALES_KPI_WRITE_SITE", raising=False)
+            code = main(["run", "--extracts", str(sample_extracts),
+                         "--warehouse", str(warehouse)])
+        after = project_snapshot()
+        assert code == 0, "the shared sample run failed"
+        for when, snapshot in (("before", before), ("after", after)):
+            (warehouse.parent / f"{warehouse.name}.project-{when}.json").write_text(
+                json.dumps(snapshot), encoding="utf-8"
+            )
+
+    return built_once(tmp_path_factory, "published_warehouse", build)
+
+
+# The careless labellers of the generated sample (scale 0.05, seed 42); at that scale they
+# label 14 contacts each, so the labelled run judges from 10 labels on.
+MISLABELLERS = {"USR-0005", "USR-0011"}
+
+
+@pytest.fixture(scope="session")
+def labelled_sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One whole run (with the site) over the sample at scale 0.05, seed 42, that judges
+    labels from `min_labels_judged=10` on, so the label check flags MISLABELLERS (a `+custom`
+    run). Read-only: the dashboard tests read it, the Data Docs tests run again on a copy.
+    Its extracts are the folder `extracts` beside it."""
+    from pipelines.job_runner import run_nightly_job
+    from pipelines.sample import generate_sample
+
+    def build(folder: Path) -> None:
+        extracts, warehouse = folder / "extracts", folder / "warehouse"
+        generate_sample(extracts, scale=0.05, seed=42)
+        settings = Settings(extracts_dir=extracts, warehouse_dir=warehouse, min_labels_judged=10)
+        outcome = run_nightly_job(settings, log_level="WARNING")
+        assert outcome.success, outcome.failures
+
+    return built_once(tmp_path_factory, "labelled_sample", build) / "warehouse"
+
+
+def copy_warehouse(warehouse: Path, to: Path) -> Path:
+    """A copy of a published warehouse (its `parquet` link kept a link) to run on again."""
+    shutil.copytree(warehouse, to, symlinks=True)
+    return to
+
+
+@pytest.fixture
+def copy_of_published_warehouse(published_warehouse: Path, tmp_path: Path) -> Path:
+    """This test's own copy of the shared published warehouse."""
+    return copy_warehouse(published_warehouse, tmp_path / "warehouse")

@@ -40,7 +40,6 @@ from pipelines.quality.data_docs import (
     read_manifest,
     remote_loads,
 )
-from pipelines.sample import generate_sample
 from pipelines.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -113,19 +112,23 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    extracts = tmp_path_factory.mktemp("extracts")
-    generate_sample(extracts, scale=0.05, seed=42)
-    warehouse = tmp_path_factory.mktemp("warehouse")
-    # the sample's careless labellers label 14 contacts each at this scale: judge from 10 on
+def site(labelled_sample_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """Two runs on one warehouse: the session's labelled run (the sample at scale 0.05, whose
+    careless labellers label 14 contacts each, judged from 10 on), and a second one on a copy
+    of its warehouse, over the same extracts with the same settings."""
+    warehouse = tmp_path_factory.mktemp("data_docs") / "warehouse"
+    shutil.copytree(labelled_sample_warehouse, warehouse, symlinks=True)
+    with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
+        run_ids = [run_id for (run_id,) in con.execute("select run_id from runs").fetchall()]
+        (settings_json,) = con.execute("select settings from runs").fetchone()
+    assert len(run_ids) == 1 and json.loads(settings_json)["min_labels_judged"] == 10
+    extracts = labelled_sample_warehouse.parent / "extracts"
     settings = Settings(
         extracts_dir=extracts, warehouse_dir=warehouse, min_labels_judged=10, write_site=False
     )
-    run_ids = []
-    for _ in range(2):
-        outcome = run_nightly_job(settings, log_level="WARNING")
-        assert outcome.success, outcome.failures
-        run_ids.append(outcome.run_id)
+    outcome = run_nightly_job(settings, log_level="WARNING")
+    assert outcome.success, outcome.failures
+    run_ids.append(outcome.run_id)
     with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
         names = dict(con.execute(
             "select user_id, full_name from dim_reps where user_id in ('"

@@ -10,16 +10,17 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import copy_warehouse
 
 from pipelines.cli import main
 from pipelines.contract import ENTITY_NAMES
 from pipelines.dbt_project import DBT_DATABASE_ENV, dbt_executable, prepared_dbt_project
 from pipelines.publish import PUBLISHED_TABLES
-from pipelines.sample import generate_sample
 
 MARTS = (
     "dim_reps", "dim_leads", "fct_funnel_stages", "fct_activities", "fct_deals",
@@ -27,18 +28,39 @@ MARTS = (
 )
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("extracts")
-    generate_sample(out, scale=0.1, seed=11)
-    return out
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def warehouse(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    warehouse = tmp_path_factory.mktemp("warehouse")
-    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)]) == 0
-    return warehouse
+def sample(sample_extracts: Path) -> Path:
+    """The session's generated sample (scale 0.1, seed 11); read-only."""
+    return sample_extracts
+
+
+@pytest.fixture(scope="module")
+def warehouse(published_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's copy of the session's published warehouse (one whole run through the
+    CLI, as `make run`): the tests below run the job on it again."""
+    return copy_warehouse(published_warehouse, tmp_path_factory.mktemp("e2e") / "warehouse")
+
+
+@dataclass(frozen=True)
+class Rerun:
+    raw_before: dict[str, int]
+    raw_after: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def rerun(sample: Path, warehouse: Path) -> Rerun:
+    """A second whole run (`--force`) over the same files on the same warehouse. The site is
+    not written (the reporting tests pin it): what is tested here is what the load and the
+    publication do on a second night."""
+    before = _raw_counts(warehouse)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SALES_KPI_WRITE_SITE", "false")
+        assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse),
+                     "--force"]) == 0
+    return Rerun(before, _raw_counts(warehouse))
 
 
 def _raw_counts(warehouse: Path) -> dict[str, int]:
@@ -73,13 +95,8 @@ def test_every_file_of_every_delivery_is_in_the_manifest(sample: Path, warehouse
     assert seen == files
 
 
-def test_a_second_run_over_the_same_files_loads_nothing_new(
-    sample: Path, warehouse: Path
-) -> None:
-    before = _raw_counts(warehouse)
-    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse),
-                 "--force"]) == 0
-    assert _raw_counts(warehouse) == before
+def test_a_second_run_over_the_same_files_loads_nothing_new(rerun: Rerun) -> None:
+    assert rerun.raw_after == rerun.raw_before
 
 
 def _published_runs(warehouse: Path) -> int:
@@ -88,9 +105,8 @@ def _published_runs(warehouse: Path) -> int:
 
 
 def test_a_night_with_nothing_new_ends_in_seconds_and_says_so(
-    sample: Path, warehouse: Path, capsys: pytest.CaptureFixture[str]
+    sample: Path, warehouse: Path, rerun: Rerun, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    main(["run", "--extracts", str(sample), "--warehouse", str(warehouse), "--force"])
     runs = _published_runs(warehouse)
     capsys.readouterr()
     started = time.perf_counter()
@@ -101,22 +117,23 @@ def test_a_night_with_nothing_new_ends_in_seconds_and_says_so(
 
 
 def test_a_new_file_or_a_changed_setting_is_not_a_quiet_night(
-    sample: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+    sample: Path, warehouse: Path, rerun: Rerun, tmp_path: Path
 ) -> None:
     from pipelines.no_op import nothing_new_since
     from pipelines.settings import Settings
 
-    settings = Settings.from_env().replace(extracts_dir=sample, warehouse_dir=warehouse)
-    main(["run", "--extracts", str(sample), "--warehouse", str(warehouse), "--force"])
+    # a copy of the landing folder (same names, sizes and times) to add a file to: the
+    # session's sample is shared and stays as it is
+    landing = tmp_path / "extracts"
+    shutil.copytree(sample, landing)
+    settings = Settings.from_env().replace(extracts_dir=landing, warehouse_dir=warehouse)
     assert nothing_new_since(settings)
     assert not nothing_new_since(settings.replace(min_conversation_seconds=240))
-    extra = sample / "2099-01-01T0000"
+    extra = landing / "2099-01-01T0000"
     extra.mkdir()
-    try:
-        (extra / "users.csv").write_text("user_id,full_name\n", encoding="utf-8")
-        assert not nothing_new_since(settings)
-    finally:
-        shutil.rmtree(extra)
+    (extra / "users.csv").write_text("user_id,full_name\n", encoding="utf-8")
+    assert not nothing_new_since(settings)
+    shutil.rmtree(extra)
     assert nothing_new_since(settings)
 
 
@@ -288,9 +305,13 @@ def test_the_manifest_lists_the_dashboard_and_the_auditors_pack_as_exposures() -
     assert "model.sales_kpi.kpi_scorecard" in exposures["kpi_dashboard"]["depends_on"]["nodes"]
 
 
-def test_the_semantic_layer_answers_kpi_values_as_the_marts_have_them(warehouse: Path) -> None:
+def test_the_semantic_layer_answers_kpi_values_as_the_marts_have_them(
+    warehouse: Path, tmp_path: Path
+) -> None:
     """dbt's semantic layer (MetricFlow) over the build: the company's marketing leads per
-    month, as `mf query` returns them, equal kpi_values."""
+    month, as `mf query` returns them, equal kpi_values. It runs on a copy of the dbt project:
+    `dbt parse` writes its target folder, and the project folder is read-only to runs and
+    tests (tests run in parallel with the read-only install test)."""
     with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
         (kpi_id,) = con.execute(
             "select kpi_id from kpi_registry where fact = 'marketing_lead' "
@@ -304,7 +325,8 @@ def test_the_semantic_layer_answers_kpi_values_as_the_marts_have_them(warehouse:
         }
     mf = Path(sys.executable).with_name("mf")
     env = {**os.environ, DBT_DATABASE_ENV: str(warehouse / "warehouse.duckdb")}
-    project = prepared_dbt_project().project_dir
+    project = tmp_path / "dbt_project"
+    shutil.copytree(prepared_dbt_project().project_dir, project)
     # MetricFlow reads target/semantic_manifest.json, which names the build's catalog
     parsed = subprocess.run(
         [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(project)],

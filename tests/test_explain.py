@@ -25,6 +25,7 @@ sales leads (a contact and its new_business deal, nothing else) to keep the brea
 from __future__ import annotations
 
 import csv
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,6 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.sample import generate_sample
 
 pytestmark = pytest.mark.slow
 
@@ -148,14 +148,17 @@ def write_explain_delivery(landing: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def published_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def published_only(sample_extracts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A warehouse after a real run over the sample plus the hand-made delivery, with its
-    build database deleted: only the published marts are left to explain from."""
-    landing = tmp_path_factory.mktemp("extracts")
-    generate_sample(landing, scale=0.1, seed=11)
+    build database deleted: only the published marts are left to explain from. (The site is
+    not written: explain reads the marts; the reporting tests pin the site.)"""
+    landing = tmp_path_factory.mktemp("explain") / "extracts"
+    shutil.copytree(sample_extracts, landing)  # the session's sample (scale 0.1, seed 11)
     write_explain_delivery(landing)
     warehouse = tmp_path_factory.mktemp("warehouse")
-    assert main(["run", "--extracts", str(landing), "--warehouse", str(warehouse)]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SALES_KPI_WRITE_SITE", "false")
+        assert main(["run", "--extracts", str(landing), "--warehouse", str(warehouse)]) == 0
     for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
         (warehouse / name).unlink(missing_ok=True)
     assert (warehouse / "marts.duckdb").exists()

@@ -2,46 +2,40 @@
 
 As root a read-only mount is not at hand in every sandbox, so the test proves the property
 directly: every file of the project folder is the same (path, size, modification time)
-before and after a whole run whose warehouse and landing folder live elsewhere.
+before and after a whole run whose warehouse and landing folder live elsewhere. The run is the
+session's shared one (`published_warehouse` in conftest.py: load, dbt build, checks, publish
+and site, through the CLI), which records the project folder before and after itself.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import project_snapshot
 
-from pipelines.cli import main
 from pipelines.dbt_project import prepared_dbt_project
 from pipelines.sample import generate_sample
 from pipelines.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
-# Not the project's files: the virtual environment, caches, and what tests themselves write.
-OUTSIDE = {".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "artifacts", ".git",
-           "warehouse", "data", ".dagster_home"}
+
+def _recorded(warehouse: Path, when: str) -> dict[str, list[int]]:
+    path = warehouse.parent / f"{warehouse.name}.project-{when}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _snapshot() -> dict[str, tuple[int, int]]:
-    return {
-        str(path.relative_to(PROJECT_ROOT)): (path.stat().st_size, path.stat().st_mtime_ns)
-        for path in PROJECT_ROOT.rglob("*")
-        if path.is_file() and not OUTSIDE & set(path.relative_to(PROJECT_ROOT).parts)
-    }
-
-
-def test_a_run_writes_nothing_into_the_project_folder(tmp_path: Path) -> None:
-    prepared_dbt_project()  # the install step (make setup) prepares the manifest
-    extracts = tmp_path / "extracts"
-    generate_sample(extracts, scale=0.1, seed=8)
-    before = _snapshot()
-    assert main(["run", "--extracts", str(extracts), "--warehouse",
-                 str(tmp_path / "warehouse")]) == 0
-    after = _snapshot()
+def test_a_run_writes_nothing_into_the_project_folder(published_warehouse: Path) -> None:
+    assert not published_warehouse.is_relative_to(PROJECT_ROOT)
+    assert (published_warehouse / "site" / "dbt_docs" / "index.html").exists()  # a whole run
+    before, after = _recorded(published_warehouse, "before"), _recorded(published_warehouse,
+                                                                         "after")
+    assert before and len(before) == len(project_snapshot())  # the snapshot sees the project
     changed = sorted(
         path for path in before.keys() | after.keys() if before.get(path) != after.get(path)
     )

@@ -21,7 +21,6 @@ import pytest
 from pipelines.cli import EXIT_BUSY, main
 from pipelines.publish import published_state
 from pipelines.run_guard import WarehouseBusy, warehouse_lock
-from pipelines.sample import generate_sample
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +29,9 @@ RUN = "from pipelines.cli import main; raise SystemExit(main(['run', '--extracts
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("extracts")
-    generate_sample(out, scale=0.1, seed=3)
-    return out
+def sample(sample_extracts: Path) -> Path:
+    """The session's generated sample (conftest.py); the runs here only read it."""
+    return sample_extracts
 
 
 def _start_run(sample: Path, warehouse: Path) -> subprocess.Popen[str]:
@@ -155,10 +153,11 @@ def test_kill_9_leaves_no_process_writing_the_warehouse(
     assert alive == []
 
 
-def test_honest_messages_say_what_the_disk_shows(sample: Path, tmp_path: Path) -> None:
-    warehouse = tmp_path / "warehouse"
-    assert "nothing is published yet" in published_state(warehouse, "any")
-    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)]) == 0
+def test_honest_messages_say_what_the_disk_shows(
+    published_warehouse: Path, tmp_path: Path
+) -> None:
+    assert "nothing is published yet" in published_state(tmp_path / "warehouse", "any")
+    warehouse = published_warehouse  # after a whole run through the CLI (read-only here)
     import duckdb
 
     from pipelines.publish import published_database
@@ -170,13 +169,14 @@ def test_honest_messages_say_what_the_disk_shows(sample: Path, tmp_path: Path) -
 
 
 def test_leftovers_of_a_killed_publication_are_cleaned_by_the_next_one(
-    sample: Path, tmp_path: Path
+    sample: Path, copy_of_published_warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    warehouse = tmp_path / "warehouse"
-    warehouse.mkdir()
+    warehouse = copy_of_published_warehouse
     (warehouse / ".marts-0123.duckdb").write_bytes(b"half a file")
     (warehouse / "parquet-runs" / "never-published").mkdir(parents=True)
-    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)]) == 0
+    monkeypatch.setenv("SALES_KPI_WRITE_SITE", "false")  # the publication is what cleans
+    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse),
+                 "--force"]) == 0
     assert list(warehouse.glob(".marts-*")) == []
     assert not (warehouse / "parquet-runs" / "never-published").exists()
 
@@ -197,11 +197,10 @@ CONVERGE_AFTER = ("checks", "publish")
 
 
 @pytest.fixture(scope="module")
-def published_once(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A warehouse with one publication, copied by each test that stops the next run."""
-    warehouse = tmp_path_factory.mktemp("published_once") / "warehouse"
-    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)]) == 0
-    return warehouse
+def published_once(published_warehouse: Path) -> Path:
+    """A warehouse with one publication (the session's, over `sample`), copied by each test
+    that stops the next run."""
+    return published_warehouse
 
 
 def _run_until(sample: Path, warehouse: Path, marker: str, log: Path) -> subprocess.Popen[str]:

@@ -92,6 +92,7 @@ def _dbt_registry_check(project: Path, database: Path) -> subprocess.CompletedPr
     )
 
 
+@pytest.mark.slow  # two dbt builds
 def test_the_registry_check_fails_when_a_13th_kpi_is_activated(tmp_path: Path) -> None:
     project = tmp_path / "dbt_project"
     shutil.copytree(

@@ -46,6 +46,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_PREFIX + "WRITE_SITE", "false")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("export", HUBSPOT_EXPORTS)
 def test_hubspot_ui_export_runs_with_won_revenue_in_eur_known_owners_and_unknown_stages_named(
     export: str, tmp_path: Path, clean_env: None, capsys: pytest.CaptureFixture[str],
@@ -199,6 +200,7 @@ SF_CONVERTED_CONTACT = "0036900000Gn1aCAAR"  # … into this Contact (and Opport
 SF_O1, SF_O4 = "0066900000Hp1aAAAR", "0066900000Hp1aDAAR"
 
 
+@pytest.mark.slow
 def test_salesforce_data_export_gives_won_revenue_per_owner_and_month_in_eur_known_owners(
     tmp_path: Path, clean_env: None,
 ):

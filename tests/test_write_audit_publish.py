@@ -62,6 +62,8 @@ BLOCKING = ("lead_stages", "stage_order", "marketing_leads_qualified",
             "classification_stability", "kpi_sanity", "kpi_reconciliation", "revenue_in_eur")
 HISTORY_TABLES = ("runs", "dim_leads_history", "kpi_scorecard_history")
 
+pytestmark = pytest.mark.slow
+
 
 # --- running the job through the CLI --------------------------------------------------------
 
@@ -105,6 +107,9 @@ def run_cli(landing: Path, warehouse: Path) -> CliRun:
         contextlib.redirect_stderr(err),
     ):
         patch.setattr(job_runner, "run_nightly_job", recording)
+        # the dashboard and auditor's pack are not what is audited here (test_reporting pins
+        # that every publication writes them); without them a run is about half as long
+        patch.setenv("SALES_KPI_WRITE_SITE", "false")
         # --force: these runs are the job under test, even on files already loaded
         code = main(["run", "--extracts", str(landing), "--warehouse", str(warehouse),
                      "--force"])
