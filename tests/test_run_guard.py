@@ -190,7 +190,7 @@ STEP_MARKERS = {
     "dbt": "Running dbt command",
     "checks": "comparing with published run",
     "publish": "- published_marts - publishing run",
-    "site": "docs generate",
+    "site": "- kpi_site - site: writing",
 }
 # After a kill at these steps the next run is run too, and must publish the same marts.
 CONVERGE_AFTER = ("checks", "publish")

@@ -142,6 +142,8 @@ def kpi_site(
         context.log.info("write_site is off: no dashboard or auditor's pack written")
         return MaterializeResult(metadata={"written": False})
     site = site_dir(settings.warehouse_dir)
+    context.log.info(f"site: writing the definitions pages, the dbt docs and the dashboard "
+                     f"into {site}")
     site.mkdir(parents=True, exist_ok=True)
     published = published_database(settings.warehouse_dir)
     checks = run_check_results(context)
