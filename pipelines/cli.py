@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.safe_text import terminal_safe, terminal_safe_output
-from pipelines.settings import Settings, SettingsError, parse_instant, redact_secrets
+from pipelines.safe_text import terminal_safe_output
+from pipelines.settings import Settings, SettingsError, parse_instant, printable
 
 if TYPE_CHECKING:
     from pipelines.console import RunConsole, Verbosity
@@ -358,7 +358,7 @@ def _skip_file(args: argparse.Namespace) -> int:
 def _safe(message: object) -> str:
     """Every CLI message passes here: secrets redacted, control characters from data (ESC
     sequences, OSC titles, C1 controls, bidi overrides) escaped. Line breaks are kept."""
-    return terminal_safe(redact_secrets(str(message)))
+    return printable(message)
 
 
 def _say(message: object = "") -> None:

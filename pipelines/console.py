@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from pipelines.safe_text import single_line, terminal_safe
-from pipelines.settings import redact_secrets
+from pipelines.safe_text import single_line
+from pipelines.settings import printable, redact_secrets
 
 if TYPE_CHECKING:
     from dagster import EventLogEntry
@@ -111,7 +111,7 @@ def is_terminal(stream: IO[str]) -> bool:
 
 def _clean(text: object) -> str:
     """The one door out: secrets redacted, control characters escaped, line breaks kept."""
-    return terminal_safe(redact_secrets(str(text)))
+    return printable(text)
 
 
 class RunLog:

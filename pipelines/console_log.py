@@ -3,9 +3,9 @@
 Dagster's own console lines carry data — a file name in "loaded N rows", a rep's name in a
 check's description, a value quoted by a failure — and its default logger prints them as
 they are. This one is Dagster's coloured console logger with a filter that passes every
-message through `terminal_safe` (and the secret redaction) before it is formatted, so an
-`ESC[31m` or an OSC title in a CRM value cannot reach a terminal through `dagster dev`, the
-daemon's output or `sales-kpi run`.
+message through `settings.printable` (secrets redacted, control characters escaped) before
+it is formatted, so an `ESC[31m` or an OSC title in a CRM value cannot reach a terminal
+through `dagster dev`, the daemon's output or `sales-kpi run`.
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ import logging
 
 from dagster import Field, InitLoggerContext, colored_console_logger, logger
 
-from pipelines.safe_text import terminal_safe
-
 
 class EscapeData(logging.Filter):
     """Replaces a record's message by its escaped, redacted text (arguments merged in)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from pipelines.settings import redact_secrets
+        from pipelines.settings import printable
 
-        record.msg = terminal_safe(redact_secrets(record.getMessage()))
+        record.msg = printable(record.getMessage())
         record.args = None
         return True
 

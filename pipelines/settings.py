@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from pipelines.safe_text import redact
+from pipelines.safe_text import redact, terminal_safe
 
 ENV_PREFIX = "SALES_KPI_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +67,13 @@ def redact_secrets(text: str) -> str:
     """`text` with every secret setting value this process has seen replaced by `***`: the
     one redaction used by every printer (CLI, alerts, logs)."""
     return redact(text, sorted(_KNOWN_SECRETS.values(), key=len, reverse=True))
+
+
+def printable(text: object) -> str:
+    """`text` as it may reach a terminal or a log: secrets redacted, then control characters
+    from data (ESC sequences, OSC titles, C1 controls, bidi overrides) escaped; line breaks
+    kept. The one door out for the CLI, the run's console and Dagster's console logger."""
+    return terminal_safe(redact_secrets(str(text)))
 
 
 @dataclass(frozen=True)
