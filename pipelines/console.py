@@ -499,7 +499,8 @@ class RunConsole:
             if check.is_dbt_test:
                 continue
             lines.append(
-                [*self._status(check), f"check {check.name} on {check.asset}: {_reason(check)}"]
+                [*self._status(check),
+                 f"check {check.name} on {check.asset}: {check_reason(check)}"]
             )
         dbt_problems = [c for c in self.checks if c.is_dbt_test and not c.passed]
         if not dbt_problems:
@@ -590,8 +591,41 @@ def _tally(results: list[CheckResult]) -> str:
             f"{statuses.count('FAILED')} failed")
 
 
-def _reason(check: CheckResult) -> str:
+# What Dagster's last-update freshness check records (its description says "The last update
+# was  ago" for an update less than a second old: the console says it from these instead).
+FRESHNESS_PARAMS = "dagster/freshness_params"
+FRESHNESS_LAST_UPDATE = "dagster/last_updated_timestamp"
+FRESHNESS_FRESH_UNTIL = "dagster/fresh_until_timestamp"
+FRESHNESS_LOWER_BOUND = "dagster/freshness_lower_bound_timestamp"
+
+
+def _utc(timestamp: float) -> str:
+    return f"{datetime.fromtimestamp(timestamp, UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _freshness_reason(check: CheckResult) -> str | None:
+    """The freshness check's outcome in dates a reader can compare with the clock; None for
+    any other check."""
+    if FRESHNESS_PARAMS not in check.metadata:
+        return None
+    updated = check.metadata.get(FRESHNESS_LAST_UPDATE)
+    if updated is None:
+        return "the marts were never published"
+    text = f"the marts were last published {_utc(float(updated))}"
+    fresh_until = check.metadata.get(FRESHNESS_FRESH_UNTIL)
+    lower_bound = check.metadata.get(FRESHNESS_LOWER_BOUND)
+    if check.passed and fresh_until is not None:
+        return f"{text}; fresh until {_utc(float(fresh_until))}"
+    if not check.passed and lower_bound is not None:
+        return f"{text}, before {_utc(float(lower_bound))}: overdue"
+    return text
+
+
+def check_reason(check: CheckResult) -> str:
     """A check's description as one line, without repeating its name and status."""
+    freshness = _freshness_reason(check)
+    if freshness is not None:
+        return freshness
     text = check.description.strip()
     for prefix in (f"{check.name}: ", "FAILED — ", "FAILED - "):
         if text.startswith(prefix):

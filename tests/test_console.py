@@ -14,14 +14,17 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from pipelines.console import (
     RUN_LOGS_KEPT,
+    CheckResult,
     Painted,
     RunConsole,
+    check_reason,
     prune_run_logs,
     run_log_path,
     use_colour,
@@ -266,3 +269,34 @@ def test_colour_and_progress_only_on_a_terminal_and_never_with_no_color(
                                                             " a \x1b[2J b"])
     # the console's own colour, and the data's escape code shown, not obeyed
     assert coloured == "\x1b[33mwarning:\x1b[0m a \\x1b[2J b"
+
+
+def test_the_freshness_check_says_when_the_marts_were_published_and_until_when_they_are_fresh(
+) -> None:
+    published = datetime(2026, 12, 3, 22, 18, 5, tzinfo=UTC).timestamp()
+    fresh = CheckResult(
+        step="freshness_check", name="freshness_check", asset="published_marts", passed=True,
+        blocking=False,
+        description="Asset is currently fresh. The last update was  ago, within the allowed "
+                    "time range of 1 day, 2 hours.",
+        metadata={"dagster/freshness_params": {"lower_bound_delta_seconds": 93600},
+                  "dagster/last_updated_timestamp": published,
+                  "dagster/fresh_until_timestamp": published + 93600},
+    )
+    assert check_reason(fresh) == ("the marts were last published 2026-12-03 22:18 UTC; "
+                              "fresh until 2026-12-05 00:18 UTC")
+    overdue = CheckResult(
+        step="freshness_check", name="freshness_check", asset="published_marts", passed=False,
+        blocking=False, description="Asset is overdue for an update.",
+        metadata={"dagster/freshness_params": {"lower_bound_delta_seconds": 93600},
+                  "dagster/last_updated_timestamp": published,
+                  "dagster/freshness_lower_bound_timestamp": published + 3600},
+    )
+    assert check_reason(overdue) == ("the marts were last published 2026-12-03 22:18 UTC, "
+                                "before 2026-12-03 23:18 UTC: overdue")
+    never = CheckResult(
+        step="freshness_check", name="freshness_check", asset="published_marts", passed=False,
+        blocking=False, description="Asset has never been observed/materialized.",
+        metadata={"dagster/freshness_params": {"lower_bound_delta_seconds": 93600}},
+    )
+    assert check_reason(never) == "the marts were never published"
