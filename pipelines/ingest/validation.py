@@ -218,8 +218,8 @@ def _problem(
     return f"case {whens} end"
 
 
-def checked_select(entity: Entity, match: ColumnMatch, timezone: str, source: str) -> str:
-    """`select` of typed columns, `_err_<col>` problems, `_line` and the extra columns as JSON."""
+def _checked_parts(entity: Entity, match: ColumnMatch, timezone: str) -> list[str]:
+    """The typed columns, their `_err_<col>` problems and the extra columns as JSON."""
     texts = {c.name: _value_text(match, c) for c in entity.columns}
     typed = {c.name: _typed(c, texts[c.name], timezone) for c in entity.columns}
     parts = [f"{typed[c.name]} as {quote_ident(c.name)}" for c in entity.columns]
@@ -235,16 +235,57 @@ def checked_select(entity: Entity, match: ColumnMatch, timezone: str, source: st
         parts.append(f"cast(to_json(struct_pack({pairs})) as varchar) as _extra_columns")
     else:
         parts.append("cast(null as varchar) as _extra_columns")
-    parts.append("_line")
+    return parts
+
+
+def checked_select(entity: Entity, match: ColumnMatch, timezone: str, source: str) -> str:
+    """`select` of typed columns, `_err_<col>` problems, `_line` and the extra columns as JSON."""
+    parts = [*_checked_parts(entity, match, timezone), "_line"]
     return "select " + ",\n       ".join(parts) + f"\nfrom {source}"
 
 
-def record_json(match: ColumnMatch) -> str:
-    """SQL for a whole file row as JSON text, as it was read: kept with quarantined rows."""
+def checked_select_with_evidence(
+    entity: Entity, match: ColumnMatch, timezone: str, source: str,
+    kept: dict[str, str] | None = None,
+) -> str:
+    """`checked_select` plus `_is_bad` and, for bad rows only, what their quarantine needs:
+    `_record` (the whole row as read, `record_json`) and the file columns named in `kept`
+    (alias → file column), e.g. the source adapter's trace. NULL on good rows, so a file is
+    read, typed and checked in one pass without keeping the text of its good rows."""
     file_columns = list(match.found.values()) + list(match.extra)
+    carried = {name: f"_raw_{i}" for i, name in enumerate(file_columns)}
+    inner = [
+        *_checked_parts(entity, match, timezone),
+        *(f"{quote_ident(name)} as {alias}" for name, alias in carried.items()),
+        "_line",
+    ]
+    is_bad = (
+        "coalesce("
+        + ", ".join(quote_ident("_err_" + c.name) for c in entity.columns)
+        + ") is not null"
+    )
+    evidence = {"_record": record_json(match, carried)}
+    evidence |= {alias: carried[name] for alias, name in (kept or {}).items()}
+    outer = [
+        f"* exclude ({', '.join(carried.values())})" if carried else "*",
+        f"{is_bad} as _is_bad",
+        *(f"case when {is_bad} then {sql} end as {quote_ident(alias)}"
+          for alias, sql in evidence.items()),
+    ]
+    return (
+        "select " + ",\n       ".join(outer)
+        + "\nfrom (select " + ",\n       ".join(inner) + f"\nfrom {source})"
+    )
+
+
+def record_json(match: ColumnMatch, columns: dict[str, str] | None = None) -> str:
+    """SQL for a whole file row as JSON text, as it was read: kept with quarantined rows.
+    `columns` maps a file column to the SQL that holds it (default: its own name)."""
+    file_columns = list(match.found.values()) + list(match.extra)
+    where = columns or {}
     # Bounded to the field limit: an over-long value is kept as evidence, not in full.
     record = ", ".join(
-        f"{quote_ident(n)} := left({quote_ident(n)}, {MAX_FIELD_CHARACTERS})"
+        f"{quote_ident(n)} := left({where.get(n, quote_ident(n))}, {MAX_FIELD_CHARACTERS})"
         for n in file_columns
     )
     return f"cast(to_json(struct_pack({record})) as varchar)"
