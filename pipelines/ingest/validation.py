@@ -294,20 +294,28 @@ def checked_select_with_evidence(
     entity: Entity, match: ColumnMatch, timezone: str, source: str,
     kept: dict[str, str] | None = None,
 ) -> str:
-    """`checked_select` plus `_is_bad` and, for bad rows only, what their quarantine needs:
-    `_record` (the whole row as read, `record_json`) and the file columns named in `kept`
-    (alias → file column), e.g. the source adapter's trace. NULL on good rows, so a file is
-    read, typed and checked in one pass without keeping the text of its good rows."""
+    """The loader's one pass over a file: the typed columns, `_extra_columns`, `_line` and
+    `_is_bad`, and for bad rows only what their quarantine needs — `_problems` (a list of
+    `{column_name, reason}`, one per bad value, in contract column order), `_record` (the
+    whole row as read, `record_json`) and the file columns named in `kept` (alias → file
+    column), e.g. the source adapter's trace. All NULL on good rows, so a file is read, typed
+    and checked without storing the text of its good rows or a column of problems each."""
     carried = _carried(match)
-    is_bad = (
-        "coalesce("
-        + ", ".join(quote_ident("_err_" + c.name) for c in entity.columns)
-        + ") is not null"
+    problems = [quote_ident("_err_" + c.name) for c in entity.columns]
+    is_bad = f"coalesce({', '.join(problems)}) is not null"
+    listed = ", ".join(
+        f"{{'column_name': {sql_literal(c.name)}, 'reason': {problem}}}"
+        for c, problem in zip(entity.columns, problems, strict=True)
     )
-    evidence = {"_record": record_json(match, carried)}
+    evidence = {
+        "_problems": f"list_filter([{listed}], lambda problem: problem.reason is not null)",
+        "_record": record_json(match, carried),
+    }
     evidence |= {alias: carried[name] for alias, name in (kept or {}).items()}
     outer = [
-        *_output_columns(entity),
+        *(quote_ident(c.name) for c in entity.columns),
+        "_extra_columns",
+        "_line",
         f"{is_bad} as _is_bad",
         *(f"case when {is_bad} then {sql} end as {quote_ident(alias)}"
           for alias, sql in evidence.items()),
