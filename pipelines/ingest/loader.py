@@ -25,25 +25,27 @@ from pipelines.ingest.landing import (
 )
 from pipelines.ingest.raw_layer import RAW_SCHEMA, entity_table
 from pipelines.ingest.readers import (
+    NOT_ABOUT_THE_FILE,
     TEXT_TABLE,
     UnreadableFileError,
+    open_source,
     quote_ident,
-    read_as_text,
     sql_literal,
 )
 from pipelines.ingest.validation import (
     ColumnMatch,
     DuplicateColumnError,
     MissingColumnsError,
-    checked_select,
+    checked_select_with_evidence,
     match_columns,
-    record_json,
 )
 from pipelines.safe_text import excerpt, single_line
 from pipelines.settings import Settings
 
 CHECKED_TABLE = "landing_checked"
 ERRORS_TABLE = "landing_errors"
+# What the checked table keeps of the source adapter's trace columns, for bad rows only.
+TRACE_ALIASES = ("_source_file", "_source_line")
 # How much of a mapping's description of a column (an expression may be long) a problem quotes.
 SOURCE_DESCRIPTION_CHARACTERS = 120
 
@@ -192,53 +194,61 @@ def _validate_and_insert(
     started: float,
 ) -> FileOutcome:
     try:
-        text = read_as_text(con, file)
-        match = match_columns(entity, text.columns)
+        source = open_source(con, file)
+        match = match_columns(entity, source.columns)
     except (UnreadableFileError, MissingColumnsError, DuplicateColumnError) as exc:
         raise FileRejected(str(exc)) from exc
 
-    source = _source_note(entity, match, settings)
-    select = checked_select(entity, match, settings.business_timezone, TEXT_TABLE)
-    errors = [quote_ident("_err_" + c.name) for c in entity.columns]
-    con.execute(
-        f"create temp table {CHECKED_TABLE} as select *, "
-        f"coalesce({', '.join(errors)}) is not null as _is_bad from ({select})"
+    trace = _trace_columns(match)
+    note = _source_note(entity, settings) if trace else "cast(null as varchar)"
+    kept = dict(zip(TRACE_ALIASES, trace, strict=True)) if trace else {}
+    # One pass over the file: read, typed, checked; the text is kept for bad rows only.
+    select = checked_select_with_evidence(
+        entity, match, settings.business_timezone, source.relation(), kept
     )
-    renamed = ", ".join(
-        f"{quote_ident('_err_' + c.name)} as {quote_ident(c.name)}" for c in entity.columns
-    )
+    try:
+        con.execute(f"create temp table {CHECKED_TABLE} as {select}")
+    except NOT_ABOUT_THE_FILE:
+        raise
+    except duckdb.Error as exc:
+        raise FileRejected(source.unreadable(exc)) from exc
+    rows, bad_rows = con.execute(
+        f"select count(*), count(*) filter (where _is_bad) from {CHECKED_TABLE}"
+    ).fetchone()  # type: ignore[misc]
+    evidence = ", ".join(["_record", *TRACE_ALIASES[: len(kept)]])
     con.execute(
         f"""
         create temp table {ERRORS_TABLE} as
-        unpivot (select _line, {renamed} from {CHECKED_TABLE} where _is_bad)
-        on columns(* exclude (_line)) into name column_name value reason
+        select _line, {evidence}, problem.column_name, problem.reason
+        from (select *, unnest(_problems) as problem from {CHECKED_TABLE} where _is_bad)
         """
     )
-    bad_rows = con.execute(
-        f"select count(distinct _line) from {ERRORS_TABLE}"
-    ).fetchone()[0]  # type: ignore[index]
-    if text.rows and bad_rows > settings.max_bad_row_share * text.rows and (
+    if rows and bad_rows > settings.max_bad_row_share * rows and (
         bad_rows >= settings.min_bad_rows_to_reject
     ):
         raise FileRejected(
-            f"{bad_rows:,} of {text.rows:,} rows have bad values (more than "
-            f"{settings.max_bad_row_share:.0%}); first: {_first_problems(con, source)}"
+            f"{bad_rows:,} of {rows:,} rows have bad values (more than "
+            f"{settings.max_bad_row_share:.0%}); first: {_first_problems(con, note)}"
         )
 
     columns = ", ".join(quote_ident(c.name) for c in entity.columns)
     con.execute("begin transaction")
     try:
         load_id = _record(
-            con, file, run_id, "loaded", rows_read=text.rows,
-            rows_loaded=text.rows - bad_rows, rows_quarantined=bad_rows,
-            message=f"first problem: {_first_problems(con, source, 1)}" if bad_rows else None,
+            con, file, run_id, "loaded", rows_read=rows,
+            rows_loaded=rows - bad_rows, rows_quarantined=bad_rows,
+            message=f"first problem: {_first_problems(con, note, 1)}" if bad_rows else None,
         )
+        # No `order by _line`: the checked table holds the file's rows in file order and an
+        # insert keeps it (DuckDB's preserve_insertion_order, on by default); nothing reads raw
+        # by its physical order anyway (staging's tie-breaks name `_line`), and the sort cost
+        # a sixth of the insert.
         con.execute(
             f"""
             insert into {entity_table(entity)}
             select {columns}, ? as _load_id, ? as _delivery, ? as _file, _line,
                    _extra_columns, now() as _loaded_at
-            from {CHECKED_TABLE} where not _is_bad order by _line
+            from {CHECKED_TABLE} where not _is_bad
             """,
             [load_id, file.delivery, file.name],
         )
@@ -247,10 +257,9 @@ def _validate_and_insert(
                 f"""
                 insert into {RAW_SCHEMA}.quarantine
                 select ?, ?, ?, ?, e._line, e.column_name,
-                       e.reason || coalesce(' (source: ' || {source} || ')', ''),
-                       {record_json(match)}, now()
+                       e.reason || coalesce(' (source: ' || {note} || ')', ''),
+                       e._record, now()
                 from {ERRORS_TABLE} as e
-                join {TEXT_TABLE} as t using (_line)
                 order by e._line, e.column_name
                 """,
                 [load_id, entity.name, file.delivery, file.name],
@@ -260,17 +269,17 @@ def _validate_and_insert(
         con.execute("rollback")
         raise
     return FileOutcome(
-        file, "loaded", rows_read=text.rows, rows_loaded=text.rows - bad_rows,
+        file, "loaded", rows_read=rows, rows_loaded=rows - bad_rows,
         rows_quarantined=bad_rows, seconds=time.perf_counter() - started,
     )
 
 
-def _first_problems(con: duckdb.DuckDBPyConnection, source: str, limit: int = 3) -> str:
+def _first_problems(con: duckdb.DuckDBPyConnection, note: str, limit: int = 3) -> str:
     """The first bad values, by line and column; for a landing written by the source adapter,
     led by where each is in the CRM's export (the file the operator can open and fix)."""
     rows = con.execute(
-        f"select e._line, e.column_name, e.reason, {source} from {ERRORS_TABLE} as e "
-        f"join {TEXT_TABLE} as t using (_line) order by e._line, e.column_name limit {limit}"
+        f"select e._line, e.column_name, e.reason, {note} from {ERRORS_TABLE} as e "
+        f"order by e._line, e.column_name limit {limit}"
     ).fetchall()
     # Reasons quote (bounded) values and columns are the file's names: escaped for one line.
     return "; ".join(
@@ -281,16 +290,21 @@ def _first_problems(con: duckdb.DuckDBPyConnection, source: str, limit: int = 3)
     )
 
 
-def _source_note(entity: Entity, match: ColumnMatch, settings: Settings) -> str:
-    """SQL (over the file's row `t` and its problem `e`) naming where a bad value came from
-    in the CRM's export — `<delivery>/<file> line <n>, column <source column> (<YAML key>)` —
-    for a file the source adapter wrote (it carries `source_file`/`source_line` on every row,
-    and its report says which source column or expression made each canonical column);
-    NULL for a canonical extract."""
+def _trace_columns(match: ColumnMatch) -> tuple[str, ...]:
+    """The file's names of the source adapter's trace columns (`source_file`, `source_line`),
+    empty unless the file carries both (a canonical extract carries neither)."""
     trace = {name.lower(): name for name in match.extra}
     if not all(column in trace for column in SOURCE_TRACE_COLUMNS):
-        return "cast(null as varchar)"
-    source_file, source_line = (quote_ident(trace[c]) for c in SOURCE_TRACE_COLUMNS)
+        return ()
+    return tuple(trace[c] for c in SOURCE_TRACE_COLUMNS)
+
+
+def _source_note(entity: Entity, settings: Settings) -> str:
+    """SQL (over a problem `e` of a file that carries the source adapter's trace) naming where
+    the bad value came from in the CRM's export — `<delivery>/<file> line <n>, column <source
+    column> (<YAML key>)`: the adapter puts `source_file`/`source_line` on every row, and its
+    report says which source column or expression made each canonical column."""
+    source_file, source_line = (f"e.{alias}" for alias in TRACE_ALIASES)
     columns = _mapped_columns(settings).get(entity.name, {})
     limit = SOURCE_DESCRIPTION_CHARACTERS
     described = " ".join(
@@ -299,8 +313,8 @@ def _source_note(entity: Entity, match: ColumnMatch, settings: Settings) -> str:
     )
     column_part = f"coalesce(case e.column_name {described} end, '')" if described else "''"
     return (
-        f"case when t.{source_file} is not null then t.{source_file} || ' line ' || "
-        f"coalesce(t.{source_line}, '?') || {column_part} end"
+        f"case when {source_file} is not null then {source_file} || ' line ' || "
+        f"coalesce({source_line}, '?') || {column_part} end"
     )
 
 

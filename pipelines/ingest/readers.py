@@ -1,17 +1,24 @@
 """Reading one landing file into DuckDB as text, whatever its format.
 
-Every format is turned into the same shape, a temporary table of VARCHAR columns named as in
-the file plus `_line` (header = line 1, first data row = line 2), so one set of SQL rules
+Every format is turned into the same shape, a relation of VARCHAR columns named as in the file
+plus `_line` (header = line 1, first data row = line 2), so one set of SQL rules
 (`validation.py`) applies to all of them. Typed formats are cast to text on the way in, which
 gives them exactly the text rules of the contract: a Parquet TIMESTAMPTZ prints with an offset
 (exact), a naive TIMESTAMP without one (local wall time) and a DATE as a bare date (local
 midnight).
+
+CSV (plain or gzipped) and Parquet stay a *query* over DuckDB's reader (`open_source`), so the
+loader types and checks the rows in the same pass that reads them: the text of a 3M-row file is
+never stored. JSON lines and spreadsheets need a look at every row first (the keys, the cells),
+so they are read into the small temporary table `landing_text`. `read_as_text` stores any
+format in that table, for callers that want the text itself.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -47,22 +54,77 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def read_as_text(con: duckdb.DuckDBPyConnection, file: LandingFile) -> TextRelation:
-    """Create the temp table `landing_text` from `file`; raise UnreadableFileError if we can't."""
+@dataclass(frozen=True)
+class FileSource:
+    """A landing file as something to select from: `query` yields the file's columns as
+    VARCHAR, named as in the file (`columns`, file order), plus `_line`. For CSV and Parquet
+    it is a query over DuckDB's reader, so the file is read (and may turn out unreadable) only
+    when a statement selects from it; `unreadable` then says why, naming the line where it can."""
+
+    columns: tuple[str, ...]
+    query: str
+    unreadable: Callable[[duckdb.Error], str]
+
+    def relation(self) -> str:
+        """The query as a parenthesised relation for a `from` clause."""
+        return f"({self.query})"
+
+
+# DuckDB errors that are about the run, not the file (an interrupt, the memory budget): never
+# turned into "unreadable", which would reject a good file for good.
+NOT_ABOUT_THE_FILE: tuple[type[duckdb.Error], ...] = (
+    duckdb.InterruptException, duckdb.OutOfMemoryException,
+)
+
+
+def open_source(con: duckdb.DuckDBPyConnection, file: LandingFile) -> FileSource:
+    """`file` as a FileSource; raise UnreadableFileError if its header or schema cannot be read.
+
+    JSON lines and xlsx are read here into `landing_text` (the caller drops it)."""
     con.execute(f"drop table if exists {TEXT_TABLE}")
-    reader = {
-        "csv": _read_csv,
-        "csv.gz": _read_csv,
-        "parquet": _read_parquet,
-        "jsonl": _read_jsonl,
-        "xlsx": _read_xlsx,
+    opener = {
+        "csv": _csv_source,
+        "csv.gz": _csv_source,
+        "parquet": _parquet_source,
+        "jsonl": _stored_source(_read_jsonl),
+        "xlsx": _stored_source(_read_xlsx),
     }[file.extension]
     try:
-        columns = reader(con, file.path)
+        return opener(con, file.path)
+    except NOT_ABOUT_THE_FILE:
+        raise
     except duckdb.Error as exc:
         raise UnreadableFileError(_first_lines(str(exc))) from exc
+
+
+def read_as_text(con: duckdb.DuckDBPyConnection, file: LandingFile) -> TextRelation:
+    """Create the temp table `landing_text` from `file`; raise UnreadableFileError if we can't."""
+    source = open_source(con, file)
+    if source.query != _stored_query():
+        try:
+            con.execute(f"create temp table {TEXT_TABLE} as {source.query}")
+        except NOT_ABOUT_THE_FILE:
+            raise
+        except duckdb.Error as exc:
+            raise UnreadableFileError(source.unreadable(exc)) from exc
     rows = con.execute(f"select count(*) from {TEXT_TABLE}").fetchone()[0]  # type: ignore[index]
-    return TextRelation(tuple(columns), rows)
+    return TextRelation(source.columns, rows)
+
+
+def _stored_query() -> str:
+    return f"select * from {TEXT_TABLE}"
+
+
+def _stored_source(
+    reader: Callable[[duckdb.DuckDBPyConnection, Path], list[str]],
+) -> Callable[[duckdb.DuckDBPyConnection, Path], FileSource]:
+    """A reader that fills `landing_text` itself, as an opener of a FileSource over it."""
+
+    def opener(con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
+        columns = reader(con, path)
+        return FileSource(tuple(columns), _stored_query(), lambda exc: _first_lines(str(exc)))
+
+    return opener
 
 
 # Lines of a database error that quote the file's content: never passed on (a file reached by
@@ -128,15 +190,12 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     return names, delimiter
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+def _csv_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
     names, delimiter = _csv_header(path)
     # Unique positional names; the file's own names are returned for matching.
     columns = ", ".join(f"{sql_literal(f'c{i}')}: 'VARCHAR'" for i in range(len(names)))
     select = ", ".join(f"c{i} as {quote_ident(name)}" for i, name in enumerate(names))
-    try:
-        con.execute(
-            f"""
-            create temp table {TEXT_TABLE} as
+    query = f"""
             select {select}, cast(ordinality + 1 as bigint) as _line
             from read_csv(
                 {sql_literal(str(path))}, header = true, auto_detect = false,
@@ -145,11 +204,12 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
                 max_line_size = {MAX_LINE_BYTES}
             ) with ordinality
             """
-        )
-    except duckdb.Error as exc:
-        detail = _csv_structure_problem(path, delimiter, names)
-        raise UnreadableFileError(detail or _first_lines(str(exc))) from exc
-    return names
+
+    def unreadable(exc: duckdb.Error) -> str:
+        """DuckDB refused the file: our own reader names the line and the column."""
+        return _csv_structure_problem(path, delimiter, names) or _first_lines(str(exc))
+
+    return FileSource(tuple(names), query, unreadable)
 
 
 # The fallback reader may hold a field this large before giving up on naming its column; a
@@ -215,18 +275,15 @@ def _decode_line(number: int, raw: bytes) -> str:
 # --- Parquet -------------------------------------------------------------------------------
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+def _parquet_source(con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
     source = f"read_parquet({sql_literal(str(path))}, file_row_number = true)"
     described = con.execute(f"describe select * from {source}").fetchall()
     names = [row[0] for row in described if row[0] != "file_row_number"]
     select = ", ".join(
         f"cast({quote_ident(name)} as varchar) as {quote_ident(name)}" for name in names
     )
-    con.execute(
-        f"create temp table {TEXT_TABLE} as "
-        f"select {select}, cast(file_row_number + 2 as bigint) as _line from {source}"
-    )
-    return names
+    query = f"select {select}, cast(file_row_number + 2 as bigint) as _line from {source}"
+    return FileSource(tuple(names), query, lambda exc: _first_lines(str(exc)))
 
 
 # --- JSON lines ----------------------------------------------------------------------------

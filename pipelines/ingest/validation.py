@@ -91,12 +91,19 @@ def match_columns(entity: Entity, file_columns: tuple[str, ...]) -> ColumnMatch:
     return ColumnMatch(found, extra)
 
 
-def _value_text(match: ColumnMatch, column: Column) -> str:
-    """The trimmed text of a column, NULL when empty or absent."""
-    if column.name not in match.found:
+def _value_text(raw: str | None) -> str:
+    """The trimmed text of a column (SQL `raw` of the value as read), NULL when empty or
+    absent (`raw` None)."""
+    if raw is None:
         return "cast(null as varchar)"
-    column_sql = quote_ident(match.found[column.name])
-    return f"nullif(trim({column_sql}, {sql_literal(TRIM_CHARACTERS)}), '')"
+    # trim() with a set of characters costs about four times a look at both ends, and almost
+    # no value needs it: only a value that starts or ends with one of them is trimmed.
+    ends = ", ".join(str(ord(character)) for character in TRIM_CHARACTERS)
+    return (
+        f"case when ascii({raw}) in ({ends}) or ascii(right({raw}, 1)) in ({ends}) "
+        f"then nullif(trim({raw}, {sql_literal(TRIM_CHARACTERS)}), '') "
+        f"else nullif({raw}, '') end"
+    )
 
 
 def _typed(column: Column, text: str, timezone: str) -> str:
@@ -159,11 +166,10 @@ def _shown(text: str) -> str:
     )
 
 
-def _too_long(match: ColumnMatch, column: Column) -> tuple[str, str] | None:
+def _too_long(raw: str | None) -> tuple[str, str] | None:
     """The field limit, checked on the value as the file holds it (before trimming)."""
-    if column.name not in match.found:
+    if raw is None:
         return None
-    raw = quote_ident(match.found[column.name])
     return (
         f"length({raw}) > {MAX_FIELD_CHARACTERS}",
         f"'value of ' || format('{{:,}}', length({raw})) || "
@@ -218,33 +224,116 @@ def _problem(
     return f"case {whens} end"
 
 
-def checked_select(entity: Entity, match: ColumnMatch, timezone: str, source: str) -> str:
-    """`select` of typed columns, `_err_<col>` problems, `_line` and the extra columns as JSON."""
-    texts = {c.name: _value_text(match, c) for c in entity.columns}
-    typed = {c.name: _typed(c, texts[c.name], timezone) for c in entity.columns}
+def _checked_query(entity: Entity, match: ColumnMatch, timezone: str, source: str) -> str:
+    """The checked rows of `source`, with the file's columns carried as `_raw_<i>` (file order
+    of `_file_columns`): typed columns, `_err_<col>` problems, the extra columns as JSON and
+    `_line`.
+
+    Built in layers — trimmed texts, then typed values, then problems — so that each
+    expression is evaluated once per row: a problem refers to its column's typed value
+    instead of repeating it (DuckDB does not share sub-expressions that sit inside a CASE,
+    and the typing rules are CASEs with regular expressions)."""
+    raw = _carried(match)
+    present = [c for c in entity.columns if c.name in match.found]
+    text = {c.name: _value_text(None) for c in entity.columns}
+    text |= {c.name: f"_text_{i}" for i, c in enumerate(present)}
+    texts = [
+        f"{_value_text(quote_ident(match.found[c.name]))} as {text[c.name]}" for c in present
+    ]
+    carried = [f"{quote_ident(name)} as {alias}" for name, alias in raw.items()]
+    layer_text = f"select {', '.join([*carried, *texts, '_line'])}\nfrom {source}"
+
+    typed_sql = {c.name: _typed(c, text[c.name], timezone) for c in entity.columns}
+    typed = {c.name: f"_value_{i}" for i, c in enumerate(entity.columns)}
+    values = [f"{typed_sql[c.name]} as {typed[c.name]}" for c in entity.columns]
+    layer_typed = f"select *, {', '.join(values)}\nfrom ({layer_text})"
+
     parts = [f"{typed[c.name]} as {quote_ident(c.name)}" for c in entity.columns]
     parts += [
-        f"{_problem(c, texts[c.name], typed[c.name], typed, _too_long(match, c))} "
+        f"{_problem(c, text[c.name], typed[c.name], typed, _too_long(_raw_of(match, raw, c)))} "
         f"as {quote_ident('_err_' + c.name)}"
         for c in entity.columns
     ]
     if match.extra:
-        pairs = ", ".join(
-            f"{quote_ident(name)} := {quote_ident(name)}" for name in match.extra
-        )
+        pairs = ", ".join(f"{quote_ident(name)} := {raw[name]}" for name in match.extra)
         parts.append(f"cast(to_json(struct_pack({pairs})) as varchar) as _extra_columns")
     else:
         parts.append("cast(null as varchar) as _extra_columns")
-    parts.append("_line")
-    return "select " + ",\n       ".join(parts) + f"\nfrom {source}"
+    parts += [*raw.values(), "_line"]
+    return "select " + ",\n       ".join(parts) + f"\nfrom ({layer_typed})"
 
 
-def record_json(match: ColumnMatch) -> str:
-    """SQL for a whole file row as JSON text, as it was read: kept with quarantined rows."""
+def _carried(match: ColumnMatch) -> dict[str, str]:
+    """Every file column the checks read → the name it is carried under (`_raw_<i>`)."""
     file_columns = list(match.found.values()) + list(match.extra)
+    return {name: f"_raw_{i}" for i, name in enumerate(file_columns)}
+
+
+def _raw_of(match: ColumnMatch, raw: dict[str, str], column: Column) -> str | None:
+    return raw[match.found[column.name]] if column.name in match.found else None
+
+
+def _output_columns(entity: Entity) -> list[str]:
+    return [
+        *(quote_ident(c.name) for c in entity.columns),
+        *(quote_ident("_err_" + c.name) for c in entity.columns),
+        "_extra_columns",
+        "_line",
+    ]
+
+
+def checked_select(entity: Entity, match: ColumnMatch, timezone: str, source: str) -> str:
+    """`select` of typed columns, `_err_<col>` problems, `_line` and the extra columns as JSON."""
+    return (
+        f"select {', '.join(_output_columns(entity))}\n"
+        f"from ({_checked_query(entity, match, timezone, source)})"
+    )
+
+
+def checked_select_with_evidence(
+    entity: Entity, match: ColumnMatch, timezone: str, source: str,
+    kept: dict[str, str] | None = None,
+) -> str:
+    """The loader's one pass over a file: the typed columns, `_extra_columns`, `_line` and
+    `_is_bad`, and for bad rows only what their quarantine needs — `_problems` (a list of
+    `{column_name, reason}`, one per bad value, in contract column order), `_record` (the
+    whole row as read, `record_json`) and the file columns named in `kept` (alias → file
+    column), e.g. the source adapter's trace. All NULL on good rows, so a file is read, typed
+    and checked without storing the text of its good rows or a column of problems each."""
+    carried = _carried(match)
+    problems = [quote_ident("_err_" + c.name) for c in entity.columns]
+    is_bad = f"coalesce({', '.join(problems)}) is not null"
+    listed = ", ".join(
+        f"{{'column_name': {sql_literal(c.name)}, 'reason': {problem}}}"
+        for c, problem in zip(entity.columns, problems, strict=True)
+    )
+    evidence = {
+        "_problems": f"list_filter([{listed}], lambda problem: problem.reason is not null)",
+        "_record": record_json(match, carried),
+    }
+    evidence |= {alias: carried[name] for alias, name in (kept or {}).items()}
+    outer = [
+        *(quote_ident(c.name) for c in entity.columns),
+        "_extra_columns",
+        "_line",
+        f"{is_bad} as _is_bad",
+        *(f"case when {is_bad} then {sql} end as {quote_ident(alias)}"
+          for alias, sql in evidence.items()),
+    ]
+    return (
+        "select " + ",\n       ".join(outer)
+        + f"\nfrom ({_checked_query(entity, match, timezone, source)})"
+    )
+
+
+def record_json(match: ColumnMatch, columns: dict[str, str] | None = None) -> str:
+    """SQL for a whole file row as JSON text, as it was read: kept with quarantined rows.
+    `columns` maps a file column to the SQL that holds it (default: its own name)."""
+    file_columns = list(match.found.values()) + list(match.extra)
+    where = columns or {}
     # Bounded to the field limit: an over-long value is kept as evidence, not in full.
     record = ", ".join(
-        f"{quote_ident(n)} := left({quote_ident(n)}, {MAX_FIELD_CHARACTERS})"
+        f"{quote_ident(n)} := left({where.get(n, quote_ident(n))}, {MAX_FIELD_CHARACTERS})"
         for n in file_columns
     )
     return f"cast(to_json(struct_pack({record})) as varchar)"
