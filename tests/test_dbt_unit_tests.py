@@ -88,3 +88,43 @@ def test_not_null_columns_fails_the_build_when_any_listed_column_is_empty(
     finally:
         with duckdb.connect(str(database)) as con:
             con.execute("delete from staging.stg_crm__users")
+
+
+def test_accepted_values_columns_fails_the_build_when_any_column_takes_an_unagreed_value(
+    empty_build: tuple[Path, Path, Path],
+) -> None:
+    """One `accepted_values_columns` test per model guards every column that used to carry a
+    plain `accepted_values` (one scan instead of one query per column): a value outside a
+    column's list still fails, at error severity; empty values pass, as before; each failing
+    row names the offending columns with their values."""
+    database, target, _ = empty_build
+    select = ("--select", "stg_crm__activities,test_name:accepted_values_columns")
+    columns = ("activity_id, activity_type, direction, outcome, occurred_at, updated_at, "
+               "source_delivery, source_file, source_line")
+    with duckdb.connect(str(database)) as con:
+        con.execute(
+            f"insert into staging.stg_crm__activities ({columns}) values "
+            "('ACT-1', 'email', null, 'sent', now(), now(), 'd1', 'activities.csv', 2)"
+        )
+    try:
+        assert _dbt("test", *select, database=database, target=target).returncode == 0
+        with duckdb.connect(str(database)) as con:
+            con.execute(
+                f"insert into staging.stg_crm__activities ({columns}) values "
+                "('ACT-2', 'fax', 'sideways', 'sent', now(), now(), 'd1', 'activities.csv', 3),"
+                "('ACT-3', 'fax', 'sideways', 'sent', now(), now(), 'd1', 'activities.csv', 4),"
+                "('ACT-4', 'call', 'inbound', 'it''s on', now(), now(), 'd1', 'activities.csv', 5)"
+            )
+        result = _dbt("test", *select, database=database, target=target)
+        assert result.returncode == 1, result.stdout[-3000:]
+        assert "FAIL 2 accepted_values_columns_stg_crm__activities" in result.stdout, (
+            result.stdout[-3000:])
+        compiled = list((target / "compiled").rglob("accepted_values_columns_stg_cr*.sql"))
+        assert len(compiled) == 1, compiled
+        with duckdb.connect(str(database), read_only=True) as con:
+            rows = sorted(con.execute(compiled[0].read_text()).fetchall())
+        assert rows == [("activity_type = 'fax', direction = 'sideways'", 2),
+                        ("outcome = 'it's on'", 1)]
+    finally:
+        with duckdb.connect(str(database)) as con:
+            con.execute("delete from staging.stg_crm__activities")

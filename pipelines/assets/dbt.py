@@ -146,11 +146,17 @@ def describe_data_test(node: Mapping[str, Any]) -> str:
         "unique_combination": "one row per "
         + ", ".join(str(c) for c in arguments.get("columns", [])),
         "not_null_columns": "are never empty",
+        "accepted_values_columns": "only take their agreed values",
     }.get(metadata.get("name", ""))
     if rule is None:
         return f"Singular test {node.get('name', '')}: its query returns no row."
-    if metadata.get("name") == "not_null_columns":
-        column = ", ".join(f"`{c}`" for c in arguments.get("columns", []))
+    if metadata.get("name") in ("not_null_columns", "accepted_values_columns"):
+        columns = arguments.get("columns", [])
+        if isinstance(columns, Mapping):  # accepted_values_columns: column → its values
+            column = "; ".join(f"`{c}` ({', '.join(str(v) for v in values)})"
+                               for c, values in columns.items())
+        else:
+            column = ", ".join(f"`{c}`" for c in columns)
         return f"{column} {rule} (one scan of the table)."
     subject = f"`{column}`" if column else "The table"
     return f"{subject} {rule} (dbt {metadata.get('name')})."
