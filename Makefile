@@ -23,14 +23,16 @@ $(STAMP): pyproject.toml constraints.txt
 run: setup
 	$(BIN)/sales-kpi run
 
-## test: the whole test suite (real DuckDB, Dagster, dbt, GX), on every core (pytest-xdist)
+## test: the whole test suite (real DuckDB, Dagster, dbt, GX), on every core (pytest-xdist:
+## a file at a time, the costliest first: COSTLIEST_FIRST in tests/conftest.py)
+XDIST := -n auto --dist loadfile --no-loadscope-reorder
 test: setup
-	$(BIN)/python -m pytest -q -n auto --dist loadfile
+	$(BIN)/python -m pytest -q $(XDIST)
 
 ## test-fast: the rules alone, under a minute: Python unit tests and dbt's unit tests
 ## (everything but the tests marked `slow`, which run the job or a dbt build)
 test-fast: setup
-	$(BIN)/python -m pytest -q -n auto -m "not slow"
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check pipelines tests bench

@@ -214,12 +214,32 @@ def quarantine(con: duckdb.DuckDBPyConnection) -> list[dict]:
 JOB_FIXTURES = {"published_warehouse", "labelled_sample_warehouse"}
 
 
+# --- spreading the suite over the xdist workers -----------------------------------------------
+
+# The test files in the order pytest-xdist hands them out (`--dist loadfile
+# --no-loadscope-reorder`: a file at a time, so a module's fixtures are built once), costliest
+# first as measured with `--durations` (each of these runs the job or a dbt build; the rest
+# follow in file order). Long files first and short ones last keep both cores busy till the end
+# instead of leaving one worker alone with a long file; the order changes speed, never outcomes.
+COSTLIEST_FIRST = (
+    "test_run_guard_kill_at_each_step", "test_console", "test_vendor_exports",
+    "test_run_guard_sigterm_at_each_step", "test_reporting", "test_marts_match_definitions",
+    "test_write_audit_publish", "test_end_to_end", "test_run_guard",
+    "test_kpis_match_definitions", "test_source_twins", "test_trust_boundaries",
+    "test_data_docs", "test_read_only_install", "test_explain", "test_dbt_unit_tests",
+    "test_adapters", "test_ingest_deliveries", "test_targets_and_registry", "test_gx_duckdb",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark `slow` every test that needs a whole run of the job through a shared fixture
-    (`make test-fast` leaves them out; modules that run the job themselves say so)."""
+    (`make test-fast` leaves them out; modules that run the job themselves say so), and
+    hand out the costliest files first."""
     for item in items:
         if JOB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    rank = {name: place for place, name in enumerate(COSTLIEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: file order kept
 
 
 # --- the session's sample warehouse ---------------------------------------------------------

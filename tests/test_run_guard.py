@@ -17,15 +17,13 @@ from pathlib import Path
 
 import psutil
 import pytest
+from run_guard_steps import RUN
 
 from pipelines.cli import EXIT_BUSY, main
 from pipelines.publish import published_state
 from pipelines.run_guard import WarehouseBusy, warehouse_lock
 
 pytestmark = pytest.mark.slow
-
-RUN = "from pipelines.cli import main; raise SystemExit(main(['run', '--extracts', {e!r}, " \
-      "'--warehouse', {w!r}]))"
 
 
 @pytest.fixture(scope="module")
@@ -181,119 +179,10 @@ def test_leftovers_of_a_killed_publication_are_cleaned_by_the_next_one(
     assert not (warehouse / "parquet-runs" / "never-published").exists()
 
 
-# --- a stop at every step -------------------------------------------------------------------
-
-# A line in the run's output that says the step is under way (dbt's and Dagster's lines are
-# on the console with --verbose; by default they go to the run's log file).
-STEP_MARKERS = {
-    "load": "- raw__",
-    "dbt": "Running dbt command",
-    "checks": "comparing with published run",
-    "publish": "- published_marts - publishing run",
-    "site": "- kpi_site - site: writing",
-}
-# After a kill at these steps the next run is run too, and must publish the same marts.
-CONVERGE_AFTER = ("checks", "publish")
-
-
 @pytest.fixture(scope="module")
 def published_once(published_warehouse: Path) -> Path:
-    """A warehouse with one publication (the session's, over `sample`), copied by each test
-    that stops the next run."""
+    """The session's publication over `sample`; copied before a run on it."""
     return published_warehouse
-
-
-def _run_until(sample: Path, warehouse: Path, marker: str, log: Path) -> subprocess.Popen[str]:
-    env = {**os.environ}
-    env.pop("SALES_KPI_WRITE_SITE", None)
-    with log.open("w", encoding="utf-8") as handle:
-        run = subprocess.Popen(
-            [sys.executable, "-c",
-             RUN.format(e=str(sample), w=str(warehouse))
-             .replace("]))", ", '--force', '--verbose']))")],
-            cwd=Path(__file__).resolve().parent.parent, env=env, text=True,
-            stdout=handle, stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 300
-    while marker not in log.read_text(encoding="utf-8", errors="replace"):
-        assert run.poll() is None, log.read_text(encoding="utf-8")[-3000:]
-        assert time.monotonic() < deadline, f"the run never reached {marker!r}"
-        time.sleep(0.05)
-    return run
-
-
-def _published_is_whole(warehouse: Path, before: bytes) -> None:
-    """The published file is the one from before, byte for byte, or a complete new one."""
-    published = warehouse / "marts.duckdb"
-    if published.read_bytes() == before:
-        return
-    import duckdb
-
-    with duckdb.connect(str(published), read_only=True) as con:
-        assert con.execute("select count(*) from runs").fetchone()[0] == 2
-        assert con.execute("select count(*) from kpi_scorecard").fetchone()[0] > 0
-
-
-def _same_marts(published: Path, reference: Path) -> None:
-    """The marts of `published` hold exactly the rows of `reference`'s (the history tables
-    and `runs` aside, which grow with every publication)."""
-    import duckdb
-
-    from pipelines.publish import PUBLISHED_TABLES
-
-    with duckdb.connect() as con:
-        con.execute(f"attach '{published}' as a (read_only)")
-        con.execute(f"attach '{reference}' as b (read_only)")
-        for table in PUBLISHED_TABLES:
-            differing = con.execute(
-                f"select count(*) from ((from a.{table} except all from b.{table}) "
-                f"union all (from b.{table} except all from a.{table}))"
-            ).fetchone()[0]
-            assert differing == 0, table
-
-
-@pytest.mark.parametrize("step", list(STEP_MARKERS))
-def test_sigterm_at_each_step_stops_within_5_seconds_with_the_marts_whole(
-    sample: Path, published_once: Path, tmp_path: Path, step: str
-) -> None:
-    warehouse = tmp_path / "warehouse"
-    shutil.copytree(published_once, warehouse, symlinks=True)
-    before = (warehouse / "marts.duckdb").read_bytes()
-    log = tmp_path / "run.log"
-    run = _run_until(sample, warehouse, STEP_MARKERS[step], log)
-    children = psutil.Process(run.pid).children(recursive=True)
-    started = time.monotonic()
-    run.send_signal(signal.SIGTERM)
-    run.wait(timeout=30)
-    assert time.monotonic() - started <= 5, step
-    text = log.read_text(encoding="utf-8")
-    assert run.returncode in (0, 128 + signal.SIGTERM), text[-2000:]
-    if run.returncode:
-        assert "STOPPED by SIGTERM" in text and "Traceback" not in text.split("STOPPED")[-1]
-    time.sleep(2)
-    assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
-    _published_is_whole(warehouse, before)
-
-
-@pytest.mark.parametrize("step", list(STEP_MARKERS))
-def test_kill_9_at_each_step_leaves_the_marts_whole_and_no_process_behind(
-    sample: Path, published_once: Path, tmp_path: Path, step: str
-) -> None:
-    warehouse = tmp_path / "warehouse"
-    shutil.copytree(published_once, warehouse, symlinks=True)
-    before = (warehouse / "marts.duckdb").read_bytes()
-    run = _run_until(sample, warehouse, STEP_MARKERS[step], tmp_path / "run.log")
-    children = psutil.Process(run.pid).children(recursive=True)
-    run.send_signal(signal.SIGKILL)
-    run.wait()
-    time.sleep(2)
-    assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
-    _published_is_whole(warehouse, before)
-    if step in CONVERGE_AFTER:  # the next run converges: the same marts, nothing left over
-        assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse),
-                     "--force"]) == 0
-        assert list(warehouse.glob(".marts-*")) == []
-        _same_marts(warehouse / "marts.duckdb", published_once / "marts.duckdb")
 
 
 def test_site_failure_after_publish_says_the_marts_were_published(

@@ -1,0 +1,80 @@
+"""A run stopped at each of its steps (SIGTERM, kill -9): the helpers of
+test_run_guard_sigterm_at_each_step.py and test_run_guard_kill_at_each_step.py.
+
+The two are separate files of test_run_guard.py's rules only so that pytest-xdist, which hands
+out a file at a time, can run them on different cores: each test starts its own run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RUN = "from pipelines.cli import main; raise SystemExit(main(['run', '--extracts', {e!r}, " \
+      "'--warehouse', {w!r}]))"
+
+# --- a stop at every step -------------------------------------------------------------------
+
+# A line in the run's output that says the step is under way (dbt's and Dagster's lines are
+# on the console with --verbose; by default they go to the run's log file).
+STEP_MARKERS = {
+    "load": "- raw__",
+    "dbt": "Running dbt command",
+    "checks": "comparing with published run",
+    "publish": "- published_marts - publishing run",
+    "site": "- kpi_site - site: writing",
+}
+# After a kill at these steps the next run is run too, and must publish the same marts.
+CONVERGE_AFTER = ("checks", "publish")
+
+
+def run_until(sample: Path, warehouse: Path, marker: str, log: Path) -> subprocess.Popen[str]:
+    env = {**os.environ}
+    env.pop("SALES_KPI_WRITE_SITE", None)
+    with log.open("w", encoding="utf-8") as handle:
+        run = subprocess.Popen(
+            [sys.executable, "-c",
+             RUN.format(e=str(sample), w=str(warehouse))
+             .replace("]))", ", '--force', '--verbose']))")],
+            cwd=Path(__file__).resolve().parent.parent, env=env, text=True,
+            stdout=handle, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 300
+    while marker not in log.read_text(encoding="utf-8", errors="replace"):
+        assert run.poll() is None, log.read_text(encoding="utf-8")[-3000:]
+        assert time.monotonic() < deadline, f"the run never reached {marker!r}"
+        time.sleep(0.05)
+    return run
+
+
+def published_is_whole(warehouse: Path, before: bytes) -> None:
+    """The published file is the one from before, byte for byte, or a complete new one."""
+    published = warehouse / "marts.duckdb"
+    if published.read_bytes() == before:
+        return
+    import duckdb
+
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute("select count(*) from runs").fetchone()[0] == 2
+        assert con.execute("select count(*) from kpi_scorecard").fetchone()[0] > 0
+
+
+def same_marts(published: Path, reference: Path) -> None:
+    """The marts of `published` hold exactly the rows of `reference`'s (the history tables
+    and `runs` aside, which grow with every publication)."""
+    import duckdb
+
+    from pipelines.publish import PUBLISHED_TABLES
+
+    with duckdb.connect() as con:
+        con.execute(f"attach '{published}' as a (read_only)")
+        con.execute(f"attach '{reference}' as b (read_only)")
+        for table in PUBLISHED_TABLES:
+            differing = con.execute(
+                f"select count(*) from ((from a.{table} except all from b.{table}) "
+                f"union all (from b.{table} except all from a.{table}))"
+            ).fetchone()[0]
+            assert differing == 0, table

@@ -1,0 +1,51 @@
+"""SIGTERM at each step of a run stops it within 5 seconds, no child left, the published
+marts whole (test_run_guard.py's rules; a file of its own so it runs on another core)."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from run_guard_steps import STEP_MARKERS, published_is_whole, run_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sample(sample_extracts: Path) -> Path:
+    """The session's generated sample (conftest.py); the runs here only read it."""
+    return sample_extracts
+
+
+@pytest.fixture(scope="module")
+def published_once(published_warehouse: Path) -> Path:
+    """A warehouse with one publication (the session's, over `sample`), copied by each test
+    that stops the next run."""
+    return published_warehouse
+
+
+@pytest.mark.parametrize("step", list(STEP_MARKERS))
+def test_sigterm_at_each_step_stops_within_5_seconds_with_the_marts_whole(
+    sample: Path, published_once: Path, tmp_path: Path, step: str
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    shutil.copytree(published_once, warehouse, symlinks=True)
+    before = (warehouse / "marts.duckdb").read_bytes()
+    log = tmp_path / "run.log"
+    run = run_until(sample, warehouse, STEP_MARKERS[step], log)
+    children = psutil.Process(run.pid).children(recursive=True)
+    started = time.monotonic()
+    run.send_signal(signal.SIGTERM)
+    run.wait(timeout=30)
+    assert time.monotonic() - started <= 5, step
+    text = log.read_text(encoding="utf-8")
+    assert run.returncode in (0, 128 + signal.SIGTERM), text[-2000:]
+    if run.returncode:
+        assert "STOPPED by SIGTERM" in text and "Traceback" not in text.split("STOPPED")[-1]
+    time.sleep(2)
+    assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
+    published_is_whole(warehouse, before)
