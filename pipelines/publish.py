@@ -157,7 +157,11 @@ def publish_marts(
     staging = warehouse_dir / f".marts-{uuid.uuid4().hex}.duckdb"
     tables: dict[str, int] = {}
     try:
-        with duckdb.connect(config={"memory_limit": memory_limit}) as con:
+        # no progress bar: DuckDB draws it straight onto the process's stdout, past the
+        # console (which promises no escape codes off a terminal) and the run's log
+        with duckdb.connect(
+            config={"memory_limit": memory_limit, "enable_progress_bar": False}
+        ) as con:
             con.execute("set TimeZone = 'UTC'")
             con.execute(
                 f"attach '{staging}' as {_PUBLISHING} "
