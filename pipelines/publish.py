@@ -159,9 +159,9 @@ def publish_marts(
     try:
         # no progress bar: DuckDB draws it straight onto the process's stdout, past the
         # console (which promises no escape codes off a terminal) and the run's log
-        with duckdb.connect(
-            config={"memory_limit": memory_limit, "enable_progress_bar": False}
-        ) as con:
+        with duckdb.connect(config={"memory_limit": memory_limit}) as con:
+            # a session setting: DuckDB refuses it as a global option at connect
+            con.execute("set enable_progress_bar = false")
             con.execute("set TimeZone = 'UTC'")
             con.execute(
                 f"attach '{staging}' as {_PUBLISHING} "
