@@ -298,32 +298,64 @@ def sample_extracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+# A secret setting in the shared run's environment: its console and log must not show it
+# (test_console.py); the webhook is unreachable and only called on a failure.
+SHARED_RUN_WEBHOOK = "http://127.0.0.1:9/services/T000/B000/CONSOLE-SECRET-4711"
+
+
 @pytest.fixture(scope="session")
 def published_warehouse(
     sample_extracts: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """One whole nightly run through the CLI (load, dbt build, checks, publish, site) over the
-    shared sample, as `make run` does it; read-only. The project folder's snapshot before and
-    after this run is kept next to it (`<warehouse>.project-before.json`, `…-after.json`)
-    for the read-only install test."""
-    from pipelines.cli import main
+    shared sample, as `make run` does it: `sales-kpi run` in a subprocess, stdout and stderr
+    piped (as under cron), with a secret setting in its environment; read-only. Kept next to
+    it: the run's console (`<warehouse>.cli.json`: exit code, stdout, stderr, seconds; the
+    console tests read it) and the project folder's snapshot before and after the run
+    (`<warehouse>.project-before.json`, `…-after.json`; the read-only install test)."""
     from pipelines.dbt_project import prepared_dbt_project
 
     def build(warehouse: Path) -> None:
         prepared_dbt_project()  # the install step (make setup) prepares the manifest
         before = project_snapshot()
-        with pytest.MonkeyPatch.context() as patch:
-            patch.delenv("SALES_KPI_WRITE_SITE", raising=False)
-            code = main(["run", "--extracts", str(sample_extracts),
-                         "--warehouse", str(warehouse)])
+        run = run_cli_subprocess(
+            "--extracts", str(sample_extracts), "--warehouse", str(warehouse),
+            env={"SALES_KPI_ALERT_WEBHOOK_URL": SHARED_RUN_WEBHOOK},
+            drop=("SALES_KPI_WRITE_SITE", "NO_COLOR"),
+        )
         after = project_snapshot()
-        assert code == 0, "the shared sample run failed"
+        assert run["code"] == 0, run["stdout"][-3000:] + run["stderr"][-3000:]
         for when, snapshot in (("before", before), ("after", after)):
             (warehouse.parent / f"{warehouse.name}.project-{when}.json").write_text(
                 json.dumps(snapshot), encoding="utf-8"
             )
+        (warehouse.parent / f"{warehouse.name}.cli.json").write_text(
+            json.dumps(run), encoding="utf-8"
+        )
 
     return built_once(tmp_path_factory, "published_warehouse", build)
+
+
+def run_cli_subprocess(
+    *args: str, env: Mapping[str, str] | None = None, drop: Sequence[str] = ()
+) -> dict[str, Any]:
+    """`sales-kpi run ARGS` in a subprocess of this checkout, stdout and stderr piped (as
+    under cron or `| cat`): its exit code, stdout, stderr and seconds."""
+    import subprocess
+    import sys
+    import time
+
+    environment = {k: v for k, v in os.environ.items() if k not in drop}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from pipelines.cli import main; raise SystemExit(main(sys.argv[1:]))",
+         "run", *args],
+        cwd=PROJECT_ROOT, env={**environment, **(env or {})}, capture_output=True, text=True,
+        check=False, timeout=900,
+    )
+    return {"code": result.returncode, "stdout": result.stdout, "stderr": result.stderr,
+            "seconds": time.monotonic() - started}
 
 
 # The careless labellers of the generated sample (scale 0.05, seed 42); at that scale they

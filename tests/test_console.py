@@ -7,17 +7,17 @@ generated sample; the run's log file under the warehouse keeps what the console 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import re
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_RUN_WEBHOOK, copy_warehouse, run_cli_subprocess
 
 from pipelines.console import (
     RUN_LOGS_KEPT,
@@ -29,13 +29,11 @@ from pipelines.console import (
     run_log_path,
     use_colour,
 )
-from pipelines.sample import generate_sample
 from pipelines.settings import Settings
 
-pytestmark = pytest.mark.slow
-
-PROJECT = Path(__file__).resolve().parent.parent
-WEBHOOK = "http://127.0.0.1:9/services/T000/B000/CONSOLE-SECRET-4711"
+# The tests that read a run are `slow` (conftest.py marks every test of the shared run); the
+# console's own rules below them run in `make test-fast` too.
+WEBHOOK = SHARED_RUN_WEBHOOK
 LINE_BUDGET = 100
 STAGES = ("load", "dbt build", "checks", "publish", "site")
 ESC = "\x1b"
@@ -60,51 +58,45 @@ class CliRun:
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> CliRun:
     """`sales-kpi run ARGS` in a subprocess, stdout and stderr piped (as under cron or `| cat`)."""
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from pipelines.cli import main; raise SystemExit(main(sys.argv[1:]))",
-         "run", *args],
-        cwd=PROJECT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-        check=False, timeout=900,
-    )
-    return CliRun(result.returncode, result.stdout, result.stderr, time.monotonic() - started)
+    return CliRun(**run_cli_subprocess(*args, env=env))
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("extracts")
-    generate_sample(out, scale=0.1, seed=5)
-    return out
+def warehouse(published_warehouse: Path) -> Path:
+    """The session's published warehouse (conftest.py); read-only here."""
+    return published_warehouse
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("console") / "warehouse"
-
-
-@pytest.fixture(scope="module")
-def default_run(sample: Path, warehouse: Path) -> CliRun:
-    """A default run (site included), with a secret setting in the environment."""
-    env = {"SALES_KPI_ALERT_WEBHOOK_URL": WEBHOOK, "SALES_KPI_WRITE_SITE": "true"}
-    env.pop("NO_COLOR", None)
-    run = run_cli("--extracts", str(sample), "--warehouse", str(warehouse), env=env)
+def default_run(published_warehouse: Path) -> CliRun:
+    """The session's shared run (conftest.py): a default `sales-kpi run` (site included) in a
+    subprocess with its output piped and a secret setting in the environment, as it printed
+    it. The job is run once for the suite; its console is what these tests read."""
+    record = published_warehouse.parent / f"{published_warehouse.name}.cli.json"
+    run = CliRun(**json.loads(record.read_text(encoding="utf-8")))
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
 
 @pytest.fixture(scope="module")
-def quiet_run(sample: Path, warehouse: Path, default_run: CliRun) -> CliRun:
-    run = run_cli("--extracts", str(sample), "--warehouse", str(warehouse), "--force",
-                  "--quiet", env={"SALES_KPI_WRITE_SITE": "false"})
+def rerun_warehouse(published_warehouse: Path, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Path:
+    """This module's copy of the published warehouse, for the --quiet and --verbose runs."""
+    return copy_warehouse(published_warehouse, tmp_path_factory.mktemp("console") / "warehouse")
+
+
+@pytest.fixture(scope="module")
+def quiet_run(sample_extracts: Path, rerun_warehouse: Path) -> CliRun:
+    run = run_cli("--extracts", str(sample_extracts), "--warehouse", str(rerun_warehouse),
+                  "--force", "--quiet", env={"SALES_KPI_WRITE_SITE": "false"})
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
 
 @pytest.fixture(scope="module")
-def verbose_run(sample: Path, warehouse: Path, quiet_run: CliRun) -> CliRun:
-    run = run_cli("--extracts", str(sample), "--warehouse", str(warehouse), "--force",
-                  "--verbose", env={"SALES_KPI_WRITE_SITE": "false"})
+def verbose_run(sample_extracts: Path, rerun_warehouse: Path, quiet_run: CliRun) -> CliRun:
+    run = run_cli("--extracts", str(sample_extracts), "--warehouse", str(rerun_warehouse),
+                  "--force", "--verbose", env={"SALES_KPI_WRITE_SITE": "false"})
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
@@ -215,6 +207,7 @@ def test_verbose_shows_dbt_lines_and_dagster_logs_live(verbose_run: CliRun) -> N
 # --- exit codes, log retention, terminals ----------------------------------------------------
 
 
+@pytest.mark.slow  # a run of the job (that fails at the load)
 def test_rejected_input_still_exits_1_naming_the_file_and_the_log(tmp_path: Path) -> None:
     landing = tmp_path / "landing" / "2026-11-24T0200"
     landing.mkdir(parents=True)

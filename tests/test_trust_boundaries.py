@@ -294,6 +294,7 @@ def test_hostile_names_never_reach_the_terminal_from_any_part_of_a_run(tmp_path)
                if "label_agreement" in line)  # a check naming a rep
 
 
+@pytest.mark.slow  # a run of the job (that fails at the load)
 def test_hostile_values_in_a_failure_never_reach_the_terminal(tmp_path):
     """A run that fails on a file with a hostile header and name: the rejection, Dagster's
     failure lines and the closing lines print them escaped."""
