@@ -211,7 +211,7 @@ def quarantine(con: duckdb.DuckDBPyConnection) -> list[dict]:
 # --- markers ------------------------------------------------------------------------------------
 
 # Session fixtures that run the whole job: a test that needs one is `slow` wherever it is.
-JOB_FIXTURES = {"published_warehouse", "labelled_sample_warehouse"}
+JOB_FIXTURES = {"published_warehouse", "second_night_warehouse", "labelled_sample_warehouse"}
 
 
 # --- spreading the suite over the xdist workers -----------------------------------------------
@@ -222,12 +222,14 @@ JOB_FIXTURES = {"published_warehouse", "labelled_sample_warehouse"}
 # follow in file order). Long files first and short ones last keep both cores busy till the end
 # instead of leaving one worker alone with a long file; the order changes speed, never outcomes.
 COSTLIEST_FIRST = (
-    "test_run_guard_kill_at_each_step", "test_console", "test_vendor_exports",
-    "test_run_guard_sigterm_at_each_step", "test_reporting", "test_marts_match_definitions",
-    "test_write_audit_publish", "test_end_to_end", "test_run_guard",
-    "test_kpis_match_definitions", "test_source_twins", "test_trust_boundaries",
-    "test_data_docs", "test_read_only_install", "test_explain", "test_dbt_unit_tests",
-    "test_adapters", "test_ingest_deliveries", "test_targets_and_registry", "test_gx_duckdb",
+    # the first two start at once: one builds the shared run, the other runs its own (a file
+    # that needs the shared run would wait for it behind the file lock)
+    "test_run_guard_kill_at_each_step", "test_write_audit_publish",
+    "test_run_guard_sigterm_at_each_step", "test_reporting", "test_kpis_match_definitions",
+    "test_marts_match_definitions", "test_end_to_end", "test_run_guard", "test_console",
+    "test_source_twins", "test_trust_boundaries", "test_vendor_exports", "test_data_docs",
+    "test_read_only_install", "test_explain", "test_dbt_unit_tests", "test_adapters",
+    "test_ingest_deliveries", "test_targets_and_registry", "test_gx_duckdb",
 )
 
 
@@ -334,6 +336,56 @@ def published_warehouse(
         )
 
     return built_once(tmp_path_factory, "published_warehouse", build)
+
+
+@pytest.fixture(scope="session")
+def second_night_warehouse(
+    published_warehouse: Path, sample_extracts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A copy of the published warehouse with the leftovers of a killed publication planted in
+    it (a half-written `.marts-0123.duckdb`, a never-published `parquet-runs` folder), and on
+    it a second whole run over the same files: `sales-kpi run --force --quiet`, without the
+    site, in a subprocess; read-only. Kept next to it: its console (`<warehouse>.cli.json`) and
+    the raw layer's row counts before and after it (`<warehouse>.raw-counts.json`). Read by the
+    second-night tests of test_end_to_end.py, the --quiet console test and the leftovers test of
+    test_run_guard.py: one run instead of one each."""
+
+    def build(warehouse: Path) -> None:
+        copy_warehouse(published_warehouse, warehouse)
+        (warehouse / ".marts-0123.duckdb").write_bytes(b"half a file")
+        (warehouse / "parquet-runs" / "never-published").mkdir(parents=True)
+        before = raw_counts(warehouse)
+        run = run_cli_subprocess(
+            "--extracts", str(sample_extracts), "--warehouse", str(warehouse), "--force",
+            "--quiet", env={"SALES_KPI_WRITE_SITE": "false"},
+        )
+        assert run["code"] == 0, run["stdout"][-3000:] + run["stderr"][-3000:]
+        (warehouse.parent / f"{warehouse.name}.cli.json").write_text(
+            json.dumps(run), encoding="utf-8"
+        )
+        (warehouse.parent / f"{warehouse.name}.raw-counts.json").write_text(
+            json.dumps({"before": before, "after": raw_counts(warehouse)}), encoding="utf-8"
+        )
+
+    return built_once(tmp_path_factory, "second_night_warehouse", build)
+
+
+def recorded(warehouse: Path, what: str) -> Any:
+    """What a shared run kept beside its warehouse (`cli`, `raw-counts`, ...)."""
+    return json.loads((warehouse.parent / f"{warehouse.name}.{what}.json").read_text(
+        encoding="utf-8"))
+
+
+def raw_counts(warehouse: Path) -> dict[str, int]:
+    """Rows per raw entity, and of the load manifest, in a warehouse."""
+    from pipelines.contract import ENTITY_NAMES
+
+    with duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True) as con:
+        counts = {
+            e: con.execute(f"select count(*) from raw.{e}").fetchone()[0] for e in ENTITY_NAMES
+        }
+        counts["manifest"] = con.execute("select count(*) from raw.load_manifest").fetchone()[0]
+    return counts
 
 
 def run_cli_subprocess(

@@ -7,7 +7,6 @@ generated sample; the run's log file under the warehouse keeps what the console 
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import re
@@ -17,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_RUN_WEBHOOK, copy_warehouse, run_cli_subprocess
+from conftest import SHARED_RUN_WEBHOOK, copy_warehouse, recorded, run_cli_subprocess
 
 from pipelines.console import (
     RUN_LOGS_KEPT,
@@ -72,8 +71,7 @@ def default_run(published_warehouse: Path) -> CliRun:
     """The session's shared run (conftest.py): a default `sales-kpi run` (site included) in a
     subprocess with its output piped and a secret setting in the environment, as it printed
     it. The job is run once for the suite; its console is what these tests read."""
-    record = published_warehouse.parent / f"{published_warehouse.name}.cli.json"
-    run = CliRun(**json.loads(record.read_text(encoding="utf-8")))
+    run = CliRun(**recorded(published_warehouse, "cli"))
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
@@ -81,20 +79,21 @@ def default_run(published_warehouse: Path) -> CliRun:
 @pytest.fixture(scope="module")
 def rerun_warehouse(published_warehouse: Path, tmp_path_factory: pytest.TempPathFactory
                     ) -> Path:
-    """This module's copy of the published warehouse, for the --quiet and --verbose runs."""
+    """This module's copy of the published warehouse, for the --verbose run."""
     return copy_warehouse(published_warehouse, tmp_path_factory.mktemp("console") / "warehouse")
 
 
 @pytest.fixture(scope="module")
-def quiet_run(sample_extracts: Path, rerun_warehouse: Path) -> CliRun:
-    run = run_cli("--extracts", str(sample_extracts), "--warehouse", str(rerun_warehouse),
-                  "--force", "--quiet", env={"SALES_KPI_WRITE_SITE": "false"})
+def quiet_run(second_night_warehouse: Path) -> CliRun:
+    """The session's second night (conftest.py): `--force --quiet` on a copy of the shared
+    run's warehouse, as it printed it."""
+    run = CliRun(**recorded(second_night_warehouse, "cli"))
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
 
 @pytest.fixture(scope="module")
-def verbose_run(sample_extracts: Path, rerun_warehouse: Path, quiet_run: CliRun) -> CliRun:
+def verbose_run(sample_extracts: Path, rerun_warehouse: Path) -> CliRun:
     run = run_cli("--extracts", str(sample_extracts), "--warehouse", str(rerun_warehouse),
                   "--force", "--verbose", env={"SALES_KPI_WRITE_SITE": "false"})
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import copy_warehouse
+from conftest import copy_warehouse, raw_counts, recorded
 
 from pipelines.cli import main
 from pipelines.contract import ENTITY_NAMES
@@ -38,10 +38,11 @@ def sample(sample_extracts: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def warehouse(published_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This module's copy of the session's published warehouse (one whole run through the
-    CLI, as `make run`): the tests below run the job on it again."""
-    return copy_warehouse(published_warehouse, tmp_path_factory.mktemp("e2e") / "warehouse")
+def warehouse(second_night_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's copy of the session's second night (conftest.py): the shared whole run
+    through the CLI, as `make run`, and a second one (`--force`, without the site) over the
+    same files; the tests below run the job on it again."""
+    return copy_warehouse(second_night_warehouse, tmp_path_factory.mktemp("e2e") / "warehouse")
 
 
 @dataclass(frozen=True)
@@ -51,25 +52,12 @@ class Rerun:
 
 
 @pytest.fixture(scope="module")
-def rerun(sample: Path, warehouse: Path) -> Rerun:
-    """A second whole run (`--force`) over the same files on the same warehouse. The site is
+def rerun(second_night_warehouse: Path) -> Rerun:
+    """The raw layer before and after the second whole run over the same files. The site is
     not written (the reporting tests pin it): what is tested here is what the load and the
     publication do on a second night."""
-    before = _raw_counts(warehouse)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SALES_KPI_WRITE_SITE", "false")
-        assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse),
-                     "--force"]) == 0
-    return Rerun(before, _raw_counts(warehouse))
-
-
-def _raw_counts(warehouse: Path) -> dict[str, int]:
-    with duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True) as con:
-        counts = {
-            e: con.execute(f"select count(*) from raw.{e}").fetchone()[0] for e in ENTITY_NAMES
-        }
-        counts["manifest"] = con.execute("select count(*) from raw.load_manifest").fetchone()[0]
-    return counts
+    counts = recorded(second_night_warehouse, "raw-counts")
+    return Rerun(counts["before"], counts["after"])
 
 
 def _sha(path: Path) -> str:
@@ -77,7 +65,7 @@ def _sha(path: Path) -> str:
 
 
 def test_run_leaves_every_raw_entity_in_the_warehouse(warehouse: Path) -> None:
-    counts = _raw_counts(warehouse)
+    counts = raw_counts(warehouse)
     assert all(counts[e] > 0 for e in ENTITY_NAMES), counts
 
 

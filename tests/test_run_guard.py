@@ -15,8 +15,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import psutil
 import pytest
+from conftest import recorded
 from run_guard_steps import RUN
 
 from pipelines.cli import EXIT_BUSY, main
@@ -167,14 +169,15 @@ def test_honest_messages_say_what_the_disk_shows(
 
 
 def test_leftovers_of_a_killed_publication_are_cleaned_by_the_next_one(
-    sample: Path, copy_of_published_warehouse: Path, monkeypatch: pytest.MonkeyPatch
+    second_night_warehouse: Path,
 ) -> None:
-    warehouse = copy_of_published_warehouse
-    (warehouse / ".marts-0123.duckdb").write_bytes(b"half a file")
-    (warehouse / "parquet-runs" / "never-published").mkdir(parents=True)
-    monkeypatch.setenv("SALES_KPI_WRITE_SITE", "false")  # the publication is what cleans
-    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse),
-                 "--force"]) == 0
+    """The session's second night (conftest.py) ran on a copy of the published warehouse with
+    a half-written `.marts-0123.duckdb` and a never-published `parquet-runs` folder in it (the
+    publication is what cleans them; the site was not written)."""
+    warehouse = second_night_warehouse
+    assert recorded(warehouse, "cli")["code"] == 0
+    with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from runs").fetchone()[0] == 2  # it published
     assert list(warehouse.glob(".marts-*")) == []
     assert not (warehouse / "parquet-runs" / "never-published").exists()
 
