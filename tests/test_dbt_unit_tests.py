@@ -109,11 +109,18 @@ class ColumnRuleRuns:
     broken: subprocess.CompletedProcess[str]
     build: EmptyBuild
 
-    def compiled(self, pattern: str) -> str:
-        """The test's own query as dbt compiled it (a long test name is hashed)."""
-        found = list((self.build.target / "compiled").rglob(pattern))
+    def failing_rows(self, test: str, failures: int, compiled: str) -> list[tuple]:
+        """Assert `test` passes on the clean rows and fails the build with `failures` rows
+        on the broken ones; return those rows, from the test's own compiled query (found
+        by the glob `compiled`: dbt hashes a long test name)."""
+        clean, broken = self.clean.stdout, self.broken.stdout
+        assert f"PASS {test}" in clean, clean[-3000:]
+        assert self.broken.returncode == 1, broken[-3000:]
+        assert f"FAIL {failures} {test}" in broken, broken[-3000:]
+        found = list((self.build.target / "compiled").rglob(compiled))
         assert len(found) == 1, found
-        return found[0].read_text(encoding="utf-8")
+        with duckdb.connect(str(self.build.database), read_only=True) as con:
+            return con.execute(found[0].read_text(encoding="utf-8")).fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -147,13 +154,8 @@ def test_not_null_columns_fails_the_build_when_any_listed_column_is_empty(
     """One `not_null_columns` test per model guards every column that used to carry a plain
     `not_null` (one scan instead of one query per column): an empty value in any of them
     still fails, at error severity, and the failing row names the empty column."""
-    clean, broken = column_rules.clean.stdout, column_rules.broken.stdout
-    assert f"PASS {NOT_NULL}" in clean, clean[-3000:]
-    assert column_rules.broken.returncode == 1, broken[-3000:]
-    assert f"FAIL 1 {NOT_NULL}" in broken, broken[-3000:]
-    query = column_rules.compiled("not_null_columns_stg_crm__user_*.sql")
-    with duckdb.connect(str(column_rules.build.database), read_only=True) as con:
-        assert con.execute(query).fetchall() == [("full_name",)]
+    rows = column_rules.failing_rows(NOT_NULL, 1, "not_null_columns_stg_crm__user_*.sql")
+    assert rows == [("full_name",)]
 
 
 def test_accepted_values_columns_fails_the_build_when_any_column_takes_an_unagreed_value(
@@ -163,12 +165,6 @@ def test_accepted_values_columns_fails_the_build_when_any_column_takes_an_unagre
     plain `accepted_values` (one scan instead of one query per column): a value outside a
     column's list still fails, at error severity; empty values pass, as before; each failing
     row names the offending columns with their values."""
-    clean, broken = column_rules.clean.stdout, column_rules.broken.stdout
-    assert f"PASS {ACCEPTED}" in clean, clean[-3000:]
-    assert column_rules.broken.returncode == 1, broken[-3000:]
-    assert f"FAIL 2 {ACCEPTED}" in broken, broken[-3000:]
-    query = column_rules.compiled("accepted_values_columns_stg_cr*.sql")
-    with duckdb.connect(str(column_rules.build.database), read_only=True) as con:
-        rows = sorted(con.execute(query).fetchall())
+    rows = sorted(column_rules.failing_rows(ACCEPTED, 2, "accepted_values_columns_stg_cr*.sql"))
     assert rows == [("activity_type = 'fax', direction = 'sideways'", 2),
                     ("outcome = 'it's on'", 1)]
