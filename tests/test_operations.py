@@ -55,8 +55,10 @@ def test_the_nightly_schedule_runs_the_job_at_2am_amsterdam(tmp_path: Path) -> N
     assert len(requests) == 1 and isinstance(requests[0], RunRequest)
 
 
-def test_the_schedule_time_is_a_setting() -> None:
-    defs = build_definitions(Settings(schedule_cron="30 5 * * 1-5"))
+def test_the_schedule_time_is_a_setting(tmp_path: Path) -> None:
+    defs = build_definitions(
+        Settings(warehouse_dir=tmp_path / "warehouse", schedule_cron="30 5 * * 1-5")
+    )
     assert defs.resolve_schedule_def("nightly_schedule").cron_schedule == "30 5 * * 1-5"
 
 
@@ -172,17 +174,21 @@ def test_a_failed_run_fires_the_hook_in_process(tmp_path: Path) -> None:
     assert "full_name" in alert["error"] and "users.csv" in alert["error"]
 
 
-def test_the_published_marts_have_a_freshness_check() -> None:
-    defs = build_definitions(Settings())
+def test_the_published_marts_have_a_freshness_check(tmp_path: Path) -> None:
+    defs = build_definitions(Settings(warehouse_dir=tmp_path / "warehouse"))
     sensor = defs.resolve_sensor_def("published_marts_freshness_sensor")
     assert sensor is not None
     keys = {key for checks in defs.asset_checks or [] for key in checks.check_keys}
     assert any(k.asset_key.path == ["published_marts"] for k in keys)
 
 
-def test_automations_start_stopped_in_development_and_running_in_production() -> None:
+def test_automations_start_stopped_in_development_and_running_in_production(
+    tmp_path: Path,
+) -> None:
     for running, expected in ((False, "STOPPED"), (True, "RUNNING")):
-        defs = build_definitions(Settings(automations_running=running))
+        defs = build_definitions(
+            Settings(warehouse_dir=tmp_path / "warehouse", automations_running=running)
+        )
         schedule = defs.resolve_schedule_def("nightly_schedule")
         sensors = [defs.resolve_sensor_def(name) for name in (
             "new_delivery_sensor", "published_marts_freshness_sensor")]
@@ -190,8 +196,8 @@ def test_automations_start_stopped_in_development_and_running_in_production() ->
         assert {sensor.default_status.name for sensor in sensors} == {expected}
 
 
-def test_every_check_has_a_description_without_repeated_words() -> None:
-    graph = build_definitions(Settings()).resolve_asset_graph()
+def test_every_check_has_a_description_without_repeated_words(tmp_path: Path) -> None:
+    graph = build_definitions(Settings(warehouse_dir=tmp_path / "warehouse")).resolve_asset_graph()
     problems = []
     for key in graph.asset_check_keys:
         description = graph.get_check_spec(key).description or ""
@@ -201,8 +207,8 @@ def test_every_check_has_a_description_without_repeated_words() -> None:
     assert problems == []
 
 
-def test_every_asset_names_its_owners() -> None:
-    graph = build_definitions(Settings()).resolve_asset_graph()
+def test_every_asset_names_its_owners(tmp_path: Path) -> None:
+    graph = build_definitions(Settings(warehouse_dir=tmp_path / "warehouse")).resolve_asset_graph()
     unowned = [
         key.to_user_string() for key in graph.get_all_asset_keys()
         if graph.get(key).is_materializable and not graph.get(key).owners
