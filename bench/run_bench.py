@@ -47,11 +47,14 @@ KPI_VALUES_KEY = "kpi_id, grain, period_start, scope, scope_id"
 
 
 def measure(
-    command: list[str], env: dict[str, str] | None = None, stdout: int | None = None
+    command: list[str], env: dict[str, str] | None = None, stdout: int | None = None,
+    timeline: list[tuple[float, int]] | None = None,
 ) -> dict[str, float]:
     """Run `command`, returning its wall time, peak RSS (process tree, sampled at 20 Hz) and
     CPU seconds (user + system of the process and the children it waited for: on a busy
-    machine a steadier measure of work than wall time)."""
+    machine a steadier measure of work than wall time). `timeline`, when given, receives
+    every sample as (epoch seconds, RSS bytes), so that a peak can be laid against the
+    job's steps."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=stdout, cwd=ROOT)
@@ -60,7 +63,10 @@ def measure(
     while process.poll() is None:
         try:
             tree = [watched, *watched.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            rss = sum(p.memory_info().rss for p in tree if p.is_running())
+            peak = max(peak, rss)
+            if timeline is not None:
+                timeline.append((time.time(), rss))
         except psutil.Error:
             pass
         time.sleep(0.05)
@@ -71,6 +77,23 @@ def measure(
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     return {"seconds": seconds, "cpu_seconds": round(cpu, 1),
             "peak_rss_mb": round(peak / 2**20, 1)}
+
+
+def peak_by_step(
+    timeline: list[tuple[float, int]], spans: dict[str, list[float]]
+) -> dict[str, float]:
+    """The process tree's peak RSS while each step ran (steps that overlap share samples),
+    and outside every step (start-up, definitions, the summary): which step sets the peak."""
+    peaks: dict[str, float] = {}
+    outside = 0
+    for moment, rss in timeline:
+        inside = [key for key, (start, end) in spans.items() if start <= moment <= end]
+        for key in inside:
+            peaks[key] = max(peaks.get(key, 0.0), rss / 2**20)
+        if not inside:
+            outside = max(outside, rss)
+    peaks["(outside any step)"] = outside / 2**20
+    return {key: round(value, 1) for key, value in peaks.items()}
 
 
 def machine() -> dict[str, object]:
@@ -247,7 +270,9 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
         return 0
     print(f"[bench] running the nightly job into {warehouse}", flush=True)
-    run = measure([python, str(STAGE_SCRIPT), str(extracts), str(warehouse), str(steps_file)])
+    timeline: list[tuple[float, int]] = []
+    run = measure([python, str(STAGE_SCRIPT), str(extracts), str(warehouse), str(steps_file)],
+                  timeline=timeline)
     stage = json.loads(steps_file.read_text())
 
     rows = stage["rows_loaded"]
@@ -260,6 +285,7 @@ def main() -> int:
         "generate": {**generate, "rows_per_second": round(rows / generate["seconds"])},
         "run": {**run, "rows_per_second": round(rows / run["seconds"])},
         "steps": stage["steps"],
+        "peak_rss_mb_by_step": peak_by_step(timeline, stage.get("step_spans", {})),
         "peak_rss_mb": max(generate["peak_rss_mb"], run["peak_rss_mb"]),
         "warehouse_bytes": sum(f.stat().st_size for f in warehouse.rglob("*") if f.is_file()),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -33,7 +33,10 @@ def main(extracts: str, warehouse: str, out: str) -> int:
         s.step_key: round((s.end_time or 0) - (s.start_time or 0), 3)
         for s in sorted(stats, key=lambda s: s.start_time or 0)
     }
-    Path(out).write_text(json.dumps({"rows_loaded": int(rows), "files": files, "steps": steps}))
+    spans = {s.step_key: [s.start_time or 0, s.end_time or 0] for s in stats}
+    Path(out).write_text(json.dumps(
+        {"rows_loaded": int(rows), "files": files, "steps": steps, "step_spans": spans}
+    ))
     return 0
 
 
