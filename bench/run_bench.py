@@ -282,7 +282,8 @@ def main() -> int:
         "seed": args.seed,
         "machine": machine(),
         "input": {"files": stage["files"], "bytes": input_bytes, "rows": rows},
-        "generate": {**generate, "rows_per_second": round(rows / generate["seconds"])},
+        "generate": {**generate, "rows_per_second": (
+            round(rows / generate["seconds"]) if generate["seconds"] else None)},
         "run": {**run, "rows_per_second": round(rows / run["seconds"])},
         "steps": stage["steps"],
         "peak_rss_mb_by_step": peak_by_step(timeline, stage.get("step_spans", {})),
