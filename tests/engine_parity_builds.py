@@ -3,7 +3,8 @@
 
 A small generated sample is loaded with the normal (DuckDB) loader, with a few manager target
 overrides; the dbt project is built on DuckDB (`warehouse` target) and, from the same raw
-layer exported to Parquet, on Spark (`spark` target): seeds and models. The Spark build's
+layer exported to Parquet, on Spark (`spark` target): one `dbt build` each — seeds, models,
+data tests and unit tests. The Spark build's
 driver is dbt's own process; its executors run on a Spark standalone master with two workers
 on 127.0.0.1 (tests/spark_cluster.py), so the one Spark build of the suite proves both parity
 (test_engine_parity.py) and the cluster path (test_spark_cluster.py).
@@ -37,10 +38,12 @@ from pipelines.sample import generate_sample
 from pipelines.settings import Settings
 
 SCALE, SEED, SAMPLE_END = 0.1, 5, date(2026, 11, 26)
-# A small sample on a small machine: two cores, few shuffle partitions. Spark commands run
-# after the build (data tests, unit tests) run in-process on local[2].
+# A small sample on a small machine: two cores, few shuffle partitions (a Spark command on
+# the built tables outside the cluster runs in-process on local[2]).
 SPARK_TEST_ENV = {"SALES_KPI_SPARK_MASTER": "local[2]", "SALES_KPI_SPARK_SHUFFLE_PARTITIONS": "2"}
-BUILD = ("build", "--resource-type", "seed", "--resource-type", "model")
+# Everything, on both engines: seeds, models, data tests and the dbt unit tests (each model's
+# unit tests just before it) — one dbt command and one Spark session instead of three.
+BUILD = ("build",)
 DBT_TIMEOUT_SECONDS = 1800
 
 

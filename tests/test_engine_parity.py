@@ -3,11 +3,10 @@
 The session's parity builds (conftest `engine_parity_builds`, tests/engine_parity_builds.py):
 a small generated sample loaded with the normal loader (plus a few manager target overrides),
 built on DuckDB and — from the same raw layer exported to Parquet — on Spark, on a local
-standalone cluster: seeds and models. Every mart is compared on its keys: exact for ids,
-texts, counts, booleans, dates and instants; amounts and ratios to 1e-9 relative. Then the
-data tests and the dbt unit tests run on Spark (in-process, local[2]; last: on a busy 2-core
-machine they take the longest; select the comparison alone with
-`-k "not data_tests and not unit_test"`).
+standalone cluster: one `dbt build` on each (seeds, models, data tests and the dbt unit
+tests). Every mart is compared on its keys: exact for ids, texts, counts, booleans, dates and
+instants; amounts and ratios to 1e-9 relative. Every data test must have the same outcome on
+both engines, and every dbt unit test must pass on Spark.
 
 Spark tables are Parquet files under the build's Spark folder; they are read back with DuckDB,
 so the comparison itself does not depend on Spark. Without the spark extra or Java 17 these
@@ -18,14 +17,13 @@ conftest.py, `spark_missing`).
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import duckdb
 import pandas as pd
 import pytest
-from engine_parity_builds import Builds, dbt, duckdb_env, spark_env
+from engine_parity_builds import Builds
 from mart_comparison import ColumnKinds, compare
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -68,7 +66,7 @@ def test_every_seed_and_model_builds_on_duckdb_and_on_spark(builds: Builds) -> N
     result = builds.spark_build
     assert result["returncode"] == 0, _summary(result)
     assert " ERROR=0 " in result["stdout"]
-    # the same nodes were built on both engines
+    # the same nodes were built and tested on both engines, with the same totals
     assert _totals(result) == _totals(builds.duckdb_build)
 
 
@@ -144,37 +142,36 @@ def test_every_mart_is_the_same_on_spark_as_on_duckdb(builds: Builds, mart: str)
         assert both[f"{column}_spark"].dropna().str.fullmatch(r"[0-9a-f]{32}").all(), column
 
 
-def _completed(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    return {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
+# dbt's line for a test's outcome: "12 of 480 PASS name ....", "WARN 3 name", "FAIL 1 name"
+TEST_OUTCOME = re.compile(r"\d+ of \d+ (PASS|WARN \d+|FAIL \d+|ERROR) (\S+) ")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def _spark_test(builds: Builds, *selection: str) -> dict[str, Any]:
-    assert builds.spark_build["returncode"] == 0, _summary(builds.spark_build)
-    return _completed(dbt("test", *selection, engine="spark", target=builds.spark_target,
-                          env=spark_env(builds.spark_dir)))
+def _outcomes(result: Mapping[str, Any], unit: bool) -> dict[str, str]:
+    """Each test's outcome in a build's output (the unit tests, `model::test`, or the data
+    tests), the number of failing rows included."""
+    found = TEST_OUTCOME.finditer(ANSI.sub("", result["stdout"]))
+    return {match[2]: match[1] for match in found if ("::" in match[2]) == unit}
 
 
 def test_every_data_test_gives_the_same_outcome_on_spark_as_on_duckdb(builds: Builds) -> None:
-    spark = _spark_test(builds, "--exclude", "test_type:unit")
-    assert spark["returncode"] == 0, _summary(spark)
-    on_duckdb = _completed(dbt(
-        "test", "--exclude", "test_type:unit",
-        engine="duckdb", target=builds.duckdb_target, env=duckdb_env(builds.duckdb_database),
-    ))
-    assert on_duckdb["returncode"] == 0, _summary(on_duckdb)
-    # the same tests passed, and the same ones warned, on both engines
-    assert _totals(spark) == _totals(on_duckdb)
-    assert _warned(spark) == _warned(on_duckdb)
-
-
-def _warned(result: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(test, number of failing rows) of every test that warned."""
-    warned = re.finditer(r"\d+ of \d+ WARN (\d+) (\S+)", result["stdout"])
-    return sorted((match[2], match[1]) for match in warned)
+    assert builds.spark_build["returncode"] == 0, _summary(builds.spark_build)
+    on_spark = _outcomes(builds.spark_build, unit=False)
+    on_duckdb = _outcomes(builds.duckdb_build, unit=False)
+    assert len(on_duckdb) >= 100, builds.duckdb_build["stdout"][-2000:]
+    # the same tests ran on both engines, and each passed, or warned on as many rows, on both
+    differing = {
+        name: (on_duckdb.get(name), on_spark.get(name))
+        for name in on_duckdb.keys() | on_spark.keys()
+        if on_duckdb.get(name) != on_spark.get(name)
+    }
+    assert differing == {}, f"(DuckDB, Spark) outcome per test: {differing}"
 
 
 def test_every_dbt_unit_test_passes_on_spark(builds: Builds) -> None:
-    result = _spark_test(builds, "--select", "test_type:unit")
-    assert result["returncode"] == 0, _summary(result)
-    passed = int(result["stdout"].split(" PASS=")[1].split()[0])
-    assert passed >= 30, result["stdout"][-2000:]
+    assert builds.spark_build["returncode"] == 0, _summary(builds.spark_build)
+    on_spark = _outcomes(builds.spark_build, unit=True)
+    assert len(on_spark) >= 30, builds.spark_build["stdout"][-2000:]
+    assert {name for name, outcome in on_spark.items() if outcome != "PASS"} == set()
+    # every unit test of the project ran (the DuckDB build ran them too)
+    assert on_spark.keys() == _outcomes(builds.duckdb_build, unit=True).keys()

@@ -1,8 +1,8 @@
 {#- The target ladder's walk (README, "Engines"; the rule: int_kpi__targets). Each period's
     target depends on the hits before it, so the walk is sequential per series: DuckDB runs it
     as a recursive CTE (one step per period, fast there); Spark walks each series' array of
-    periods in one pass with `aggregate` (its recursive CTE re-plans a join per step: minutes
-    where this takes seconds). Both give the same rows, to the last bit of every target.
+    periods in one pass with `aggregate` (its recursive CTE runs a join, as a Spark job, per
+    step: minutes where this takes seconds). Both give the same rows, to the last bit of every target.
 
     `periods` names a relation (a CTE of the model) with one row per period of each series:
     kpi_id, scope, scope_id, period_start, step (1, 2, ... by period_start), actual,
