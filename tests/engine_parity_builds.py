@@ -38,8 +38,8 @@ from pipelines.sample import generate_sample
 from pipelines.settings import Settings
 
 SCALE, SEED, SAMPLE_END = 0.1, 5, date(2026, 11, 26)
-# A small sample on a small machine: two cores, few shuffle partitions (a Spark command on
-# the built tables outside the cluster runs in-process on local[2]).
+# A small sample on a small machine: two cores, few shuffle partitions; the build runs on the
+# cluster (its environment names the master), a Spark command without one on local[2].
 SPARK_TEST_ENV = {"SALES_KPI_SPARK_MASTER": "local[2]", "SALES_KPI_SPARK_SHUFFLE_PARTITIONS": "2"}
 # Everything, on both engines: seeds, models, data tests and the dbt unit tests (each model's
 # unit tests just before it) — one dbt command and one Spark session instead of three.
@@ -174,6 +174,7 @@ def _build_on_spark(folder: Path, tables: list[str], cluster: SparkCluster) -> d
         _write(folder, "spark_build", _result(dbt(*BUILD, engine="spark", target=target, env=env)))
     return _cluster_account(cluster)
 
+
 @dataclass(frozen=True)
 class Builds:
     """The session's parity builds (read-only): where each engine's tables are, and what each
@@ -192,14 +193,6 @@ class Builds:
     @property
     def spark_tables(self) -> Path:
         return self.spark_dir / "tables"
-
-    @property
-    def spark_target(self) -> Path:
-        return self.folder / "dbt_spark"
-
-    @property
-    def duckdb_target(self) -> Path:
-        return self.folder / "dbt_duckdb"
 
     @property
     def duckdb_build(self) -> dict[str, Any]:
