@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test test-fast lint dev bench lock clean browser data-docs-assets
+.PHONY: setup setup-spark java run test test-fast lint dev bench lock clean browser \
+	data-docs-assets
 
+## setup: the virtual environment with the DuckDB path and the dev tools (no Spark)
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -19,15 +21,33 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -c "from pipelines.dbt_project import prepared_dbt_project as p; p()"
 	@touch $(STAMP)
 
+## setup-spark: setup plus the `spark` extra (dbt-spark, pyspark 4: ~500 MB, pinned by
+## constraints.txt) for the Spark engine and its tests; Spark also needs Java 17 (make java)
+SPARK_STAMP := $(VENV)/.installed-spark
+setup-spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
+	@touch $(SPARK_STAMP)
+
+## java: Debian's Java 17 runtime for Spark, unless a Java 17 or newer is on PATH (needs root)
+JAVA_OK := java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'
+java:
+	@$(JAVA_OK) || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	@java -version 2>&1 | head -1
+
 ## run: the whole nightly job on the bundled sample (generated on first use) into ./warehouse
 run: setup
 	$(BIN)/sales-kpi run
 
-## test: the whole test suite (real DuckDB, Dagster, dbt, GX), on every core (pytest-xdist:
-## a file at a time, the costliest first: COSTLIEST_FIRST in tests/conftest.py)
+## test: the whole test suite (real DuckDB, Dagster, dbt, GX, and Spark: the parity build on
+## a local standalone cluster), on every core (pytest-xdist: a file at a time, the costliest
+## first: COSTLIEST_FIRST in tests/conftest.py). Spark is required here: a Spark test that
+## cannot run (no spark extra, no Java 17) fails instead of skipping (SALES_KPI_REQUIRE_SPARK)
 XDIST := -n auto --dist loadfile --no-loadscope-reorder
-test: setup
-	$(BIN)/python -m pytest -q $(XDIST)
+test: setup-spark
+	SALES_KPI_REQUIRE_SPARK=1 $(BIN)/python -m pytest -q $(XDIST)
 
 ## test-fast: the rules alone, under a minute: Python unit tests and dbt's unit tests
 ## (everything but the tests marked `slow`, which run the job or a dbt build)
@@ -58,8 +78,9 @@ SCALE ?= 1
 bench: setup
 	$(BIN)/python bench/run_bench.py --scale $(SCALE)
 
-## lock: re-pin constraints.txt to what is installed now
-lock: setup
+## lock: re-pin constraints.txt to what is installed now (every extra installed first, so
+## the spark extra's pins are kept)
+lock: setup-spark
 	( head -2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable \
 	  | grep -v '^sales-kpi-pipeline' ) > constraints.txt.new && mv constraints.txt.new constraints.txt
 

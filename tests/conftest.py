@@ -15,19 +15,25 @@ import gzip
 import io
 import json
 import os
+import re
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pytest
 from filelock import FileLock
 
+from pipelines.engines import spark_available
 from pipelines.ingest.landing import scan_landing
 from pipelines.ingest.loader import EntityLoad, load_entity
 from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from engine_parity_builds import Builds
 
 DELIVERY = "2026-11-24T0200"
 LATER_DELIVERY = "2026-11-25T0200"
@@ -214,6 +220,64 @@ def quarantine(con: duckdb.DuckDBPyConnection) -> list[dict]:
 JOB_FIXTURES = {"published_warehouse", "second_night_warehouse", "labelled_sample_warehouse"}
 
 
+# --- Spark: the tests marked `spark` ----------------------------------------------------------
+
+# `make test` sets it: there a Spark test that cannot run fails (CI must prove the Spark path),
+# elsewhere it is skipped, saying why.
+REQUIRE_SPARK_ENV = "SALES_KPI_REQUIRE_SPARK"
+MIN_JAVA = 17
+
+
+def java_major_version(java: str) -> int | None:
+    """The major version `java -version` reports (17 for "17.0.15", 8 for "1.8.0_392")."""
+    try:
+        shown = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
+        ).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', shown)
+    if match is None:
+        return None
+    major = int(match[1])
+    return int(match[2] or 0) if major == 1 else major
+
+
+def spark_missing() -> str | None:
+    """Why the Spark tests cannot run on this machine, or None when they can."""
+    if not spark_available():
+        return ("pyspark and dbt-spark are not installed (the `spark` extra: make setup-spark, "
+                "or pip install -c constraints.txt -e '.[spark]')")
+    java = shutil.which("java")
+    if java is None:
+        return ("Spark needs Java 17 and there is no `java` on PATH (Debian: make java, "
+                "i.e. apt-get install openjdk-17-jre-headless)")
+    version = java_major_version(java)
+    if version is None or version < MIN_JAVA:
+        return f"Spark needs Java {MIN_JAVA} or newer; {java} is Java {version or 'unknown'}"
+    return None
+
+
+_SPARK_MISSING: list[str | None] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked `spark` is skipped when Spark cannot run here, or fails under
+    SALES_KPI_REQUIRE_SPARK=1 — saying why, before any of its fixtures is built."""
+    if item.get_closest_marker("spark") is None:
+        return
+    if not _SPARK_MISSING:
+        _SPARK_MISSING.append(spark_missing())
+    reason = _SPARK_MISSING[0]
+    if reason is None:
+        return
+    if os.environ.get(REQUIRE_SPARK_ENV) == "1":
+        pytest.fail(f"{REQUIRE_SPARK_ENV}=1 but the Spark tests cannot run: {reason}",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
 # --- spreading the suite over the xdist workers -----------------------------------------------
 
 # The test files in the order pytest-xdist hands them out (`--dist loadfile
@@ -222,7 +286,11 @@ JOB_FIXTURES = {"published_warehouse", "second_night_warehouse", "labelled_sampl
 # follow in file order). Long files first and short ones last keep both cores busy till the end
 # instead of leaving one worker alone with a long file; the order changes speed, never outcomes.
 COSTLIEST_FIRST = (
-    # the first two start at once: one builds the shared run, the other runs its own (a file
+    # the longest: the parity sample built on DuckDB and on a Spark cluster, then the data and
+    # unit tests on Spark (test_spark_cluster.py reads the same build: it is left out of this
+    # list, so it comes last, when the build is done, instead of waiting for it)
+    "test_engine_parity",
+    # the next two start at once: one builds the shared run, the other runs its own (a file
     # that needs the shared run would wait for it behind the file lock)
     "test_run_guard_kill_at_each_step", "test_write_audit_publish",
     "test_run_guard_sigterm_at_each_step", "test_reporting", "test_kpis_match_definitions",
@@ -432,6 +500,16 @@ def labelled_sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert outcome.success, outcome.failures
 
     return built_once(tmp_path_factory, "labelled_sample", build) / "warehouse"
+
+
+@pytest.fixture(scope="session")
+def engine_parity_builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
+    """The parity sample built on DuckDB and on Spark, the Spark build on a local standalone
+    cluster (tests/engine_parity_builds.py); read-only. Once per session: the parity tests and
+    the cluster tests read the same build."""
+    from engine_parity_builds import Builds, build_both_engines
+
+    return Builds(built_once(tmp_path_factory, "engine_parity", build_both_engines))
 
 
 def copy_warehouse(warehouse: Path, to: Path) -> Path:

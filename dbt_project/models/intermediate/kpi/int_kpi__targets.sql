@@ -103,71 +103,7 @@ ladder_periods as (
         and kpi_values.period_start = overrides.period_start
 ),
 
-ladder as (
-    select
-        kpi_id,
-        scope,
-        scope_id,
-        step,
-        period_start,
-        target,
-        target_source,
-        case
-            when is_complete and actual >= target * (1 - 1e-9) then 1 else 0
-        end as hits_in_a_row
-    from (
-        select
-            *,
-            coalesce(override_target, baseline_target) as target,
-            case when override_target is not null then 'override' else 'derived' end
-                as target_source
-        from ladder_periods
-        where step = 1
-    )
-
-    union all
-
-    select
-        kpi_id,
-        scope,
-        scope_id,
-        step,
-        period_start,
-        target,
-        target_source,
-        case
-            when is_complete and actual >= target * (1 - 1e-9)
-                then case when is_restart then 1 else previous_hits + 1 end
-            else 0
-        end as hits_in_a_row
-    from (
-        select
-            next_period.kpi_id,
-            next_period.scope,
-            next_period.scope_id,
-            next_period.step,
-            next_period.period_start,
-            next_period.actual,
-            next_period.is_complete,
-            previous.hits_in_a_row as previous_hits,
-            case
-                when next_period.override_target is not null then next_period.override_target
-                when previous.hits_in_a_row >= {{ var('ratchet_after') }}
-                    then previous.target * (1 + {{ uplift }})
-                else previous.target
-            end as target,
-            case when next_period.override_target is not null then 'override' else 'derived' end
-                as target_source,
-            next_period.override_target is not null
-                or previous.hits_in_a_row >= {{ var('ratchet_after') }} as is_restart
-        from ladder as previous
-        inner join ladder_periods as next_period
-            on previous.kpi_id = next_period.kpi_id
-            and previous.scope = next_period.scope
-            and previous.scope_id = next_period.scope_id
-            and next_period.step = previous.step + 1
-    )
-)
+{{ target_ladder('ladder_periods', var('ratchet_after'), uplift) }}
 
 select
     kpi_id,
