@@ -265,7 +265,12 @@ def _closing_summary(
                 f"({rate:.0%}) disagree with the agreed definitions (see label_consistency)",
             ])
         say(f"run {outcome.run_id[:8]} succeeded in {seconds:.1f}s", always=True)
-        say(f"warehouse: {settings.raw_database} (schema raw; the build)", always=True)
+        if settings.engine == "spark":
+            say(f"warehouse: {settings.raw_database} (schema raw); the build on Spark: "
+                f"{settings.spark_dir / 'tables'} (Parquet), read through "
+                f"{settings.build_database}", always=True)
+        else:
+            say(f"warehouse: {settings.raw_database} (schema raw; the build)", always=True)
         say(f"published: {published} (e.g. `select * from kpi_scorecard`) and "
             f"{settings.warehouse_dir / 'parquet'}", always=True)
         site = settings.warehouse_dir / "site"
