@@ -24,15 +24,13 @@ from typing import Any
 
 import duckdb
 
+from pipelines import PYSPARK_PANDAS_WARNING
 from pipelines.engines import export_raw_layer, spark_environment
 from pipelines.ingest.raw_layer import RAW_SCHEMA
 from pipelines.settings import PROJECT_ROOT, Settings
 
 # log4j2.properties for Spark's JVM (its logs go to <warehouse>/spark/logs/spark.log)
 SPARK_CONF_DIR = PROJECT_ROOT / "dbt_project" / "spark_conf"
-# pyspark 4 warns on import that it does not fully support pandas 3 (pandas is the project's
-# own pin; dbt-spark uses no pandas API of pyspark): one known line, kept out of every log
-PYSPARK_PANDAS_WARNING = "ignore:PySpark does not yet fully support pandas:FutureWarning"
 # the dbt vars the `raw_layer_from_var` hook reads (not definitions: set per Spark build)
 RAW_PARQUET_DIR_VAR = "raw_parquet_dir"
 RAW_PARQUET_TABLES_VAR = "raw_parquet_tables"
@@ -49,7 +47,8 @@ def spark_dbt_environment(settings: Settings) -> dict[str, str]:
         ),
         "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
         "PYTHONWARNINGS": ",".join(
-            w for w in (os.environ.get("PYTHONWARNINGS"), PYSPARK_PANDAS_WARNING) if w
+            w for w in (os.environ.get("PYTHONWARNINGS"),
+                        f"ignore:{PYSPARK_PANDAS_WARNING}:FutureWarning") if w
         ),
     }
 
