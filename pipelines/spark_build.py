@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,6 +52,12 @@ def spark_dbt_environment(settings: Settings) -> dict[str, str]:
                         f"ignore:{PYSPARK_PANDAS_WARNING}:FutureWarning") if w
         ),
     }
+
+
+def master_for_logs(master: str) -> str:
+    """The master as logs may show it: without user info (`spark://user:secret@host`) or
+    Spark Connect parameters (`sc://host:15002/;token=...`), which can carry credentials."""
+    return re.sub(r"//[^/@]*@", "//", master).split(";")[0]
 
 
 def raw_parquet_dir(settings: Settings) -> Path:

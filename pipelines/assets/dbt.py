@@ -34,6 +34,7 @@ from pipelines.resources import PipelineSettings
 from pipelines.settings import Settings
 from pipelines.spark_build import (
     export_sources,
+    master_for_logs,
     read_manifest,
     spark_dbt_environment,
     write_build_views,
@@ -244,7 +245,8 @@ def sales_kpi_dbt_models(
             manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
             variables |= export_sources(settings, manifest)
             args += ["--target", DBT_TARGETS["spark"]]
-            context.log.info(f"dbt build on Spark ({settings.spark_master}); Spark's own log: "
+            context.log.info(f"dbt build on Spark ({master_for_logs(settings.spark_master)}); "
+                             "Spark's own log: "
                              f"{settings.spark_dir / 'logs' / 'spark.log'}")
         args += ["--vars", json.dumps(variables)]
         try:
