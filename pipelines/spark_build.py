@@ -11,6 +11,9 @@ Out: Spark's tables are Parquet folders (`<warehouse>/spark/tables/<schema>.db/<
 in the same schema under the same name, carrying the dbt descriptions as comments (as
 `persist_docs` does on DuckDB). The checks, the row counts and the publisher read that file
 exactly as they read the DuckDB build: one reader, two engines.
+
+Every Spark build starts from an empty `<warehouse>/spark` (its logs aside): all its tables are
+rebuilt anyway, and the Derby metastore records absolute paths (`reset_spark_build`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -76,6 +80,19 @@ def source_tables(manifest: Mapping[str, Any]) -> list[str]:
         for source in manifest["sources"].values()
         if source["schema"] == RAW_SCHEMA
     )
+
+
+def reset_spark_build(settings: Settings) -> None:
+    """Start every Spark build from nothing but Spark's logs: the build rebuilds every table
+    anyway, and Derby's metastore records absolute locations, so a metastore kept across
+    builds would, in a copied or moved warehouse, drop or shadow the tables of the folder it
+    was made in. No earlier build's table outlives the build that replaced it."""
+    for part in ("metastore_db", "tables", "raw", "derby.log", "build.duckdb"):
+        path = settings.spark_dir / part
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def export_sources(settings: Settings, manifest: Mapping[str, Any]) -> dict[str, object]:

@@ -349,3 +349,46 @@ def test_a_python_c_process_that_imports_the_checks_is_not_ended_by_pyspark() ->
     )
     assert (result.returncode, result.stdout) == (0, "alive\n"), result.stderr
     assert "FutureWarning" not in result.stderr
+
+
+# --- a Spark build stopped by SIGTERM ----------------------------------------------------
+
+
+def test_a_spark_run_stopped_by_sigterm_leaves_no_spark_process_and_publishes_nothing(
+    duckdb_run: JobRun, extracts: Path, tmp_path: Path
+) -> None:
+    """SIGTERM while Spark's JVM runs the build: the run ends (128 + 15), Spark's JVM ends
+    with it, and the published marts (here: the DuckDB run's) are byte for byte as they were."""
+    import signal
+    import time
+
+    import psutil
+
+    warehouse = shutil.copytree(duckdb_run.warehouse, tmp_path / "warehouse", symlinks=True)
+    published = published_database(warehouse)
+    before = _sha(published)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "run", "--engine", "spark", "--force",
+         "--extracts", str(extracts), "--warehouse", str(warehouse)],
+        cwd=PROJECT_ROOT, env={**os.environ, **SPARK_ENV, "SALES_KPI_WRITE_SITE": "false"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        jvms: list[psutil.Process] = []
+        while not jvms and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(1)
+            jvms = [p for p in psutil.Process(run.pid).children(recursive=True)
+                    if p.name() == "java"]
+        assert jvms, "Spark's JVM never started under the run"
+        time.sleep(5)  # well inside the build
+        run.send_signal(signal.SIGTERM)
+        _stdout, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 128 + signal.SIGTERM, stderr
+    assert "the published marts were left as they were" in stderr
+    _gone, alive = psutil.wait_procs(jvms, timeout=60)
+    assert alive == [], f"Spark JVMs left behind: {[p.pid for p in alive]}"
+    assert _sha(published) == before

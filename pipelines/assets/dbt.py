@@ -36,6 +36,7 @@ from pipelines.spark_build import (
     export_sources,
     master_for_logs,
     read_manifest,
+    reset_spark_build,
     spark_dbt_environment,
     write_build_views,
 )
@@ -242,6 +243,7 @@ def sales_kpi_dbt_models(
         args = ["build", "--exclude", "test_type:unit"]
         if settings.engine == "spark":
             # the raw layer as Parquet, registered by the build's own Spark session
+            reset_spark_build(settings)
             manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
             variables |= export_sources(settings, manifest)
             args += ["--target", DBT_TARGETS["spark"]]
