@@ -234,7 +234,7 @@ def test_dashboard_and_explain_read_the_marts_published_from_spark(spark_run: Jo
 
 
 def test_a_second_spark_night_over_the_same_files_is_a_no_op_but_a_switch_of_engine_is_not(
-    spark_run: JobRun, extracts: Path, tmp_path: Path
+    spark_run: JobRun, extracts: Path
 ) -> None:
     assert spark_run.code == 0, spark_run.explain()
     again = _run(extracts, spark_run.warehouse, "--engine", "spark", env=SPARK_ENV)
