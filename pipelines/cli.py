@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.safe_text import terminal_safe_output
-from pipelines.settings import Settings, SettingsError, parse_instant, printable
+from pipelines.settings import ENGINES, Settings, SettingsError, parse_instant, printable
 
 if TYPE_CHECKING:
     from pipelines.console import RunConsole, Verbosity
@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--as-of", help="the instant that counts as now (ISO 8601; default: "
                      "the latest event in the data)")
+    run.add_argument("--engine", choices=ENGINES,
+                     help="where the dbt build runs: duckdb (default) or spark (the spark "
+                     "extra and Java 17; README, \"Engines\"); default: $SALES_KPI_ENGINE")
     run.add_argument("--force", action="store_true",
                      help="rebuild and publish even when nothing is new since the last run")
     shown = run.add_mutually_exclusive_group()
@@ -140,6 +143,7 @@ def _settings(args: argparse.Namespace) -> Settings:
                       else base.extracts_dir),
         warehouse_dir=args.warehouse.resolve() if args.warehouse else base.warehouse_dir,
         as_of=parse_instant(as_of, base.business_timezone) if as_of else base.as_of,
+        engine=getattr(args, "engine", None) or base.engine,
     )
 
 
@@ -149,6 +153,9 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _err(f"error: --as-of: {exc}")
         return 2
+    from pipelines.engines import require_engine
+
+    require_engine(settings)  # refused before anything is generated, locked or loaded
     default_sample = Settings().extracts_dir
     if (
         settings.extracts_dir == default_sample
@@ -258,7 +265,12 @@ def _closing_summary(
                 f"({rate:.0%}) disagree with the agreed definitions (see label_consistency)",
             ])
         say(f"run {outcome.run_id[:8]} succeeded in {seconds:.1f}s", always=True)
-        say(f"warehouse: {settings.raw_database} (schema raw; the build)", always=True)
+        if settings.engine == "spark":
+            say(f"warehouse: {settings.raw_database} (schema raw); the build on Spark: "
+                f"{settings.spark_dir / 'tables'} (Parquet), read through "
+                f"{settings.build_database}", always=True)
+        else:
+            say(f"warehouse: {settings.raw_database} (schema raw; the build)", always=True)
         say(f"published: {published} (e.g. `select * from kpi_scorecard`) and "
             f"{settings.warehouse_dir / 'parquet'}", always=True)
         site = settings.warehouse_dir / "site"

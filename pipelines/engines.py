@@ -8,39 +8,109 @@ by the macro `raw_layer_from_parquet`, so the dbt sources resolve on both engine
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Mapping
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import duckdb
 
 from pipelines.ingest.raw_layer import RAW_SCHEMA
+from pipelines.settings import ENGINES, Settings, SettingsError
 
-ENGINES = ("duckdb", "spark")
+__all__ = ["ENGINES"]
+
 DBT_TARGETS: Mapping[str, str] = {"duckdb": "warehouse", "spark": "spark"}
 # Where the Spark target keeps its tables, Derby metastore and logs (profiles.yml).
 SPARK_DIR_ENV = "SALES_KPI_SPARK_DIR"
 SPARK_MASTER_ENV = "SALES_KPI_SPARK_MASTER"
+SPARK_SHUFFLE_PARTITIONS_ENV = "SALES_KPI_SPARK_SHUFFLE_PARTITIONS"
+# Spark 4 runs on Java 17 and 21.
+JAVA_MAJOR_REQUIRED = 17
+INSTALL_SPARK_EXTRA = 'pip install -e ".[spark]"'
+
+
+class EngineUnavailable(SettingsError):
+    """The engine the settings ask for cannot run on this machine (a missing extra or Java):
+    refused before the run touches anything, in one line that says how to get it."""
 
 
 def spark_available() -> bool:
-    """True when pyspark and dbt-spark are installed (the `spark` extra)."""
+    """True when pyspark and dbt-spark are installed (the `spark` extra). Found, not
+    imported: importing pyspark costs a second and a warning, and the check runs first
+    thing in `sales-kpi run --engine spark`."""
     try:
-        import dbt.adapters.spark  # noqa: F401
-        import pyspark  # noqa: F401
-    except ImportError:
+        return all(
+            importlib.util.find_spec(name) is not None
+            for name in ("pyspark", "dbt.adapters.spark")
+        )
+    except ImportError:  # a parent package (dbt.adapters) missing altogether
         return False
-    return True
 
 
-def export_raw_layer(database: Path, out_dir: Path) -> list[str]:
-    """Every table of the DuckDB raw layer as Parquet, `<out_dir>/<table>/data.parquet`.
+def java_major_version(environ: Mapping[str, str] | None = None) -> int | None:
+    """The major version of the Java Spark would start (`$JAVA_HOME/bin/java`, else `java` on
+    PATH, as pyspark's launcher picks it), or None when there is none."""
+    environ = os.environ if environ is None else environ
+    home = environ.get("JAVA_HOME", "").strip()
+    java = str(Path(home) / "bin" / "java") if home else shutil.which(
+        "java", path=environ.get("PATH", "")
+    )
+    if not java or not Path(java).exists():
+        return None
+    try:
+        shown = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    # `openjdk version "17.0.15"`, `java version "1.8.0_402"` (Java 8 says 1.8)
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', shown.stderr + shown.stdout)
+    if match is None:
+        return None
+    major = int(match[1])
+    return int(match[2] or 0) if major == 1 else major
+
+
+def require_engine(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse (EngineUnavailable) an engine this machine cannot run: for Spark, the `spark`
+    extra (pyspark, dbt-spark) and Java 17 or later. DuckDB needs nothing more."""
+    if settings.engine != "spark":
+        return
+    if not spark_available():
+        raise EngineUnavailable(
+            "engine spark: pyspark and dbt-spark are not installed; install the spark extra "
+            f"with `{INSTALL_SPARK_EXTRA}` (Spark also needs Java {JAVA_MAJOR_REQUIRED})"
+        )
+    major = java_major_version(environ)
+    if major is None or major < JAVA_MAJOR_REQUIRED:
+        found = "no Java found (JAVA_HOME or java on PATH)" if major is None else (
+            f"found Java {major}"
+        )
+        raise EngineUnavailable(
+            f"engine spark: Spark needs Java {JAVA_MAJOR_REQUIRED} or later and {found}; "
+            f"install Java {JAVA_MAJOR_REQUIRED} (e.g. `apt-get install openjdk-17-jre-headless`)"
+            " and put it on PATH or set JAVA_HOME"
+        )
+
+
+def export_raw_layer(
+    database: Path, out_dir: Path, only: Iterable[str] | None = None
+) -> list[str]:
+    """The tables of the DuckDB raw layer as Parquet, `<out_dir>/<table>/data.parquet`: every
+    one, or those named in `only` (what the dbt sources read).
 
     Instants (TIMESTAMPTZ) are written as UTC-adjusted Parquet timestamps, which Spark reads
-    as its (instant) `timestamp`. Returns the table names, sorted.
+    as its (instant) `timestamp`. Returns the table names, sorted. A folder is replaced
+    whole, so a table never mixes two exports.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    wanted = None if only is None else set(only)
     with duckdb.connect(str(database), read_only=True) as con:
+        con.execute("set enable_progress_bar = false")
         tables = sorted(
             name
             for (name,) in con.execute(
@@ -48,10 +118,12 @@ def export_raw_layer(database: Path, out_dir: Path) -> list[str]:
                 "where table_schema = ? and table_type = 'BASE TABLE'",
                 [RAW_SCHEMA],
             ).fetchall()
+            if wanted is None or name in wanted
         )
         for table in tables:
             folder = out_dir / table
-            folder.mkdir(exist_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
             target = str(folder / "data.parquet").replace("'", "''")
             con.execute(
                 f'copy (select * from {RAW_SCHEMA}."{table}") to \'{target}\' (format parquet)'
@@ -59,11 +131,16 @@ def export_raw_layer(database: Path, out_dir: Path) -> list[str]:
     return tables
 
 
-def spark_environment(spark_dir: Path, master: str | None = None) -> dict[str, str]:
-    """The environment the `spark` dbt target reads (profiles.yml): where Spark writes."""
+def spark_environment(
+    spark_dir: Path, master: str | None = None, shuffle_partitions: int | None = None
+) -> dict[str, str]:
+    """The environment the `spark` dbt target reads (profiles.yml): where Spark writes, and
+    (when given) the master and the shuffle partitions."""
     env = {SPARK_DIR_ENV: str(spark_dir.resolve())}
     if master:
         env[SPARK_MASTER_ENV] = master
+    if shuffle_partitions:
+        env[SPARK_SHUFFLE_PARTITIONS_ENV] = str(shuffle_partitions)
     return env
 
 

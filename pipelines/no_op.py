@@ -2,8 +2,8 @@
 
 What a run's result depends on is fingerprinted: the landing files (path, size, change time
 — a touched file counts as new; the loader's content hashes then skip what it already has),
-the run's settings (thresholds, timezone, a pinned as_of), the target overrides, and the
-project itself (the dbt models, seeds and macros and the check queries and suites: a new
+the run's settings (thresholds, timezone, a pinned as_of), the engine, the target overrides,
+and the project itself (the dbt models, seeds and macros and the check queries and suites: a new
 release rebuilds). The first step of a run writes the fingerprint it started from; a
 successful publication records it as the last published one. The CLI and the schedule ask
 `nothing_new_since` before starting a run (the CLI's `--force` rebuilds anyway).
@@ -37,6 +37,8 @@ def run_fingerprint(settings: Settings) -> str:
         "landing": landing,
         "source_mapping": settings.source_mapping,
         "settings": settings.run_settings(),
+        # the same marts from either engine, but a switch of engine is a rebuild
+        "engine": settings.engine,
         "overrides": _digest(overrides.read_bytes()) if overrides.exists() else None,
         "project": project_digest(),
     }

@@ -283,12 +283,16 @@ def _previous(con: duckdb.DuckDBPyConnection, name: str) -> str:
 def _copy_comments(con: duckdb.DuckDBPyConnection) -> None:
     """Every published table and column gets its dbt description (dbt writes them into the
     build with persist_docs); the history tables and `runs` get the publisher's own."""
+    # tables on DuckDB; views over Spark's Parquet on Spark (pipelines/spark_build.py)
     described = con.execute(
         """
         select table_name, comment from duckdb_tables()
         where database_name = 'build' and schema_name = ?
+        union all
+        select view_name, comment from duckdb_views()
+        where database_name = 'build' and schema_name = ?
         """,
-        [MARTS_SCHEMA],
+        [MARTS_SCHEMA, MARTS_SCHEMA],
     ).fetchall()
     columns = con.execute(
         """

@@ -50,6 +50,25 @@ def warehouse_connection(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyCo
         yield con
 
 
+@contextmanager
+def build_connection(
+    resource: DuckDBResource, settings: Settings
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the build the checks and the publisher read (Settings.build_database):
+    the warehouse file on DuckDB, the file of views over Spark's tables on Spark; set up as
+    `warehouse_connection` sets its own."""
+    if settings.build_database == settings.raw_database:
+        with warehouse_connection(resource) as con:
+            yield con
+        return
+    with duckdb.connect(
+        str(settings.build_database), config={"memory_limit": settings.duckdb_memory_limit}
+    ) as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")
+        yield con
+
+
 class DbtBuildResource(DbtCliResource):
     """dagster-dbt's dbt CLI resource without its two in-process preliminaries, which cost
     seconds of every run and serve nothing the job uses: `dbt --version` in a subprocess

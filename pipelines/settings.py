@@ -25,6 +25,8 @@ from pipelines.safe_text import redact, terminal_safe
 ENV_PREFIX = "SALES_KPI_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_FILE = PROJECT_ROOT / "dbt_project" / "dbt_project.yml"
+# The engines the dbt build runs on (README, "Engines"); the first is the default.
+ENGINES = ("duckdb", "spark")
 # dbt vars the pipeline sets per run that are not thresholds of the definitions.
 _RUN_VARS = ("as_of", "definitions_custom")
 
@@ -93,7 +95,15 @@ class Settings:
     as_of: datetime | None = None
     # DuckDB's memory budget per connection (it spills to disk beyond it), so a big extract
     # does not take the whole machine.
-    duckdb_memory_limit: str = "4GB"
+    duckdb_memory_limit: str = "3GB"
+    # Where the dbt build runs (README, "Engines"): `duckdb` (the default) or `spark` (the
+    # `spark` extra and Java 17). The load, the checks and the published file are the same.
+    engine: str = "duckdb"
+    # Spark only: the master (`local[*]`: in-process, every core; `spark://host:7077`: a
+    # standalone cluster) and the shuffle partitions (Spark's default of 200 is for clusters;
+    # a small nightly build on one machine spends its time scheduling empty tasks).
+    spark_master: str = "local[*]"
+    spark_shuffle_partitions: int = 8
     # Nightly operation: when the schedule runs (cron, in the business timezone), how long a
     # new delivery folder must be quiet before the sensor starts a run, retries of a failed
     # step (transient errors such as a locked file), and where alerts go besides the log.
@@ -143,6 +153,12 @@ class Settings:
             raise SettingsError(
                 f"business_timezone: unknown timezone {self.business_timezone!r}"
             ) from exc
+        if self.engine not in ENGINES:
+            raise SettingsError(
+                f"engine: unknown engine {self.engine!r}; expected one of {', '.join(ENGINES)}"
+            )
+        if self.spark_shuffle_partitions < 1:
+            raise SettingsError("spark_shuffle_partitions must be at least 1")
         if not 0 <= self.max_bad_row_share <= 1:
             raise SettingsError("max_bad_row_share must be between 0 and 1")
         for name in SECRET_SETTINGS:
@@ -154,6 +170,21 @@ class Settings:
     def raw_database(self) -> Path:
         """The DuckDB file that holds the raw layer and the dbt build."""
         return self.warehouse_dir / "warehouse.duckdb"
+
+    @property
+    def spark_dir(self) -> Path:
+        """Everything Spark writes for this warehouse: the raw layer as Parquet, its tables,
+        the Derby metastore and its logs (never the source tree)."""
+        return self.warehouse_dir / "spark"
+
+    @property
+    def build_database(self) -> Path:
+        """The DuckDB file the checks, the row counts and the publisher read the build from:
+        the warehouse file itself on DuckDB; on Spark a file of views over the Parquet
+        folders of Spark's tables (pipelines/spark_build.py)."""
+        if self.engine == "spark":
+            return self.spark_dir / "build.duckdb"
+        return self.raw_database
 
     @property
     def landing_dir(self) -> Path:

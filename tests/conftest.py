@@ -289,7 +289,7 @@ COSTLIEST_FIRST = (
     # the longest: the parity sample built on DuckDB and on a Spark cluster, then the data and
     # unit tests on Spark (test_spark_cluster.py reads the same build: it is left out of this
     # list, so it comes last, when the build is done, instead of waiting for it)
-    "test_engine_parity",
+    "test_engine_parity", "test_spark_job",
     # the next two start at once: one builds the shared run, the other runs its own (a file
     # that needs the shared run would wait for it behind the file lock)
     "test_run_guard_kill_at_each_step", "test_write_audit_publish",

@@ -117,6 +117,8 @@ def test_a_new_file_or_a_changed_setting_is_not_a_quiet_night(
     settings = Settings.from_env().replace(extracts_dir=landing, warehouse_dir=warehouse)
     assert nothing_new_since(settings)
     assert not nothing_new_since(settings.replace(min_conversation_seconds=240))
+    # the same marts from the other engine, but a switch of engine is a rebuild
+    assert not nothing_new_since(settings.replace(engine="spark"))
     extra = landing / "2099-01-01T0000"
     extra.mkdir()
     (extra / "users.csv").write_text("user_id,full_name\n", encoding="utf-8")

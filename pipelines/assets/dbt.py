@@ -4,7 +4,7 @@ dbt test becomes an asset check on the model it tests."""
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,17 @@ from dagster_dbt import (
 
 from pipelines.assets.owners import DATA_TEAM, WITH_SALES_MANAGEMENT
 from pipelines.dbt_project import DBT_DATABASE_ENV, dbt_vars, prepared_dbt_project
+from pipelines.engines import DBT_TARGETS
 from pipelines.resources import PipelineSettings
 from pipelines.settings import Settings
+from pipelines.spark_build import (
+    export_sources,
+    master_for_logs,
+    read_manifest,
+    reset_spark_build,
+    spark_dbt_environment,
+    write_build_views,
+)
 
 dbt_project = prepared_dbt_project()
 
@@ -94,6 +103,8 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
         # colour codes are noise (the CLI's console draws its own)
         "DBT_USE_COLORS": "false",
     }
+    if settings.engine == "spark":
+        env.update(spark_dbt_environment(settings))
     with _dbt_env(env):
         yield
 
@@ -189,6 +200,12 @@ def _with_row_counts(events: Iterator[Any], settings: Settings) -> Iterator[Any]
         )
 
 
+def _then(events: Iterator[Any], finish: Callable[[], object]) -> Iterator[Any]:
+    """`events`, then `finish()` once they are exhausted (not when they fail)."""
+    yield from events
+    finish()
+
+
 def _row_counts(settings: Settings, unique_ids: list[str]) -> dict[str, int]:
     nodes = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))["nodes"]
     relations = [
@@ -201,7 +218,7 @@ def _row_counts(settings: Settings, unique_ids: list[str]) -> dict[str, int]:
         f"select '{uid}' as unique_id, count(*) as n from \"{schema}\".\"{table}\""
         for uid, schema, table in relations
     )
-    with duckdb.connect(str(settings.raw_database), read_only=True) as con:
+    with duckdb.connect(str(settings.build_database), read_only=True) as con:
         return {uid: int(n) for uid, n in con.execute(query).fetchall()}
 
 
@@ -222,15 +239,30 @@ def sales_kpi_dbt_models(
     settings may differ from the defaults."""
     settings = pipeline.settings()
     with dbt_environment(settings):
-        args = ["build", "--exclude", "test_type:unit", "--vars", json.dumps(dbt_vars(settings))]
+        variables = dbt_vars(settings)
+        args = ["build", "--exclude", "test_type:unit"]
+        if settings.engine == "spark":
+            # the raw layer as Parquet, registered by the build's own Spark session
+            reset_spark_build(settings)
+            manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+            variables |= export_sources(settings, manifest)
+            args += ["--target", DBT_TARGETS["spark"]]
+            context.log.info(f"dbt build on Spark ({master_for_logs(settings.spark_master)}); "
+                             "Spark's own log: "
+                             f"{settings.spark_dir / 'logs' / 'spark.log'}")
+        args += ["--vars", json.dumps(variables)]
         try:
             # the run's dbt artifacts under the warehouse, not in the project's target/
             target = settings.warehouse_dir / "dbt_runs" / context.run_id
             _prune_dbt_runs(target.parent, keep=DBT_RUNS_KEPT)
             _reuse_partial_parse(target.parent, target)
-            yield from _with_row_counts(
-                dbt.cli(args, context=context, target_path=target).stream(), settings
-            )
+            events = dbt.cli(args, context=context, target_path=target).stream()
+            if settings.engine == "spark":
+                # the checks and the publisher read the Spark build through DuckDB views
+                events = _then(
+                    events, lambda: write_build_views(settings, read_manifest(target))
+                )
+            yield from _with_row_counts(events, settings)
             _keep_partial_parse(target.parent, target)
         except DagsterDbtCliRuntimeError as exc:
             # A failing model or test fails the same way on a retry: report, don't retry.

@@ -8,7 +8,7 @@ from pipelines.assets.dbt import sales_kpi_dbt_models
 from pipelines.assets.owners import WITH_SALES_MANAGEMENT
 from pipelines.no_op import mark_published
 from pipelines.publish import PUBLISHED_TABLES, RunRecord, publish_marts
-from pipelines.resources import PipelineSettings, warehouse_connection
+from pipelines.resources import PipelineSettings, build_connection, warehouse_connection
 
 MART_KEYS: list[AssetKey] = sorted(
     key
@@ -33,11 +33,12 @@ def published_marts(
     context: AssetExecutionContext, warehouse: DuckDBResource, pipeline: PipelineSettings
 ) -> MaterializeResult:
     settings = pipeline.settings()
-    with warehouse_connection(warehouse) as con:
+    with build_connection(warehouse, settings) as con:
         as_of = con.execute("select as_of from intermediate.int_as_of").fetchone()[0]  # type: ignore[index]
         version = con.execute(
             "select any_value(definitions_version) from marts.dim_leads"
         ).fetchone()[0]  # type: ignore[index]
+    with warehouse_connection(warehouse) as con:
         files = con.execute(
             "select count(*) from raw.load_manifest where status = 'loaded'"
         ).fetchone()[0]  # type: ignore[index]
@@ -53,7 +54,7 @@ def published_marts(
         f"{settings.warehouse_dir / 'marts.duckdb'} and swapped in when complete"
     )
     published = publish_marts(
-        settings.raw_database, settings.warehouse_dir, run, settings.duckdb_memory_limit,
+        settings.build_database, settings.warehouse_dir, run, settings.duckdb_memory_limit,
         history_runs_kept=settings.history_runs_kept,
     )
     mark_published(settings, context.run.run_id)

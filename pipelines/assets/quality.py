@@ -19,7 +19,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines.audit import stage_previous_publication
 from pipelines.quality.checks import CHECKS, data_docs_index, run_quality_checks
-from pipelines.resources import PipelineSettings, warehouse_connection
+from pipelines.resources import PipelineSettings, build_connection
 
 MARTS_PREFIX = "marts"
 
@@ -45,7 +45,7 @@ def quality_checks(
     context: AssetCheckExecutionContext, warehouse: DuckDBResource, pipeline: PipelineSettings
 ) -> Iterator[AssetCheckResult]:
     settings = pipeline.settings()
-    with warehouse_connection(warehouse) as con:
+    with build_connection(warehouse, settings) as con:
         previous = stage_previous_publication(
             con, settings.warehouse_dir, context.run.run_id, settings.run_settings()
         )

@@ -15,6 +15,7 @@ from dagster_duckdb import DuckDBResource
 from pipelines.adapters import AdapterError, adapt_source
 from pipelines.assets.owners import DATA_TEAM, WITH_SALES_MANAGEMENT
 from pipelines.contract import ENTITIES, ENTITY_NAMES
+from pipelines.engines import EngineUnavailable, require_engine
 from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.ingest.loader import load_entity
 from pipelines.ingest.raw_layer import ensure_raw_layer
@@ -51,6 +52,12 @@ def canonical_landing(
     try:
         hold_for_this_process(settings.warehouse_dir)
     except WarehouseBusy as exc:
+        raise Failure(description=str(exc), allow_retries=False) from exc
+    # the engine the settings ask for must be able to run here (the CLI refuses earlier;
+    # this is the schedule's and `dagster dev`'s refusal, before anything is loaded)
+    try:
+        require_engine(settings)
+    except EngineUnavailable as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
     mark_run_started(settings)
     if not settings.source_mapping:

@@ -172,7 +172,7 @@ def run_quality_checks(
     log: Callable[[str], None] = lambda _: None,
 ) -> list[CheckOutcome]:
     """Validate every check against the build database; Data Docs are rebuilt afterwards."""
-    database = settings.raw_database
+    database = settings.build_database
     results_dir = settings.warehouse_dir / "quality"
     context = open_gx_context(staged_gx_project(results_dir), database, results_dir)
     parameters = expectation_parameters(settings)

@@ -27,3 +27,12 @@
         ) %}
     {% endfor %}
 {%- endmacro %}
+
+{#- The nightly job's Spark build registers the raw layer in its own Spark session (one start
+    per build): an `on-run-start` hook that does so when the vars `raw_parquet_dir` and
+    `raw_parquet_tables` are given (pipelines/spark_build.py), and nothing otherwise. -#}
+{% macro raw_layer_from_var() -%}
+    {% if execute and var('raw_parquet_dir', none) %}
+        {% do raw_layer_from_parquet(var('raw_parquet_dir'), var('raw_parquet_tables')) %}
+    {% endif %}
+{%- endmacro %}

@@ -1,0 +1,155 @@
+"""The nightly job's Spark build (README, "Engines"): what goes in, and how the rest of the job
+reads what comes out.
+
+In: the raw layer stays loaded and validated by the DuckDB loader (contract, quarantine); the
+tables the dbt sources read are exported to Parquet under `<warehouse>/spark/raw/<table>/`
+and registered as Spark tables by the dbt project's own `on-run-start` hook (macro
+`raw_layer_from_var`), inside the one Spark session of `dbt build --target spark`.
+
+Out: Spark's tables are Parquet folders (`<warehouse>/spark/tables/<schema>.db/<table>/`).
+`<warehouse>/spark/build.duckdb` holds one DuckDB view per dbt model and seed over its folder,
+in the same schema under the same name, carrying the dbt descriptions as comments (as
+`persist_docs` does on DuckDB). The checks, the row counts and the publisher read that file
+exactly as they read the DuckDB build: one reader, two engines.
+
+Every Spark build starts from an empty `<warehouse>/spark` (its logs aside): all its tables are
+rebuilt anyway, and the Derby metastore records absolute paths (`reset_spark_build`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines import PYSPARK_PANDAS_WARNING
+from pipelines.engines import export_raw_layer, spark_environment
+from pipelines.ingest.raw_layer import RAW_SCHEMA
+from pipelines.settings import PROJECT_ROOT, Settings
+
+# log4j2.properties for Spark's JVM (its logs go to <warehouse>/spark/logs/spark.log)
+SPARK_CONF_DIR = PROJECT_ROOT / "dbt_project" / "spark_conf"
+# the dbt vars the `raw_layer_from_var` hook reads (not definitions: set per Spark build)
+RAW_PARQUET_DIR_VAR = "raw_parquet_dir"
+RAW_PARQUET_TABLES_VAR = "raw_parquet_tables"
+
+
+def spark_dbt_environment(settings: Settings) -> dict[str, str]:
+    """What the `spark` dbt target reads from the environment (profiles.yml): where Spark
+    writes, the master, the shuffle partitions; and Spark's log configuration (its JVM logs
+    into `<warehouse>/spark/logs/spark.log`, not onto the console)."""
+    (settings.spark_dir / "logs").mkdir(parents=True, exist_ok=True)
+    return {
+        **spark_environment(
+            settings.spark_dir, settings.spark_master, settings.spark_shuffle_partitions
+        ),
+        "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
+        "PYTHONWARNINGS": ",".join(
+            w for w in (os.environ.get("PYTHONWARNINGS"),
+                        f"ignore:{PYSPARK_PANDAS_WARNING}:FutureWarning") if w
+        ),
+    }
+
+
+def master_for_logs(master: str) -> str:
+    """The master as logs may show it: without user info (`spark://user:secret@host`) or
+    Spark Connect parameters (`sc://host:15002/;token=...`), which can carry credentials."""
+    return re.sub(r"//[^/@]*@", "//", master).split(";")[0]
+
+
+def raw_parquet_dir(settings: Settings) -> Path:
+    return settings.spark_dir / "raw"
+
+
+def spark_tables_dir(settings: Settings) -> Path:
+    """spark.sql.warehouse.dir of the `spark` target (profiles.yml)."""
+    return settings.spark_dir / "tables"
+
+
+def source_tables(manifest: Mapping[str, Any]) -> list[str]:
+    """The raw tables the dbt sources read: all the Spark build needs of the raw layer."""
+    return sorted(
+        source.get("identifier") or source["name"]
+        for source in manifest["sources"].values()
+        if source["schema"] == RAW_SCHEMA
+    )
+
+
+def reset_spark_build(settings: Settings) -> None:
+    """Start every Spark build from nothing but Spark's logs: the build rebuilds every table
+    anyway, and Derby's metastore records absolute locations, so a metastore kept across
+    builds would, in a copied or moved warehouse, drop or shadow the tables of the folder it
+    was made in. No earlier build's table outlives the build that replaced it."""
+    for part in ("metastore_db", "tables", "raw", "derby.log", "build.duckdb"):
+        path = settings.spark_dir / part
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def export_sources(settings: Settings, manifest: Mapping[str, Any]) -> dict[str, object]:
+    """The raw tables the sources read, as Parquet for Spark; the dbt vars that register
+    them (the `raw_layer_from_var` hook)."""
+    folder = raw_parquet_dir(settings)
+    tables = export_raw_layer(settings.raw_database, folder, only=source_tables(manifest))
+    return {RAW_PARQUET_DIR_VAR: str(folder.resolve()), RAW_PARQUET_TABLES_VAR: tables}
+
+
+def write_build_views(settings: Settings, manifest: Mapping[str, Any]) -> Path:
+    """`<warehouse>/spark/build.duckdb`: a view per dbt model and seed over its Spark table's
+    Parquet folder, with the dbt descriptions as comments. Written beside and swapped in, so
+    a reader never meets half a file. Returns its path."""
+    target = settings.build_database
+    staging = target.with_name(f".build-{uuid.uuid4().hex}.duckdb")
+    tables = spark_tables_dir(settings).resolve()
+    try:
+        with duckdb.connect(str(staging)) as con:
+            con.execute("set enable_progress_bar = false")
+            for node in manifest["nodes"].values():
+                if node["resource_type"] not in ("model", "seed"):
+                    continue
+                _create_view(con, node, tables)
+            con.execute("checkpoint")
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
+        Path(f"{staging}.wal").unlink(missing_ok=True)
+    return target
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], tables: Path) -> None:
+    schema, name = node["schema"], node.get("alias") or node["name"]
+    folder = tables / f"{schema}.db" / name
+    if not folder.is_dir():
+        return  # not built by this selection (a model switched off); nothing to read
+    relation = f'"{schema}"."{name}"'
+    con.execute(f'create schema if not exists "{schema}"')
+    files = _literal(str(folder / "*.parquet"))  # a view takes no parameters
+    con.execute(f"create or replace view {relation} as select * from read_parquet({files})")
+    if node.get("description"):
+        con.execute(f"comment on view {relation} is {_literal(node['description'])}")
+    existing = {c for (c,) in con.execute(
+        "select column_name from duckdb_columns() where schema_name = ? and table_name = ?",
+        [schema, name],
+    ).fetchall()}
+    for column, spec in (node.get("columns") or {}).items():
+        if spec.get("description") and column in existing:
+            con.execute(
+                f'comment on column {relation}."{column}" is {_literal(spec["description"])}'
+            )
+
+
+def _literal(text: str) -> str:
+    return "'" + " ".join(str(text).split()).replace("'", "''") + "'"
+
+
+def read_manifest(target_path: Path) -> dict[str, Any]:
+    return json.loads((target_path / "manifest.json").read_text(encoding="utf-8"))

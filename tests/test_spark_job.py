@@ -1,0 +1,394 @@
+"""The whole nightly job on Spark: `sales-kpi run --engine spark` (README, "Engines").
+
+One small generated sample is run through the job twice, as an operator would: on DuckDB (the
+default) and with `--engine spark` (load and checks as on DuckDB, the dbt build on Spark, the
+same publisher). Every published mart must be the same, row by row on its keys: exact for
+ids, texts, counts, booleans, dates and instants; amounts and ratios to 1e-9 relative
+(`dim_leads.inputs_fingerprint` is each engine's own md5 of a contact's inputs: compared for
+presence and form only). A blocking check that fails on the Spark build leaves the published
+marts byte for byte as they were, and a machine without Java is refused before anything runs.
+
+The Spark runs cost minutes each: one successful run is shared by the tests that read it.
+Spark's master comes from SALES_KPI_SPARK_MASTER (default here: `local[2]`), so the same tests
+can run against a standalone cluster. Without the spark extra or Java 17 the module is skipped
+with the reason, unless SALES_KPI_REQUIRE_SPARK=1 (then that is a failure).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+from conftest import run_cli_subprocess, write_delivery
+from mart_comparison import ColumnKinds, compare
+
+from pipelines.engines import EngineUnavailable, require_engine
+from pipelines.publish import PUBLISHED_TABLES, published_database
+from pipelines.sample import generate_sample
+from pipelines.settings import PROJECT_ROOT, Settings
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+try:
+    require_engine(Settings(engine="spark"))
+except EngineUnavailable as missing:
+    if os.environ.get("SALES_KPI_REQUIRE_SPARK") == "1":
+        raise RuntimeError(f"SALES_KPI_REQUIRE_SPARK=1 but {missing}") from missing
+    pytest.skip(str(missing), allow_module_level=True)
+
+SCALE, SEED = 0.05, 23
+FLOAT_REL_TOLERANCE = 1e-9
+# Sums of EUR amounts added in another order may differ in the last bits: a difference that is
+# 0 on one engine may be ~1e-12 on the other.
+FLOAT_ABS_TOLERANCE = 1e-9
+SHOWN = 10
+# A small sample on a small machine: two local cores, few shuffle partitions; the master from
+# the environment when it names one (a standalone cluster).
+SPARK_ENV = {
+    "SALES_KPI_SPARK_MASTER": os.environ.get("SALES_KPI_SPARK_MASTER") or "local[2]",
+    "SALES_KPI_SPARK_SHUFFLE_PARTITIONS": os.environ.get(
+        "SALES_KPI_SPARK_SHUFFLE_PARTITIONS") or "2",
+}
+# The published marts (and their keys) compared between the engines.
+MART_KEYS: dict[str, tuple[str, ...]] = {
+    "dim_reps": ("user_id",),
+    "dim_leads": ("contact_id",),
+    "fct_funnel_stages": ("contact_id", "stage"),
+    "fct_activities": ("activity_id",),
+    "fct_deals": ("deal_id",),
+    "fct_marketing_event_judgements": ("event_id",),
+    "label_consistency": ("labeller",),
+    "kpi_registry": ("kpi_id",),
+    "kpi_values": ("kpi_id", "scope", "scope_id", "period_start"),
+    "kpi_baselines": ("kpi_id", "scope", "scope_id"),
+    "kpi_scorecard": ("kpi_id", "scope", "scope_id", "period_start"),
+}
+ENGINE_SPECIFIC = {"dim_leads": {"inputs_fingerprint"}}
+# A delivery after the sample's last one: a won new_business deal in a currency without rates.
+FX_GAP_DELIVERY = "2026-11-27T0200"
+FX_GAP_DEAL = "DEAL-SPK-0001"
+
+
+@dataclass(frozen=True)
+class JobRun:
+    warehouse: Path
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def explain(self) -> str:
+        return f"exit {self.code}\n{self.stdout[-3000:]}\n{self.stderr[-3000:]}"
+
+
+def _run(extracts: Path, warehouse: Path, *args: str, env: dict[str, str] | None = None
+         ) -> JobRun:
+    run = run_cli_subprocess(
+        "--extracts", str(extracts), "--warehouse", str(warehouse), *args, env=env,
+    )
+    return JobRun(warehouse, run["code"], run["stdout"], run["stderr"], run["seconds"])
+
+
+@pytest.fixture(scope="module")
+def extracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("spark_job") / "extracts"
+    generate_sample(folder, scale=SCALE, seed=SEED)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def duckdb_run(extracts: Path) -> JobRun:
+    """The default job (DuckDB) on the sample, without the site: the reference."""
+    run = _run(extracts, extracts.parent / "duckdb", env={"SALES_KPI_WRITE_SITE": "false"})
+    assert run.code == 0, run.explain()
+    return run
+
+
+@pytest.fixture(scope="module")
+def spark_run(extracts: Path) -> JobRun:
+    """`sales-kpi run --engine spark` on the same files, with the site; read-only."""
+    return _run(extracts, extracts.parent / "spark", "--engine", "spark", env=SPARK_ENV)
+
+
+def _published(warehouse: Path, table: str) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    with duckdb.connect(str(published_database(warehouse)), read_only=True) as con:
+        con.execute("set TimeZone = 'UTC'")
+        relation = con.sql(f'select * from "{table}"')
+        return relation.df(), list(zip(relation.columns, map(str, relation.types), strict=True))
+
+
+def _kinds(schema: Sequence[tuple[str, str]]) -> ColumnKinds:
+    def named(*prefixes: str) -> frozenset[str]:
+        return frozenset(c for c, t in schema if t.upper().startswith(prefixes))
+
+    return ColumnKinds(
+        rel_tol=FLOAT_REL_TOLERANCE,
+        abs_tol=FLOAT_ABS_TOLERANCE,
+        timestamps=named("TIMESTAMP WITH TIME ZONE"),
+        dates=named("DATE"),
+        floats=named("DOUBLE", "FLOAT", "DECIMAL"),
+        ints=named("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"),
+        bools=named("BOOLEAN"),
+    )
+
+
+# --- (a) the same published marts --------------------------------------------------------
+
+
+def test_spark_run_publishes_and_says_where_spark_logs(spark_run: JobRun) -> None:
+    assert spark_run.code == 0, spark_run.explain()
+    assert "succeeded" in spark_run.stdout
+    spark_dir = spark_run.warehouse / "spark"
+    # what Spark writes stays under the warehouse: its tables, metastore and log
+    assert (spark_dir / "tables" / "marts.db" / "kpi_scorecard").is_dir()
+    assert (spark_dir / "metastore_db").is_dir()
+    assert (spark_dir / "logs" / "spark.log").is_file()
+    assert not (PROJECT_ROOT / "dbt_project" / "metastore_db").exists()
+    assert not (PROJECT_ROOT / "dbt_project" / "spark-warehouse").exists()
+    # Spark's own console output (log4j lines, the stage progress bar) is not the console's
+    assert "WARN" not in spark_run.stdout
+    assert "[Stage" not in spark_run.stdout + spark_run.stderr
+
+
+def test_spark_run_publishes_every_mart_the_duckdb_run_publishes(
+    spark_run: JobRun, duckdb_run: JobRun
+) -> None:
+    assert spark_run.code == 0, spark_run.explain()
+    with duckdb.connect(str(published_database(spark_run.warehouse)), read_only=True) as con:
+        tables = {name for (name,) in con.execute("select table_name from duckdb_tables()")
+                  .fetchall()}
+    assert set(PUBLISHED_TABLES) <= tables
+    assert set(MART_KEYS) == set(PUBLISHED_TABLES)
+
+
+@pytest.mark.parametrize("mart", sorted(MART_KEYS))
+def test_every_published_mart_is_the_same_from_spark_as_from_duckdb(
+    spark_run: JobRun, duckdb_run: JobRun, mart: str
+) -> None:
+    assert spark_run.code == 0, spark_run.explain()
+    expected, duckdb_schema = _published(duckdb_run.warehouse, mart)
+    actual, spark_schema = _published(spark_run.warehouse, mart)
+    assert spark_schema == duckdb_schema
+    assert len(expected) > 0, f"{mart} is empty on DuckDB: the sample proves nothing"
+    assert len(actual) == len(expected)
+    engine_specific = ENGINE_SPECIFIC.get(mart, set())
+    columns = [c for c, _ in duckdb_schema if c not in engine_specific]
+    differences = compare(_kinds(duckdb_schema), actual, expected, MART_KEYS[mart], columns)
+    assert not differences, (
+        f"{mart}: {len(differences.mismatching)} rows differ, {len(differences.missing)} only "
+        f"from DuckDB, {len(differences.extra)} only from Spark\n"
+        + "\n".join(
+            differences.mismatching[:SHOWN] + differences.missing[:SHOWN]
+            + differences.extra[:SHOWN]
+        )
+    )
+    key = list(MART_KEYS[mart])
+    for column in engine_specific:
+        both = expected[[*key, column]].merge(
+            actual[[*key, column]], on=key, suffixes=("_duckdb", "_spark")
+        )
+        assert len(both) == len(expected)
+        assert (both[f"{column}_duckdb"].notna() == both[f"{column}_spark"].notna()).all()
+        assert both[f"{column}_spark"].dropna().str.fullmatch(r"[0-9a-f]{32}").all(), column
+
+
+def test_published_marts_from_spark_keep_their_descriptions(spark_run: JobRun) -> None:
+    assert spark_run.code == 0, spark_run.explain()
+    with duckdb.connect(str(published_database(spark_run.warehouse)), read_only=True) as con:
+        comment = con.execute(
+            "select comment from duckdb_tables() where table_name = 'kpi_scorecard'"
+        ).fetchone()[0]
+        described = con.execute(
+            "select count(*) from duckdb_columns() where table_name = 'dim_leads' "
+            "and comment is not null"
+        ).fetchone()[0]
+    assert comment
+    assert described > 5
+
+
+def test_dashboard_and_explain_read_the_marts_published_from_spark(spark_run: JobRun) -> None:
+    assert spark_run.code == 0, spark_run.explain()
+    assert (spark_run.warehouse / "site" / "index.html").is_file()
+    with duckdb.connect(str(published_database(spark_run.warehouse)), read_only=True) as con:
+        contact = con.execute(
+            "select min(contact_id) from dim_leads where stage = 'customer'"
+        ).fetchone()[0]
+    explained = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "explain", contact,
+         "--warehouse", str(spark_run.warehouse)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert explained.returncode == 0, explained.stderr
+    assert contact in explained.stdout
+
+
+def test_a_second_spark_night_over_the_same_files_is_a_no_op_but_a_switch_of_engine_is_not(
+    spark_run: JobRun, extracts: Path
+) -> None:
+    assert spark_run.code == 0, spark_run.explain()
+    again = _run(extracts, spark_run.warehouse, "--engine", "spark", env=SPARK_ENV)
+    assert again.code == 0, again.explain()
+    assert "nothing new since run" in again.stdout
+    # the same files and settings on the other engine rebuild: checked without running it,
+    # by the fingerprint a run compares with (pipelines/no_op.py)
+    from pipelines.no_op import nothing_new_since
+
+    settings = Settings.from_env().replace(extracts_dir=extracts, warehouse_dir=spark_run.warehouse)
+    assert nothing_new_since(settings.replace(engine="spark")) is not None
+    assert nothing_new_since(settings.replace(engine="duckdb")) is None
+
+
+# --- (b) a blocking check that fails on Spark publishes nothing ---------------------------
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _parquet_fingerprint(warehouse: Path) -> dict[str, str]:
+    link = warehouse / "parquet"
+    return {"->": str(link.readlink()),
+            **{p.name: _sha(p) for p in sorted(link.resolve().iterdir())}}
+
+
+def _won_deal_in_a_currency_without_rates(extracts: Path) -> dict[str, list[dict[str, Any]]]:
+    """A new contact and its won new_business deal in JPY (the sample has no JPY rates), owned
+    by an account executive of the sample."""
+    first = sorted(p for p in extracts.iterdir() if p.is_dir())[0]
+    users = pd.read_csv(first / "users.csv", dtype=str)
+    companies = pd.read_csv(first / "companies.csv", dtype=str)
+    owner = users.loc[users["role"] == "ae", "user_id"].iloc[0]
+    company = companies["company_id"].iloc[0]
+    created = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+    closed = datetime(2026, 8, 3, 15, 0, tzinfo=UTC)
+    contact = {
+        "contact_id": "CON-SPK-0001", "company_id": company,
+        "email": f"con-spk-0001@{company.lower()}.example", "first_name": "Spark",
+        "last_name": "Gap", "job_title": "Directeur", "owner_user_id": owner,
+        "created_at": "2026-06-01T09:00:00Z", "updated_at": "2026-06-01T09:00:00Z",
+        "is_deleted": "false",
+    }
+    deal = {
+        "deal_id": FX_GAP_DEAL, "contact_id": "CON-SPK-0001", "company_id": company,
+        "owner_user_id": owner, "deal_type": "new_business", "stage": "closed_won",
+        "amount": "120000.00", "currency": "JPY",
+        "created_at": created.isoformat().replace("+00:00", "Z"),
+        "closed_at": closed.isoformat().replace("+00:00", "Z"), "lost_reason": "",
+        "updated_at": closed.isoformat().replace("+00:00", "Z"), "is_deleted": "false",
+    }
+    return {"contacts": [contact], "deals": [deal]}
+
+
+def test_a_blocking_check_failing_on_spark_leaves_the_published_marts_as_they_were(
+    duckdb_run: JobRun, extracts: Path, tmp_path: Path
+) -> None:
+    """On a copy of the DuckDB-published warehouse (the engine a warehouse was published
+    with does not matter), a delivery with a won deal in a currency without rates: the
+    Spark build's `revenue_in_eur` check blocks, the run fails, nothing is published."""
+    warehouse = shutil.copytree(duckdb_run.warehouse, tmp_path / "warehouse", symlinks=True)
+    landing = shutil.copytree(extracts, tmp_path / "extracts")
+    write_delivery(landing, FX_GAP_DELIVERY, _won_deal_in_a_currency_without_rates(landing))
+    published = published_database(warehouse)
+    before, parquet_before = _sha(published), _parquet_fingerprint(warehouse)
+
+    run = _run(landing, warehouse, "--engine", "spark",
+               env={**SPARK_ENV, "SALES_KPI_WRITE_SITE": "false"})
+
+    assert run.code == 1, run.explain()
+    assert "check revenue_in_eur on marts/fct_deals" in run.stderr, run.explain()
+    assert FX_GAP_DEAL in run.stderr
+    assert "the published marts were left as they were" in run.stderr
+    assert _sha(published) == before
+    assert _parquet_fingerprint(warehouse) == parquet_before
+    # the Spark build itself was made (the check read it), in the warehouse's Spark folder
+    assert (warehouse / "spark" / "build.duckdb").is_file()
+
+
+# --- (c) refused without Java, before anything runs ---------------------------------------
+
+
+def test_engine_spark_without_java_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """PATH without java and no JAVA_HOME: exit 2, one line naming Java 17, nothing written."""
+    bin_dir = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "PATH")}
+    env["PATH"] = str(bin_dir)
+    assert shutil.which("java", path=env["PATH"]) is None
+    warehouse = tmp_path / "warehouse"
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--engine", "spark",
+         "--extracts", str(tmp_path / "no-such-landing"), "--warehouse", str(warehouse)],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Java 17" in lines[0]
+    assert "engine spark" in lines[0]
+    assert result.stdout == ""
+    assert not warehouse.exists()
+
+
+def test_a_python_c_process_that_imports_the_checks_is_not_ended_by_pyspark() -> None:
+    """With the extra installed, Great Expectations imports pyspark.sql.connect, which ends a
+    `python -c` process with status 0 ("Skipping doctests"); the package prevents it
+    (pipelines/__init__.py), and filters pyspark's pandas-3 warning."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import pipelines.quality.checks; print('alive')"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert (result.returncode, result.stdout) == (0, "alive\n"), result.stderr
+    assert "FutureWarning" not in result.stderr
+
+
+# --- a Spark build stopped by SIGTERM ----------------------------------------------------
+
+
+def test_a_spark_run_stopped_by_sigterm_leaves_no_spark_process_and_publishes_nothing(
+    duckdb_run: JobRun, extracts: Path, tmp_path: Path
+) -> None:
+    """SIGTERM while Spark's JVM runs the build: the run ends (128 + 15), Spark's JVM ends
+    with it, and the published marts (here: the DuckDB run's) are byte for byte as they were."""
+    import signal
+    import time
+
+    import psutil
+
+    warehouse = shutil.copytree(duckdb_run.warehouse, tmp_path / "warehouse", symlinks=True)
+    published = published_database(warehouse)
+    before = _sha(published)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "run", "--engine", "spark", "--force",
+         "--extracts", str(extracts), "--warehouse", str(warehouse)],
+        cwd=PROJECT_ROOT, env={**os.environ, **SPARK_ENV, "SALES_KPI_WRITE_SITE": "false"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        jvms: list[psutil.Process] = []
+        while not jvms and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(1)
+            jvms = [p for p in psutil.Process(run.pid).children(recursive=True)
+                    if p.name() == "java"]
+        assert jvms, "Spark's JVM never started under the run"
+        time.sleep(5)  # well inside the build
+        run.send_signal(signal.SIGTERM)
+        _stdout, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 128 + signal.SIGTERM, stderr
+    assert "the published marts were left as they were" in stderr
+    _gone, alive = psutil.wait_procs(jvms, timeout=60)
+    assert alive == [], f"Spark JVMs left behind: {[p.pid for p in alive]}"
+    assert _sha(published) == before
