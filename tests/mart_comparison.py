@@ -112,3 +112,36 @@ def compare(
     missing = [f"{k}: oracle={want[k]}" for k in sorted(set(want) - set(got), key=str)]
     extra = [f"{k}: mart={got[k]}" for k in sorted(set(got) - set(want), key=str)]
     return Differences(mismatching, missing, extra)
+
+
+# --- one mart on two engines (tests/test_engine_parity.py, tests/test_spark_job.py) -------
+
+# The engine parity tolerance: 1e-9 relative for amounts and ratios. Sums of EUR amounts added
+# in another order may differ in the last bits, so a difference (e.g. a growth numerator) that
+# is 0 on one engine may be ~1e-12 on the other: 1e-9 absolute too.
+ENGINE_REL_TOLERANCE = 1e-9
+ENGINE_ABS_TOLERANCE = 1e-9
+
+Schema = list[tuple[str, str]]
+
+
+def relation_frame(relation: Any) -> tuple[pd.DataFrame, Schema]:
+    """A DuckDB relation's rows and its (column, type) schema, for `kinds_from_schema`."""
+    return relation.df(), list(zip(relation.columns, map(str, relation.types), strict=True))
+
+
+def kinds_from_schema(schema: Sequence[tuple[str, str]]) -> ColumnKinds:
+    """Column kinds read off a DuckDB schema, with the engine parity tolerance."""
+
+    def named(*prefixes: str) -> frozenset[str]:
+        return frozenset(c for c, t in schema if t.upper().startswith(prefixes))
+
+    return ColumnKinds(
+        rel_tol=ENGINE_REL_TOLERANCE,
+        abs_tol=ENGINE_ABS_TOLERANCE,
+        timestamps=named("TIMESTAMP WITH TIME ZONE"),
+        dates=named("DATE"),
+        floats=named("DOUBLE", "FLOAT", "DECIMAL"),
+        ints=named("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"),
+        bools=named("BOOLEAN"),
+    )

@@ -17,21 +17,17 @@ conftest.py, `spark_missing`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import duckdb
 import pandas as pd
 import pytest
 from engine_parity_builds import Builds
-from mart_comparison import ColumnKinds, compare
+from mart_comparison import compare, kinds_from_schema, relation_frame
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-FLOAT_REL_TOLERANCE = 1e-9
-# Sums of EUR amounts added in another order may differ in the last bits, so a growth
-# numerator (current − previous) that is 0 on one engine may be ~1e-12 on the other.
-FLOAT_ABS_TOLERANCE = 1e-9
 SHOWN = 10
 MART_KEYS: dict[str, tuple[str, ...]] = {
     "dim_reps": ("user_id",),
@@ -80,7 +76,7 @@ def _duckdb_mart(builds: Builds, table: str) -> tuple[pd.DataFrame, list[tuple[s
     with duckdb.connect(str(builds.duckdb_database), read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
         relation = con.sql(f"select * from marts.{table}")
-        return relation.df(), list(zip(relation.columns, map(str, relation.types), strict=True))
+        return relation_frame(relation)
 
 
 def _spark_mart(builds: Builds, table: str) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -89,22 +85,7 @@ def _spark_mart(builds: Builds, table: str) -> tuple[pd.DataFrame, list[tuple[st
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
         relation = con.sql(f"select * from read_parquet('{files}/*.parquet')")
-        return relation.df(), list(zip(relation.columns, map(str, relation.types), strict=True))
-
-
-def _kinds(schema: Sequence[tuple[str, str]]) -> ColumnKinds:
-    def named(*prefixes: str) -> frozenset[str]:
-        return frozenset(c for c, t in schema if t.upper().startswith(prefixes))
-
-    return ColumnKinds(
-        rel_tol=FLOAT_REL_TOLERANCE,
-        abs_tol=FLOAT_ABS_TOLERANCE,
-        timestamps=named("TIMESTAMP WITH TIME ZONE"),
-        dates=named("DATE"),
-        floats=named("DOUBLE", "FLOAT", "DECIMAL"),
-        ints=named("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"),
-        bools=named("BOOLEAN"),
-    )
+        return relation_frame(relation)
 
 
 @pytest.mark.parametrize("mart", sorted(MART_KEYS))
@@ -121,7 +102,7 @@ def test_every_mart_is_the_same_on_spark_as_on_duckdb(builds: Builds, mart: str)
     engine_specific = ENGINE_SPECIFIC.get(mart, set())
     columns = [c for c, _ in duckdb_schema if c not in engine_specific]
     differences = compare(
-        _kinds(duckdb_schema), actual, expected, MART_KEYS[mart], columns
+        kinds_from_schema(duckdb_schema), actual, expected, MART_KEYS[mart], columns
     )
     assert not differences, (
         f"{mart}: {len(differences.mismatching)} rows differ, {len(differences.missing)} only "

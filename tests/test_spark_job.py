@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +30,7 @@ import duckdb
 import pandas as pd
 import pytest
 from conftest import run_cli_subprocess, write_delivery
-from mart_comparison import ColumnKinds, compare
+from mart_comparison import compare, kinds_from_schema, relation_frame
 
 from pipelines.engines import EngineUnavailable, require_engine
 from pipelines.publish import PUBLISHED_TABLES, published_database
@@ -48,10 +47,6 @@ except EngineUnavailable as missing:
     pytest.skip(str(missing), allow_module_level=True)
 
 SCALE, SEED = 0.05, 23
-FLOAT_REL_TOLERANCE = 1e-9
-# Sums of EUR amounts added in another order may differ in the last bits: a difference that is
-# 0 on one engine may be ~1e-12 on the other.
-FLOAT_ABS_TOLERANCE = 1e-9
 SHOWN = 10
 # A small sample on a small machine: two local cores, few shuffle partitions; the master from
 # the environment when it names one (a standalone cluster).
@@ -125,22 +120,8 @@ def _published(warehouse: Path, table: str) -> tuple[pd.DataFrame, list[tuple[st
     with duckdb.connect(str(published_database(warehouse)), read_only=True) as con:
         con.execute("set TimeZone = 'UTC'")
         relation = con.sql(f'select * from "{table}"')
-        return relation.df(), list(zip(relation.columns, map(str, relation.types), strict=True))
+        return relation_frame(relation)
 
-
-def _kinds(schema: Sequence[tuple[str, str]]) -> ColumnKinds:
-    def named(*prefixes: str) -> frozenset[str]:
-        return frozenset(c for c, t in schema if t.upper().startswith(prefixes))
-
-    return ColumnKinds(
-        rel_tol=FLOAT_REL_TOLERANCE,
-        abs_tol=FLOAT_ABS_TOLERANCE,
-        timestamps=named("TIMESTAMP WITH TIME ZONE"),
-        dates=named("DATE"),
-        floats=named("DOUBLE", "FLOAT", "DECIMAL"),
-        ints=named("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"),
-        bools=named("BOOLEAN"),
-    )
 
 
 # --- (a) the same published marts --------------------------------------------------------
@@ -184,7 +165,9 @@ def test_every_published_mart_is_the_same_from_spark_as_from_duckdb(
     assert len(actual) == len(expected)
     engine_specific = ENGINE_SPECIFIC.get(mart, set())
     columns = [c for c, _ in duckdb_schema if c not in engine_specific]
-    differences = compare(_kinds(duckdb_schema), actual, expected, MART_KEYS[mart], columns)
+    differences = compare(
+        kinds_from_schema(duckdb_schema), actual, expected, MART_KEYS[mart], columns
+    )
     assert not differences, (
         f"{mart}: {len(differences.mismatching)} rows differ, {len(differences.missing)} only "
         f"from DuckDB, {len(differences.extra)} only from Spark\n"
