@@ -41,27 +41,68 @@ RAW_PARQUET_DIR_VAR = "raw_parquet_dir"
 RAW_PARQUET_TABLES_VAR = "raw_parquet_tables"
 
 
+# The dbt target of each way to reach Spark (profiles.yml; Settings.spark_connection).
+SPARK_TARGETS: Mapping[str, str] = {
+    "session": "spark", "connect": "spark_connect", "thrift": "spark_thrift",
+}
+# Where the `spark_connect` and `spark_thrift` targets read their credentials: dbt scrubs the
+# values of DBT_ENV_SECRET_* variables from everything it logs.
+SPARK_REMOTE_ENV = "DBT_ENV_SECRET_SALES_KPI_SPARK_REMOTE"
+SPARK_THRIFT_PASSWORD_ENV = "DBT_ENV_SECRET_SALES_KPI_SPARK_THRIFT_PASSWORD"
+# Over Spark Connect, dbt-spark's session method still asks for Hive support: a static
+# setting the server refuses, with a warning on every query. The server's catalog is its own.
+CONNECT_STATIC_CONF_WARNING = "Failed to set spark.sql.catalogImplementation"
+
+
+def spark_target(settings: Settings) -> str:
+    """The dbt target the Spark build runs on: in-process, Connect or Thrift."""
+    return SPARK_TARGETS[settings.spark_connection]
+
+
 def spark_dbt_environment(settings: Settings) -> dict[str, str]:
-    """What the `spark` dbt target reads from the environment (profiles.yml): where Spark
-    writes, the master, the shuffle partitions; and Spark's log configuration (its JVM logs
-    into `<warehouse>/spark/logs/spark.log`, not onto the console)."""
+    """What the Spark dbt targets read from the environment (profiles.yml): where Spark
+    writes, where it runs (the master, the Connect URL or the Thrift server, credentials
+    under DBT_ENV_SECRET_* names), the shuffle partitions; and Spark's log configuration (an
+    in-process JVM logs into `<warehouse>/spark/logs/spark.log`, not onto the console)."""
     (settings.spark_dir / "logs").mkdir(parents=True, exist_ok=True)
-    return {
+    env = {
         **spark_environment(
             settings.spark_dir, settings.spark_master, settings.spark_shuffle_partitions
         ),
         "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
         "PYTHONWARNINGS": ",".join(
             w for w in (os.environ.get("PYTHONWARNINGS"),
-                        f"ignore:{PYSPARK_PANDAS_WARNING}:FutureWarning") if w
+                        f"ignore:{PYSPARK_PANDAS_WARNING}:FutureWarning",
+                        f"ignore:{CONNECT_STATIC_CONF_WARNING}:UserWarning") if w
         ),
     }
+    if settings.spark_remote:
+        env[SPARK_REMOTE_ENV] = settings.spark_remote
+    if settings.spark_thrift_host:
+        env |= {
+            "SALES_KPI_SPARK_THRIFT_HOST": settings.spark_thrift_host,
+            "SALES_KPI_SPARK_THRIFT_PORT": str(settings.spark_thrift_port),
+            "SALES_KPI_SPARK_THRIFT_USER": settings.spark_thrift_user or "",
+            "SALES_KPI_SPARK_THRIFT_AUTH": settings.spark_thrift_auth or "",
+            SPARK_THRIFT_PASSWORD_ENV: settings.spark_thrift_password or "",
+        }
+    return env
 
 
 def master_for_logs(master: str) -> str:
     """The master as logs may show it: without user info (`spark://user:secret@host`) or
     Spark Connect parameters (`sc://host:15002/;token=...`), which can carry credentials."""
     return re.sub(r"//[^/@]*@", "//", master).split(";")[0]
+
+
+def spark_for_logs(settings: Settings) -> str:
+    """Where the Spark build runs, as the run's log says it (no credentials)."""
+    if settings.spark_remote:
+        return f"Spark Connect server {master_for_logs(settings.spark_remote)}"
+    if settings.spark_thrift_host:
+        return (f"Spark Thrift server {settings.spark_thrift_host}:"
+                f"{settings.spark_thrift_port}")
+    return master_for_logs(settings.spark_master or "local[*]")
 
 
 def raw_parquet_dir(settings: Settings) -> Path:
