@@ -1,19 +1,20 @@
-"""The job's Spark build through Spark Connect (README, "Engines": where Spark runs).
+"""The job's Spark build on a Spark server: Spark Connect and a Spark Thrift server (README,
+"Engines": where Spark runs).
 
-A Spark Connect server is started on 127.0.0.1 from the jars inside pyspark
-(tests/spark_connect.py). A small generated sample is loaded by the normal loader, and the
-Spark build runs through the server as the job runs it — the job's own pieces: the sources
-exported to Parquet and their vars (`export_sources`), the dbt environment and target it picks
-for SALES_KPI_SPARK_REMOTE (`spark_dbt_environment`, `spark_target`: `spark_connect`), the
-`on-run-start` hook registering the raw layer in the server, and the DuckDB views the checks
-and the publisher read (`write_build_views`) — but on a part of the project: one staging model
-and its data tests, `dbt build --select stg_crm__users`. The whole job through Connect
-(`sales-kpi run --engine spark`) works and publishes, but took 20+ minutes on this 2-core
-machine under load (each statement is a round trip to the server, and dbt sends many): too
-long for `make test` (README, "Engines").
+Each server is started on 127.0.0.1 from the jars inside pyspark (tests/spark_servers.py). A
+small generated sample is loaded by the normal loader, and the Spark build runs on the server
+as the job runs it — with the job's own pieces: the sources exported to Parquet and their vars
+(`export_sources`), the dbt environment and the target it picks for SALES_KPI_SPARK_REMOTE or
+SALES_KPI_SPARK_THRIFT_HOST (`spark_dbt_environment`, `spark_target`: `spark_connect`,
+`spark_thrift`), the `on-run-start` hook registering the raw layer in the server, and the
+DuckDB views the checks and the publisher read (`write_build_views`) — but on a part of the
+project: one staging model and its data tests, `dbt build --select stg_crm__users`. The whole
+job through Spark Connect (`sales-kpi run --engine spark`) works and publishes, but took
+CONNECT_JOB_MINUTES on this 2-core machine under load (each statement is a round trip to the
+server, and dbt sends many): too long for `make test` (README, "Engines").
 
-The build must succeed, must have run in the server (its log shows the client's session and
-at least one execution per node; no Spark driver ran here: no Derby metastore under
+The build must succeed and must have run in the server (its log shows the client's session
+and at least one execution per node; no Spark driver ran here: no Derby metastore under
 <warehouse>/spark), its table must be where the job reads it, and no Spark process may be left
 once the server has stopped.
 
@@ -34,7 +35,7 @@ from typing import Any
 import duckdb
 import pytest
 from engine_parity_builds import load_sample
-from spark_connect import spark_connect_server
+from spark_servers import spark_server
 
 from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_executable, dbt_vars, prepared_dbt_project
 from pipelines.settings import PROJECT_ROOT, Settings
@@ -53,14 +54,15 @@ DBT_TIMEOUT_SECONDS = 900
 
 
 @dataclass(frozen=True)
-class ConnectBuild:
+class ServerBuild:
+    kind: str
     settings: Settings
     target: str
     returncode: int
     output: str
     seconds: float
     nodes: int
-    sessions: set[str]
+    sessions: int
     executions: int
     server_processes: set[int]
     left_after_stop: set[int]
@@ -70,22 +72,29 @@ def _manifest() -> dict[str, Any]:
     return read_manifest(prepared_dbt_project().manifest_path.parent)
 
 
-@pytest.fixture(scope="module")
-def connect_build(tmp_path_factory: pytest.TempPathFactory) -> ConnectBuild:
-    """The Spark build of SELECTED on a Spark Connect server, as the job runs it; the
-    server's account taken before it stops."""
-    root = tmp_path_factory.mktemp("spark_connect")
+@pytest.fixture(scope="module", params=["connect", "thrift"])
+def server_build(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> ServerBuild:
+    """The Spark build of SELECTED on a Spark Connect or Thrift server, as the job runs it;
+    the server's account taken before it stops."""
+    kind = request.param
+    root = tmp_path_factory.mktemp(f"spark_{kind}")
     load_sample(root)  # root/warehouse.duckdb: the raw layer, as the job's load leaves it
-    base = Settings(engine="spark", warehouse_dir=root, spark_shuffle_partitions=2)
     manifest = _manifest()
     target = root / "dbt_target"
-    with spark_connect_server(root / "connect", base.spark_dir / "tables") as server:
-        settings = base.replace(spark_remote=server.master_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SALES_KPI_SPARK_")}
+    base = {"SALES_KPI_ENGINE": "spark", "SALES_KPI_WAREHOUSE_DIR": str(root),
+            "SALES_KPI_SPARK_SHUFFLE_PARTITIONS": "2"}
+    tables = Settings.from_env(base).spark_dir / "tables"
+    with spark_server(kind, root / "server", tables) as server:
+        settings = Settings.from_env({**base, **server.env})  # as the job reads them
         variables = dbt_vars(settings) | export_sources(settings, manifest)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SALES_KPI_SPARK_")}
         started = time.monotonic()
         completed = subprocess.run(
             [dbt_executable(), "build", "--select", SELECTED, "--exclude", "test_type:unit",
+             # its own data tests, not the relationship tests of models not built here
+             "--indirect-selection", "cautious",
              "--vars", json.dumps(variables), "--target", spark_target(settings),
              "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR),
              "--target-path", str(target), "--log-path", str(target / "logs")],
@@ -99,33 +108,37 @@ def connect_build(tmp_path_factory: pytest.TempPathFactory) -> ConnectBuild:
         nodes = len(json.loads(results.read_text())["results"]) if results.exists() else 0
         sessions, executions = server.sessions(), server.executions()
         running = server.process_ids()
-    return ConnectBuild(settings, spark_target(settings), completed.returncode,
-                        completed.stdout + completed.stderr, seconds, nodes, sessions,
-                        executions, running, server.process_ids())
+    return ServerBuild(kind, settings, spark_target(settings), completed.returncode,
+                       completed.stdout + completed.stderr, seconds, nodes, sessions,
+                       executions, running, server.process_ids())
 
 
-def test_the_spark_build_runs_on_a_spark_connect_server(connect_build: ConnectBuild) -> None:
-    """SALES_KPI_SPARK_REMOTE picks the `spark_connect` target; the build (the model and its
-    data tests) passes, and the server ran it: its log shows the client's session and at
-    least one execution per node, and no Spark driver ran in dbt's process."""
-    assert connect_build.returncode == 0, connect_build.output[-5000:]
-    assert connect_build.target == "spark_connect"
-    assert "target='spark_connect'" in connect_build.output
-    assert connect_build.nodes > 1  # the model and its data tests
-    assert connect_build.sessions, "the Connect server served no session"
-    assert connect_build.executions >= connect_build.nodes
-    spark_dir = connect_build.settings.spark_dir
+def test_the_spark_build_runs_on_the_spark_server_the_settings_name(
+    server_build: ServerBuild,
+) -> None:
+    """SALES_KPI_SPARK_REMOTE picks the `spark_connect` target, SALES_KPI_SPARK_THRIFT_HOST
+    the `spark_thrift` one; the build (the model and its data tests) passes, and the server
+    ran it: its log shows the client's session and at least one execution per node, and no
+    Spark driver ran in dbt's process."""
+    assert server_build.returncode == 0, server_build.output[-5000:]
+    assert server_build.target == {"connect": "spark_connect", "thrift": "spark_thrift"}[
+        server_build.kind]
+    assert f"target='{server_build.target}'" in server_build.output
+    assert server_build.nodes > 1  # the model and its data tests
+    assert server_build.sessions > 0, "the server served no session"
+    assert server_build.executions >= server_build.nodes
+    spark_dir = server_build.settings.spark_dir
     assert not (spark_dir / "metastore_db").exists()
     assert not (spark_dir / "derby.log").exists()
 
 
-def test_the_connect_build_is_read_where_the_job_reads_a_spark_build(
-    connect_build: ConnectBuild,
+def test_the_server_build_is_read_where_the_job_reads_a_spark_build(
+    server_build: ServerBuild,
 ) -> None:
     """The server wrote its table under <warehouse>/spark/tables, and the view the checks and
     the publisher read (build.duckdb) holds one row per user, as the raw layer has them."""
-    assert connect_build.returncode == 0, connect_build.output[-5000:]
-    settings = connect_build.settings
+    assert server_build.returncode == 0, server_build.output[-5000:]
+    settings = server_build.settings
     with duckdb.connect(str(settings.raw_database), read_only=True) as raw:
         (users,) = raw.execute("select count(distinct user_id) from raw.users").fetchone()
     node = next(n for n in _manifest()["nodes"].values() if n["name"] == SELECTED)
@@ -137,11 +150,11 @@ def test_the_connect_build_is_read_where_the_job_reads_a_spark_build(
     assert built == users > 0
 
 
-def test_no_spark_process_is_left_once_the_connect_server_has_stopped(
-    connect_build: ConnectBuild,
+def test_no_spark_process_is_left_once_the_server_has_stopped(
+    server_build: ServerBuild,
 ) -> None:
-    assert connect_build.server_processes, "the server's processes were not found while it ran"
-    assert connect_build.left_after_stop == set()
+    assert server_build.server_processes, "the server's processes were not found while it ran"
+    assert server_build.left_after_stop == set()
 
 
 def test_a_python_c_process_that_imports_the_checks_is_not_ended_by_pyspark() -> None:
