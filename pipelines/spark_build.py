@@ -39,6 +39,8 @@ SPARK_CONF_DIR = PROJECT_ROOT / "dbt_project" / "spark_conf"
 # the dbt vars the `raw_layer_from_var` hook reads (not definitions: set per Spark build)
 RAW_PARQUET_DIR_VAR = "raw_parquet_dir"
 RAW_PARQUET_TABLES_VAR = "raw_parquet_tables"
+# where the job reads the build's tables; a Spark server writing elsewhere is refused
+SPARK_TABLES_DIR_VAR = "spark_tables_dir"
 
 
 # The dbt target of each way to reach Spark (profiles.yml; Settings.spark_connection).
@@ -138,10 +140,11 @@ def reset_spark_build(settings: Settings) -> None:
 
 def export_sources(settings: Settings, manifest: Mapping[str, Any]) -> dict[str, object]:
     """The raw tables the sources read, as Parquet for Spark; the dbt vars that register
-    them (the `raw_layer_from_var` hook)."""
+    them and check where Spark writes its tables (the `raw_layer_from_var` hook)."""
     folder = raw_parquet_dir(settings)
     tables = export_raw_layer(settings.raw_database, folder, only=source_tables(manifest))
-    return {RAW_PARQUET_DIR_VAR: str(folder.resolve()), RAW_PARQUET_TABLES_VAR: tables}
+    return {RAW_PARQUET_DIR_VAR: str(folder.resolve()), RAW_PARQUET_TABLES_VAR: tables,
+            SPARK_TABLES_DIR_VAR: str(spark_tables_dir(settings).resolve())}
 
 
 def write_build_views(settings: Settings, manifest: Mapping[str, Any]) -> Path:
