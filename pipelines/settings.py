@@ -103,14 +103,15 @@ class Settings:
     # meaning `local[*]` (in-process, every core):
     # - spark_master: the driver in dbt's process; `local[N]`, or `spark://host:7077` for a
     #   standalone cluster's master;
-    # - spark_remote: a Spark Connect server, `sc://host:15002` (the driver is the server; a
-    #   `;token=...` in it is a credential, so the URL is secret);
+    # - spark_remote: a Spark Connect server, `sc://host:15002` (the driver is the server),
+    #   with its bearer token, if it takes one, in spark_remote_token (secret; never in the URL);
     # - spark_thrift_host (with port, user, auth and a secret password): a Spark Thrift
     #   server, through dbt-spark's `thrift` method.
     # The shuffle partitions: Spark's default of 200 is for clusters; a small nightly build on
     # one machine spends its time scheduling empty tasks.
     spark_master: str | None = None
-    spark_remote: str | None = field(default=None, repr=False, metadata={"secret": True})
+    spark_remote: str | None = None
+    spark_remote_token: str | None = field(default=None, repr=False, metadata={"secret": True})
     spark_thrift_host: str | None = None
     spark_thrift_port: int = 10000
     spark_thrift_user: str | None = None
@@ -200,6 +201,15 @@ class Settings:
             raise SettingsError(
                 f"{ENV_PREFIX}SPARK_REMOTE: a Spark Connect URL starts with sc:// "
                 "(e.g. sc://127.0.0.1:15002)"
+            )
+        if self.spark_remote and "token=" in self.spark_remote.lower():
+            raise SettingsError(
+                f"{ENV_PREFIX}SPARK_REMOTE carries a token: set the URL without it and the "
+                f"token in {ENV_PREFIX}SPARK_REMOTE_TOKEN (a secret setting, never logged)"
+            )
+        if self.spark_remote_token and not self.spark_remote:
+            raise SettingsError(
+                f"{ENV_PREFIX}SPARK_REMOTE_TOKEN needs {ENV_PREFIX}SPARK_REMOTE as well"
             )
         if self.spark_master and self.spark_master.startswith("sc://"):
             raise SettingsError(

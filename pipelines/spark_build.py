@@ -79,7 +79,7 @@ def spark_dbt_environment(settings: Settings) -> dict[str, str]:
         ),
     }
     if settings.spark_remote:
-        env[SPARK_REMOTE_ENV] = settings.spark_remote
+        env[SPARK_REMOTE_ENV] = connect_url(settings)
     if settings.spark_thrift_host:
         env |= {
             "SALES_KPI_SPARK_THRIFT_HOST": settings.spark_thrift_host,
@@ -89,6 +89,17 @@ def spark_dbt_environment(settings: Settings) -> dict[str, str]:
             SPARK_THRIFT_PASSWORD_ENV: settings.spark_thrift_password or "",
         }
     return env
+
+
+def connect_url(settings: Settings) -> str:
+    """The Spark Connect URL dbt connects with: `spark_remote`, plus `;token=` when the
+    server takes one (`sc://host:15002/;token=...`; pyspark then speaks TLS)."""
+    url = settings.spark_remote or ""
+    if not settings.spark_remote_token:
+        return url
+    if ";" not in url:
+        url = url.rstrip("/") + "/"
+    return f"{url};token={settings.spark_remote_token}"
 
 
 def master_for_logs(master: str) -> str:

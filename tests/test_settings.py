@@ -77,14 +77,14 @@ def test_a_spark_connect_url_goes_in_spark_remote_and_starts_with_sc() -> None:
 def test_spark_server_credentials_are_secret_and_reach_dbt_under_scrubbed_names(
     tmp_path: Path,
 ) -> None:
-    """A Connect URL (its `;token=`) and the Thrift password never appear in clear in what
-    is printed or handed to Dagster, nor in the run's log line; dbt reads them from
-    DBT_ENV_SECRET_* variables, whose values dbt scrubs from its own logs."""
+    """A Spark Connect token and the Thrift password never appear in clear in what is
+    printed or handed to Dagster, nor in the run's log line (which names the server); dbt
+    reads them from DBT_ENV_SECRET_* variables, whose values dbt scrubs from its own logs."""
     from pipelines.settings import redact_secrets
     from pipelines.spark_build import spark_dbt_environment, spark_for_logs
 
-    remote = "sc://127.0.0.1:15002/;token=s3cr3t-connect"
-    connect = Settings(engine="spark", warehouse_dir=tmp_path, spark_remote=remote)
+    connect = Settings(engine="spark", warehouse_dir=tmp_path,
+                       spark_remote="sc://127.0.0.1:15002", spark_remote_token="s3cr3t-connect")
     thrift = Settings(engine="spark", warehouse_dir=tmp_path, spark_thrift_host="10.0.0.5",
                       spark_thrift_user="etl", spark_thrift_auth="LDAP",
                       spark_thrift_password="s3cr3t-thrift")
@@ -96,6 +96,16 @@ def test_spark_server_credentials_are_secret_and_reach_dbt_under_scrubbed_names(
         assert [k for k, v in env.items() if secret in v] == [
             next(k for k in env if k.startswith("DBT_ENV_SECRET_"))
         ]
-        assert secret not in redact_secrets(f"failed: {remote} / s3cr3t-thrift")
-    assert spark_for_logs(connect) == "Spark Connect server sc://127.0.0.1:15002/"
+        assert secret not in redact_secrets(f"failed: {env}")
+    assert spark_dbt_environment(connect)["DBT_ENV_SECRET_SALES_KPI_SPARK_REMOTE"] == (
+        "sc://127.0.0.1:15002/;token=s3cr3t-connect"
+    )
+    assert spark_for_logs(connect) == "Spark Connect server sc://127.0.0.1:15002"
     assert spark_for_logs(thrift) == "Spark Thrift server 10.0.0.5:10000"
+
+
+def test_a_spark_connect_token_is_refused_inside_the_url() -> None:
+    with pytest.raises(SettingsError, match=r"carries a token: .*SALES_KPI_SPARK_REMOTE_TOKEN"):
+        Settings.from_env({"SALES_KPI_SPARK_REMOTE": "sc://h:15002/;token=abc"})
+    with pytest.raises(SettingsError, match=r"SPARK_REMOTE_TOKEN needs SALES_KPI_SPARK_REMOTE"):
+        Settings.from_env({"SALES_KPI_SPARK_REMOTE_TOKEN": "abc"})
