@@ -81,13 +81,15 @@ def spark_dbt_environment(settings: Settings) -> dict[str, str]:
     if settings.spark_remote:
         env[SPARK_REMOTE_ENV] = connect_url(settings)
     if settings.spark_thrift_host:
-        env |= {
-            "SALES_KPI_SPARK_THRIFT_HOST": settings.spark_thrift_host,
-            "SALES_KPI_SPARK_THRIFT_PORT": str(settings.spark_thrift_port),
-            "SALES_KPI_SPARK_THRIFT_USER": settings.spark_thrift_user or "",
-            "SALES_KPI_SPARK_THRIFT_AUTH": settings.spark_thrift_auth or "",
-            SPARK_THRIFT_PASSWORD_ENV: settings.spark_thrift_password or "",
-        }
+        # only what is set: the profile's defaults stand for the rest (an empty secret
+        # variable would still render as dbt's secret placeholder, i.e. a password)
+        env |= {name: value for name, value in (
+            ("SALES_KPI_SPARK_THRIFT_HOST", settings.spark_thrift_host),
+            ("SALES_KPI_SPARK_THRIFT_PORT", str(settings.spark_thrift_port)),
+            ("SALES_KPI_SPARK_THRIFT_USER", settings.spark_thrift_user),
+            ("SALES_KPI_SPARK_THRIFT_AUTH", settings.spark_thrift_auth),
+            (SPARK_THRIFT_PASSWORD_ENV, settings.spark_thrift_password),
+        ) if value}
     return env
 
 
