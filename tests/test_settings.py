@@ -109,3 +109,30 @@ def test_a_spark_connect_token_is_refused_inside_the_url() -> None:
         Settings.from_env({"SALES_KPI_SPARK_REMOTE": "sc://h:15002/;token=abc"})
     with pytest.raises(SettingsError, match=r"SPARK_REMOTE_TOKEN needs SALES_KPI_SPARK_REMOTE"):
         Settings.from_env({"SALES_KPI_SPARK_REMOTE_TOKEN": "abc"})
+
+
+def test_two_ways_to_reach_spark_are_refused_by_the_cli_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    """Exit 2, one line naming both variables (not blamed on --as-of), nothing written."""
+    import os
+    import subprocess
+    import sys
+
+    from pipelines.settings import PROJECT_ROOT
+
+    warehouse = tmp_path / "warehouse"
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--engine", "spark",
+         "--extracts", str(tmp_path), "--warehouse", str(warehouse)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=120,
+        env={**os.environ, "SALES_KPI_SPARK_MASTER": "spark://127.0.0.1:7077",
+             "SALES_KPI_SPARK_REMOTE": "sc://127.0.0.1:15002"},
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: SALES_KPI_SPARK_MASTER and SALES_KPI_SPARK_REMOTE are set together; Spark is "
+        "reached in one way: a master (local[*], spark://host:7077), a Spark Connect server "
+        "(sc://host:15002) or a Thrift server; unset the others"
+    ]
+    assert not warehouse.exists()
