@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -c "from pipelines.dbt_project import prepared_dbt_project as p; p()"
 	@touch $(STAMP)
 
-## setup-spark: setup plus the `spark` extra (dbt-spark, pyspark 4: ~500 MB, pinned by
-## constraints.txt) for the Spark engine and its tests; Spark also needs Java 17 (make java)
+## setup-spark: setup plus the `spark` extra (dbt-spark with PyHive for Thrift servers,
+## pyspark 4 with its Spark Connect client: ~500 MB, pinned by constraints.txt) for the Spark
+## engine and its tests; Spark in-process also needs Java 17 (make java)
 SPARK_STAMP := $(VENV)/.installed-spark
 setup-spark: $(SPARK_STAMP)
 

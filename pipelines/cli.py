@@ -150,6 +150,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _run(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
+    except SettingsError:
+        raise  # a setting's own message names it (main prints it, exit 2)
     except ValueError as exc:
         _err(f"error: --as-of: {exc}")
         return 2

@@ -77,7 +77,8 @@ def java_major_version(environ: Mapping[str, str] | None = None) -> int | None:
 
 def require_engine(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
     """Refuse (EngineUnavailable) an engine this machine cannot run: for Spark, the `spark`
-    extra (pyspark, dbt-spark) and Java 17 or later. DuckDB needs nothing more."""
+    extra (pyspark, dbt-spark) and, when the driver runs here (not on a Spark Connect or
+    Thrift server), Java 17 or later. DuckDB needs nothing more."""
     if settings.engine != "spark":
         return
     if not spark_available():
@@ -85,6 +86,8 @@ def require_engine(settings: Settings, environ: Mapping[str, str] | None = None)
             "engine spark: pyspark and dbt-spark are not installed; install the spark extra "
             f"with `{INSTALL_SPARK_EXTRA}` (Spark also needs Java {JAVA_MAJOR_REQUIRED})"
         )
+    if settings.spark_connection != "session":
+        return  # the server runs Spark's JVM; this machine only sends it SQL
     major = java_major_version(environ)
     if major is None or major < JAVA_MAJOR_REQUIRED:
         found = "no Java found (JAVA_HOME or java on PATH)" if major is None else (

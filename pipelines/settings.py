@@ -99,10 +99,26 @@ class Settings:
     # Where the dbt build runs (README, "Engines"): `duckdb` (the default) or `spark` (the
     # `spark` extra and Java 17). The load, the checks and the published file are the same.
     engine: str = "duckdb"
-    # Spark only: the master (`local[*]`: in-process, every core; `spark://host:7077`: a
-    # standalone cluster) and the shuffle partitions (Spark's default of 200 is for clusters;
-    # a small nightly build on one machine spends its time scheduling empty tasks).
-    spark_master: str = "local[*]"
+    # Spark only: where it runs (README, "Engines") — at most one of these three, none set
+    # meaning `local[*]` (in-process, every core):
+    # - spark_master: the driver in dbt's process; `local[N]`, or `spark://host:7077` for a
+    #   standalone cluster's master;
+    # - spark_remote: a Spark Connect server, `sc://host:15002` (the driver is the server),
+    #   with its bearer token, if it takes one, in spark_remote_token (secret; never in the URL);
+    # - spark_thrift_host (with port, user, auth and a secret password): a Spark Thrift
+    #   server, through dbt-spark's `thrift` method.
+    # The shuffle partitions: Spark's default of 200 is for clusters; a small nightly build on
+    # one machine spends its time scheduling empty tasks.
+    spark_master: str | None = None
+    spark_remote: str | None = None
+    spark_remote_token: str | None = field(default=None, repr=False, metadata={"secret": True})
+    spark_thrift_host: str | None = None
+    spark_thrift_port: int = 10000
+    spark_thrift_user: str | None = None
+    spark_thrift_auth: str | None = None
+    spark_thrift_password: str | None = field(
+        default=None, repr=False, metadata={"secret": True}
+    )
     spark_shuffle_partitions: int = 8
     # Nightly operation: when the schedule runs (cron, in the business timezone), how long a
     # new delivery folder must be quiet before the sensor starts a run, retries of a failed
@@ -159,12 +175,63 @@ class Settings:
             )
         if self.spark_shuffle_partitions < 1:
             raise SettingsError("spark_shuffle_partitions must be at least 1")
+        self._check_where_spark_runs()
         if not 0 <= self.max_bad_row_share <= 1:
             raise SettingsError("max_bad_row_share must be between 0 and 1")
         for name in SECRET_SETTINGS:
             value = getattr(self, name)
             if value:
                 _KNOWN_SECRETS[secret_reference(value)] = value
+
+    def _check_where_spark_runs(self) -> None:
+        """One way to reach Spark: a master, a Connect server or a Thrift server, never two
+        (which one would win is nobody's guess, and a run must say where it ran)."""
+        given = [
+            ENV_PREFIX + name.upper()
+            for name in ("spark_master", "spark_remote", "spark_thrift_host")
+            if getattr(self, name)
+        ]
+        if len(given) > 1:
+            raise SettingsError(
+                f"{' and '.join(given)} are set together; Spark is reached in one way: a master "
+                "(local[*], spark://host:7077), a Spark Connect server (sc://host:15002) or a "
+                "Thrift server; unset the others"
+            )
+        if self.spark_remote and not self.spark_remote.startswith("sc://"):
+            raise SettingsError(
+                f"{ENV_PREFIX}SPARK_REMOTE: a Spark Connect URL starts with sc:// "
+                "(e.g. sc://127.0.0.1:15002)"
+            )
+        if self.spark_remote and "token=" in self.spark_remote.lower():
+            raise SettingsError(
+                f"{ENV_PREFIX}SPARK_REMOTE carries a token: set the URL without it and the "
+                f"token in {ENV_PREFIX}SPARK_REMOTE_TOKEN (a secret setting, never logged)"
+            )
+        if self.spark_remote_token and not self.spark_remote:
+            raise SettingsError(
+                f"{ENV_PREFIX}SPARK_REMOTE_TOKEN needs {ENV_PREFIX}SPARK_REMOTE as well"
+            )
+        if self.spark_master and self.spark_master.startswith("sc://"):
+            raise SettingsError(
+                f"{ENV_PREFIX}SPARK_MASTER is a Spark Connect URL: set {ENV_PREFIX}SPARK_REMOTE "
+                "instead"
+            )
+        if not self.spark_thrift_host and (
+            self.spark_thrift_user or self.spark_thrift_auth or self.spark_thrift_password
+        ):
+            raise SettingsError(
+                f"the Spark Thrift settings need {ENV_PREFIX}SPARK_THRIFT_HOST as well"
+            )
+
+    @property
+    def spark_connection(self) -> str:
+        """How the Spark build reaches Spark: `session` (a driver in dbt's process, on
+        `spark_master`), `connect` (a Spark Connect server) or `thrift` (a Thrift server)."""
+        if self.spark_remote:
+            return "connect"
+        if self.spark_thrift_host:
+            return "thrift"
+        return "session"
 
     @property
     def raw_database(self) -> Path:

@@ -39,29 +39,85 @@ SPARK_CONF_DIR = PROJECT_ROOT / "dbt_project" / "spark_conf"
 # the dbt vars the `raw_layer_from_var` hook reads (not definitions: set per Spark build)
 RAW_PARQUET_DIR_VAR = "raw_parquet_dir"
 RAW_PARQUET_TABLES_VAR = "raw_parquet_tables"
+# where the job reads the build's tables; a Spark server writing elsewhere is refused
+SPARK_TABLES_DIR_VAR = "spark_tables_dir"
+
+
+# The dbt target of each way to reach Spark (profiles.yml; Settings.spark_connection).
+SPARK_TARGETS: Mapping[str, str] = {
+    "session": "spark", "connect": "spark_connect", "thrift": "spark_thrift",
+}
+# Where the `spark_connect` and `spark_thrift` targets read their credentials: dbt scrubs the
+# values of DBT_ENV_SECRET_* variables from everything it logs.
+SPARK_REMOTE_ENV = "DBT_ENV_SECRET_SALES_KPI_SPARK_REMOTE"
+SPARK_THRIFT_PASSWORD_ENV = "DBT_ENV_SECRET_SALES_KPI_SPARK_THRIFT_PASSWORD"
+# Over Spark Connect, dbt-spark's session method still asks for Hive support: a static
+# setting the server refuses, with a warning on every query. The server's catalog is its own.
+CONNECT_STATIC_CONF_WARNING = "Failed to set spark.sql.catalogImplementation"
+
+
+def spark_target(settings: Settings) -> str:
+    """The dbt target the Spark build runs on: in-process, Connect or Thrift."""
+    return SPARK_TARGETS[settings.spark_connection]
 
 
 def spark_dbt_environment(settings: Settings) -> dict[str, str]:
-    """What the `spark` dbt target reads from the environment (profiles.yml): where Spark
-    writes, the master, the shuffle partitions; and Spark's log configuration (its JVM logs
-    into `<warehouse>/spark/logs/spark.log`, not onto the console)."""
+    """What the Spark dbt targets read from the environment (profiles.yml): where Spark
+    writes, where it runs (the master, the Connect URL or the Thrift server, credentials
+    under DBT_ENV_SECRET_* names), the shuffle partitions; and Spark's log configuration (an
+    in-process JVM logs into `<warehouse>/spark/logs/spark.log`, not onto the console)."""
     (settings.spark_dir / "logs").mkdir(parents=True, exist_ok=True)
-    return {
+    env = {
         **spark_environment(
             settings.spark_dir, settings.spark_master, settings.spark_shuffle_partitions
         ),
         "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
         "PYTHONWARNINGS": ",".join(
             w for w in (os.environ.get("PYTHONWARNINGS"),
-                        f"ignore:{PYSPARK_PANDAS_WARNING}:FutureWarning") if w
+                        f"ignore:{PYSPARK_PANDAS_WARNING}:FutureWarning",
+                        f"ignore:{CONNECT_STATIC_CONF_WARNING}:UserWarning") if w
         ),
     }
+    if settings.spark_remote:
+        env[SPARK_REMOTE_ENV] = connect_url(settings)
+    if settings.spark_thrift_host:
+        # only what is set: the profile's defaults stand for the rest (an empty secret
+        # variable would still render as dbt's secret placeholder, i.e. a password)
+        env |= {name: value for name, value in (
+            ("SALES_KPI_SPARK_THRIFT_HOST", settings.spark_thrift_host),
+            ("SALES_KPI_SPARK_THRIFT_PORT", str(settings.spark_thrift_port)),
+            ("SALES_KPI_SPARK_THRIFT_USER", settings.spark_thrift_user),
+            ("SALES_KPI_SPARK_THRIFT_AUTH", settings.spark_thrift_auth),
+            (SPARK_THRIFT_PASSWORD_ENV, settings.spark_thrift_password),
+        ) if value}
+    return env
+
+
+def connect_url(settings: Settings) -> str:
+    """The Spark Connect URL dbt connects with: `spark_remote`, plus `;token=` when the
+    server takes one (`sc://host:15002/;token=...`; pyspark then speaks TLS)."""
+    url = settings.spark_remote or ""
+    if not settings.spark_remote_token:
+        return url
+    if ";" not in url:
+        url = url.rstrip("/") + "/"
+    return f"{url};token={settings.spark_remote_token}"
 
 
 def master_for_logs(master: str) -> str:
     """The master as logs may show it: without user info (`spark://user:secret@host`) or
     Spark Connect parameters (`sc://host:15002/;token=...`), which can carry credentials."""
     return re.sub(r"//[^/@]*@", "//", master).split(";")[0]
+
+
+def spark_for_logs(settings: Settings) -> str:
+    """Where the Spark build runs, as the run's log says it (no credentials)."""
+    if settings.spark_remote:
+        return f"Spark Connect server {master_for_logs(settings.spark_remote)}"
+    if settings.spark_thrift_host:
+        return (f"Spark Thrift server {settings.spark_thrift_host}:"
+                f"{settings.spark_thrift_port}")
+    return master_for_logs(settings.spark_master or "local[*]")
 
 
 def raw_parquet_dir(settings: Settings) -> Path:
@@ -97,10 +153,11 @@ def reset_spark_build(settings: Settings) -> None:
 
 def export_sources(settings: Settings, manifest: Mapping[str, Any]) -> dict[str, object]:
     """The raw tables the sources read, as Parquet for Spark; the dbt vars that register
-    them (the `raw_layer_from_var` hook)."""
+    them and check where Spark writes its tables (the `raw_layer_from_var` hook)."""
     folder = raw_parquet_dir(settings)
     tables = export_raw_layer(settings.raw_database, folder, only=source_tables(manifest))
-    return {RAW_PARQUET_DIR_VAR: str(folder.resolve()), RAW_PARQUET_TABLES_VAR: tables}
+    return {RAW_PARQUET_DIR_VAR: str(folder.resolve()), RAW_PARQUET_TABLES_VAR: tables,
+            SPARK_TABLES_DIR_VAR: str(spark_tables_dir(settings).resolve())}
 
 
 def write_build_views(settings: Settings, manifest: Mapping[str, Any]) -> Path:

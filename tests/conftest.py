@@ -290,6 +290,8 @@ COSTLIEST_FIRST = (
     # unit tests on Spark (test_spark_cluster.py reads the same build: it is left out of this
     # list, so it comes last, when the build is done, instead of waiting for it)
     "test_engine_parity", "test_spark_job",
+    # a Spark Connect and a Thrift server, a small Spark build on each (minutes under load)
+    "test_spark_servers",
     # the next two start at once: one builds the shared run, the other runs its own (a file
     # that needs the shared run would wait for it behind the file lock)
     "test_run_guard_kill_at_each_step", "test_write_audit_publish",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipelines.settings import Settings, SettingsError
@@ -32,3 +34,105 @@ def test_the_engine_is_duckdb_unless_the_environment_asks_for_spark() -> None:
 def test_an_unknown_engine_is_refused_naming_the_engines() -> None:
     with pytest.raises(SettingsError, match=r"engine: unknown engine 'postgres'.*duckdb, spark"):
         Settings.from_env({"SALES_KPI_ENGINE": "postgres"})
+
+
+def test_spark_is_reached_in_one_way_chosen_by_the_environment() -> None:
+    """Unset: local[*] in-process; a master, a Spark Connect URL or a Thrift server, each
+    picking its dbt target (profiles.yml)."""
+    from pipelines.spark_build import spark_target
+
+    cases = {
+        (): ("session", "spark"),
+        (("SALES_KPI_SPARK_MASTER", "spark://127.0.0.1:7077"),): ("session", "spark"),
+        (("SALES_KPI_SPARK_REMOTE", "sc://127.0.0.1:15002"),): ("connect", "spark_connect"),
+        (("SALES_KPI_SPARK_THRIFT_HOST", "127.0.0.1"), ("SALES_KPI_SPARK_THRIFT_PORT", "10001")):
+            ("thrift", "spark_thrift"),
+    }
+    for env, expected in cases.items():
+        settings = Settings.from_env({"SALES_KPI_ENGINE": "spark", **dict(env)})
+        assert (settings.spark_connection, spark_target(settings)) == expected, env
+    assert Settings.from_env({"SALES_KPI_SPARK_THRIFT_HOST": "h", "SALES_KPI_SPARK_THRIFT_PORT":
+                              "10001"}).spark_thrift_port == 10001
+
+
+def test_only_one_of_master_remote_and_thrift_may_be_set() -> None:
+    ways = {"SALES_KPI_SPARK_MASTER": "spark://127.0.0.1:7077",
+            "SALES_KPI_SPARK_REMOTE": "sc://127.0.0.1:15002",
+            "SALES_KPI_SPARK_THRIFT_HOST": "127.0.0.1"}
+    for left_out in [None, *ways]:
+        env = {k: v for k, v in ways.items() if k != left_out}
+        with pytest.raises(SettingsError, match=r"are set together; Spark is reached in one way"):
+            Settings.from_env(env)
+
+
+def test_a_spark_connect_url_goes_in_spark_remote_and_starts_with_sc() -> None:
+    with pytest.raises(SettingsError, match=r"SALES_KPI_SPARK_REMOTE: .* starts with sc://"):
+        Settings.from_env({"SALES_KPI_SPARK_REMOTE": "spark://127.0.0.1:7077"})
+    with pytest.raises(SettingsError, match=r"SALES_KPI_SPARK_MASTER is a Spark Connect URL"):
+        Settings.from_env({"SALES_KPI_SPARK_MASTER": "sc://127.0.0.1:15002"})
+    with pytest.raises(SettingsError, match=r"need SALES_KPI_SPARK_THRIFT_HOST"):
+        Settings.from_env({"SALES_KPI_SPARK_THRIFT_USER": "etl"})
+
+
+def test_spark_server_credentials_are_secret_and_reach_dbt_under_scrubbed_names(
+    tmp_path: Path,
+) -> None:
+    """A Spark Connect token and the Thrift password never appear in clear in what is
+    printed or handed to Dagster, nor in the run's log line (which names the server); dbt
+    reads them from DBT_ENV_SECRET_* variables, whose values dbt scrubs from its own logs."""
+    from pipelines.settings import redact_secrets
+    from pipelines.spark_build import spark_dbt_environment, spark_for_logs
+
+    connect = Settings(engine="spark", warehouse_dir=tmp_path,
+                       spark_remote="sc://127.0.0.1:15002", spark_remote_token="s3cr3t-connect")
+    thrift = Settings(engine="spark", warehouse_dir=tmp_path, spark_thrift_host="10.0.0.5",
+                      spark_thrift_user="etl", spark_thrift_auth="LDAP",
+                      spark_thrift_password="s3cr3t-thrift")
+    for settings, secret in ((connect, "s3cr3t-connect"), (thrift, "s3cr3t-thrift")):
+        shown = " ".join(map(str, (settings.as_dict(), repr(settings), spark_for_logs(settings))))
+        assert secret not in shown
+        assert Settings.from_text(settings.as_dict()) == settings  # resolved in this process
+        env = spark_dbt_environment(settings)
+        assert [k for k, v in env.items() if secret in v] == [
+            next(k for k in env if k.startswith("DBT_ENV_SECRET_"))
+        ]
+        assert secret not in redact_secrets(f"failed: {env}")
+    assert spark_dbt_environment(connect)["DBT_ENV_SECRET_SALES_KPI_SPARK_REMOTE"] == (
+        "sc://127.0.0.1:15002/;token=s3cr3t-connect"
+    )
+    assert spark_for_logs(connect) == "Spark Connect server sc://127.0.0.1:15002"
+    assert spark_for_logs(thrift) == "Spark Thrift server 10.0.0.5:10000"
+
+
+def test_a_spark_connect_token_is_refused_inside_the_url() -> None:
+    with pytest.raises(SettingsError, match=r"carries a token: .*SALES_KPI_SPARK_REMOTE_TOKEN"):
+        Settings.from_env({"SALES_KPI_SPARK_REMOTE": "sc://h:15002/;token=abc"})
+    with pytest.raises(SettingsError, match=r"SPARK_REMOTE_TOKEN needs SALES_KPI_SPARK_REMOTE"):
+        Settings.from_env({"SALES_KPI_SPARK_REMOTE_TOKEN": "abc"})
+
+
+def test_two_ways_to_reach_spark_are_refused_by_the_cli_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    """Exit 2, one line naming both variables (not blamed on --as-of), nothing written."""
+    import os
+    import subprocess
+    import sys
+
+    from pipelines.settings import PROJECT_ROOT
+
+    warehouse = tmp_path / "warehouse"
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--engine", "spark",
+         "--extracts", str(tmp_path), "--warehouse", str(warehouse)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=120,
+        env={**os.environ, "SALES_KPI_SPARK_MASTER": "spark://127.0.0.1:7077",
+             "SALES_KPI_SPARK_REMOTE": "sc://127.0.0.1:15002"},
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: SALES_KPI_SPARK_MASTER and SALES_KPI_SPARK_REMOTE are set together; Spark is "
+        "reached in one way: a master (local[*], spark://host:7077), a Spark Connect server "
+        "(sc://host:15002) or a Thrift server; unset the others"
+    ]
+    assert not warehouse.exists()

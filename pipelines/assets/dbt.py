@@ -29,15 +29,15 @@ from dagster_dbt import (
 
 from pipelines.assets.owners import DATA_TEAM, WITH_SALES_MANAGEMENT
 from pipelines.dbt_project import DBT_DATABASE_ENV, dbt_vars, prepared_dbt_project
-from pipelines.engines import DBT_TARGETS
 from pipelines.resources import PipelineSettings
 from pipelines.settings import Settings
 from pipelines.spark_build import (
     export_sources,
-    master_for_logs,
     read_manifest,
     reset_spark_build,
     spark_dbt_environment,
+    spark_for_logs,
+    spark_target,
     write_build_views,
 )
 
@@ -246,8 +246,8 @@ def sales_kpi_dbt_models(
             reset_spark_build(settings)
             manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
             variables |= export_sources(settings, manifest)
-            args += ["--target", DBT_TARGETS["spark"]]
-            context.log.info(f"dbt build on Spark ({master_for_logs(settings.spark_master)}); "
+            args += ["--target", spark_target(settings)]
+            context.log.info(f"dbt build on Spark ({spark_for_logs(settings)}); "
                              "Spark's own log: "
                              f"{settings.spark_dir / 'logs' / 'spark.log'}")
         args += ["--vars", json.dumps(variables)]

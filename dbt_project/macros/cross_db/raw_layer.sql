@@ -33,6 +33,25 @@
     `raw_parquet_tables` are given (pipelines/spark_build.py), and nothing otherwise. -#}
 {% macro raw_layer_from_var() -%}
     {% if execute and var('raw_parquet_dir', none) %}
+        {% do check_spark_tables_dir(var('spark_tables_dir', none)) %}
         {% do raw_layer_from_parquet(var('raw_parquet_dir'), var('raw_parquet_tables')) %}
+    {% endif %}
+{%- endmacro %}
+
+{#- The job reads a Spark build's tables from `<warehouse>/spark/tables` (the `spark_tables_dir`
+    var). In-process the profile sets Spark's warehouse dir there; a Spark Connect or Thrift
+    server has its own, fixed when it starts. A server started with another one is refused
+    before anything is built, saying what to start it with. -#}
+{% macro check_spark_tables_dir(expected) -%}
+    {% if expected %}
+        {% set shown = run_query('set spark.sql.warehouse.dir').columns[1].values()[0] %}
+        {% set actual = shown.replace('file://', '').replace('file:', '').rstrip('/') %}
+        {% if actual != expected.rstrip('/') %}
+            {% do exceptions.raise_compiler_error(
+                "the Spark server's spark.sql.warehouse.dir is " ~ shown ~ ", but this "
+                ~ "warehouse's Spark tables are read from " ~ expected ~ ": start the server "
+                ~ "with --conf spark.sql.warehouse.dir=" ~ expected ~ " (one server per warehouse)"
+            ) %}
+        {% endif %}
     {% endif %}
 {%- endmacro %}

@@ -1,0 +1,171 @@
+"""The job's Spark build on a Spark server: Spark Connect and a Spark Thrift server (README,
+"Engines": where Spark runs).
+
+Each server is started on 127.0.0.1 from the jars inside pyspark (tests/spark_servers.py). A
+small generated sample is loaded by the normal loader, and the Spark build runs on the server
+as the job runs it — with the job's own pieces: the sources exported to Parquet and their vars
+(`export_sources`), the dbt environment and the target it picks for SALES_KPI_SPARK_REMOTE or
+SALES_KPI_SPARK_THRIFT_HOST (`spark_dbt_environment`, `spark_target`: `spark_connect`,
+`spark_thrift`), the `on-run-start` hook registering the raw layer in the server, and the
+DuckDB views the checks and the publisher read (`write_build_views`) — but on a part of the
+project: one staging model and its data tests, `dbt build --select stg_crm__users`. The whole
+job through Spark Connect (`sales-kpi run --engine spark`) works and publishes, but took
+549 s (dbt build 455 s) at a load average of 13–20 on this 2-core machine (each statement is
+a round trip to the server, and dbt sends many): too long for `make test` (README, "Engines").
+
+The build must succeed and must have run in the server (its log shows the client's session
+and at least one execution per node; no Spark driver ran here: no Derby metastore under
+<warehouse>/spark), its table must be where the job reads it, and no Spark process may be left
+once the server has stopped.
+
+Also here: with the spark extra (pyspark's `connect` dependencies included), importing the
+checks — Great Expectations imports pyspark.sql.connect — does not end a `python -c` process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pytest
+from engine_parity_builds import load_sample
+from spark_servers import spark_server
+
+from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_executable, dbt_vars, prepared_dbt_project
+from pipelines.settings import PROJECT_ROOT, Settings
+from pipelines.spark_build import (
+    export_sources,
+    read_manifest,
+    spark_dbt_environment,
+    spark_target,
+    write_build_views,
+)
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+SELECTED = "stg_crm__users"
+DBT_TIMEOUT_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class ServerBuild:
+    kind: str
+    settings: Settings
+    target: str
+    returncode: int
+    output: str
+    seconds: float
+    nodes: int
+    sessions: int
+    executions: int
+    server_processes: set[int]
+    left_after_stop: set[int]
+
+
+def _manifest() -> dict[str, Any]:
+    return read_manifest(prepared_dbt_project().manifest_path.parent)
+
+
+@pytest.fixture(scope="module", params=["connect", "thrift"])
+def server_build(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> ServerBuild:
+    """The Spark build of SELECTED on a Spark Connect or Thrift server, as the job runs it;
+    the server's account taken before it stops."""
+    kind = request.param
+    root = tmp_path_factory.mktemp(f"spark_{kind}")
+    load_sample(root)  # root/warehouse.duckdb: the raw layer, as the job's load leaves it
+    manifest = _manifest()
+    target = root / "dbt_target"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SALES_KPI_SPARK_")}
+    base = {"SALES_KPI_ENGINE": "spark", "SALES_KPI_WAREHOUSE_DIR": str(root),
+            "SALES_KPI_SPARK_SHUFFLE_PARTITIONS": "2"}
+    tables = Settings.from_env(base).spark_dir / "tables"
+    with spark_server(kind, root / "server", tables) as server:
+        settings = Settings.from_env({**base, **server.env})  # as the job reads them
+        variables = dbt_vars(settings) | export_sources(settings, manifest)
+        started = time.monotonic()
+        completed = subprocess.run(
+            [dbt_executable(), "build", "--select", SELECTED, "--exclude", "test_type:unit",
+             # its own data tests, not the relationship tests of models not built here
+             "--indirect-selection", "cautious",
+             "--vars", json.dumps(variables), "--target", spark_target(settings),
+             "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR),
+             "--target-path", str(target), "--log-path", str(target / "logs")],
+            env={**env, **spark_dbt_environment(settings), "DBT_USE_COLORS": "false"},
+            capture_output=True, text=True, check=False, timeout=DBT_TIMEOUT_SECONDS,
+        )
+        seconds = time.monotonic() - started
+        if completed.returncode == 0:
+            write_build_views(settings, read_manifest(target))
+        results = target / "run_results.json"
+        nodes = len(json.loads(results.read_text())["results"]) if results.exists() else 0
+        sessions, executions = server.sessions(), server.executions()
+        running = server.process_ids()
+    return ServerBuild(kind, settings, spark_target(settings), completed.returncode,
+                       completed.stdout + completed.stderr, seconds, nodes, sessions,
+                       executions, running, server.process_ids())
+
+
+def test_the_spark_build_runs_on_the_spark_server_the_settings_name(
+    server_build: ServerBuild,
+) -> None:
+    """SALES_KPI_SPARK_REMOTE picks the `spark_connect` target, SALES_KPI_SPARK_THRIFT_HOST
+    the `spark_thrift` one; the build (the model and its data tests) passes, and the server
+    ran it: its log shows the client's session and at least one execution per node, and no
+    Spark driver ran in dbt's process."""
+    assert server_build.returncode == 0, server_build.output[-5000:]
+    assert server_build.target == {"connect": "spark_connect", "thrift": "spark_thrift"}[
+        server_build.kind]
+    assert f"target='{server_build.target}'" in server_build.output
+    assert server_build.nodes > 1  # the model and its data tests
+    assert server_build.sessions > 0, "the server served no session"
+    assert server_build.executions >= server_build.nodes
+    spark_dir = server_build.settings.spark_dir
+    assert not (spark_dir / "metastore_db").exists()
+    assert not (spark_dir / "derby.log").exists()
+
+
+def test_the_server_build_is_read_where_the_job_reads_a_spark_build(
+    server_build: ServerBuild,
+) -> None:
+    """The server wrote its table under <warehouse>/spark/tables, and the view the checks and
+    the publisher read (build.duckdb) holds one row per user, as the raw layer has them."""
+    assert server_build.returncode == 0, server_build.output[-5000:]
+    settings = server_build.settings
+    with duckdb.connect(str(settings.raw_database), read_only=True) as raw:
+        (users,) = raw.execute("select count(distinct user_id) from raw.users").fetchone()
+    node = next(n for n in _manifest()["nodes"].values() if n["name"] == SELECTED)
+    assert (settings.spark_dir / "tables" / f"{node['schema']}.db" / SELECTED).is_dir()
+    with duckdb.connect(str(settings.build_database), read_only=True) as build:
+        (built,) = build.execute(
+            f'select count(*) from "{node["schema"]}"."{SELECTED}"'
+        ).fetchone()
+    assert built == users > 0
+
+
+def test_no_spark_process_is_left_once_the_server_has_stopped(
+    server_build: ServerBuild,
+) -> None:
+    assert server_build.server_processes, "the server's processes were not found while it ran"
+    assert server_build.left_after_stop == set()
+
+
+def test_a_python_c_process_that_imports_the_checks_is_not_ended_by_pyspark() -> None:
+    """With pyspark's `connect` dependencies missing, importing pyspark.sql.connect (as
+    Great Expectations does) decides that a `python -c` process is running pyspark's doctests
+    and ends it with status 0; the spark extra brings them (`pyspark[connect]`), so the
+    process goes on. pyspark's pandas-3 warning is filtered by the package."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import pipelines.quality.checks; print('alive')"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert (result.returncode, result.stdout) == (0, "alive\n"), result.stderr
+    assert "FutureWarning" not in result.stderr
+
