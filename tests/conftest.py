@@ -33,7 +33,7 @@ from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
-    from engine_parity_builds import Builds
+    from engine_runs import EngineRuns
 
 DELIVERY = "2026-11-24T0200"
 LATER_DELIVERY = "2026-11-25T0200"
@@ -286,10 +286,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 # follow in file order). Long files first and short ones last keep both cores busy till the end
 # instead of leaving one worker alone with a long file; the order changes speed, never outcomes.
 COSTLIEST_FIRST = (
-    # the longest: the parity sample built on DuckDB and on a Spark cluster, then the data and
-    # unit tests on Spark (test_spark_cluster.py reads the same build: it is left out of this
-    # list, so it comes last, when the build is done, instead of waiting for it)
-    "test_engine_parity", "test_spark_job",
+    # the longest: the job run on DuckDB and on a Spark cluster, then dbt's unit tests on
+    # Spark (conftest `engine_runs`); test_spark_job reads those runs and runs three more Spark
+    # jobs of its own (blocked, SIGTERM, no-op night), so it starts the runs while the other
+    # core takes the next files. test_engine_parity and test_spark_cluster read the same runs:
+    # they are left out of this list, so they come last, when the runs are done, instead of
+    # holding a worker waiting for them.
+    "test_spark_job",
     # the next two start at once: one builds the shared run, the other runs its own (a file
     # that needs the shared run would wait for it behind the file lock)
     "test_run_guard_kill_at_each_step", "test_write_audit_publish",
@@ -457,7 +460,8 @@ def raw_counts(warehouse: Path) -> dict[str, int]:
 
 
 def run_cli_subprocess(
-    *args: str, env: Mapping[str, str] | None = None, drop: Sequence[str] = ()
+    *args: str, env: Mapping[str, str] | None = None, drop: Sequence[str] = (),
+    timeout: float = 900,
 ) -> dict[str, Any]:
     """`sales-kpi run ARGS` in a subprocess of this checkout, stdout and stderr piped (as
     under cron or `| cat`): its exit code, stdout, stderr and seconds."""
@@ -472,7 +476,7 @@ def run_cli_subprocess(
          "import sys; from pipelines.cli import main; raise SystemExit(main(sys.argv[1:]))",
          "run", *args],
         cwd=PROJECT_ROOT, env={**environment, **(env or {})}, capture_output=True, text=True,
-        check=False, timeout=900,
+        check=False, timeout=timeout,
     )
     return {"code": result.returncode, "stdout": result.stdout, "stderr": result.stderr,
             "seconds": time.monotonic() - started}
@@ -503,13 +507,14 @@ def labelled_sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine_parity_builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
-    """The parity sample built on DuckDB and on Spark, the Spark build on a local standalone
-    cluster (tests/engine_parity_builds.py); read-only. Once per session: the parity tests and
-    the cluster tests read the same build."""
-    from engine_parity_builds import Builds, build_both_engines
+def engine_runs(tmp_path_factory: pytest.TempPathFactory) -> EngineRuns:
+    """The job run on DuckDB and on Spark over one small sample with target overrides, the
+    Spark run on a local standalone cluster started for it, and dbt's unit tests on Spark
+    (tests/engine_runs.py); read-only. Once per session: the parity, cluster and Spark job
+    tests read the same two runs."""
+    from engine_runs import EngineRuns, run_both_engines
 
-    return Builds(built_once(tmp_path_factory, "engine_parity", build_both_engines))
+    return EngineRuns(built_once(tmp_path_factory, "engine_runs", run_both_engines))
 
 
 def copy_warehouse(warehouse: Path, to: Path) -> Path:
