@@ -217,7 +217,8 @@ def quarantine(con: duckdb.DuckDBPyConnection) -> list[dict]:
 # --- markers ------------------------------------------------------------------------------------
 
 # Session fixtures that run the whole job: a test that needs one is `slow` wherever it is.
-JOB_FIXTURES = {"published_warehouse", "second_night_warehouse", "labelled_sample_warehouse"}
+JOB_FIXTURES = {"published_warehouse", "second_night_warehouse", "labelled_sample_warehouse",
+                "engine_runs"}
 
 
 # --- Spark: the tests marked `spark` ----------------------------------------------------------
@@ -289,12 +290,10 @@ COSTLIEST_FIRST = (
     # the longest: the job run on DuckDB and on a Spark cluster, then dbt's unit tests on
     # Spark (conftest `engine_runs`); test_spark_job reads those runs and runs three more Spark
     # jobs of its own (blocked, SIGTERM, no-op night), so it starts the runs while the other
-    # core takes the next files. test_engine_parity and test_spark_cluster read the same runs:
-    # they are left out of this list, so they come last, when the runs are done, instead of
-    # holding a worker waiting for them.
+    # core takes the next files (READ_SPARK_RUNS come last)
     "test_spark_job",
-    # the next two start at once: one builds the shared run, the other runs its own (a file
-    # that needs the shared run would wait for it behind the file lock)
+    # the next one starts beside it and runs its own jobs; the one after it builds the shared
+    # run (a file that needs the shared run would wait for it behind the file lock)
     "test_run_guard_kill_at_each_step", "test_write_audit_publish",
     "test_run_guard_sigterm_at_each_step", "test_reporting", "test_kpis_match_definitions",
     "test_marts_match_definitions", "test_end_to_end", "test_run_guard", "test_console",
@@ -302,6 +301,9 @@ COSTLIEST_FIRST = (
     "test_read_only_install", "test_explain", "test_dbt_unit_tests", "test_adapters",
     "test_ingest_deliveries", "test_targets_and_registry", "test_gx_duckdb",
 )
+# Files that only read the shared Spark runs (`engine_runs`, started by test_spark_job): after
+# every other file, when the runs are done, instead of holding a worker that waits for them.
+READ_SPARK_RUNS = ("test_engine_parity", "test_spark_cluster")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -312,7 +314,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if JOB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
     rank = {name: place for place, name in enumerate(COSTLIEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: file order kept
+    rank |= {name: len(rank) + 1 for name in READ_SPARK_RUNS}  # the rest rank len(COSTLIEST_FIRST)
+    items.sort(key=lambda item: rank.get(item.path.stem, len(COSTLIEST_FIRST)))  # stable
 
 
 # --- the session's sample warehouse ---------------------------------------------------------
