@@ -42,7 +42,7 @@ java:
 run: setup
 	$(BIN)/sales-kpi run
 
-## test: the whole test suite (real DuckDB, Dagster, dbt, GX, and Spark: the parity build on
+## test: the whole test suite (real DuckDB, Dagster, dbt, GX, and Spark: the job run on
 ## a local standalone cluster), on every core (pytest-xdist: a file at a time, the costliest
 ## first: COSTLIEST_FIRST in tests/conftest.py). Spark is required here: a Spark test that
 ## cannot run (no spark extra, no Java 17) fails instead of skipping (SALES_KPI_REQUIRE_SPARK)

@@ -33,7 +33,7 @@ from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
-    from engine_parity_builds import Builds
+    from engine_runs import EngineRuns
 
 DELIVERY = "2026-11-24T0200"
 LATER_DELIVERY = "2026-11-25T0200"
@@ -217,7 +217,8 @@ def quarantine(con: duckdb.DuckDBPyConnection) -> list[dict]:
 # --- markers ------------------------------------------------------------------------------------
 
 # Session fixtures that run the whole job: a test that needs one is `slow` wherever it is.
-JOB_FIXTURES = {"published_warehouse", "second_night_warehouse", "labelled_sample_warehouse"}
+JOB_FIXTURES = {"published_warehouse", "second_night_warehouse", "labelled_sample_warehouse",
+                "engine_runs"}
 
 
 # --- Spark: the tests marked `spark` ----------------------------------------------------------
@@ -286,14 +287,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 # follow in file order). Long files first and short ones last keep both cores busy till the end
 # instead of leaving one worker alone with a long file; the order changes speed, never outcomes.
 COSTLIEST_FIRST = (
-    # the longest: the parity sample built on DuckDB and on a Spark cluster, then the data and
-    # unit tests on Spark (test_spark_cluster.py reads the same build: it is left out of this
-    # list, so it comes last, when the build is done, instead of waiting for it)
-    "test_engine_parity", "test_spark_job",
+    # the longest: the job run on DuckDB and on a Spark cluster, then dbt's unit tests on
+    # Spark (conftest `engine_runs`); test_spark_job reads those runs and runs three more Spark
+    # jobs of its own (blocked, SIGTERM, no-op night), so it starts the runs while the other
+    # core takes the next files (READ_SPARK_RUNS come last)
+    "test_spark_job",
     # a Spark Connect and a Thrift server, a small Spark build on each (minutes under load)
     "test_spark_servers",
-    # the next two start at once: one builds the shared run, the other runs its own (a file
-    # that needs the shared run would wait for it behind the file lock)
+    # the next one starts beside it and runs its own jobs; the one after it builds the shared
+    # run (a file that needs the shared run would wait for it behind the file lock)
     "test_run_guard_kill_at_each_step", "test_write_audit_publish",
     "test_run_guard_sigterm_at_each_step", "test_reporting", "test_kpis_match_definitions",
     "test_marts_match_definitions", "test_end_to_end", "test_run_guard", "test_console",
@@ -301,6 +303,9 @@ COSTLIEST_FIRST = (
     "test_read_only_install", "test_explain", "test_dbt_unit_tests", "test_adapters",
     "test_ingest_deliveries", "test_targets_and_registry", "test_gx_duckdb",
 )
+# Files that only read the shared Spark runs (`engine_runs`, started by test_spark_job): after
+# every other file, when the runs are done, instead of holding a worker that waits for them.
+READ_SPARK_RUNS = ("test_engine_parity", "test_spark_cluster")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -311,7 +316,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if JOB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
     rank = {name: place for place, name in enumerate(COSTLIEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: file order kept
+    rank |= {name: len(rank) + 1 for name in READ_SPARK_RUNS}  # the rest rank len(COSTLIEST_FIRST)
+    items.sort(key=lambda item: rank.get(item.path.stem, len(COSTLIEST_FIRST)))  # stable
 
 
 # --- the session's sample warehouse ---------------------------------------------------------
@@ -459,7 +465,8 @@ def raw_counts(warehouse: Path) -> dict[str, int]:
 
 
 def run_cli_subprocess(
-    *args: str, env: Mapping[str, str] | None = None, drop: Sequence[str] = ()
+    *args: str, env: Mapping[str, str] | None = None, drop: Sequence[str] = (),
+    timeout: float = 900,
 ) -> dict[str, Any]:
     """`sales-kpi run ARGS` in a subprocess of this checkout, stdout and stderr piped (as
     under cron or `| cat`): its exit code, stdout, stderr and seconds."""
@@ -474,7 +481,7 @@ def run_cli_subprocess(
          "import sys; from pipelines.cli import main; raise SystemExit(main(sys.argv[1:]))",
          "run", *args],
         cwd=PROJECT_ROOT, env={**environment, **(env or {})}, capture_output=True, text=True,
-        check=False, timeout=900,
+        check=False, timeout=timeout,
     )
     return {"code": result.returncode, "stdout": result.stdout, "stderr": result.stderr,
             "seconds": time.monotonic() - started}
@@ -505,13 +512,14 @@ def labelled_sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine_parity_builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
-    """The parity sample built on DuckDB and on Spark, the Spark build on a local standalone
-    cluster (tests/engine_parity_builds.py); read-only. Once per session: the parity tests and
-    the cluster tests read the same build."""
-    from engine_parity_builds import Builds, build_both_engines
+def engine_runs(tmp_path_factory: pytest.TempPathFactory) -> EngineRuns:
+    """The job run on DuckDB and on Spark over one small sample with target overrides, the
+    Spark run on a local standalone cluster started for it, and dbt's unit tests on Spark
+    (tests/engine_runs.py); read-only. Once per session: the parity, cluster and Spark job
+    tests read the same two runs."""
+    from engine_runs import EngineRuns, run_both_engines
 
-    return Builds(built_once(tmp_path_factory, "engine_parity", build_both_engines))
+    return EngineRuns(built_once(tmp_path_factory, "engine_runs", run_both_engines))
 
 
 def copy_warehouse(warehouse: Path, to: Path) -> Path:

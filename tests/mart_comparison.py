@@ -145,3 +145,91 @@ def kinds_from_schema(schema: Sequence[tuple[str, str]]) -> ColumnKinds:
         ints=named("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"),
         bools=named("BOOLEAN"),
     )
+
+
+# The published marts and their keys (the contract's), compared between the engines.
+MART_KEYS: dict[str, tuple[str, ...]] = {
+    "dim_reps": ("user_id",),
+    "dim_leads": ("contact_id",),
+    "fct_funnel_stages": ("contact_id", "stage"),
+    "fct_activities": ("activity_id",),
+    "fct_deals": ("deal_id",),
+    "fct_marketing_event_judgements": ("event_id",),
+    "label_consistency": ("labeller",),
+    "kpi_registry": ("kpi_id",),
+    "kpi_values": ("kpi_id", "scope", "scope_id", "period_start"),
+    "kpi_baselines": ("kpi_id", "scope", "scope_id"),
+    "kpi_scorecard": ("kpi_id", "scope", "scope_id", "period_start"),
+}
+# An md5 of each engine's own rendering of a contact's input rows (macro row_fingerprint):
+# compared for presence and form, not value.
+ENGINE_SPECIFIC: dict[str, set[str]] = {
+    "dim_leads": {"inputs_fingerprint"},
+    "int_leads__inputs": {"inputs_fingerprint"},
+}
+OCCURRENCE = "_occurrence"
+SHOWN = 10
+
+
+def _keyed_by_every_column(
+    frame: pd.DataFrame, schema: Schema, ignored: set[str]
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """For a table without a declared key: every column that compares exactly (not floats,
+    not `ignored`) is the key, and equal rows are told apart by their occurrence (rows sorted
+    by the float columns too, so both engines number them alike)."""
+    kinds = kinds_from_schema(schema)
+    key = [c for c, _ in schema if c not in kinds.floats and c not in ignored]
+    floats = [c for c, _ in schema if c in kinds.floats]
+    # sorted and grouped on the values' text (lists and None sort and hash as text)
+    text = pd.DataFrame({c: frame[c].map(repr) for c in key}, index=frame.index)
+    order = pd.concat([text, frame[floats]], axis=1).sort_values([*key, *floats]).index
+    ranked = frame.loc[order].copy()
+    ranked[OCCURRENCE] = (
+        text.loc[order].groupby(key).cumcount() if key else range(len(ranked))
+    )
+    return ranked.reset_index(drop=True), (*key, OCCURRENCE)
+
+
+def engine_differences(
+    table: str,
+    on_duckdb: tuple[pd.DataFrame, Schema],
+    on_spark: tuple[pd.DataFrame, Schema],
+    key: Sequence[str] | None = None,
+) -> str | None:
+    """Why `table` differs between the engines (None when it does not): another schema, row
+    count, rows on one side only, or values beyond the engine tolerance on a key; the columns
+    of ENGINE_SPECIFIC only for presence and form (32 hex digits). Without a `key`, rows are
+    compared as a multiset (`_keyed_by_every_column`)."""
+    (expected, duckdb_schema), (actual, spark_schema) = on_duckdb, on_spark
+    if spark_schema != duckdb_schema:
+        return f"{table}: schema on Spark {spark_schema} != on DuckDB {duckdb_schema}"
+    if len(actual) != len(expected):
+        return f"{table}: {len(actual)} rows on Spark, {len(expected)} on DuckDB"
+    engine_specific = ENGINE_SPECIFIC.get(table, set())
+    columns = [c for c, _ in duckdb_schema if c not in engine_specific]
+    if key is None:
+        expected, key = _keyed_by_every_column(expected, duckdb_schema, engine_specific)
+        actual, key = _keyed_by_every_column(actual, duckdb_schema, engine_specific)
+        columns.append(OCCURRENCE)
+        kinds = kinds_from_schema([*duckdb_schema, (OCCURRENCE, "BIGINT")])
+    else:
+        kinds = kinds_from_schema(duckdb_schema)
+    differences = compare(kinds, actual, expected, key, columns)
+    if differences:
+        return (
+            f"{table}: {len(differences.mismatching)} rows differ, {len(differences.missing)} "
+            f"only on DuckDB, {len(differences.extra)} only on Spark\n"
+            + "\n".join(differences.mismatching[:SHOWN] + differences.missing[:SHOWN]
+                        + differences.extra[:SHOWN])
+        )
+    for column in engine_specific:
+        on_both = expected[[*key, column]].merge(
+            actual[[*key, column]], on=list(key), suffixes=("_duckdb", "_spark")
+        )
+        if len(on_both) != len(expected):
+            return f"{table}.{column}: keys do not pair up"
+        if not (on_both[f"{column}_duckdb"].notna() == on_both[f"{column}_spark"].notna()).all():
+            return f"{table}.{column}: present on one engine, missing on the other"
+        if not on_both[f"{column}_spark"].dropna().str.fullmatch(r"[0-9a-f]{32}").all():
+            return f"{table}.{column}: not an md5 on Spark"
+    return None

@@ -1,145 +1,117 @@
-"""One dbt project, two engines: Spark builds the same marts as DuckDB, row by row.
+"""One dbt project, two engines: the job's Spark build makes every model and seed DuckDB's
+build makes, row by row, with the same data-test outcomes, and dbt's unit tests pass on Spark.
 
-The session's parity builds (conftest `engine_parity_builds`, tests/engine_parity_builds.py):
-a small generated sample loaded with the normal loader (plus a few manager target overrides),
-built on DuckDB and — from the same raw layer exported to Parquet — on Spark, on a local
-standalone cluster: one `dbt build` on each (seeds, models, data tests and the dbt unit
-tests). Every mart is compared on its keys: exact for ids, texts, counts, booleans, dates and
-instants; amounts and ratios to 1e-9 relative. Every data test must have the same outcome on
-both engines, and every dbt unit test must pass on Spark.
+The session's two job runs (conftest `engine_runs`, tests/engine_runs.py): `sales-kpi run`
+and `sales-kpi run --engine spark` (on a local standalone cluster) over one small generated
+sample with manager target overrides. Each run leaves its build where the job's checks and
+publisher read it (`Settings.build_database`): on DuckDB the warehouse file; on Spark
+`spark/build.duckdb`, views over each model's and seed's Parquet folder — so the comparison
+itself does not depend on Spark. Every model and seed of the project is compared: the
+published marts on their contract keys, the others as multisets of rows; exact for ids, texts,
+counts, booleans, dates and instants, amounts and ratios to 1e-9 relative
+(mart_comparison.engine_differences). Every data test of the job's build has the same outcome
+on both engines (its run_results.json); every dbt unit test (which the job leaves to the test
+suite) passes on Spark, run once over the Spark run's tables.
 
-Spark tables are Parquet files under the build's Spark folder; they are read back with DuckDB,
-so the comparison itself does not depend on Spark. Without the spark extra or Java 17 these
-tests are skipped, saying why — and fail instead under SALES_KPI_REQUIRE_SPARK=1 (`make test`;
-conftest.py, `spark_missing`).
+Without the spark extra or Java 17 these tests are skipped, saying why — and fail instead
+under SALES_KPI_REQUIRE_SPARK=1 (`make test`; conftest.py, `spark_missing`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 import pytest
-from engine_parity_builds import Builds
-from mart_comparison import compare, kinds_from_schema, relation_frame
+from engine_runs import EngineRuns
+from mart_comparison import MART_KEYS, Schema, engine_differences, relation_frame
+
+from pipelines.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-SHOWN = 10
-MART_KEYS: dict[str, tuple[str, ...]] = {
-    "dim_reps": ("user_id",),
-    "dim_leads": ("contact_id",),
-    "fct_funnel_stages": ("contact_id", "stage"),
-    "fct_activities": ("activity_id",),
-    "fct_deals": ("deal_id",),
-    "fct_marketing_event_judgements": ("event_id",),
-    "label_consistency": ("labeller",),
-    "kpi_registry": ("kpi_id",),
-    "kpi_values": ("kpi_id", "scope", "scope_id", "period_start"),
-    "kpi_baselines": ("kpi_id", "scope", "scope_id"),
-    "kpi_scorecard": ("kpi_id", "scope", "scope_id", "period_start"),
-}
-# An md5 of each engine's own rendering of a contact's input rows (macro row_fingerprint):
-# compared for presence and form, not value.
-ENGINE_SPECIFIC = {"dim_leads": {"inputs_fingerprint"}}
+DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+# every model and seed of the project, by name (their schema comes from the run's manifest)
+NODES = sorted(
+    [("model", path.stem) for path in (DBT_PROJECT / "models").rglob("*.sql")]
+    + [("seed", path.stem) for path in (DBT_PROJECT / "seeds").rglob("*.csv")]
+)
+
+
+def _explain(run: Mapping[str, Any]) -> str:
+    return f"exit {run['code']}\n{run['stdout'][-3000:]}\n{run['stderr'][-3000:]}"
 
 
 @pytest.fixture(scope="module")
-def builds(engine_parity_builds: Builds) -> Builds:
-    return engine_parity_builds
+def runs(engine_runs: EngineRuns) -> EngineRuns:
+    """The two runs, both of which must have succeeded for anything here to be compared."""
+    for run in (engine_runs.duckdb_run, engine_runs.spark_run):
+        assert run["code"] == 0, _explain(run)
+    return engine_runs
 
 
-def _summary(result: Mapping[str, Any]) -> str:
-    lines = [line for line in result["stdout"].splitlines() if "ERROR" in line or "FAIL" in line]
-    return "\n".join(lines[:40]) + "\n" + result["stdout"][-2000:] + result["stderr"][-2000:]
-
-
-def test_every_seed_and_model_builds_on_duckdb_and_on_spark(builds: Builds) -> None:
-    assert builds.duckdb_build["returncode"] == 0, _summary(builds.duckdb_build)
-    result = builds.spark_build
-    assert result["returncode"] == 0, _summary(result)
-    assert " ERROR=0 " in result["stdout"]
-    # the same nodes were built and tested on both engines, with the same totals
-    assert _totals(result) == _totals(builds.duckdb_build)
-
-
-def _totals(result: Mapping[str, Any]) -> str:
-    done = [line for line in result["stdout"].splitlines() if "Done. PASS=" in line]
-    assert done, result["stdout"][-2000:]
-    return done[-1].split("Done. ")[1]
-
-
-def _duckdb_mart(builds: Builds, table: str) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    with duckdb.connect(str(builds.duckdb_database), read_only=True) as con:
-        con.execute("set TimeZone = 'UTC'")
-        relation = con.sql(f"select * from marts.{table}")
-        return relation_frame(relation)
-
-
-def _spark_mart(builds: Builds, table: str) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    files = builds.spark_tables / "marts.db" / table
-    assert any(files.glob("*.parquet")), f"Spark wrote no Parquet for marts.{table} in {files}"
-    with duckdb.connect() as con:
-        con.execute("set TimeZone = 'UTC'")
-        relation = con.sql(f"select * from read_parquet('{files}/*.parquet')")
-        return relation_frame(relation)
-
-
-@pytest.mark.parametrize("mart", sorted(MART_KEYS))
-def test_every_mart_is_the_same_on_spark_as_on_duckdb(builds: Builds, mart: str) -> None:
-    assert builds.duckdb_build["returncode"] == 0, _summary(builds.duckdb_build)
-    assert builds.spark_build["returncode"] == 0, _summary(builds.spark_build)
-    expected, duckdb_schema = _duckdb_mart(builds, mart)
-    actual, spark_schema = _spark_mart(builds, mart)
-    # the same columns, in the same order, with the same types (read back as DuckDB types)
-    assert spark_schema == duckdb_schema
-    assert len(expected) > 0, f"{mart} is empty on DuckDB: the sample proves nothing"
-    assert len(actual) == len(expected)
-
-    engine_specific = ENGINE_SPECIFIC.get(mart, set())
-    columns = [c for c, _ in duckdb_schema if c not in engine_specific]
-    differences = compare(
-        kinds_from_schema(duckdb_schema), actual, expected, MART_KEYS[mart], columns
-    )
-    assert not differences, (
-        f"{mart}: {len(differences.mismatching)} rows differ, {len(differences.missing)} only "
-        f"on DuckDB, {len(differences.extra)} only on Spark\n"
-        + "\n".join(
-            differences.mismatching[:SHOWN] + differences.missing[:SHOWN]
-            + differences.extra[:SHOWN]
+def _nodes(results: Mapping[str, Any], kinds: tuple[str, ...]) -> dict[str, str]:
+    """Each node's outcome in a dbt run's results (for tests, with its failing rows)."""
+    return {
+        result["unique_id"]: (
+            f"{result['status']} {result['failures']}"
+            if result["status"] in ("warn", "fail") else result["status"]
         )
-    )
-    key = list(MART_KEYS[mart])
-    for column in engine_specific:
-        both = expected[[*key, column]].merge(
-            actual[[*key, column]], on=key, suffixes=("_duckdb", "_spark")
+        for result in results["results"]
+        if result["unique_id"].split(".")[0] in kinds
+    }
+
+
+def test_every_seed_and_model_builds_on_duckdb_and_on_spark(runs: EngineRuns) -> None:
+    on_duckdb = _nodes(runs.run_results("duckdb"), ("model", "seed"))
+    on_spark = _nodes(runs.run_results("spark"), ("model", "seed"))
+    assert len(on_duckdb) == len(NODES)
+    assert set(on_duckdb.values()) == {"success"}
+    assert on_spark == on_duckdb
+
+
+def _relation(con: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any], kind: str,
+              name: str) -> tuple[pd.DataFrame, Schema]:
+    node = manifest["nodes"][f"{kind}.sales_kpi.{name}"]
+    relation = f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
+    return relation_frame(con.sql(f"select * from {relation}"))
+
+
+def _read(database: Path, manifest: Mapping[str, Any], kind: str, name: str
+          ) -> tuple[pd.DataFrame, Schema]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        con.execute("set TimeZone = 'UTC'")
+        return _relation(con, manifest, kind, name)
+
+
+@pytest.mark.parametrize(("kind", "name"), NODES, ids=[name for _, name in NODES])
+def test_every_model_and_seed_is_the_same_on_spark_as_on_duckdb(
+    runs: EngineRuns, kind: str, name: str
+) -> None:
+    manifest = runs.manifest("duckdb")
+    on_duckdb = _read(runs.build_database("duckdb"), manifest, kind, name)
+    on_spark = _read(runs.build_database("spark"), runs.manifest("spark"), kind, name)
+    if name in MART_KEYS:
+        assert len(on_duckdb[0]) > 0, f"{name} is empty on DuckDB: the sample proves nothing"
+    assert engine_differences(name, on_duckdb, on_spark, MART_KEYS.get(name)) is None
+
+
+def test_the_sample_carries_manager_target_overrides(runs: EngineRuns) -> None:
+    """The overrides file reached both builds (an override replaces a derived target)."""
+    for engine in ("duckdb", "spark"):
+        overrides, _schema = _read(
+            runs.build_database(engine), runs.manifest(engine), "model", "stg_targets__overrides"
         )
-        assert len(both) == len(expected)
-        present = both[f"{column}_duckdb"].notna()
-        assert (present == both[f"{column}_spark"].notna()).all(), column
-        assert both[f"{column}_spark"].dropna().str.fullmatch(r"[0-9a-f]{32}").all(), column
+        assert len(overrides) == 3, engine
 
 
-# dbt's line for a test's outcome: "12 of 480 PASS name ....", "WARN 3 name", "FAIL 1 name"
-TEST_OUTCOME = re.compile(r"\d+ of \d+ (PASS|WARN \d+|FAIL \d+|ERROR) (\S+) ")
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _outcomes(result: Mapping[str, Any], unit: bool) -> dict[str, str]:
-    """Each test's outcome in a build's output (the unit tests, `model::test`, or the data
-    tests), the number of failing rows included."""
-    found = TEST_OUTCOME.finditer(ANSI.sub("", result["stdout"]))
-    return {match[2]: match[1] for match in found if ("::" in match[2]) == unit}
-
-
-def test_every_data_test_gives_the_same_outcome_on_spark_as_on_duckdb(builds: Builds) -> None:
-    assert builds.spark_build["returncode"] == 0, _summary(builds.spark_build)
-    on_spark = _outcomes(builds.spark_build, unit=False)
-    on_duckdb = _outcomes(builds.duckdb_build, unit=False)
-    assert len(on_duckdb) >= 100, builds.duckdb_build["stdout"][-2000:]
+def test_every_data_test_gives_the_same_outcome_on_spark_as_on_duckdb(runs: EngineRuns) -> None:
+    on_duckdb = _nodes(runs.run_results("duckdb"), ("test",))
+    on_spark = _nodes(runs.run_results("spark"), ("test",))
+    assert len(on_duckdb) >= 100, sorted(on_duckdb)[:10]
     # the same tests ran on both engines, and each passed, or warned on as many rows, on both
     differing = {
         name: (on_duckdb.get(name), on_spark.get(name))
@@ -149,10 +121,11 @@ def test_every_data_test_gives_the_same_outcome_on_spark_as_on_duckdb(builds: Bu
     assert differing == {}, f"(DuckDB, Spark) outcome per test: {differing}"
 
 
-def test_every_dbt_unit_test_passes_on_spark(builds: Builds) -> None:
-    assert builds.spark_build["returncode"] == 0, _summary(builds.spark_build)
-    on_spark = _outcomes(builds.spark_build, unit=True)
-    assert len(on_spark) >= 30, builds.spark_build["stdout"][-2000:]
-    assert {name for name, outcome in on_spark.items() if outcome != "PASS"} == set()
-    # every unit test of the project ran (the DuckDB build ran them too)
-    assert on_spark.keys() == _outcomes(builds.duckdb_build, unit=True).keys()
+def test_every_dbt_unit_test_passes_on_spark(engine_runs: EngineRuns) -> None:
+    run = engine_runs.spark_unit_tests
+    assert run["code"] == 0, _explain(run)
+    on_spark = _nodes(engine_runs.unit_test_results(), ("unit_test",))
+    assert len(on_spark) >= 30, sorted(on_spark)
+    assert {name for name, outcome in on_spark.items() if outcome != "pass"} == set()
+    # every unit test of the project ran
+    assert on_spark.keys() == engine_runs.unit_tests_in_project()

@@ -1,13 +1,13 @@
-"""The cluster path: the dbt project builds on a Spark standalone cluster — a master and two
+"""The cluster path: the nightly job runs on a Spark standalone cluster — a master and two
 workers on 127.0.0.1, started from the scripts inside pyspark (tests/spark_cluster.py) — and
 the cluster leaves nothing behind.
 
-The build is the session's one Spark build (conftest `engine_parity_builds`): the parity
-sample, built by dbt's process as the driver with SALES_KPI_SPARK_MASTER=spark://127.0.0.1:P.
-That its marts are DuckDB's, row by row, is test_engine_parity.py's
-`test_every_mart_is_the_same_on_spark_as_on_duckdb`, on this very build; here: that it ran on
-the cluster, on both workers, and that stopping the cluster — or killing the process that
-started it — leaves no Spark process running.
+The run is the session's one Spark job run (conftest `engine_runs`, tests/engine_runs.py):
+`sales-kpi run --engine spark` with SALES_KPI_SPARK_MASTER=spark://127.0.0.1:P, its dbt
+build's driver in dbt's process, its executors on the workers. That it publishes DuckDB's
+marts, row by row, is test_spark_job.py's and test_engine_parity.py's, on this very run; here:
+that it ran on the cluster, on both workers, and that stopping the cluster — or killing the
+process that started it — leaves no Spark process running.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from engine_parity_builds import Builds, processes_mentioning
+from engine_runs import EngineRuns, processes_mentioning
 from spark_cluster import WORKERS
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -31,32 +31,31 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 TESTS_DIR = Path(__file__).parent
 
 
-def test_the_spark_build_ran_on_the_standalone_cluster(engine_parity_builds: Builds) -> None:
-    cluster = engine_parity_builds.cluster
+def test_the_spark_job_ran_on_the_standalone_cluster(engine_runs: EngineRuns) -> None:
+    cluster = engine_runs.cluster
     assert "error" not in cluster, cluster.get("error")
-    assert engine_parity_builds.spark_build["returncode"] == 0, (
-        engine_parity_builds.spark_build["stdout"][-3000:]
-    )
+    run = engine_runs.spark_run
+    assert run["code"] == 0, f"exit {run['code']}\n{run['stdout'][-3000:]}\n{run['stderr'][-3000:]}"
     assert cluster["master_url"].startswith("spark://127.0.0.1:")
     assert len(cluster["workers"]) == WORKERS
     assert all(w["host"] == "127.0.0.1" and w["state"] == "ALIVE" for w in cluster["workers"])
-    # dbt's Spark sessions (the raw layer's registration, the build) were the master's apps
+    # the job's dbt build (and the unit tests after it) were the master's apps
     assert cluster["completed_apps"], "no application ran on the cluster's master"
 
 
-def test_both_workers_ran_tasks_of_the_build(engine_parity_builds: Builds) -> None:
-    tasks = engine_parity_builds.cluster["finished_tasks"]
+def test_both_workers_ran_tasks_of_the_job(engine_runs: EngineRuns) -> None:
+    tasks = engine_runs.cluster["finished_tasks"]
     assert len(tasks) == WORKERS
     assert all(count > 0 for count in tasks.values()), tasks
 
 
-def test_no_spark_process_is_left_once_the_cluster_stopped(engine_parity_builds: Builds) -> None:
-    cluster = engine_parity_builds.cluster
+def test_no_spark_process_is_left_once_the_cluster_stopped(engine_runs: EngineRuns) -> None:
+    cluster = engine_runs.cluster
     # the master, the workers and the executors they started, as seen while it ran
     assert len(cluster["pids"]) >= 1 + WORKERS
     assert cluster["left_after_stop"] == []
     assert cluster["mentioning_folder_after_stop"] == []
-    assert processes_mentioning(str(engine_parity_builds.folder / "cluster")) == []
+    assert processes_mentioning(str(engine_runs.cluster_folder)) == []
 
 
 # A test session that starts a cluster and is then killed (SIGKILL: no finally, no atexit).

@@ -1,17 +1,19 @@
 """The whole nightly job on Spark: `sales-kpi run --engine spark` (README, "Engines").
 
-One small generated sample is run through the job twice, as an operator would: on DuckDB (the
-default) and with `--engine spark` (load and checks as on DuckDB, the dbt build on Spark, the
-same publisher). Every published mart must be the same, row by row on its keys: exact for
-ids, texts, counts, booleans, dates and instants; amounts and ratios to 1e-9 relative
-(`dim_leads.inputs_fingerprint` is each engine's own md5 of a contact's inputs: compared for
-presence and form only). A blocking check that fails on the Spark build leaves the published
-marts byte for byte as they were, and a machine without Java is refused before anything runs.
+The session's two job runs (conftest `engine_runs`, tests/engine_runs.py) run one small
+generated sample, with manager target overrides, through the job as an operator would: on
+DuckDB (the default) and with `--engine spark` (load and checks as on DuckDB, the dbt build on
+Spark — here on a local standalone cluster — the same publisher). Every published mart must be
+the same, row by row on its keys: exact for ids, texts, counts, booleans, dates and instants;
+amounts and ratios to 1e-9 relative (`dim_leads.inputs_fingerprint` is each engine's own md5
+of a contact's inputs: compared for presence and form only). A second Spark night over the
+same files is a no-op; a blocking check that fails on the Spark build leaves the published
+marts byte for byte as they were; SIGTERM during the Spark build ends Spark's JVM and
+publishes nothing; a machine without Java is refused before anything runs. Those runs of
+their own use Spark in-process (`local[2]`), on copies of the shared warehouses.
 
-The Spark runs cost minutes each: one successful run is shared by the tests that read it.
-Spark's master comes from SALES_KPI_SPARK_MASTER (default here: `local[2]`), so the same tests
-can run against a standalone cluster. Without the spark extra or Java 17 the module is skipped
-with the reason, unless SALES_KPI_REQUIRE_SPARK=1 (then that is a failure).
+Without the spark extra or Java 17 the module is skipped with the reason, unless
+SALES_KPI_REQUIRE_SPARK=1 (then that is a failure).
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ import duckdb
 import pandas as pd
 import pytest
 from conftest import run_cli_subprocess, write_delivery
-from mart_comparison import compare, kinds_from_schema, relation_frame
+from engine_runs import SPARK_ENV, EngineRuns
+from mart_comparison import MART_KEYS, engine_differences, relation_frame
 
 from pipelines.engines import EngineUnavailable, require_engine
 from pipelines.publish import PUBLISHED_TABLES, published_database
-from pipelines.sample import generate_sample
 from pipelines.settings import PROJECT_ROOT, Settings
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -46,30 +48,6 @@ except EngineUnavailable as missing:
         raise RuntimeError(f"SALES_KPI_REQUIRE_SPARK=1 but {missing}") from missing
     pytest.skip(str(missing), allow_module_level=True)
 
-SCALE, SEED = 0.05, 23
-SHOWN = 10
-# A small sample on a small machine: two local cores, few shuffle partitions; the master from
-# the environment when it names one (a standalone cluster).
-SPARK_ENV = {
-    "SALES_KPI_SPARK_MASTER": os.environ.get("SALES_KPI_SPARK_MASTER") or "local[2]",
-    "SALES_KPI_SPARK_SHUFFLE_PARTITIONS": os.environ.get(
-        "SALES_KPI_SPARK_SHUFFLE_PARTITIONS") or "2",
-}
-# The published marts (and their keys) compared between the engines.
-MART_KEYS: dict[str, tuple[str, ...]] = {
-    "dim_reps": ("user_id",),
-    "dim_leads": ("contact_id",),
-    "fct_funnel_stages": ("contact_id", "stage"),
-    "fct_activities": ("activity_id",),
-    "fct_deals": ("deal_id",),
-    "fct_marketing_event_judgements": ("event_id",),
-    "label_consistency": ("labeller",),
-    "kpi_registry": ("kpi_id",),
-    "kpi_values": ("kpi_id", "scope", "scope_id", "period_start"),
-    "kpi_baselines": ("kpi_id", "scope", "scope_id"),
-    "kpi_scorecard": ("kpi_id", "scope", "scope_id", "period_start"),
-}
-ENGINE_SPECIFIC = {"dim_leads": {"inputs_fingerprint"}}
 # A delivery after the sample's last one: a won new_business deal in a currency without rates.
 FX_GAP_DELIVERY = "2026-11-27T0200"
 FX_GAP_DEAL = "DEAL-SPK-0001"
@@ -89,31 +67,41 @@ class JobRun:
 
 def _run(extracts: Path, warehouse: Path, *args: str, env: dict[str, str] | None = None
          ) -> JobRun:
-    run = run_cli_subprocess(
+    return _shared(warehouse, run_cli_subprocess(
         "--extracts", str(extracts), "--warehouse", str(warehouse), *args, env=env,
-    )
+    ))
+
+
+def _shared(warehouse: Path, run: dict[str, Any]) -> JobRun:
+    """A run as `run_cli_subprocess` (or the shared runs' record) reports it."""
     return JobRun(warehouse, run["code"], run["stdout"], run["stderr"], run["seconds"])
 
 
 @pytest.fixture(scope="module")
-def extracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("spark_job") / "extracts"
-    generate_sample(folder, scale=SCALE, seed=SEED)
-    return folder
+def extracts(engine_runs: EngineRuns) -> Path:
+    """The shared runs' sample (read-only: a test that adds a delivery copies it)."""
+    return engine_runs.extracts
 
 
 @pytest.fixture(scope="module")
-def duckdb_run(extracts: Path) -> JobRun:
-    """The default job (DuckDB) on the sample, without the site: the reference."""
-    run = _run(extracts, extracts.parent / "duckdb", env={"SALES_KPI_WRITE_SITE": "false"})
+def job_env(engine_runs: EngineRuns) -> dict[str, str]:
+    """What every run on the sample sets (its target overrides file), with Spark on local[2]."""
+    return {**engine_runs.job_env, **SPARK_ENV}
+
+
+@pytest.fixture(scope="module")
+def duckdb_run(engine_runs: EngineRuns) -> JobRun:
+    """The default job (DuckDB) on the sample, without the site: the reference; read-only."""
+    run = _shared(engine_runs.duckdb_warehouse, engine_runs.duckdb_run)
     assert run.code == 0, run.explain()
     return run
 
 
 @pytest.fixture(scope="module")
-def spark_run(extracts: Path) -> JobRun:
-    """`sales-kpi run --engine spark` on the same files, with the site; read-only."""
-    return _run(extracts, extracts.parent / "spark", "--engine", "spark", env=SPARK_ENV)
+def spark_run(engine_runs: EngineRuns) -> JobRun:
+    """`sales-kpi run --engine spark` on the same files (on the cluster), with the site;
+    read-only."""
+    return _shared(engine_runs.spark_warehouse, engine_runs.spark_run)
 
 
 def _published(warehouse: Path, table: str) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -121,7 +109,6 @@ def _published(warehouse: Path, table: str) -> tuple[pd.DataFrame, list[tuple[st
         con.execute("set TimeZone = 'UTC'")
         relation = con.sql(f'select * from "{table}"')
         return relation_frame(relation)
-
 
 
 # --- (a) the same published marts --------------------------------------------------------
@@ -158,32 +145,11 @@ def test_every_published_mart_is_the_same_from_spark_as_from_duckdb(
     spark_run: JobRun, duckdb_run: JobRun, mart: str
 ) -> None:
     assert spark_run.code == 0, spark_run.explain()
-    expected, duckdb_schema = _published(duckdb_run.warehouse, mart)
-    actual, spark_schema = _published(spark_run.warehouse, mart)
-    assert spark_schema == duckdb_schema
-    assert len(expected) > 0, f"{mart} is empty on DuckDB: the sample proves nothing"
-    assert len(actual) == len(expected)
-    engine_specific = ENGINE_SPECIFIC.get(mart, set())
-    columns = [c for c, _ in duckdb_schema if c not in engine_specific]
-    differences = compare(
-        kinds_from_schema(duckdb_schema), actual, expected, MART_KEYS[mart], columns
-    )
-    assert not differences, (
-        f"{mart}: {len(differences.mismatching)} rows differ, {len(differences.missing)} only "
-        f"from DuckDB, {len(differences.extra)} only from Spark\n"
-        + "\n".join(
-            differences.mismatching[:SHOWN] + differences.missing[:SHOWN]
-            + differences.extra[:SHOWN]
-        )
-    )
-    key = list(MART_KEYS[mart])
-    for column in engine_specific:
-        both = expected[[*key, column]].merge(
-            actual[[*key, column]], on=key, suffixes=("_duckdb", "_spark")
-        )
-        assert len(both) == len(expected)
-        assert (both[f"{column}_duckdb"].notna() == both[f"{column}_spark"].notna()).all()
-        assert both[f"{column}_spark"].dropna().str.fullmatch(r"[0-9a-f]{32}").all(), column
+    on_duckdb = _published(duckdb_run.warehouse, mart)
+    assert len(on_duckdb[0]) > 0, f"{mart} is empty on DuckDB: the sample proves nothing"
+    assert engine_differences(
+        mart, on_duckdb, _published(spark_run.warehouse, mart), MART_KEYS[mart]
+    ) is None
 
 
 def test_published_marts_from_spark_keep_their_descriptions(spark_run: JobRun) -> None:
@@ -217,17 +183,19 @@ def test_dashboard_and_explain_read_the_marts_published_from_spark(spark_run: Jo
 
 
 def test_a_second_spark_night_over_the_same_files_is_a_no_op_but_a_switch_of_engine_is_not(
-    spark_run: JobRun, extracts: Path
+    spark_run: JobRun, extracts: Path, job_env: dict[str, str], tmp_path: Path
 ) -> None:
     assert spark_run.code == 0, spark_run.explain()
-    again = _run(extracts, spark_run.warehouse, "--engine", "spark", env=SPARK_ENV)
+    warehouse = shutil.copytree(spark_run.warehouse, tmp_path / "warehouse", symlinks=True)
+    again = _run(extracts, warehouse, "--engine", "spark", env=job_env)
     assert again.code == 0, again.explain()
     assert "nothing new since run" in again.stdout
     # the same files and settings on the other engine rebuild: checked without running it,
     # by the fingerprint a run compares with (pipelines/no_op.py)
     from pipelines.no_op import nothing_new_since
 
-    settings = Settings.from_env().replace(extracts_dir=extracts, warehouse_dir=spark_run.warehouse)
+    settings = Settings.from_env({**os.environ, **job_env}).replace(
+        extracts_dir=extracts, warehouse_dir=warehouse)
     assert nothing_new_since(settings.replace(engine="spark")) is not None
     assert nothing_new_since(settings.replace(engine="duckdb")) is None
 
@@ -274,7 +242,7 @@ def _won_deal_in_a_currency_without_rates(extracts: Path) -> dict[str, list[dict
 
 
 def test_a_blocking_check_failing_on_spark_leaves_the_published_marts_as_they_were(
-    duckdb_run: JobRun, extracts: Path, tmp_path: Path
+    duckdb_run: JobRun, extracts: Path, job_env: dict[str, str], tmp_path: Path
 ) -> None:
     """On a copy of the DuckDB-published warehouse (the engine a warehouse was published
     with does not matter), a delivery with a won deal in a currency without rates: the
@@ -286,7 +254,7 @@ def test_a_blocking_check_failing_on_spark_leaves_the_published_marts_as_they_we
     before, parquet_before = _sha(published), _parquet_fingerprint(warehouse)
 
     run = _run(landing, warehouse, "--engine", "spark",
-               env={**SPARK_ENV, "SALES_KPI_WRITE_SITE": "false"})
+               env={**job_env, "SALES_KPI_WRITE_SITE": "false"})
 
     assert run.code == 1, run.explain()
     assert "check revenue_in_eur on marts/fct_deals" in run.stderr, run.explain()
@@ -326,7 +294,7 @@ def test_engine_spark_without_java_is_refused_before_anything_runs(tmp_path: Pat
 
 
 def test_a_spark_run_stopped_by_sigterm_leaves_no_spark_process_and_publishes_nothing(
-    duckdb_run: JobRun, extracts: Path, tmp_path: Path
+    duckdb_run: JobRun, extracts: Path, job_env: dict[str, str], tmp_path: Path
 ) -> None:
     """SIGTERM while Spark's JVM runs the build: the run ends (128 + 15), Spark's JVM ends
     with it, and the published marts (here: the DuckDB run's) are byte for byte as they were."""
@@ -341,7 +309,7 @@ def test_a_spark_run_stopped_by_sigterm_leaves_no_spark_process_and_publishes_no
     run = subprocess.Popen(
         [sys.executable, "-m", "pipelines.cli", "run", "--engine", "spark", "--force",
          "--extracts", str(extracts), "--warehouse", str(warehouse)],
-        cwd=PROJECT_ROOT, env={**os.environ, **SPARK_ENV, "SALES_KPI_WRITE_SITE": "false"},
+        cwd=PROJECT_ROOT, env={**os.environ, **job_env, "SALES_KPI_WRITE_SITE": "false"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

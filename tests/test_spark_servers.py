@@ -30,14 +30,19 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-from engine_parity_builds import load_sample
 from spark_servers import spark_server
 
+from pipelines.contract import ENTITIES
 from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_executable, dbt_vars, prepared_dbt_project
+from pipelines.ingest.landing import scan_landing
+from pipelines.ingest.loader import load_entity
+from pipelines.ingest.raw_layer import ensure_raw_layer
+from pipelines.sample import generate_sample
 from pipelines.settings import PROJECT_ROOT, Settings
 from pipelines.spark_build import (
     export_sources,
@@ -50,6 +55,7 @@ from pipelines.spark_build import (
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 SELECTED = "stg_crm__users"
+SCALE, SEED = 0.05, 23
 DBT_TIMEOUT_SECONDS = 900
 
 
@@ -68,6 +74,19 @@ class ServerBuild:
     left_after_stop: set[int]
 
 
+def load_raw_layer(root: Path) -> None:
+    """A small generated sample through the normal loader into `root/warehouse.duckdb`: the
+    raw layer as the job's load leaves it, without running the job."""
+    extracts = root / "extracts"
+    generate_sample(extracts, scale=SCALE, seed=SEED)
+    settings = Settings(extracts_dir=extracts, warehouse_dir=root)
+    files, _notes = scan_landing(extracts)
+    with duckdb.connect(str(root / "warehouse.duckdb")) as con:
+        ensure_raw_layer(con)
+        for entity in ENTITIES:
+            load_entity(con, entity, files, settings, run_id="servers")
+
+
 def _manifest() -> dict[str, Any]:
     return read_manifest(prepared_dbt_project().manifest_path.parent)
 
@@ -80,7 +99,7 @@ def server_build(
     the server's account taken before it stops."""
     kind = request.param
     root = tmp_path_factory.mktemp(f"spark_{kind}")
-    load_sample(root)  # root/warehouse.duckdb: the raw layer, as the job's load leaves it
+    load_raw_layer(root)
     manifest = _manifest()
     target = root / "dbt_target"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SALES_KPI_SPARK_")}
