@@ -43,12 +43,14 @@ RAW_PARQUET_TABLES_VAR = "raw_parquet_tables"
 
 def spark_dbt_environment(settings: Settings) -> dict[str, str]:
     """What the `spark` dbt target reads from the environment (profiles.yml): where Spark
-    writes, the master, the shuffle partitions; and Spark's log configuration (its JVM logs
-    into `<warehouse>/spark/logs/spark.log`, not onto the console)."""
+    writes, the master, the shuffle partitions, the driver's heap; and Spark's log
+    configuration (its JVM logs into `<warehouse>/spark/logs/spark.log`, not onto the
+    console)."""
     (settings.spark_dir / "logs").mkdir(parents=True, exist_ok=True)
     return {
         **spark_environment(
-            settings.spark_dir, settings.spark_master, settings.spark_shuffle_partitions
+            settings.spark_dir, settings.spark_master, settings.spark_shuffle_partitions,
+            settings.spark_driver_memory,
         ),
         "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
         "PYTHONWARNINGS": ",".join(
