@@ -104,7 +104,9 @@ class Sampler:
                     times = process.cpu_times()
             except psutil.Error:
                 continue
-            part = self.cpu_by_part.setdefault(process.pid, self._part(process, in_job))
+            # not remembered per PID: spark-submit's shell script becomes the driver JVM
+            # under the same PID (exec)
+            part = self.cpu_by_part[process.pid] = self._part(process, in_job)
             parts[part] = parts.get(part, 0) + rss
             total += rss
             self.cpu_seen[process.pid] = times.user + times.system
@@ -335,6 +337,7 @@ def standalone_cluster(folder: Path) -> Iterator[object]:
     spec = importlib.util.spec_from_file_location("bench_spark_cluster", CLUSTER_MODULE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     with module.spark_cluster(folder) as cluster:
         yield cluster
