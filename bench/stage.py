@@ -22,6 +22,12 @@ def main(extracts: str, warehouse: str, out: str) -> int:
     with DagsterInstance.ephemeral() as instance:
         outcome = run_nightly_job(settings, log_level="WARNING", instance=instance)
         stats = instance.get_run_step_stats(outcome.run_id)
+        # on Spark the dbt step logs this line once the raw layer is exported to Parquet:
+        # the export's end, inside the step
+        spark_started = next((
+            entry.timestamp for entry in instance.all_logs(outcome.run_id)
+            if entry.user_message.startswith("dbt build on Spark")
+        ), None)
     if not outcome.success:
         print("\n".join(outcome.failures), file=sys.stderr)
         return 1
@@ -35,7 +41,8 @@ def main(extracts: str, warehouse: str, out: str) -> int:
     }
     spans = {s.step_key: [s.start_time or 0, s.end_time or 0] for s in stats}
     Path(out).write_text(json.dumps(
-        {"rows_loaded": int(rows), "files": files, "steps": steps, "step_spans": spans}
+        {"rows_loaded": int(rows), "files": files, "steps": steps, "step_spans": spans,
+         "spark_build_started": spark_started}
     ))
     return 0
 

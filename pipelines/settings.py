@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
@@ -120,6 +121,10 @@ class Settings:
         default=None, repr=False, metadata={"secret": True}
     )
     spark_shuffle_partitions: int = 8
+    # Spark only: the driver JVM's heap (`spark.driver.memory`; Spark's own default). With
+    # `local[*]` the driver also runs every task, so this is the whole build's memory; on a
+    # cluster the executors have their own (bench/README.md, "Issue 15").
+    spark_driver_memory: str = "1g"
     # Nightly operation: when the schedule runs (cron, in the business timezone), how long a
     # new delivery folder must be quiet before the sensor starts a run, retries of a failed
     # step (transient errors such as a locked file), and where alerts go besides the log.
@@ -175,6 +180,11 @@ class Settings:
             )
         if self.spark_shuffle_partitions < 1:
             raise SettingsError("spark_shuffle_partitions must be at least 1")
+        if not re.fullmatch(r"[1-9][0-9]*[kmgt]", self.spark_driver_memory.strip().lower()):
+            raise SettingsError(
+                f"spark_driver_memory: {self.spark_driver_memory!r} is not a JVM size such "
+                "as 1g or 4096m"
+            )
         self._check_where_spark_runs()
         if not 0 <= self.max_bad_row_share <= 1:
             raise SettingsError("max_bad_row_share must be between 0 and 1")

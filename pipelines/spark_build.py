@@ -64,12 +64,14 @@ def spark_target(settings: Settings) -> str:
 def spark_dbt_environment(settings: Settings) -> dict[str, str]:
     """What the Spark dbt targets read from the environment (profiles.yml): where Spark
     writes, where it runs (the master, the Connect URL or the Thrift server, credentials
-    under DBT_ENV_SECRET_* names), the shuffle partitions; and Spark's log configuration (an
-    in-process JVM logs into `<warehouse>/spark/logs/spark.log`, not onto the console)."""
+    under DBT_ENV_SECRET_* names), the shuffle partitions, the driver's heap (an in-process
+    driver only); and Spark's log configuration (an in-process JVM logs into
+    `<warehouse>/spark/logs/spark.log`, not onto the console)."""
     (settings.spark_dir / "logs").mkdir(parents=True, exist_ok=True)
     env = {
         **spark_environment(
-            settings.spark_dir, settings.spark_master, settings.spark_shuffle_partitions
+            settings.spark_dir, settings.spark_master, settings.spark_shuffle_partitions,
+            settings.spark_driver_memory,
         ),
         "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
         "PYTHONWARNINGS": ",".join(

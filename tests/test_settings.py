@@ -136,3 +136,20 @@ def test_two_ways_to_reach_spark_are_refused_by_the_cli_before_anything_runs(
         "(sc://host:15002) or a Thrift server; unset the others"
     ]
     assert not warehouse.exists()
+
+
+def test_the_spark_driver_memory_is_a_jvm_size_and_reaches_the_in_process_driver(
+    tmp_path: Path,
+) -> None:
+    """`spark_driver_memory` (SALES_KPI_SPARK_DRIVER_MEMORY) is the in-process driver's heap:
+    Spark's own default 1g, a JVM size or refused, and handed to the `spark` dbt target."""
+    from pipelines.spark_build import spark_dbt_environment
+
+    assert Settings().spark_driver_memory == "1g"
+    settings = Settings.from_env({"SALES_KPI_SPARK_DRIVER_MEMORY": "3g",
+                                  "SALES_KPI_WAREHOUSE_DIR": str(tmp_path)})
+    assert settings.spark_driver_memory == "3g"
+    assert spark_dbt_environment(settings)["SALES_KPI_SPARK_DRIVER_MEMORY"] == "3g"
+    for wrong in ("lots", "3", "0g", "-1g"):
+        with pytest.raises(SettingsError, match="spark_driver_memory"):
+            Settings.from_env({"SALES_KPI_SPARK_DRIVER_MEMORY": wrong})
