@@ -17,7 +17,7 @@ import pytest
 from conftest import REQUIRE_SPARK_ENV, spark_missing
 
 TESTS_DIR = Path(__file__).parent
-A_SPARK_TEST = "test_spark_cluster.py::test_both_workers_ran_tasks_of_the_build"
+A_SPARK_TEST = "test_spark_cluster.py::test_both_workers_ran_tasks_of_the_job"
 
 
 def _pytest_without_java(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

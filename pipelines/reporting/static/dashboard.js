@@ -783,7 +783,10 @@
     a.download = fileName(cardId, kind);
     document.body.appendChild(a);
     a.click();
-    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    // The browser reads the blob after the click, when it gets to it: on a busy machine that
+    // took more than a second, and a URL revoked before then downloads nothing. A minute is
+    // long enough for any start and costs only the table's own size meanwhile.
+    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 60000);
   }
 
   // ------------------------------------------------------------------ page state
