@@ -216,19 +216,39 @@ class Page:
         self.browser.send("Browser.setDownloadBehavior", {
             "behavior": "allow", "downloadPath": str(folder), "eventsEnabled": True})
 
+    def download_events(self) -> list[str]:
+        """What Chromium said of the downloads so far (began, and each state it reached): the
+        account a test gives when a file does not arrive."""
+        said = []
+        for event in list(self.browser.events):
+            params = event.get("params", {})
+            if event.get("method") == "Browser.downloadWillBegin":
+                said.append(f"began {params.get('suggestedFilename')} ({params.get('guid')})")
+            elif event.get("method") == "Browser.downloadProgress" and params.get("state") != (
+                    "inProgress"):
+                said.append(f"{params.get('state')} {params.get('guid')}")
+        return said
+
     def close(self) -> None:
         self.browser.send("Target.closeTarget", {"targetId": self.target})
 
 
-def wait_for_file(folder: Path, suffix: str, timeout: float = 45) -> Path:
-    """The one finished download ending in `suffix` in `folder`."""
+def wait_for_file(folder: Path, suffix: str, timeout: float = 120,
+                  page: Page | None = None) -> Path:
+    """The one finished download ending in `suffix` in `folder`. The wait is long: CI runs
+    this beside Spark's JVMs on two cores, where a download once took longer than 45 s or never
+    came; the error then says what Chromium reported of its downloads (`page`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        done = [p for p in folder.iterdir() if p.name.endswith(suffix)]
-        if done and not any(p.name.endswith(".crdownload") for p in folder.iterdir()):
+        present = list(folder.iterdir()) if folder.is_dir() else []
+        done = [p for p in present if p.name.endswith(suffix)]
+        if done and not any(p.name.endswith(".crdownload") for p in present):
             return done[0]
         time.sleep(0.1)
-    raise TimeoutError(f"no *{suffix} downloaded into {folder}")
+    present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else "folder gone"
+    account = page.download_events()[-6:] if page else []
+    raise TimeoutError(f"no *{suffix} downloaded into {folder} in {timeout:.0f}s; "
+                       f"there: {present}; Chromium's last download events: {account}")
 
 
 @contextmanager

@@ -468,7 +468,8 @@ def test_the_csv_download_equals_the_mart_for_the_filter(
                 for old in tmp_path.iterdir():
                     old.unlink()
                 page.js(f"document.querySelector('#{card} [data-download=csv]').click()")
-                text = wait_for_file(tmp_path, ".csv").read_bytes().decode("utf-8-sig")
+                text = wait_for_file(tmp_path, ".csv", page=page).read_bytes().decode(
+                    "utf-8-sig")
                 assert text == page.js(f"SKPI.csv('{card}')")
                 rows = list(csv.DictReader(io.StringIO(text, newline="")))
                 columns = [c["label"] for c in page.js(f"SKPI.table('{card}').columns")]
@@ -489,7 +490,7 @@ def test_the_csv_download_equals_the_mart_for_the_filter(
         for old in tmp_path.iterdir():
             old.unlink()
         page.js(f"document.querySelector('#{card} [data-download=xlsx]').click()")
-        workbook = openpyxl.load_workbook(wait_for_file(tmp_path, ".xlsx"))
+        workbook = openpyxl.load_workbook(wait_for_file(tmp_path, ".xlsx", page=page))
         sheet = [list(r) for r in workbook.active.iter_rows(values_only=True)]
         table = page.js(f"SKPI.table('{card}')")
         assert sheet[0] == [c["label"] for c in table["columns"]]
