@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 
 from pipelines import PYSPARK_PANDAS_WARNING
-from pipelines.engines import export_raw_layer, spark_environment
+from pipelines.engines import DBT_TARGETS, export_raw_layer, spark_environment
 from pipelines.ingest.raw_layer import RAW_SCHEMA
 from pipelines.settings import PROJECT_ROOT, Settings
 
@@ -45,7 +45,7 @@ SPARK_TABLES_DIR_VAR = "spark_tables_dir"
 
 # The dbt target of each way to reach Spark (profiles.yml; Settings.spark_connection).
 SPARK_TARGETS: Mapping[str, str] = {
-    "session": "spark", "connect": "spark_connect", "thrift": "spark_thrift",
+    "session": DBT_TARGETS["spark"], "connect": "spark_connect", "thrift": "spark_thrift",
 }
 # Where the `spark_connect` and `spark_thrift` targets read their credentials: dbt scrubs the
 # values of DBT_ENV_SECRET_* variables from everything it logs.
