@@ -52,6 +52,27 @@ def prepared_dbt_project() -> DbtProject:
     return project
 
 
+def dbt_environment_values(settings: Settings) -> dict[str, str]:
+    """What the dbt profile reads from the environment for a run: the warehouse file and
+    DuckDB's memory budget (on Spark: where and how Spark runs, pipelines/spark_build.py),
+    where dbt logs, and no colour codes. One home for the build, the docs and the parse
+    ahead (pipelines/dbt_parse_ahead.py), which must all parse with the same profile."""
+    env = {
+        DBT_DATABASE_ENV: str(settings.raw_database),
+        "SALES_KPI_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        # dbt's logs go under the warehouse, never into the (possibly read-only) project
+        "DBT_LOG_PATH": str(settings.warehouse_dir / "logs" / "dbt"),
+        # plain text: dbt's lines end up in the run's log file and the Dagster UI, where
+        # colour codes are noise (the CLI's console draws its own)
+        "DBT_USE_COLORS": "false",
+    }
+    if settings.engine == "spark":
+        from pipelines.spark_build import spark_dbt_environment
+
+        env.update(spark_dbt_environment(settings))
+    return env
+
+
 def dbt_vars(settings: Settings) -> dict[str, object]:
     """The run's settings as dbt vars: every threshold of the definitions (the vars
     dbt_project.yml declares with their defaults), as_of, and whether any differs."""

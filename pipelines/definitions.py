@@ -52,6 +52,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         op_retry_policy=retry_policy(settings),
     )
     freshness = freshness_checks(settings)
+    pipeline = PipelineSettings.from_settings(settings)
     return Definitions(
         assets=[*raw_assets, sales_kpi_dbt_models, published_marts, kpi_site],
         asset_checks=[quality_checks, *freshness],
@@ -62,8 +63,11 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         loggers={"console": terminal_safe_console_logger},
         resources={
             "warehouse": warehouse_resource(settings),
-            "dbt": DbtBuildResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
-            "pipeline": PipelineSettings.from_settings(settings),
+            "dbt": DbtBuildResource(
+                project_dir=dbt_project, dbt_executable=dbt_executable(),
+                settings_json=pipeline.settings_json,
+            ),
+            "pipeline": pipeline,
         },
     )
 

@@ -8,11 +8,13 @@ from functools import cached_property
 from typing import Any
 
 import duckdb
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 from packaging import version
+from pydantic import PrivateAttr
 
+from pipelines.dbt_parse_ahead import ParseAhead, start_parse_ahead
 from pipelines.settings import Settings
 
 
@@ -84,3 +86,26 @@ class DbtBuildResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
         return None
+
+    # The run's settings (PipelineSettings' JSON), for dbt's parse of a fresh warehouse ahead
+    # of the build (pipelines/dbt_parse_ahead.py); empty: no parse ahead.
+    settings_json: str = ""
+    _parse_ahead: ParseAhead | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """With the in-process executor, at the start of the run: the parse runs beside the
+        load."""
+        if self.settings_json:
+            settings = Settings.from_text(json.loads(self.settings_json))
+            self._parse_ahead = start_parse_ahead(settings, self.dbt_executable)
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._parse_ahead is not None:
+            self._parse_ahead.stop()
+
+    def wait_for_parse_ahead(self) -> None:
+        """Before the build: the parse ahead's state kept for it (or nothing to wait for)."""
+        if self._parse_ahead is not None:
+            self._parse_ahead.finish()
+            self._parse_ahead = None
+

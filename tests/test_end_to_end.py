@@ -127,6 +127,21 @@ def test_a_new_file_or_a_changed_setting_is_not_a_quiet_night(
     assert nothing_new_since(settings)
 
 
+def test_a_fresh_warehouse_builds_from_the_parse_made_while_it_loaded(
+    published_warehouse: Path,
+) -> None:
+    """dbt parses a fresh warehouse's project beside the load (pipelines/dbt_parse_ahead.py),
+    with the build's own vars and profile: the build then re-parses nothing, and the parse
+    state is kept for the next night."""
+    (log,) = (published_warehouse / "logs").glob("run-*.log")
+    text = log.read_text(encoding="utf-8")
+    assert "Running with dbt" in text  # dbt's own lines are in the run's log
+    assert "Unable to do partial parsing" not in text
+    runs = published_warehouse / "dbt_runs"
+    assert (runs / "partial_parse.msgpack").is_file()
+    assert not list(runs.glob(".parse-ahead-*"))
+
+
 def test_marts_are_published_as_duckdb_and_parquet(warehouse: Path) -> None:
     with duckdb.connect() as con:
         con.execute(f"attach '{warehouse / 'marts.duckdb'}' as published (read_only)")

@@ -22,20 +22,19 @@ from dagster_dbt import (
     DagsterDbtCliRuntimeError,
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
-    DbtCliResource,
     DbtProject,
     dbt_assets,
 )
 
 from pipelines.assets.owners import DATA_TEAM, WITH_SALES_MANAGEMENT
-from pipelines.dbt_project import DBT_DATABASE_ENV, dbt_vars, prepared_dbt_project
-from pipelines.resources import PipelineSettings
+from pipelines.dbt_parse_ahead import PARTIAL_PARSE, dbt_runs_dir
+from pipelines.dbt_project import dbt_environment_values, dbt_vars, prepared_dbt_project
+from pipelines.resources import DbtBuildResource, PipelineSettings
 from pipelines.settings import Settings
 from pipelines.spark_build import (
     export_sources,
     read_manifest,
     reset_spark_build,
-    spark_dbt_environment,
     spark_for_logs,
     spark_target,
     write_build_views,
@@ -93,24 +92,12 @@ def _dbt_env(values: dict[str, str]) -> Iterator[None]:
 
 @contextmanager
 def dbt_environment(settings: Settings) -> Iterator[None]:
-    """The environment the dbt profile reads: the run's warehouse file and memory budget."""
-    env = {
-        DBT_DATABASE_ENV: str(settings.raw_database),
-        "SALES_KPI_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
-        # dbt's logs go under the warehouse, never into the (possibly read-only) project
-        "DBT_LOG_PATH": str(settings.warehouse_dir / "logs" / "dbt"),
-        # plain text: dbt's lines end up in the run's log file and the Dagster UI, where
-        # colour codes are noise (the CLI's console draws its own)
-        "DBT_USE_COLORS": "false",
-    }
-    if settings.engine == "spark":
-        env.update(spark_dbt_environment(settings))
-    with _dbt_env(env):
+    """The environment the dbt profile reads (dbt_environment_values), for one invocation."""
+    with _dbt_env(dbt_environment_values(settings)):
         yield
 
 
 DBT_RUNS_KEPT = 3
-PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 def _prune_dbt_runs(folder: Path, keep: int) -> None:
@@ -122,7 +109,7 @@ def _prune_dbt_runs(folder: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _reuse_partial_parse(runs: Path, target: Path) -> None:
+def reuse_partial_parse(runs: Path, target: Path) -> None:
     """Start the build from the parse state of this warehouse's previous build.
 
     dbt re-parses the whole project (seconds) when the vars or the profile (the warehouse
@@ -230,7 +217,7 @@ def _row_counts(settings: Settings, unique_ids: list[str]) -> dict[str, int]:
     ),
 )
 def sales_kpi_dbt_models(
-    context: AssetExecutionContext, dbt: DbtCliResource, pipeline: PipelineSettings
+    context: AssetExecutionContext, dbt: DbtBuildResource, pipeline: PipelineSettings
 ) -> Iterator[Any]:
     """`dbt build` with the run's settings as vars, against the run's warehouse file.
 
@@ -253,9 +240,10 @@ def sales_kpi_dbt_models(
         args += ["--vars", json.dumps(variables)]
         try:
             # the run's dbt artifacts under the warehouse, not in the project's target/
-            target = settings.warehouse_dir / "dbt_runs" / context.run_id
+            target = dbt_runs_dir(settings) / context.run_id
+            dbt.wait_for_parse_ahead()  # a fresh warehouse's parse, started with the run
             _prune_dbt_runs(target.parent, keep=DBT_RUNS_KEPT)
-            _reuse_partial_parse(target.parent, target)
+            reuse_partial_parse(target.parent, target)
             events = dbt.cli(args, context=context, target_path=target).stream()
             if settings.engine == "spark":
                 # the checks and the publisher read the Spark build through DuckDB views

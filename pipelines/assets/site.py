@@ -3,6 +3,7 @@ offline) and the auditor's pack — the definitions page generated from the seed
 the dbt docs and the GX Data Docs."""
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -16,9 +17,10 @@ from dagster import (
 )
 from dagster_dbt import DbtCliResource
 
-from pipelines.assets.dbt import dbt_environment, dbt_project
+from pipelines.assets.dbt import dbt_environment, dbt_project, reuse_partial_parse
 from pipelines.assets.owners import WITH_SALES_MANAGEMENT
-from pipelines.dbt_project import DBT_PROJECT_DIR
+from pipelines.dbt_parse_ahead import dbt_runs_dir
+from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_vars
 from pipelines.no_op import project_digest
 from pipelines.publish import published_database
 from pipelines.quality.checks import CHECKS
@@ -74,9 +76,13 @@ def write_dbt_docs(
     fresh = cache.exists() and stamp.exists() and stamp.read_text() == fingerprint
     if not fresh:
         docs_target = site / ".dbt_docs_target"
+        # with the build's vars, from the parse state the build kept (the same vars and
+        # profile): dbt parses nothing again (on Spark the build's target differs, so it does)
+        reuse_partial_parse(dbt_runs_dir(settings), docs_target)
         with dbt_environment(settings):
             dbt.cli(
-                ["docs", "generate", "--static"], target_path=docs_target, raise_on_error=True
+                ["docs", "generate", "--static", "--vars", json.dumps(dbt_vars(settings))],
+                target_path=docs_target, raise_on_error=True,
             ).wait()
         cache.parent.mkdir(parents=True, exist_ok=True)
         stamp.unlink(missing_ok=True)  # the stamp is written last: a killed copy is redone

@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from great_expectations.data_context import AbstractDataContext
+from typing import TYPE_CHECKING, Any
 
 from pipelines.quality.data_docs import make_site_offline
-from pipelines.quality.gx_duckdb import open_gx_context, query_rows, validate_query
 from pipelines.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from great_expectations.data_context import AbstractDataContext
 
 EXPECTATIONS_ROOT = PROJECT_ROOT / "expectations"
 QUERIES = EXPECTATIONS_ROOT / "queries"
@@ -172,6 +172,14 @@ def run_quality_checks(
     log: Callable[[str], None] = lambda _: None,
 ) -> list[CheckOutcome]:
     """Validate every check against the build database; Data Docs are rebuilt afterwards."""
+    # GX is imported here, not with the definitions: its import is the largest of the job's
+    # (≈3 s of CPU; more with pyspark installed, which GX then imports too), and loading the
+    # definitions (`dagster dev`, the schedule's and sensors' ticks, the CLI) needs only the
+    # checks' names. Not imported ahead on a thread during the load: a concurrent import of
+    # the same package (sqlalchemy, by Dagster's event log) can hand one thread a partially
+    # initialised module — seen in a test run, it failed the load.
+    from pipelines.quality.gx_duckdb import open_gx_context, validate_query
+
     database = settings.build_database
     results_dir = settings.warehouse_dir / "quality"
     context = open_gx_context(staged_gx_project(results_dir), database, results_dir)
@@ -216,6 +224,8 @@ def _expectation_label(config: Any, result: dict[str, Any]) -> str:
 
 
 def _offenders(context: AbstractDataContext, check: QualityCheck) -> tuple[int, list[str]]:
+    from pipelines.quality.gx_duckdb import query_rows
+
     keys = ", ".join(check.keys)
     base = (
         f"select {keys} from (\n{check.sql}\n) as checked "

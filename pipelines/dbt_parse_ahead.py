@@ -1,0 +1,97 @@
+"""dbt's parse of a fresh warehouse, done while the run loads instead of inside the build.
+
+dbt re-parses the whole project (seconds of CPU) whenever the parse state it finds was made
+with other vars or another profile; the profile renders the run's warehouse path, so neither
+the install's parse (`dbt_project/target`) nor any other warehouse's serves a fresh one.
+A warehouse's own last build leaves its state in `<warehouse>/dbt_runs/partial_parse.msgpack`
+(pipelines/assets/dbt.py), so every night after the first starts from it. For the first —
+the first night of a new warehouse, a test's, a benchmark's — the dbt resource starts
+`dbt parse` when the run sets up its resources, with exactly the build's profile
+environment and vars, and the build waits for it before it starts: the parse then runs beside
+the load (which works inside DuckDB) rather than after it. dbt's parse does not open the
+warehouse file, which the load holds.
+
+Only for the DuckDB engine: the Spark build's vars name the raw layer's Parquet export, known
+once the load is done. A parse ahead that fails or is stopped leaves nothing behind and the
+build parses as it always did (and reports any error in the project itself).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_environment_values, dbt_vars
+from pipelines.settings import Settings
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+# how long the build waits for a parse ahead before it parses by itself (a parse takes
+# seconds; a machine so busy that it takes minutes is better served by not waiting)
+PARSE_WAIT_SECONDS = 300
+
+
+def dbt_runs_dir(settings: Settings) -> Path:
+    """Where the run's dbt artifacts and the warehouse's kept parse state live."""
+    return settings.warehouse_dir / "dbt_runs"
+
+
+@dataclass
+class ParseAhead:
+    """A `dbt parse` running in the background for this run's build."""
+
+    process: subprocess.Popen[bytes]
+    folder: Path  # its own target path, removed when it is done
+    kept: Path  # where the build looks for the warehouse's parse state
+
+    def finish(self, timeout: float = PARSE_WAIT_SECONDS) -> bool:
+        """Wait for the parse and keep its state for the build; False if it gave nothing."""
+        try:
+            returncode = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return False
+        parsed = self.folder / PARTIAL_PARSE
+        useful = returncode == 0 and parsed.exists() and not self.kept.exists()
+        if useful:
+            parsed.replace(self.kept)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return useful
+
+    def stop(self) -> None:
+        """End the parse if it still runs (the run failed or was stopped before the build)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start_parse_ahead(settings: Settings, dbt_executable: str) -> ParseAhead | None:
+    """Start `dbt parse` for a warehouse whose builds have left no parse state; None when the
+    build does not need one (a parse state is kept, or the engine is Spark)."""
+    runs = dbt_runs_dir(settings)
+    kept = runs / PARTIAL_PARSE
+    if settings.engine != "duckdb" or kept.exists():
+        return None
+    folder = runs / f".parse-ahead-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    env = {
+        **os.environ,
+        **dbt_environment_values(settings),
+        # as dagster-dbt runs the build: these and the vars are what dbt compares
+        "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "DBT_TARGET_PATH": str(folder),
+        "DBT_LOG_PATH": str(folder),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    process = subprocess.Popen(
+        [dbt_executable, "parse", "--quiet", "--vars", json.dumps(dbt_vars(settings))],
+        cwd=DBT_PROJECT_DIR, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return ParseAhead(process, folder, kept)
