@@ -45,10 +45,11 @@ run: setup
 ## test: the whole test suite (real DuckDB, Dagster, dbt, GX, and Spark: the job run on
 ## a local standalone cluster), on every core (pytest-xdist: a file at a time, the costliest
 ## first: COSTLIEST_FIRST in tests/conftest.py). Spark is required here: a Spark test that
-## cannot run (no spark extra, no Java 17) fails instead of skipping (SALES_KPI_REQUIRE_SPARK)
+## cannot run (no spark extra, no Java 17) fails instead of skipping (SALES_KPI_REQUIRE_SPARK).
+## The 25 slowest tests are listed at the end (where the time goes, in every CI log)
 XDIST := -n auto --dist loadfile --no-loadscope-reorder
 test: setup-spark
-	SALES_KPI_REQUIRE_SPARK=1 $(BIN)/python -m pytest -q $(XDIST)
+	SALES_KPI_REQUIRE_SPARK=1 $(BIN)/python -m pytest -q $(XDIST) --durations=25
 
 ## test-fast: the rules alone, under a minute: Python unit tests and dbt's unit tests
 ## (everything but the tests marked `slow`, which run the job or a dbt build)
