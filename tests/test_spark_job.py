@@ -253,13 +253,22 @@ def test_every_table_in_the_spark_catalog_reads_what_was_published(
     spark_run: JobRun, spark_catalog: tuple[Path, dict[str, dict[str, Any]]], table: str
 ) -> None:
     out, tables = spark_catalog
-    published = _published(spark_run.warehouse, table)
-    assert tables[table]["rows"] == len(published[0])
+    assert _catalog_differences(spark_run.warehouse, out, tables, table) is None
+
+
+def _catalog_differences(
+    warehouse: Path, out: Path, tables: dict[str, dict[str, Any]], table: str
+) -> str | None:
+    """How `table` as Spark read it through the catalog (`read_catalog` into `out`) differs
+    from the published DuckDB file's (None when it does not)."""
+    published = _published(warehouse, table)
+    if tables[table]["rows"] != len(published[0]):
+        return f"{table}: {tables[table]['rows']} rows through Spark, {len(published[0])} published"
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
         files = str(out / table / "*.parquet").replace("'", "''")
         read_by_spark = relation_frame(con.sql(f"select * from read_parquet('{files}')"))
-    assert engine_differences(table, published, read_by_spark, MART_KEYS.get(table)) is None
+    return engine_differences(table, published, read_by_spark, MART_KEYS.get(table))
 
 
 # --- (b) a blocking check that fails on Spark publishes nothing ---------------------------
@@ -308,7 +317,9 @@ def test_a_blocking_check_failing_on_spark_leaves_the_published_marts_as_they_we
 ) -> None:
     """On a copy of the DuckDB-published warehouse (the engine a warehouse was published
     with does not matter), a delivery with a won deal in a currency without rates: the
-    Spark build's `revenue_in_eur` check blocks, the run fails, nothing is published."""
+    Spark build's `revenue_in_eur` check blocks, the run fails, nothing is published — and
+    the tables the Spark build defined in its catalog read the publication as it was (the
+    marts without the blocked deal), not the build they were defined from."""
     warehouse = shutil.copytree(duckdb_run.warehouse, tmp_path / "warehouse", symlinks=True)
     landing = shutil.copytree(extracts, tmp_path / "extracts")
     write_delivery(landing, FX_GAP_DELIVERY, _won_deal_in_a_currency_without_rates(landing))
@@ -326,6 +337,14 @@ def test_a_blocking_check_failing_on_spark_leaves_the_published_marts_as_they_we
     assert _parquet_fingerprint(warehouse) == parquet_before
     # the Spark build itself was made (the check read it), in the warehouse's Spark folder
     assert (warehouse / "spark" / "build.duckdb").is_file()
+    with duckdb.connect(str(warehouse / "spark" / "build.duckdb"), read_only=True) as build:
+        assert build.execute("select count(*) from marts.fct_deals where deal_id = ?",
+                             [FX_GAP_DEAL]).fetchone() == (1,)
+    out = tmp_path / "catalog"
+    out.mkdir()
+    tables = read_catalog(warehouse / "spark", PUBLISHED_DATABASE, out)
+    assert sorted(tables) == EVERY_PUBLISHED_TABLE
+    assert [d for t in tables if (d := _catalog_differences(warehouse, out, tables, t))] == []
 
 
 # --- (c) refused without Java, before anything runs ---------------------------------------
