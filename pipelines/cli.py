@@ -257,7 +257,7 @@ def _closing_summary(
         say(f"checks: {console.check_counts()}", always=True)
     log = console.log.path if console.log else None
     if outcome.success:
-        from pipelines.publish import published_database
+        from pipelines.publish import published_database, published_parquet
         from pipelines.run_summary import flagged_labellers
 
         published = published_database(settings.warehouse_dir)
@@ -274,7 +274,12 @@ def _closing_summary(
         else:
             say(f"warehouse: {settings.raw_database} (schema raw; the build)", always=True)
         say(f"published: {published} (e.g. `select * from kpi_scorecard`) and "
-            f"{settings.warehouse_dir / 'parquet'}", always=True)
+            f"{published_parquet(settings.warehouse_dir)}", always=True)
+        if settings.engine == "spark":
+            from pipelines.spark_build import PUBLISHED_DATABASE
+
+            say(f"           and in Spark's catalog, database {PUBLISHED_DATABASE} (e.g. "
+                f"`select * from {PUBLISHED_DATABASE}.kpi_scorecard`)", always=True)
         site = settings.warehouse_dir / "site"
         if (site / "index.html").exists():
             say(f"dashboard: {site / 'index.html'} (auditor's pack: {site / 'definitions.html'},"

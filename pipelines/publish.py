@@ -66,6 +66,13 @@ HISTORY_DESCRIPTIONS = {
     "kpi_scorecard_history": "Every published run's scorecard rows, with the run_id: what "
                              "was reported when, and under which version.",
 }
+# The `runs` table: each column's DuckDB type (the publisher's DDL, and the Spark catalog's
+# definition of the published `runs`: spark_build.published_catalog) and description.
+RUNS_TYPES = {
+    "run_id": "varchar not null", "as_of": "timestamptz", "published_at": "timestamptz not null",
+    "definitions_version": "varchar not null", "settings": "varchar not null",
+    "source_files": "bigint not null", "history_run_id": "varchar not null",
+}
 RUNS_COLUMNS = {
     "run_id": "The run's id.",
     "as_of": "The instant the run counted as now (UTC).",
@@ -98,6 +105,15 @@ class Published:
 
 def published_database(warehouse_dir: Path) -> Path:
     return warehouse_dir / "marts.duckdb"
+
+
+def published_parquet(warehouse_dir: Path, table: str | None = None) -> Path:
+    """Where readers find the published Parquet: `<warehouse>/parquet` (the link the publisher
+    swaps) or one table's file in it, `<warehouse>/parquet/<table>.parquet`. The path goes
+    through the link, so it always names the latest publication (the Spark catalog's tables
+    are defined on these paths)."""
+    folder = warehouse_dir / "parquet"
+    return folder if table is None else folder / f"{table}.parquet"
 
 
 def published_table(name: str, catalog: str | None = None) -> str:
@@ -189,7 +205,7 @@ def publish_marts(
             con.execute(f"checkpoint {_PUBLISHING}")
             con.execute(f"detach {_PUBLISHING}")
         os.replace(staging, target)
-        _swap_link(warehouse_dir / "parquet", parquet_dir)
+        _swap_link(published_parquet(warehouse_dir), parquet_dir)
         _prune_parquet_runs(warehouse_dir, keep=parquet_dir)
     finally:
         staging.unlink(missing_ok=True)
@@ -204,15 +220,8 @@ def _carry_history(
     and scorecard — unless they are identical to the last copy kept, which the run's
     `history_run_id` then points at (an identical re-publication adds no copy) — and keep
     the copies of the last `history_runs_kept` runs only (the retention rule)."""
-    con.execute(
-        f"""
-        create table {_PUBLISHING}.runs (
-            run_id varchar not null, as_of timestamptz, published_at timestamptz not null,
-            definitions_version varchar not null, settings varchar not null,
-            source_files bigint not null, history_run_id varchar not null
-        )
-        """
-    )
+    runs_columns = ", ".join(f"{column} {type_}" for column, type_ in RUNS_TYPES.items())
+    con.execute(f"create table {_PUBLISHING}.runs ({runs_columns})")
     last_copy = None
     if previous:
         runs = _previous(con, "runs")
@@ -336,9 +345,8 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, run_id: 
     folder = warehouse_dir / "parquet-runs" / run_id
     folder.mkdir(parents=True, exist_ok=True)
     for name in (*PUBLISHED_TABLES, "runs", *HISTORY_COLUMNS):
-        con.execute(
-            f"copy {_PUBLISHING}.{name} to '{folder / (name + '.parquet')}' (format parquet)"
-        )
+        file = folder / published_parquet(warehouse_dir, name).name
+        con.execute(f"copy {_PUBLISHING}.{name} to '{file}' (format parquet)")
     return folder
 
 

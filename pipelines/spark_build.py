@@ -12,8 +12,18 @@ in the same schema under the same name, carrying the dbt descriptions as comment
 `persist_docs` does on DuckDB). The checks, the row counts and the publisher read that file
 exactly as they read the DuckDB build: one reader, two engines.
 
+Published: besides the DuckDB file and the Parquet files every engine publishes, the Spark
+catalog has each published table (the marts, `runs` and the history tables) as an external
+Parquet table of the database `published` (PUBLISHED_DATABASE), located at
+`<warehouse>/parquet/<table>.parquet` — through the link the publisher swaps, so the
+publisher's atomic switch is what switches the tables too, and a run that publishes nothing
+leaves them reading the previous publication. The build defines them, in its own Spark session
+(the `on-run-end` hook `published_tables_from_var`), from the columns of the marts it has just
+built: so the definitions do not need the files, which the publisher writes later.
+
 Every Spark build starts from an empty `<warehouse>/spark` (its logs aside): all its tables are
-rebuilt anyway, and the Derby metastore records absolute paths (`reset_spark_build`).
+rebuilt anyway, and the Derby metastore records absolute paths (`reset_spark_build`); the
+`published` tables are defined again by every build.
 """
 
 from __future__ import annotations
@@ -32,6 +42,13 @@ import duckdb
 from pipelines import PYSPARK_PANDAS_WARNING
 from pipelines.engines import DBT_TARGETS, export_raw_layer, spark_environment
 from pipelines.ingest.raw_layer import RAW_SCHEMA
+from pipelines.publish import (
+    HISTORY_COLUMNS,
+    MARTS_SCHEMA,
+    PUBLISHED_TABLES,
+    RUNS_TYPES,
+    published_parquet,
+)
 from pipelines.settings import PROJECT_ROOT, Settings
 
 # log4j2.properties for Spark's JVM (its logs go to <warehouse>/spark/logs/spark.log)
@@ -41,6 +58,12 @@ RAW_PARQUET_DIR_VAR = "raw_parquet_dir"
 RAW_PARQUET_TABLES_VAR = "raw_parquet_tables"
 # where the job reads the build's tables; a Spark server writing elsewhere is refused
 SPARK_TABLES_DIR_VAR = "spark_tables_dir"
+# The Spark database whose tables are the published marts (README, "Engines"), and the dbt var
+# that asks the build's `published_tables_from_var` hook to define them.
+PUBLISHED_DATABASE = "published"
+PUBLISHED_CATALOG_VAR = "published_catalog"
+# Spark's names for the DuckDB types of the publisher's own `runs` table (publish.RUNS_TYPES).
+_SPARK_TYPES = {"varchar": "string", "timestamptz": "timestamp", "bigint": "bigint"}
 
 
 # The dbt target of each way to reach Spark (profiles.yml; Settings.spark_connection).
@@ -160,6 +183,30 @@ def export_sources(settings: Settings, manifest: Mapping[str, Any]) -> dict[str,
     tables = export_raw_layer(settings.raw_database, folder, only=source_tables(manifest))
     return {RAW_PARQUET_DIR_VAR: str(folder.resolve()), RAW_PARQUET_TABLES_VAR: tables,
             SPARK_TABLES_DIR_VAR: str(spark_tables_dir(settings).resolve())}
+
+
+def published_catalog(settings: Settings) -> dict[str, object]:
+    """The dbt var that has the build's Spark session define every published table in the
+    database `published` (macro `published_tables_from_var`): each table's Parquet file,
+    through the publisher's link, and its columns — a mart's own (`mart`, all or only
+    `mart_columns`, in that order) after those the publisher adds (`columns`, name and Spark
+    type): the history tables are a `run_id` and some of a mart's columns; `runs` is the
+    publisher's alone."""
+    warehouse = settings.warehouse_dir.resolve()  # not the link under it: that must stay one
+    run_id = [["run_id", _spark_type(RUNS_TYPES["run_id"])]]
+    tables: dict[str, dict[str, Any]] = {name: {"mart": name} for name in PUBLISHED_TABLES}
+    for history, (mart, columns) in HISTORY_COLUMNS.items():
+        tables[history] = {"columns": run_id, "mart": mart,
+                           "mart_columns": [c.strip() for c in columns.split(",")]}
+    tables["runs"] = {"columns": [[c, _spark_type(t)] for c, t in RUNS_TYPES.items()]}
+    for name, table in tables.items():
+        table["location"] = str(published_parquet(warehouse, name))
+    return {PUBLISHED_CATALOG_VAR: {"database": PUBLISHED_DATABASE, "marts_schema": MARTS_SCHEMA,
+                                    "tables": tables}}
+
+
+def _spark_type(duckdb_type: str) -> str:
+    return _SPARK_TYPES[duckdb_type.split()[0]]
 
 
 def write_build_views(settings: Settings, manifest: Mapping[str, Any]) -> Path:

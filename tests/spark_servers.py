@@ -22,11 +22,14 @@ has one warehouse dir, a static setting no client can change, so it is given her
 
 from __future__ import annotations
 
+import json
 import re
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +45,20 @@ from spark_cluster import (
 )
 
 SERVER = "server"
+CLIENT_TIMEOUT_SECONDS = 180
+# A Spark Connect client that prints `catalog_locations` as JSON (argv: URL, database).
+_CONNECT_CLIENT = """
+import json, sys
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
+database = sys.argv[2]
+found = {}
+for table in spark.sql(f"show tables in {database}").collect():
+    rows = spark.sql(f"describe table extended {database}.{table.tableName}").collect()
+    found[table.tableName] = {r.col_name: r.data_type for r in rows}["Location"]
+spark.stop()
+print(json.dumps(found))
+"""
 # What each server logs (log4j INFO, Spark's default profile) for a client's session, and for
 # every plan or statement a client has it run.
 CONNECT_SESSION = re.compile(r"SessionHolder: Session with userId: \S* and sessionId: (\S+)")
@@ -85,6 +102,30 @@ class SparkServer(SparkCluster):
         return self._log_text().count(
             CONNECT_EXECUTION if self.kind == "connect" else THRIFT_EXECUTION
         )
+
+    def catalog_locations(self, database: str) -> dict[str, str]:
+        """What another client of the server finds in `database` of its catalog: table →
+        location (`describe table extended`). A Connect client runs in a process of its own
+        (pyspark's Connect mode marks the process it runs in); a Thrift one is PyHive here."""
+        if self.kind == "connect":
+            completed = subprocess.run(
+                [sys.executable, "-c", _CONNECT_CLIENT, self.master_url, database],
+                capture_output=True, text=True, check=False, timeout=CLIENT_TIMEOUT_SECONDS,
+            )
+            if completed.returncode != 0:
+                raise ClusterError(f"the Connect client failed: {completed.stderr[-3000:]}")
+            return json.loads(completed.stdout.strip().splitlines()[-1])
+        from pyhive import hive
+
+        with closing(hive.connect(LOOPBACK, port=self.port, username="sales_kpi")) as con:
+            cursor = con.cursor()
+            cursor.execute(f"show tables in {database}")
+            names = [row[1] for row in cursor.fetchall()]
+            found = {}
+            for name in names:
+                cursor.execute(f"describe table extended {database}.{name}")
+                found[name] = {row[0]: row[1] for row in cursor.fetchall()}["Location"]
+            return found
 
 
 def _wait_for_port(server: SparkServer) -> None:

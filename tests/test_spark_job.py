@@ -9,7 +9,10 @@ amounts and ratios to 1e-9 relative (`dim_leads.inputs_fingerprint` is each engi
 of a contact's inputs: compared for presence and form only). A second Spark night over the
 same files is a no-op; a blocking check that fails on the Spark build leaves the published
 marts byte for byte as they were; SIGTERM during the Spark build ends Spark's JVM and
-publishes nothing; a machine without Java is refused before anything runs. Those runs of
+publishes nothing; a machine without Java is refused before anything runs. The published tables
+are also tables of the Spark catalog (database `published`) that read the published files
+through the publisher's link: a Spark reader finds every one and reads exactly what the
+published DuckDB file holds (one JVM of its own on a copy of the run's metastore). Those runs of
 their own use Spark in-process (`local[2]`), on copies of the shared warehouses.
 
 Without the spark extra or Java 17 the module is skipped with the reason, unless
@@ -34,10 +37,17 @@ import pytest
 from conftest import run_cli_subprocess, write_delivery
 from engine_runs import SPARK_ENV, EngineRuns
 from mart_comparison import MART_KEYS, engine_differences, relation_frame
+from spark_catalog import read_catalog
 
 from pipelines.engines import EngineUnavailable, require_engine
-from pipelines.publish import PUBLISHED_TABLES, published_database
+from pipelines.publish import (
+    HISTORY_COLUMNS,
+    PUBLISHED_TABLES,
+    published_database,
+    published_parquet,
+)
 from pipelines.settings import PROJECT_ROOT, Settings
+from pipelines.spark_build import PUBLISHED_DATABASE
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -200,6 +210,67 @@ def test_a_second_spark_night_over_the_same_files_is_a_no_op_but_a_switch_of_eng
     assert nothing_new_since(settings.replace(engine="duckdb")) is None
 
 
+# --- (a') the published tables in the Spark catalog ----------------------------------------
+
+# Every table the publisher writes: the marts, the runs and the history.
+EVERY_PUBLISHED_TABLE = sorted((*PUBLISHED_TABLES, "runs", *HISTORY_COLUMNS))
+
+
+@pytest.fixture(scope="module")
+def spark_catalog(
+    spark_run: JobRun, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """What a Spark reader finds in the database `published` of the Spark run's catalog (one
+    Spark session on a copy of the run's metastore, tests/spark_catalog.py): where it wrote
+    the rows Spark read, and each table's count, type and location."""
+    assert spark_run.code == 0, spark_run.explain()
+    out = tmp_path_factory.mktemp("spark_catalog")
+    return out, read_catalog(spark_run.warehouse / "spark", PUBLISHED_DATABASE, out)
+
+
+def test_the_published_marts_are_tables_in_the_spark_catalog(
+    spark_run: JobRun, spark_catalog: tuple[Path, dict[str, dict[str, Any]]]
+) -> None:
+    _out, tables = spark_catalog
+    assert sorted(tables) == EVERY_PUBLISHED_TABLE
+    assert {(t["type"], t["provider"]) for t in tables.values()} == {("EXTERNAL", "parquet")}
+
+
+def test_the_spark_catalog_tables_read_the_published_files_through_the_publishers_link(
+    spark_run: JobRun, spark_catalog: tuple[Path, dict[str, dict[str, Any]]]
+) -> None:
+    """The link is what the publisher switches atomically: through it, a publication switches
+    what the tables read, and a run that publishes nothing leaves them reading the last one."""
+    _out, tables = spark_catalog
+    warehouse = spark_run.warehouse.resolve()
+    assert published_parquet(warehouse).is_symlink()
+    for name, table in tables.items():
+        assert table["location"] == f"file:{published_parquet(warehouse, name)}", name
+
+
+@pytest.mark.parametrize("table", EVERY_PUBLISHED_TABLE)
+def test_every_table_in_the_spark_catalog_reads_what_was_published(
+    spark_run: JobRun, spark_catalog: tuple[Path, dict[str, dict[str, Any]]], table: str
+) -> None:
+    out, tables = spark_catalog
+    assert _catalog_differences(spark_run.warehouse, out, tables, table) is None
+
+
+def _catalog_differences(
+    warehouse: Path, out: Path, tables: dict[str, dict[str, Any]], table: str
+) -> str | None:
+    """How `table` as Spark read it through the catalog (`read_catalog` into `out`) differs
+    from the published DuckDB file's (None when it does not)."""
+    published = _published(warehouse, table)
+    if tables[table]["rows"] != len(published[0]):
+        return f"{table}: {tables[table]['rows']} rows through Spark, {len(published[0])} published"
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'UTC'")
+        files = str(out / table / "*.parquet").replace("'", "''")
+        read_by_spark = relation_frame(con.sql(f"select * from read_parquet('{files}')"))
+    return engine_differences(table, published, read_by_spark, MART_KEYS.get(table))
+
+
 # --- (b) a blocking check that fails on Spark publishes nothing ---------------------------
 
 
@@ -246,7 +317,9 @@ def test_a_blocking_check_failing_on_spark_leaves_the_published_marts_as_they_we
 ) -> None:
     """On a copy of the DuckDB-published warehouse (the engine a warehouse was published
     with does not matter), a delivery with a won deal in a currency without rates: the
-    Spark build's `revenue_in_eur` check blocks, the run fails, nothing is published."""
+    Spark build's `revenue_in_eur` check blocks, the run fails, nothing is published — and
+    the tables the Spark build defined in its catalog read the publication as it was (the
+    marts without the blocked deal), not the build they were defined from."""
     warehouse = shutil.copytree(duckdb_run.warehouse, tmp_path / "warehouse", symlinks=True)
     landing = shutil.copytree(extracts, tmp_path / "extracts")
     write_delivery(landing, FX_GAP_DELIVERY, _won_deal_in_a_currency_without_rates(landing))
@@ -264,6 +337,14 @@ def test_a_blocking_check_failing_on_spark_leaves_the_published_marts_as_they_we
     assert _parquet_fingerprint(warehouse) == parquet_before
     # the Spark build itself was made (the check read it), in the warehouse's Spark folder
     assert (warehouse / "spark" / "build.duckdb").is_file()
+    with duckdb.connect(str(warehouse / "spark" / "build.duckdb"), read_only=True) as build:
+        assert build.execute("select count(*) from marts.fct_deals where deal_id = ?",
+                             [FX_GAP_DEAL]).fetchone() == (1,)
+    out = tmp_path / "catalog"
+    out.mkdir()
+    tables = read_catalog(warehouse / "spark", PUBLISHED_DATABASE, out)
+    assert sorted(tables) == EVERY_PUBLISHED_TABLE
+    assert [d for t in tables if (d := _catalog_differences(warehouse, out, tables, t))] == []
 
 
 # --- (c) refused without Java, before anything runs ---------------------------------------

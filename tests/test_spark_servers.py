@@ -4,10 +4,12 @@
 Each server is started on 127.0.0.1 from the jars inside pyspark (tests/spark_servers.py). A
 small generated sample is loaded by the normal loader, and the Spark build runs on the server
 as the job runs it — with the job's own pieces: the sources exported to Parquet and their vars
-(`export_sources`), the dbt environment and the target it picks for SALES_KPI_SPARK_REMOTE or
-SALES_KPI_SPARK_THRIFT_HOST (`spark_dbt_environment`, `spark_target`: `spark_connect`,
-`spark_thrift`), the `on-run-start` hook registering the raw layer in the server, and the
-DuckDB views the checks and the publisher read (`write_build_views`) — but on a part of the
+(`export_sources`), the published tables' var (`published_catalog`), the dbt environment and
+the target it picks for SALES_KPI_SPARK_REMOTE or SALES_KPI_SPARK_THRIFT_HOST
+(`spark_dbt_environment`, `spark_target`: `spark_connect`, `spark_thrift`), the `on-run-start`
+hook registering the raw layer in the server, the `on-run-end` hook defining the published
+tables in the server's catalog, and the DuckDB views the checks and the publisher read
+(`write_build_views`) — but on a part of the
 project: one staging model and its data tests, `dbt build --select stg_crm__users`. The whole
 job through Spark Connect (`sales-kpi run --engine spark`) works and publishes, but took
 549 s (dbt build 455 s) at a load average of 13–20 on this 2-core machine (each statement is
@@ -42,10 +44,13 @@ from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_executable, dbt_vars, pre
 from pipelines.ingest.landing import scan_landing
 from pipelines.ingest.loader import load_entity
 from pipelines.ingest.raw_layer import ensure_raw_layer
+from pipelines.publish import published_parquet
 from pipelines.sample import generate_sample
 from pipelines.settings import PROJECT_ROOT, Settings
 from pipelines.spark_build import (
+    PUBLISHED_DATABASE,
     export_sources,
+    published_catalog,
     read_manifest,
     spark_dbt_environment,
     spark_target,
@@ -72,6 +77,7 @@ class ServerBuild:
     executions: int
     server_processes: set[int]
     left_after_stop: set[int]
+    published: dict[str, str]  # the server catalog's published tables → their locations
 
 
 def load_raw_layer(root: Path) -> None:
@@ -108,7 +114,8 @@ def server_build(
     tables = Settings.from_env(base).spark_dir / "tables"
     with spark_server(kind, root / "server", tables) as server:
         settings = Settings.from_env({**base, **server.env})  # as the job reads them
-        variables = dbt_vars(settings) | export_sources(settings, manifest)
+        variables = (dbt_vars(settings) | export_sources(settings, manifest)
+                     | published_catalog(settings))
         started = time.monotonic()
         completed = subprocess.run(
             [dbt_executable(), "build", "--select", SELECTED, "--exclude", "test_type:unit",
@@ -127,9 +134,11 @@ def server_build(
         nodes = len(json.loads(results.read_text())["results"]) if results.exists() else 0
         sessions, executions = server.sessions(), server.executions()
         running = server.process_ids()
+        published = (server.catalog_locations(PUBLISHED_DATABASE)
+                     if completed.returncode == 0 else {})
     return ServerBuild(kind, settings, spark_target(settings), completed.returncode,
                        completed.stdout + completed.stderr, seconds, nodes, sessions,
-                       executions, running, server.process_ids())
+                       executions, running, server.process_ids(), published)
 
 
 def test_the_spark_build_runs_on_the_spark_server_the_settings_name(
@@ -167,6 +176,17 @@ def test_the_server_build_is_read_where_the_job_reads_a_spark_build(
             f'select count(*) from "{node["schema"]}"."{SELECTED}"'
         ).fetchone()
     assert built == users > 0
+
+
+def test_the_server_build_defines_the_published_tables_in_the_servers_catalog(
+    server_build: ServerBuild,
+) -> None:
+    """The build's `on-run-end` hook defines the published tables in the server's catalog,
+    at their published files (through the link). Only `runs` here: the other published tables
+    take their columns from marts this part of the build does not make."""
+    assert server_build.returncode == 0, server_build.output[-5000:]
+    runs = published_parquet(server_build.settings.warehouse_dir.resolve(), "runs")
+    assert server_build.published == {"runs": f"file:{runs}"}
 
 
 def test_no_spark_process_is_left_once_the_server_has_stopped(

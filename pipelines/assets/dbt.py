@@ -33,6 +33,7 @@ from pipelines.resources import DbtBuildResource, PipelineSettings
 from pipelines.settings import Settings
 from pipelines.spark_build import (
     export_sources,
+    published_catalog,
     read_manifest,
     reset_spark_build,
     spark_for_logs,
@@ -233,6 +234,8 @@ def sales_kpi_dbt_models(
             reset_spark_build(settings)
             manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
             variables |= export_sources(settings, manifest)
+            # ... and the published marts defined as tables of its catalog
+            variables |= published_catalog(settings)
             args += ["--target", spark_target(settings)]
             context.log.info(f"dbt build on Spark ({spark_for_logs(settings)}); "
                              "Spark's own log: "
