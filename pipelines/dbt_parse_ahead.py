@@ -89,9 +89,13 @@ def start_parse_ahead(settings: Settings, dbt_executable: str) -> ParseAhead | N
         "DBT_LOG_PATH": str(folder),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    process = subprocess.Popen(
-        [dbt_executable, "parse", "--quiet", "--vars", json.dumps(dbt_vars(settings))],
-        cwd=DBT_PROJECT_DIR, env=env,
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    try:
+        process = subprocess.Popen(
+            [dbt_executable, "parse", "--quiet", "--vars", json.dumps(dbt_vars(settings))],
+            cwd=DBT_PROJECT_DIR, env=env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+    except OSError:  # no dbt to start: the build will say so, in its own words
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
     return ParseAhead(process, folder, kept)

@@ -1,0 +1,47 @@
+"""dbt's parse of a fresh warehouse, started with the run so that it runs beside the load
+(pipelines/dbt_parse_ahead.py). That the build then re-parses nothing is pinned where a whole
+run is: test_end_to_end.py, test_a_fresh_warehouse_builds_from_the_parse_made_while_it_loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+
+from pipelines.dbt_parse_ahead import PARTIAL_PARSE, dbt_runs_dir, start_parse_ahead
+from pipelines.dbt_project import dbt_executable
+from pipelines.settings import Settings
+
+
+def test_a_warehouse_that_kept_its_parse_state_gets_no_parse_ahead(tmp_path: Path) -> None:
+    settings = Settings(warehouse_dir=tmp_path / "warehouse")
+    dbt_runs_dir(settings).mkdir(parents=True)
+    (dbt_runs_dir(settings) / PARTIAL_PARSE).write_bytes(b"kept by the last build")
+    assert start_parse_ahead(settings, dbt_executable()) is None
+
+
+def test_the_spark_build_gets_no_parse_ahead(tmp_path: Path) -> None:
+    """Its vars name the raw layer's Parquet export, known only after the load."""
+    settings = Settings(warehouse_dir=tmp_path / "warehouse", engine="spark")
+    assert start_parse_ahead(settings, dbt_executable()) is None
+
+
+def test_a_parse_ahead_stopped_before_the_build_leaves_no_process_and_no_folder(
+    tmp_path: Path,
+) -> None:
+    """A run that fails or is stopped during the load ends its parse ahead (the resource's
+    teardown) and keeps nothing half-written for the next night."""
+    settings = Settings(warehouse_dir=tmp_path / "warehouse")
+    ahead = start_parse_ahead(settings, dbt_executable())
+    assert ahead is not None and ahead.folder.is_dir()
+    ahead.stop()
+    assert ahead.process.returncode is not None  # ended and reaped
+    assert not psutil.pid_exists(ahead.process.pid)
+    assert not ahead.folder.exists()
+    assert not (dbt_runs_dir(settings) / PARTIAL_PARSE).exists()
+
+
+def test_a_missing_dbt_starts_no_parse_ahead_and_leaves_no_folder(tmp_path: Path) -> None:
+    settings = Settings(warehouse_dir=tmp_path / "warehouse")
+    assert start_parse_ahead(settings, str(tmp_path / "no-dbt-here")) is None
+    assert list(dbt_runs_dir(settings).iterdir()) == []
