@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_environment_values, dbt_vars
+from pipelines.run_guard import hold_for_this_process
 from pipelines.settings import Settings
 
 PARTIAL_PARSE = "partial_parse.msgpack"
+SCRATCH_PREFIX = ".parse-ahead-"  # a parse ahead's own target folder, under dbt_runs
 # how long the build waits for a parse ahead before it parses by itself (a parse takes
 # seconds; a machine so busy that it takes minutes is better served by not waiting)
 PARSE_WAIT_SECONDS = 300
@@ -77,7 +79,13 @@ def start_parse_ahead(settings: Settings, dbt_executable: str) -> ParseAhead | N
     kept = runs / PARTIAL_PARSE
     if settings.engine != "duckdb" or kept.exists():
         return None
-    folder = runs / f".parse-ahead-{uuid.uuid4().hex}"
+    # the run's own warehouse lock first (a run launched by Dagster takes it here; the CLI
+    # already holds it): a run refused as busy starts nothing in another run's warehouse
+    hold_for_this_process(settings.warehouse_dir)
+    # what a killed run's parse ahead left (its dbt died with it): never read, only removed
+    for leftover in runs.glob(f"{SCRATCH_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    folder = runs / f"{SCRATCH_PREFIX}{uuid.uuid4().hex}"
     folder.mkdir(parents=True)
     env = {
         **os.environ,

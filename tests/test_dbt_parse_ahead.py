@@ -8,7 +8,12 @@ from pathlib import Path
 
 import psutil
 
-from pipelines.dbt_parse_ahead import PARTIAL_PARSE, dbt_runs_dir, start_parse_ahead
+from pipelines.dbt_parse_ahead import (
+    PARTIAL_PARSE,
+    SCRATCH_PREFIX,
+    dbt_runs_dir,
+    start_parse_ahead,
+)
 from pipelines.dbt_project import dbt_executable
 from pipelines.settings import Settings
 
@@ -45,3 +50,15 @@ def test_a_missing_dbt_starts_no_parse_ahead_and_leaves_no_folder(tmp_path: Path
     settings = Settings(warehouse_dir=tmp_path / "warehouse")
     assert start_parse_ahead(settings, str(tmp_path / "no-dbt-here")) is None
     assert list(dbt_runs_dir(settings).iterdir()) == []
+
+
+def test_what_a_killed_runs_parse_ahead_left_is_removed_by_the_next(tmp_path: Path) -> None:
+    settings = Settings(warehouse_dir=tmp_path / "warehouse")
+    left = dbt_runs_dir(settings) / f"{SCRATCH_PREFIX}0123"
+    left.mkdir(parents=True)
+    (left / PARTIAL_PARSE).write_bytes(b"half written")
+    ahead = start_parse_ahead(settings, dbt_executable())
+    assert ahead is not None
+    ahead.stop()
+    assert not left.exists()
+    assert not (dbt_runs_dir(settings) / PARTIAL_PARSE).exists()

@@ -568,8 +568,8 @@ def test_dbt_docs_are_regenerated_only_when_the_dbt_project_changed(
     warehouse = published.parent
     cache = cached_dbt_docs(warehouse)
     stamp = cache.with_name("fingerprint")
-    assert stamp.read_text() == dbt_docs_fingerprint()  # the job's run left it
     settings = Settings(extracts_dir=tmp_path, warehouse_dir=warehouse)
+    assert stamp.read_text() == dbt_docs_fingerprint(settings)  # the job's run left it
     dbt = DbtBuildResource(project_dir=dbt_project, dbt_executable=dbt_executable())
     site = tmp_path / "site"
     site.mkdir()
@@ -582,4 +582,4 @@ def test_dbt_docs_are_regenerated_only_when_the_dbt_project_changed(
     assert write_dbt_docs(build_asset_context(), dbt, settings, site)
     page = (site / "dbt_docs" / "index.html").read_text(encoding="utf-8")
     assert "the page generated before" not in page and "kpi_scorecard" in page
-    assert stamp.read_text() == dbt_docs_fingerprint()
+    assert stamp.read_text() == dbt_docs_fingerprint(settings)

@@ -105,7 +105,10 @@ def _prune_dbt_runs(folder: Path, keep: int) -> None:
     """Keep the artifacts (manifest, run results, compiled SQL) of the last few builds."""
     if not folder.is_dir():
         return
-    runs = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    # a run's artifacts are in a folder named after it; a parse ahead's scratch folder
+    # (`.parse-ahead-*`) is not a run's (pipelines/dbt_parse_ahead.py cleans those)
+    runs = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: p.stat().st_mtime)
     for old in runs[: max(0, len(runs) - keep + 1)]:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -52,10 +52,13 @@ _DBT_DOCS_PARTS = ("dbt_project/models", "dbt_project/seeds", "dbt_project/macro
 DBT_DOCS_CACHE = ".dbt_docs_cache"
 
 
-def dbt_docs_fingerprint() -> str:
-    """The digest the cached dbt docs are kept under: the dbt project's files and manifest."""
+def dbt_docs_fingerprint(settings: Settings) -> str:
+    """The digest the cached dbt docs are kept under: the dbt project's files and manifest,
+    and the vars they are generated with (the run's: its thresholds and as_of appear in the
+    compiled SQL the page shows)."""
     digest = hashlib.sha256(project_digest(_DBT_DOCS_PARTS).encode())
     digest.update(dbt_project.manifest_path.read_bytes())
+    digest.update(json.dumps(dbt_vars(settings), sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -67,11 +70,12 @@ def cached_dbt_docs(warehouse_dir: Path) -> Path:
 def write_dbt_docs(
     context: AssetExecutionContext, dbt: DbtCliResource, settings: Settings, site: Path
 ) -> bool:
-    """`site/dbt_docs/index.html`, from `dbt docs generate` only when the dbt project changed
-    since the page was last generated for this warehouse (it takes seconds, and a nightly
-    run almost never changes the project). Returns whether it was generated."""
+    """`site/dbt_docs/index.html`, from `dbt docs generate` only when the dbt project (or the
+    run's vars) changed since the page was last generated for this warehouse (it takes
+    seconds, and a nightly run almost never changes either). Returns whether it was
+    generated."""
     cache = cached_dbt_docs(settings.warehouse_dir)
-    fingerprint = dbt_docs_fingerprint()
+    fingerprint = dbt_docs_fingerprint(settings)
     stamp = cache.with_name("fingerprint")
     fresh = cache.exists() and stamp.exists() and stamp.read_text() == fingerprint
     if not fresh:

@@ -47,7 +47,7 @@
             {% do run_query(
                 'create table ' ~ database ~ '.' ~ name ~ ' (' ~ columns | join(', ') ~ ') '
                 ~ "using parquet options (skipHiveMetadata 'true') location '"
-                ~ table['location'] ~ "'"
+                ~ table['location'] | replace("\\", "\\\\") | replace("'", "\\'") ~ "'"
             ) %}
         {% endif %}
     {% endfor %}
