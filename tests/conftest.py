@@ -492,6 +492,11 @@ def run_cli_subprocess(
 MISLABELLERS = {"USR-0005", "USR-0011"}
 
 
+# What the labelled run sets beyond the defaults (a test that repeats one of its steps, e.g.
+# the dbt docs, uses the same settings).
+LABELLED_RUN = {"min_labels_judged": 10}
+
+
 @pytest.fixture(scope="session")
 def labelled_sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One whole run (with the site) over the sample at scale 0.05, seed 42, that judges
@@ -504,7 +509,7 @@ def labelled_sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     def build(folder: Path) -> None:
         extracts, warehouse = folder / "extracts", folder / "warehouse"
         generate_sample(extracts, scale=0.05, seed=42)
-        settings = Settings(extracts_dir=extracts, warehouse_dir=warehouse, min_labels_judged=10)
+        settings = Settings(extracts_dir=extracts, warehouse_dir=warehouse, **LABELLED_RUN)
         outcome = run_nightly_job(settings, log_level="WARNING")
         assert outcome.success, outcome.failures
 

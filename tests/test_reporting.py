@@ -20,6 +20,7 @@ import duckdb
 import openpyxl
 import pytest
 from browser import chromium, require_chromium, wait_for_file
+from conftest import LABELLED_RUN
 from markupsafe import escape
 
 from pipelines.job_runner import run_nightly_job
@@ -568,7 +569,8 @@ def test_dbt_docs_are_regenerated_only_when_the_dbt_project_changed(
     warehouse = published.parent
     cache = cached_dbt_docs(warehouse)
     stamp = cache.with_name("fingerprint")
-    settings = Settings(extracts_dir=tmp_path, warehouse_dir=warehouse)
+    # the labelled run's settings: the docs were generated with its vars
+    settings = Settings(extracts_dir=tmp_path, warehouse_dir=warehouse, **LABELLED_RUN)
     assert stamp.read_text() == dbt_docs_fingerprint(settings)  # the job's run left it
     dbt = DbtBuildResource(project_dir=dbt_project, dbt_executable=dbt_executable())
     site = tmp_path / "site"
