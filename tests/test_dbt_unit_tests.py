@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.dbt_parse_ahead import PARTIAL_PARSE
 from pipelines.dbt_project import (
     DBT_DATABASE_ENV,
     DBT_PROJECT_DIR,
@@ -34,8 +35,6 @@ from pipelines.dbt_project import (
 )
 from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.targets import OVERRIDES_DDL
-
-PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from dagster_dbt import (
 )
 
 from pipelines.assets.owners import DATA_TEAM, WITH_SALES_MANAGEMENT
-from pipelines.dbt_parse_ahead import PARTIAL_PARSE, dbt_runs_dir
+from pipelines.dbt_parse_ahead import dbt_runs_dir, keep_partial_parse, reuse_partial_parse
 from pipelines.dbt_project import dbt_environment_values, dbt_vars, prepared_dbt_project
 from pipelines.resources import DbtBuildResource, PipelineSettings
 from pipelines.settings import Settings
@@ -111,26 +111,6 @@ def _prune_dbt_runs(folder: Path, keep: int) -> None:
                   key=lambda p: p.stat().st_mtime)
     for old in runs[: max(0, len(runs) - keep + 1)]:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def reuse_partial_parse(runs: Path, target: Path) -> None:
-    """Start the build from the parse state of this warehouse's previous build.
-
-    dbt re-parses the whole project (seconds) when the vars or the profile (the warehouse
-    path) differ from those of the parse it finds, so the project's own target/ state, made
-    without either, never serves a run; the last build of the same warehouse, with the same
-    settings, does (dagster-dbt copies the project's file only where none is present)."""
-    kept = runs / PARTIAL_PARSE
-    if kept.exists():
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(kept, target / PARTIAL_PARSE)
-
-
-def _keep_partial_parse(runs: Path, target: Path) -> None:
-    built = target / PARTIAL_PARSE
-    if built.exists():
-        shutil.copyfile(built, runs / f".{PARTIAL_PARSE}.new")
-        (runs / f".{PARTIAL_PARSE}.new").replace(runs / PARTIAL_PARSE)
 
 
 def describe_data_test(node: Mapping[str, Any]) -> str:
@@ -257,7 +237,7 @@ def sales_kpi_dbt_models(
                     events, lambda: write_build_views(settings, read_manifest(target))
                 )
             yield from _with_row_counts(events, settings)
-            _keep_partial_parse(target.parent, target)
+            keep_partial_parse(target.parent, target)
         except DagsterDbtCliRuntimeError as exc:
             # A failing model or test fails the same way on a retry: report, don't retry.
             raise Failure(description=f"dbt build failed: {exc}", allow_retries=False) from exc
