@@ -52,7 +52,8 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         op_retry_policy=retry_policy(settings),
     )
     freshness = freshness_checks(settings)
-    # configured at launch: a run's config may replace the settings, for every resource
+    # configured at launch: a run's config may replace the settings, and the dbt resource reads
+    # the replaced ones (the warehouse resource is bound here, to these settings' file)
     pipeline = PipelineSettings.at_launch(settings)
     return Definitions(
         assets=[*raw_assets, sales_kpi_dbt_models, published_marts, kpi_site],

@@ -31,8 +31,8 @@ class PipelineSettings(ConfigurableResource):
     @classmethod
     def at_launch(cls, settings: Settings) -> Any:
         """`settings` as the default of a resource configured at launch: a run's config
-        (the launchpad's, a schedule's) may replace them, and every resource that depends on
-        this one (the dbt resource's parse ahead) then gets the replaced settings too.
+        (the launchpad's, a schedule's) may replace them, and a resource that depends on this
+        one (the dbt resource's parse ahead) then gets the replaced settings too.
         (Dagster's partial resource: a fully configured one would be handed to the dependent
         resources as it was built, whatever the run's config says.)"""
         return cls.configure_at_launch(settings_json=cls.from_settings(settings).settings_json)

@@ -137,7 +137,7 @@ _GUARD = '''#!{python}
 import ctypes, os, signal, sys
 ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 if os.getppid() == 1:
-    sys.exit("the run that started {name} is gone")
+    sys.exit("the run that started " + {name!r} + " is gone")
 os.execvp({executable!r}, [{executable!r}, *sys.argv[1:]])
 '''
 

@@ -48,7 +48,6 @@ from pipelines.publish import (
     published_parquet,
 )
 from pipelines.quality.checks import CHECKS
-from pipelines.quality.gx_spark import SPARK_DATASOURCE_NAME
 from pipelines.settings import PROJECT_ROOT, Settings
 from pipelines.spark_build import PUBLISHED_DATABASE
 
@@ -212,6 +211,8 @@ def test_on_spark_every_gx_suite_validates_a_spark_dataframe_of_its_query(
     """The audit of a Spark night runs on Spark: each check's suite was validated once, by
     that run, on a Spark DataFrame of its query through GX's Spark data source, and every
     expectation was evaluated."""
+    from pipelines.quality.gx_spark import SPARK_DATASOURCE_NAME
+
     assert spark_run.code == 0, spark_run.explain()
     run_id = _last_run_id(spark_run.warehouse)
     for check in CHECKS:
@@ -366,6 +367,8 @@ def test_a_blocking_check_failing_on_spark_leaves_the_published_marts_as_they_we
     assert FX_GAP_DEAL in run.stderr
     assert "the published marts were left as they were" in run.stderr
     # the blocking result is Spark's: GX validated the Spark DataFrame of the check's query
+    from pipelines.quality.gx_spark import SPARK_DATASOURCE_NAME
+
     stored = (warehouse / "quality" / "validations" / "revenue_in_eur").glob("*/*/*.json")
     blocked = [r for p in stored
                if (r := json.loads(p.read_text(encoding="utf-8")))["success"] is False]

@@ -1,5 +1,5 @@
-"""The audit of write–audit–publish: the consistency rules as GX suites, run as SQL on the
-build, before anything is published.
+"""The audit of write–audit–publish: the consistency rules as GX suites, run on the build
+before anything is published.
 
 Each check is a GX suite file (`expectations/suites/<suite>.json`) validated against the rows
 of one SQL file (`expectations/queries/<query>.sql`). Blocking checks stop the publication;
@@ -220,7 +220,9 @@ def _offenders(
         f"where coalesce({check.problem}, false)"
     )
     count = rows(f"select count(*) from ({base}) as offending")[0][0]
-    first = rows(f"{base} order by {keys} limit 10")
+    # nulls last on both engines (Spark sorts them first by default)
+    order = ", ".join(f"{key} nulls last" for key in check.keys)
+    first = rows(f"{base} order by {order} limit 10")
     return int(count), ["/".join(str(v) for v in row) for row in first]
 
 

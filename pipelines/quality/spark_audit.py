@@ -10,10 +10,11 @@ What it reads: the build's tables through the Spark catalog, by the names the ch
 use (`marts.dim_leads`, `staging.…`), in a session configured from the dbt profile as the
 build's (pipelines/quality/gx_spark.py); and the audit's own tables (`audit.current_run`,
 `audit.previous_run`, `audit.previous_dim_leads`: the last publication staged by
-pipelines/audit.py in the build database), exported to Parquet under `<warehouse>/spark/audit`
-and registered as Spark tables of database `audit`. What it writes: the validation results
-and Data Docs under `<warehouse>/quality` (as on DuckDB), the outcomes as JSON for the job,
-and its output to `<warehouse>/spark/logs/checks.log`.
+pipelines/audit.py in the build database), exported to Parquet under
+`<warehouse>/spark/audit/tables` and registered as Spark tables of database `audit`. What it
+writes: the validation results and Data Docs under `<warehouse>/quality` (as on DuckDB), the
+outcomes as JSON for the job (`<warehouse>/spark/audit/outcomes.json`); its output goes, with
+the run's secrets redacted, to `<warehouse>/spark/logs/checks.log`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -37,7 +39,10 @@ from pipelines.quality.checks import (
     validate_checks,
 )
 from pipelines.run_guard import guarded_executable
-from pipelines.settings import PROJECT_ROOT, Settings, printable
+from pipelines.settings import PROJECT_ROOT, Settings, printable, redact_secrets
+
+if TYPE_CHECKING:
+    from great_expectations.core import ExpectationSuiteValidationResult
 
 LOG_FILE = "checks.log"
 
@@ -73,16 +78,23 @@ def run_checks_in_spark_process(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # the dbt build's environment: the profile's env vars, Spark's log configuration
     environment = {**os.environ, **dbt_environment_values(settings)}
-    with log_path.open("ab") as log:
-        completed = subprocess.run(
-            [guarded_executable(sys.executable), "-m", __name__],
-            input=json.dumps(request).encode(), stdout=log, stderr=log,
-            env=environment, cwd=PROJECT_ROOT, check=False,
-        )
+    completed = subprocess.run(
+        [guarded_executable(sys.executable), "-m", __name__],
+        input=json.dumps(request).encode(), capture_output=True,
+        env=environment, cwd=PROJECT_ROOT, check=False,
+    )
+    # its output, with the run's secrets (the Connect URL's token) redacted, into its log;
+    # Spark's JVM logs into spark.log beside it (SPARK_CONF_DIR)
+    output = redact_secrets(
+        (completed.stdout + completed.stderr).decode("utf-8", errors="replace")
+    )
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(f"--- checks of run {run_name or '(unnamed)'}: exit {completed.returncode}\n")
+        log.write(output)
     if completed.returncode != 0 or not outcome_file.exists():
         raise SparkAuditError(
             f"the checks could not run on Spark (exit {completed.returncode}): "
-            f"{printable(_last_error(log_path))} (full output: {log_path})"
+            f"{printable(_last_error(output))} (full output: {log_path})"
         )
     by_name = {check.name: check for check in checks}
     return [
@@ -101,19 +113,33 @@ def export_audit_tables(build_database: Path, folder: Path) -> Path:
             for stale in target.glob("*.parquet"):
                 stale.unlink()
             con.execute(
-                f"copy {AUDIT_SCHEMA}.{table} to '{_literal(target / 'part-0.parquet')}' "
+                f"copy {AUDIT_SCHEMA}.{table} to "
+                f"'{_duckdb_literal(target / 'part-0.parquet')}' "
                 "(format parquet)"
             )
     return folder
 
 
-def _literal(path: Path) -> str:
+def _duckdb_literal(path: Path) -> str:
+    """A path inside a DuckDB string literal (quotes doubled)."""
     return str(path).replace("'", "''")
 
 
-def _last_error(log_path: Path) -> str:
-    lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-    errors = [line for line in lines if "Error" in line or "error" in line]
+def _spark_literal(path: Path) -> str:
+    """A path inside a Spark SQL string literal (backslash escapes, as the dbt macros do)."""
+    return str(path).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _last_error(output: str) -> str:
+    """The line that says why the child failed: the last line of its last traceback, else its
+    last line naming an error, else its last line."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    if "Traceback (most recent call last):" in lines:
+        after = lines[len(lines) - 1 - lines[::-1].index("Traceback (most recent call last):"):]
+        raised = [line for line in after if not line.startswith((" ", "\t"))]
+        if len(raised) > 1:
+            return raised[-1][:500]
+    errors = [line for line in lines if "rror" in line]
     return (errors or lines or ["no output"])[-1][:500]
 
 
@@ -141,24 +167,35 @@ def _main() -> None:
             spark.sql(f"drop table if exists {AUDIT_SCHEMA}.{table}")
             spark.sql(
                 f"create table {AUDIT_SCHEMA}.{table} using parquet "
-                f"location '{_literal(location)}'"
+                f"location '{_spark_literal(location)}'"
             )
         results_dir = Path(request["results_dir"])
         context = open_gx_context(
             staged_gx_project(results_dir), Path(request["build_database"]), results_dir
         )
         spark_datasource(context)
+
+        def validate(check: QualityCheck) -> ExpectationSuiteValidationResult:
+            dataframe = spark.sql(check.sql)
+            try:
+                return validate_dataframe(
+                    context, check.name, dataframe,
+                    expectation_parameters=request["parameters"],
+                    run_name=request["run_name"],
+                    # GX's Spark engine collects *every* offending key under COMPLETE (its SQL
+                    # engine stops at partial_unexpected_count): SUMMARY keeps that bound
+                    result_format={**check.result_format, "result_format": "SUMMARY"},
+                )
+            finally:
+                dataframe.unpersist()  # GX caches the DataFrame it validates
+
         outcomes = validate_checks(
-            context, checks, results_dir,
-            validate=lambda check: validate_dataframe(
-                context, check.name, spark.sql(check.sql),
-                expectation_parameters=request["parameters"], run_name=request["run_name"],
-                result_format=check.result_format,
-            ),
+            context, checks, results_dir, validate=validate,
             rows=lambda query: [tuple(row) for row in spark.sql(query).collect()],
         )
     finally:
-        spark.stop()
+        with suppress(Exception):  # a failure to stop must not hide the checks' own error
+            spark.stop()
     Path(request["outcome_file"]).write_text(json.dumps([
         {**dataclasses.asdict(outcome), "check": outcome.check.name} for outcome in outcomes
     ]), encoding="utf-8")
