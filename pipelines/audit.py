@@ -16,6 +16,8 @@ import duckdb
 from pipelines.publish import attached_table, history_copy_column, published_database
 
 AUDIT_SCHEMA = "audit"
+# what `stage_previous_publication` stages there (the stability check's query reads them)
+AUDIT_TABLES = ("current_run", "previous_run", "previous_dim_leads")
 
 
 def stage_previous_publication(

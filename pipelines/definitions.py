@@ -52,7 +52,9 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         op_retry_policy=retry_policy(settings),
     )
     freshness = freshness_checks(settings)
-    pipeline = PipelineSettings.from_settings(settings)
+    # configured at launch: a run's config may replace the settings, and the dbt resource reads
+    # the replaced ones (the warehouse resource is bound here, to these settings' file)
+    pipeline = PipelineSettings.at_launch(settings)
     return Definitions(
         assets=[*raw_assets, sales_kpi_dbt_models, published_marts, kpi_site],
         asset_checks=[quality_checks, *freshness],
@@ -64,8 +66,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         resources={
             "warehouse": warehouse_resource(settings),
             "dbt": DbtBuildResource(
-                project_dir=dbt_project, dbt_executable=dbt_executable(),
-                settings_json=pipeline.settings_json,
+                project_dir=dbt_project, dbt_executable=dbt_executable(), pipeline=pipeline,
             ),
             "pipeline": pipeline,
         },

@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any
 
 import duckdb
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 from packaging import version
@@ -27,6 +27,15 @@ class PipelineSettings(ConfigurableResource):
     @classmethod
     def from_settings(cls, settings: Settings) -> "PipelineSettings":
         return cls(settings_json=json.dumps(settings.as_dict(), sort_keys=True))
+
+    @classmethod
+    def at_launch(cls, settings: Settings) -> Any:
+        """`settings` as the default of a resource configured at launch: a run's config
+        (the launchpad's, a schedule's) may replace them, and a resource that depends on this
+        one (the dbt resource's parse ahead) then gets the replaced settings too.
+        (Dagster's partial resource: a fully configured one would be handed to the dependent
+        resources as it was built, whatever the run's config says.)"""
+        return cls.configure_at_launch(settings_json=cls.from_settings(settings).settings_json)
 
     def settings(self) -> Settings:
         return Settings.from_text(json.loads(self.settings_json))
@@ -87,17 +96,17 @@ class DbtBuildResource(DbtCliResource):
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
         return None
 
-    # The run's settings (PipelineSettings' JSON), for dbt's parse of a fresh warehouse ahead
-    # of the build (pipelines/dbt_parse_ahead.py); empty: no parse ahead.
-    settings_json: str = ""
+    # The run's settings (the `pipeline` resource itself, as the run configured it), for
+    # dbt's parse of a fresh warehouse ahead of the build (pipelines/dbt_parse_ahead.py);
+    # none: no parse ahead.
+    pipeline: ResourceDependency[PipelineSettings | None] = None
     _parse_ahead: ParseAhead | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         """With the in-process executor, at the start of the run: the parse runs beside the
         load."""
-        if self.settings_json:
-            settings = Settings.from_text(json.loads(self.settings_json))
-            self._parse_ahead = start_parse_ahead(settings, self.dbt_executable)
+        if self.pipeline is not None:
+            self._parse_ahead = start_parse_ahead(self.pipeline.settings(), self.dbt_executable)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._parse_ahead is not None:

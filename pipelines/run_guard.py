@@ -12,6 +12,7 @@ half-published (publishing is an atomic rename), and the CLI prints its closing 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import signal
 import stat
@@ -132,26 +133,29 @@ def end_children(grace_seconds: float = 2.0) -> None:
 
 
 _GUARD = '''#!{python}
-# Runs dbt so that the kernel kills it when the run that started it dies (kill -9 included).
+# Runs {name} so that the kernel kills it when the run that started it dies (kill -9 included).
 import ctypes, os, signal, sys
 ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 if os.getppid() == 1:
-    sys.exit("the run that started dbt is gone")
-os.execvp({dbt!r}, [{dbt!r}, *sys.argv[1:]])
+    sys.exit("the run that started " + {name!r} + " is gone")
+os.execvp({executable!r}, [{executable!r}, *sys.argv[1:]])
 '''
 
 
 def guarded_executable(executable: str) -> str:
-    """A launcher for `executable` that dies with this process (Linux); elsewhere the
-    executable itself. Written per process to the temporary folder, never the source tree."""
+    """A launcher for `executable` (dbt; Python for the audit on Spark) that dies with this
+    process (Linux); elsewhere the executable itself. Written per process and executable to
+    the temporary folder, never the source tree."""
     if not sys.platform.startswith("linux"):
         return executable
     folder = Path(tempfile.gettempdir()) / f"sales-kpi-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
-    guard = folder / f"dbt-guard-{os.getpid()}"
+    name = Path(executable).name
+    digest = hashlib.sha256(executable.encode()).hexdigest()[:12]
+    guard = folder / f"{name}-guard-{os.getpid()}-{digest}"
     if not guard.exists():
         guard.write_text(
-            _GUARD.format(python=sys.executable, dbt=executable),
+            _GUARD.format(python=sys.executable, executable=executable, name=name),
             encoding="utf-8",
         )
         guard.chmod(stat.S_IRWXU)

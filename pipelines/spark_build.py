@@ -9,8 +9,10 @@ and registered as Spark tables by the dbt project's own `on-run-start` hook (mac
 Out: Spark's tables are Parquet folders (`<warehouse>/spark/tables/<schema>.db/<table>/`).
 `<warehouse>/spark/build.duckdb` holds one DuckDB view per dbt model and seed over its folder,
 in the same schema under the same name, carrying the dbt descriptions as comments (as
-`persist_docs` does on DuckDB). The checks, the row counts and the publisher read that file
-exactly as they read the DuckDB build: one reader, two engines.
+`persist_docs` does on DuckDB). The row counts and the publisher read that file exactly as
+they read the DuckDB build: one reader, two engines. The GX checks read the build through
+Spark itself (pipelines/quality/spark_audit.py), except through a Thrift server, where they
+read that file too; the audit's staged tables live in it either way.
 
 Published: besides the DuckDB file and the Parquet files every engine publishes, the Spark
 catalog has each published table (the marts, `runs` and the history tables) as an external

@@ -62,3 +62,27 @@ def test_what_a_killed_runs_parse_ahead_left_is_removed_by_the_next(tmp_path: Pa
     ahead.stop()
     assert not left.exists()
     assert not (dbt_runs_dir(settings) / PARTIAL_PARSE).exists()
+
+
+def test_settings_replaced_in_a_runs_config_reach_the_parse_ahead(tmp_path: Path) -> None:
+    """The launchpad (or a schedule) may replace the `pipeline` resource's settings; the dbt
+    resource reads the replaced ones: here the definitions are bound to a Spark warehouse
+    (no parse ahead) and the run's config names a fresh DuckDB one, which gets its parse."""
+    from dagster import build_resources
+
+    from pipelines.definitions import build_definitions
+    from pipelines.resources import PipelineSettings
+
+    bound = Settings(warehouse_dir=tmp_path / "bound", engine="spark")
+    launched = Settings(warehouse_dir=tmp_path / "launched")
+    resources = build_definitions(bound).resources
+    config = {"settings_json": PipelineSettings.from_settings(launched).settings_json}
+    with build_resources(
+        {"pipeline": resources["pipeline"], "dbt": resources["dbt"]},
+        resource_config={"pipeline": {"config": config}},
+    ) as built:
+        assert built.pipeline.settings().warehouse_dir == launched.warehouse_dir
+        ahead = built.dbt._parse_ahead
+        assert ahead is not None
+        assert ahead.folder.parent == dbt_runs_dir(launched)
+    assert not ahead.folder.exists()  # stopped with the resource

@@ -22,6 +22,7 @@ SALES_KPI_REQUIRE_SPARK=1 (then that is a failure).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -46,6 +47,7 @@ from pipelines.publish import (
     published_database,
     published_parquet,
 )
+from pipelines.quality.checks import CHECKS
 from pipelines.settings import PROJECT_ROOT, Settings
 from pipelines.spark_build import PUBLISHED_DATABASE
 
@@ -121,6 +123,17 @@ def _published(warehouse: Path, table: str) -> tuple[pd.DataFrame, list[tuple[st
         return relation_frame(relation)
 
 
+def _validation_results(warehouse: Path, check: str, run_id: str) -> list[dict[str, Any]]:
+    """The GX validation results stored for `check` by run `run_id` (GX's file store)."""
+    folder = warehouse / "quality" / "validations" / check / run_id
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*/*.json"))]
+
+
+def _last_run_id(warehouse: Path) -> str:
+    runs, _types = _published(warehouse, "runs")
+    return str(runs.sort_values("published_at")["run_id"].iloc[-1])
+
+
 # --- (a) the same published marts --------------------------------------------------------
 
 
@@ -190,6 +203,26 @@ def test_dashboard_and_explain_read_the_marts_published_from_spark(spark_run: Jo
     )
     assert explained.returncode == 0, explained.stderr
     assert contact in explained.stdout
+
+
+def test_on_spark_every_gx_suite_validates_a_spark_dataframe_of_its_query(
+    spark_run: JobRun,
+) -> None:
+    """The audit of a Spark night runs on Spark: each check's suite was validated once, by
+    that run, on a Spark DataFrame of its query through GX's Spark data source, and every
+    expectation was evaluated."""
+    from pipelines.quality.gx_spark import SPARK_DATASOURCE_NAME
+
+    assert spark_run.code == 0, spark_run.explain()
+    run_id = _last_run_id(spark_run.warehouse)
+    for check in CHECKS:
+        results = _validation_results(spark_run.warehouse, check.name, run_id)
+        assert len(results) == 1, check.name
+        meta = results[0]["meta"]
+        assert meta["active_batch_definition"]["datasource_name"] == SPARK_DATASOURCE_NAME
+        assert meta["batch_spec"]["batch_data"] == "SparkDataFrame", check.name
+        evaluated = results[0]["statistics"]["evaluated_expectations"]
+        assert evaluated == len(results[0]["results"]) > 0, check.name
 
 
 def test_a_second_spark_night_over_the_same_files_is_a_no_op_but_a_switch_of_engine_is_not(
@@ -333,6 +366,15 @@ def test_a_blocking_check_failing_on_spark_leaves_the_published_marts_as_they_we
     assert "check revenue_in_eur on marts/fct_deals" in run.stderr, run.explain()
     assert FX_GAP_DEAL in run.stderr
     assert "the published marts were left as they were" in run.stderr
+    # the blocking result is Spark's: GX validated the Spark DataFrame of the check's query
+    from pipelines.quality.gx_spark import SPARK_DATASOURCE_NAME
+
+    stored = (warehouse / "quality" / "validations" / "revenue_in_eur").glob("*/*/*.json")
+    blocked = [r for p in stored
+               if (r := json.loads(p.read_text(encoding="utf-8")))["success"] is False]
+    assert [r["meta"]["active_batch_definition"]["datasource_name"] for r in blocked] == [
+        SPARK_DATASOURCE_NAME
+    ]
     assert _sha(published) == before
     assert _parquet_fingerprint(warehouse) == parquet_before
     # the Spark build itself was made (the check read it), in the warehouse's Spark folder

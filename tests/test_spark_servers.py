@@ -8,7 +8,7 @@ as the job runs it — with the job's own pieces: the sources exported to Parque
 the target it picks for SALES_KPI_SPARK_REMOTE or SALES_KPI_SPARK_THRIFT_HOST
 (`spark_dbt_environment`, `spark_target`: `spark_connect`, `spark_thrift`), the `on-run-start`
 hook registering the raw layer in the server, the `on-run-end` hook defining the published
-tables in the server's catalog, and the DuckDB views the checks and the publisher read
+tables in the server's catalog, and the DuckDB views the publisher reads
 (`write_build_views`) — but on a part of the
 project: one staging model and its data tests, `dbt build --select stg_crm__users`. The whole
 job through Spark Connect (`sales-kpi run --engine spark`) works and publishes, but took

@@ -41,7 +41,8 @@ from pipelines import job_runner
 from pipelines.audit import stage_previous_publication
 from pipelines.cli import main
 from pipelines.job_runner import JobOutcome
-from pipelines.quality.checks import CheckOutcome, run_quality_checks
+from pipelines.quality.checks import CheckOutcome
+from pipelines.quality.run_checks import run_quality_checks
 from pipelines.sample import generate_sample
 from pipelines.settings import PROJECT_ROOT, Settings
 

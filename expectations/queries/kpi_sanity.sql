@@ -23,9 +23,14 @@ series as (
         scope,
         scope_id,
         count(distinct period_start) as periods,
+        -- portable SQL (the checks run on DuckDB and on Spark as they are): the days between
+        -- two week starts are the whole days of a timestamp difference; months by calendar
         case any_value(grain)
-            when 'week' then date_diff('week', min(period_start), max(period_start)) + 1
-            else date_diff('month', min(period_start), max(period_start)) + 1
+            when 'week' then extract(day from (
+                cast(max(period_start) as timestamp) - cast(min(period_start) as timestamp)
+            )) / 7 + 1
+            else (year(max(period_start)) - year(min(period_start))) * 12
+                + month(max(period_start)) - month(min(period_start)) + 1
         end as expected_periods,
         max(period_start) as last_period,
         case any_value(grain)

@@ -232,7 +232,8 @@ def sales_kpi_dbt_models(
             reuse_partial_parse(target.parent, target)
             events = dbt.cli(args, context=context, target_path=target).stream()
             if settings.engine == "spark":
-                # the checks and the publisher read the Spark build through DuckDB views
+                # the publisher (and the audit's staged tables) read the Spark build through
+                # DuckDB views
                 events = _then(
                     events, lambda: write_build_views(settings, read_manifest(target))
                 )

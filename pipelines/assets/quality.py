@@ -18,7 +18,8 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from pipelines.audit import stage_previous_publication
-from pipelines.quality.checks import CHECKS, data_docs_index, run_quality_checks
+from pipelines.quality.checks import CHECKS, data_docs_index
+from pipelines.quality.run_checks import run_quality_checks
 from pipelines.resources import PipelineSettings, build_connection
 
 MARTS_PREFIX = "marts"
@@ -39,7 +40,10 @@ def mart_key(table: str) -> AssetKey:
         for check in CHECKS
     ],
     name="quality_checks",
-    description="Great Expectations suites (expectations/suites) validated as SQL on the build.",
+    description=(
+        "Great Expectations suites (expectations/suites) validated on the build: as SQL on "
+        "DuckDB, as Spark DataFrames through GX's Spark data source on Spark."
+    ),
 )
 def quality_checks(
     context: AssetCheckExecutionContext, warehouse: DuckDBResource, pipeline: PipelineSettings

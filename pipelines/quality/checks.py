@@ -1,10 +1,11 @@
-"""The audit of write–audit–publish: the consistency rules as GX suites, run as SQL on the
-build, before anything is published.
+"""The audit of write–audit–publish: the consistency rules as GX suites, run on the build
+before anything is published.
 
 Each check is a GX suite file (`expectations/suites/<suite>.json`) validated against the rows
 of one SQL file (`expectations/queries/<query>.sql`). Blocking checks stop the publication;
 warnings are reported and published with the marts. The rule numbers are those of the
-agreed definitions ("Consistency rules").
+agreed definitions ("Consistency rules"). The queries are portable SQL: the same files run
+on DuckDB and on Spark (pipelines/quality/run_checks.py says where they run).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pipelines.quality.data_docs import make_site_offline
 from pipelines.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
+    from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.data_context import AbstractDataContext
 
 EXPECTATIONS_ROOT = PROJECT_ROOT / "expectations"
@@ -165,47 +167,33 @@ def staged_gx_project(results_dir: Path) -> Path:
     return staged
 
 
-def run_quality_checks(
-    settings: Settings,
-    run_name: str | None = None,
-    checks: tuple[QualityCheck, ...] = CHECKS,
-    log: Callable[[str], None] = lambda _: None,
+def validate_checks(
+    context: AbstractDataContext,
+    checks: tuple[QualityCheck, ...],
+    results_dir: Path,
+    validate: Callable[[QualityCheck], ExpectationSuiteValidationResult],
+    rows: Callable[[str], list[tuple[Any, ...]]],
 ) -> list[CheckOutcome]:
-    """Validate every check against the build database; Data Docs are rebuilt afterwards."""
-    # GX is imported here, not with the definitions: its import is the largest of the job's
-    # (≈3 s of CPU; more with pyspark installed, which GX then imports too), and loading the
-    # definitions (`dagster dev`, the schedule's and sensors' ticks, the CLI) needs only the
-    # checks' names. Not imported ahead on a thread during the load: a concurrent import of
-    # the same package (sqlalchemy, by Dagster's event log) can hand one thread a partially
-    # initialised module — seen in a test run, it failed the load.
-    from pipelines.quality.gx_duckdb import open_gx_context, validate_query
-
-    database = settings.build_database
-    results_dir = settings.warehouse_dir / "quality"
-    context = open_gx_context(staged_gx_project(results_dir), database, results_dir)
-    parameters = expectation_parameters(settings)
+    """Validate each check (`validate`: its suite against its query's rows, on whichever
+    engine), rebuild the Data Docs, and name the first offending rows of each failed check
+    (`rows`: a plain query on the same engine)."""
     validated = []
     for check in checks:
         started = time.perf_counter()
-        result = validate_query(
-            context, check.name, check.sql, expectation_parameters=parameters,
-            run_name=run_name, result_format=check.result_format,
-        )
+        result = validate(check)
         failing = [
             _expectation_label(r.expectation_config, r.result)
             for r in result.results
             if not r.success
         ]
-        rows = max((r.result.get("element_count", 0) for r in result.results), default=0)
-        validated.append((check, result.success, rows, failing, time.perf_counter() - started))
+        count = max((r.result.get("element_count", 0) for r in result.results), default=0)
+        validated.append((check, result.success, count, failing, time.perf_counter() - started))
     context.build_data_docs()
     make_site_offline(results_dir / "data_docs")
     outcomes = []
-    for check, passed, rows, failing, seconds in validated:
-        offending, first = (0, []) if passed else _offenders(context, check)
-        outcome = CheckOutcome(check, passed, rows, failing, offending, first, seconds)
-        log(outcome.describe())
-        outcomes.append(outcome)
+    for check, passed, count, failing, seconds in validated:
+        offending, first = (0, []) if passed else _offenders(rows, check)
+        outcomes.append(CheckOutcome(check, passed, count, failing, offending, first, seconds))
     return outcomes
 
 
@@ -223,17 +211,19 @@ def _expectation_label(config: Any, result: dict[str, Any]) -> str:
     return text
 
 
-def _offenders(context: AbstractDataContext, check: QualityCheck) -> tuple[int, list[str]]:
-    from pipelines.quality.gx_duckdb import query_rows
-
+def _offenders(
+    rows: Callable[[str], list[tuple[Any, ...]]], check: QualityCheck
+) -> tuple[int, list[str]]:
     keys = ", ".join(check.keys)
     base = (
         f"select {keys} from (\n{check.sql}\n) as checked "
         f"where coalesce({check.problem}, false)"
     )
-    count = query_rows(context, f"select count(*) from ({base})")[0][0]
-    rows = query_rows(context, f"{base} order by {keys} limit 10")
-    return int(count), ["/".join(str(v) for v in row) for row in rows]
+    count = rows(f"select count(*) from ({base}) as offending")[0][0]
+    # nulls last on both engines (Spark sorts them first by default)
+    order = ", ".join(f"{key} nulls last" for key in check.keys)
+    first = rows(f"{base} order by {order} limit 10")
+    return int(count), ["/".join(str(v) for v in row) for row in first]
 
 
 def data_docs_index(settings: Settings) -> Path:

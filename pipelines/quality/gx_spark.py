@@ -1,0 +1,107 @@
+"""Great Expectations (GX Core 1.x) suites validated on Spark DataFrames, through GX's own
+Spark data source, in a Spark session configured as the dbt build's.
+
+The session is the one dbt-spark's `session` method opens (Hive support, then every setting
+of the target's `server_side_parameters`), with the settings rendered from the dbt profile
+itself (`dbt_project/profiles.yml`): the session timezone, the Parquet timestamp type, the
+warehouse and metastore under `<warehouse>/spark`, or the Spark Connect URL — one home for
+how Spark is reached, whether dbt or GX is asking. Over Spark Connect the DataFrames are
+Connect DataFrames: GX 1.24 validates those as well.
+
+GX validates a DataFrame through a data asset of type `dataframe` and a batch definition of
+the whole DataFrame, handed over at run time; the results are stored (Data Docs) and must
+show that every expectation was evaluated (`assert_evaluated`), as on DuckDB.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import great_expectations as gx
+from great_expectations.core import ExpectationSuiteValidationResult
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context import AbstractDataContext
+from great_expectations.datasource.fluent import SparkDatasource
+
+from pipelines.quality.gx_duckdb import BATCH_DEFINITION_NAME, assert_evaluated
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+SPARK_DATASOURCE_NAME = "spark_build"
+DBT_PROFILE_NAME = "sales_kpi"
+
+
+def spark_session_parameters(profiles_dir: str, target: str) -> dict[str, str]:
+    """The Spark settings of dbt target `target` (its `server_side_parameters`), rendered by
+    dbt from the profile with this process's environment, as `dbt build` renders them."""
+    from dbt.config.profile import Profile, read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt_common.context import set_invocation_context
+
+    set_invocation_context(dict(os.environ))  # what dbt's env_var() reads
+    raw = read_profile(profiles_dir)
+    _name, rendered = Profile.render_profile(
+        raw[DBT_PROFILE_NAME], DBT_PROFILE_NAME, target, ProfileRenderer({})
+    )
+    return {str(k): str(v) for k, v in rendered.get("server_side_parameters", {}).items()}
+
+
+def open_spark_session(parameters: Mapping[str, str]) -> SparkSession:
+    """A Spark session built as dbt-spark's `session` method builds its own: Hive support,
+    then the target's settings (a `spark.remote` among them makes it a Connect session)."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.enableHiveSupport()
+    for key, value in parameters.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def spark_datasource(context: AbstractDataContext) -> SparkDatasource:
+    """The context's Spark data source (added on first use; it uses the active session)."""
+    return context.data_sources.add_or_update_spark(name=SPARK_DATASOURCE_NAME)
+
+
+def validate_dataframe(
+    context: AbstractDataContext,
+    suite_name: str,
+    dataframe: DataFrame,
+    *,
+    name: str | None = None,
+    result_format: str | Mapping[str, Any] = "SUMMARY",
+    require_evaluated: bool = True,
+    expectation_parameters: Mapping[str, Any] | None = None,
+    run_name: str | None = None,
+) -> ExpectationSuiteValidationResult:
+    """Validate the rows of `dataframe` against suite `suite_name` (the Spark twin of
+    `gx_duckdb.validate_query`): a dataframe asset and validation definition called `name`
+    (default: the suite's name), the result stored for Data Docs and checked by
+    `assert_evaluated` unless `require_evaluated` is false."""
+    name = name or suite_name
+    suite = context.suites.get(suite_name)
+    datasource = context.data_sources.get(SPARK_DATASOURCE_NAME)
+    if not isinstance(datasource, SparkDatasource):
+        raise TypeError(f"data source {SPARK_DATASOURCE_NAME!r} is not a SparkDatasource")
+    if name in datasource.get_asset_names():
+        asset = datasource.get_asset(name)
+    else:
+        asset = datasource.add_dataframe_asset(name=name)
+    try:
+        batch_definition = asset.get_batch_definition(BATCH_DEFINITION_NAME)
+    except KeyError:
+        batch_definition = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+    )
+    result = definition.run(
+        batch_parameters={"dataframe": dataframe},
+        result_format=result_format,
+        expectation_parameters=dict(expectation_parameters or {}),
+        run_id=RunIdentifier(run_name=run_name) if run_name else None,
+    )
+    if require_evaluated:
+        assert_evaluated(result)
+    return result
