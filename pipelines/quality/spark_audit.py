@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from contextlib import suppress
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
 
 LOG_FILE = "checks.log"
+# how Python names the exception that ended a process: `pkg.module.SomeError: why`
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b[^:]*: ")
 
 
 class SparkAuditError(RuntimeError):
@@ -131,16 +134,13 @@ def _spark_literal(path: Path) -> str:
 
 
 def _last_error(output: str) -> str:
-    """The line that says why the child failed: the last line of its last traceback, else its
-    last line naming an error, else its last line."""
+    """The line that says why the child failed: the last exception line of its output (Python
+    prints `module.SomeError: message`; pyspark's exceptions carry Spark's reason there),
+    else its last line naming an error, else its last line."""
     lines = [line for line in output.splitlines() if line.strip()]
-    if "Traceback (most recent call last):" in lines:
-        after = lines[len(lines) - 1 - lines[::-1].index("Traceback (most recent call last):"):]
-        raised = [line for line in after if not line.startswith((" ", "\t"))]
-        if len(raised) > 1:
-            return raised[-1][:500]
+    raised = [line for line in lines if _EXCEPTION_LINE.match(line)]
     errors = [line for line in lines if "rror" in line]
-    return (errors or lines or ["no output"])[-1][:500]
+    return (raised or errors or lines or ["no output"])[-1][:500]
 
 
 def _main() -> None:
