@@ -13,7 +13,8 @@ tables in the server's catalog, and the DuckDB views the publisher reads
 project: one staging model and its data tests, `dbt build --select stg_crm__users`. The whole
 job through Spark Connect (`sales-kpi run --engine spark`) works and publishes, but took
 549 s (dbt build 455 s) at a load average of 13–20 on this 2-core machine (each statement is
-a round trip to the server, and dbt sends many): too long for `make test` (README, "Engines").
+a round trip to the server, and dbt sends many), 111 s on a quiet one with the audit through
+Connect too: too long for `make test` under its own load (README, "Engines").
 
 The build must succeed and must have run in the server (its log shows the client's session
 and at least one execution per node; no Spark driver ran here: no Derby metastore under
