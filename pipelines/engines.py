@@ -29,6 +29,7 @@ SPARK_DIR_ENV = "SALES_KPI_SPARK_DIR"
 SPARK_MASTER_ENV = "SALES_KPI_SPARK_MASTER"
 SPARK_SHUFFLE_PARTITIONS_ENV = "SALES_KPI_SPARK_SHUFFLE_PARTITIONS"
 SPARK_DRIVER_MEMORY_ENV = "SALES_KPI_SPARK_DRIVER_MEMORY"
+SPARK_THREADS_ENV = "SALES_KPI_SPARK_THREADS"
 # Spark 4 runs on Java 17 and 21.
 JAVA_MAJOR_REQUIRED = 17
 INSTALL_SPARK_EXTRA = 'pip install -e ".[spark]"'
@@ -137,10 +138,10 @@ def export_raw_layer(
 
 def spark_environment(
     spark_dir: Path, master: str | None = None, shuffle_partitions: int | None = None,
-    driver_memory: str | None = None,
+    driver_memory: str | None = None, threads: int | None = None,
 ) -> dict[str, str]:
     """The environment the `spark` dbt target reads (profiles.yml): where Spark writes, and
-    (when given) the master, the shuffle partitions and the driver's heap."""
+    (when given) the master, the shuffle partitions, the driver's heap and dbt's threads."""
     env = {SPARK_DIR_ENV: str(spark_dir.resolve())}
     if master:
         env[SPARK_MASTER_ENV] = master
@@ -148,6 +149,8 @@ def spark_environment(
         env[SPARK_SHUFFLE_PARTITIONS_ENV] = str(shuffle_partitions)
     if driver_memory:
         env[SPARK_DRIVER_MEMORY_ENV] = driver_memory
+    if threads:
+        env[SPARK_THREADS_ENV] = str(threads)
     return env
 
 

@@ -96,7 +96,7 @@ def spark_dbt_environment(settings: Settings) -> dict[str, str]:
     env = {
         **spark_environment(
             settings.spark_dir, settings.spark_master, settings.spark_shuffle_partitions,
-            settings.spark_driver_memory,
+            settings.spark_driver_memory, settings.spark_threads,
         ),
         "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
         "PYTHONWARNINGS": ",".join(

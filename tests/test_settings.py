@@ -153,3 +153,31 @@ def test_the_spark_driver_memory_is_a_jvm_size_and_reaches_the_in_process_driver
     for wrong in ("lots", "3", "0g", "-1g"):
         with pytest.raises(SettingsError, match="spark_driver_memory"):
             Settings.from_env({"SALES_KPI_SPARK_DRIVER_MEMORY": wrong})
+
+
+@pytest.mark.parametrize("target", ["spark", "spark_connect", "spark_thrift"])
+def test_the_spark_builds_threads_are_a_setting_that_every_spark_target_reads(
+    tmp_path: Path, target: str
+) -> None:
+    """`spark_threads` (SALES_KPI_SPARK_THREADS, default 2): how many dbt nodes the Spark build
+    runs at once; at least 1; rendered by dbt into every Spark target's `threads`."""
+    from dbt.config.profile import Profile, read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt_common.context import set_invocation_context
+
+    from pipelines.dbt_project import DBT_PROJECT_DIR
+    from pipelines.spark_build import spark_dbt_environment
+
+    assert Settings().spark_threads == 2
+    settings = Settings.from_env({"SALES_KPI_SPARK_THREADS": "3",
+                                  "SALES_KPI_WAREHOUSE_DIR": str(tmp_path)})
+    environment = spark_dbt_environment(settings)
+    assert environment["SALES_KPI_SPARK_THREADS"] == "3"
+    set_invocation_context(environment)  # what dbt's env_var() reads
+    _name, rendered = Profile.render_profile(
+        read_profile(str(DBT_PROJECT_DIR))["sales_kpi"], "sales_kpi", target,
+        ProfileRenderer({}),
+    )
+    assert rendered["threads"] == 3
+    with pytest.raises(SettingsError, match="spark_threads"):
+        Settings.from_env({"SALES_KPI_SPARK_THREADS": "0"})
