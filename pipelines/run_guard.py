@@ -145,18 +145,35 @@ os.execvp({executable!r}, [{executable!r}, *sys.argv[1:]])
 def guarded_executable(executable: str) -> str:
     """A launcher for `executable` (dbt; Python for the audit on Spark) that dies with this
     process (Linux); elsewhere the executable itself. Written per process and executable to
-    the temporary folder, never the source tree."""
+    the temporary folder, never the source tree; written whole (a rename) or not at all, and
+    the launchers of processes that have ended are removed then (one per run would pile up)."""
     if not sys.platform.startswith("linux"):
         return executable
     folder = Path(tempfile.gettempdir()) / f"sales-kpi-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     name = Path(executable).name
     digest = hashlib.sha256(executable.encode()).hexdigest()[:12]
-    guard = folder / f"{name}-guard-{os.getpid()}-{digest}"
+    guard = folder / f"{name}{_GUARD_MARK}{os.getpid()}-{digest}"
     if not guard.exists():
-        guard.write_text(
+        _remove_ended_guards(folder)
+        written = guard.with_name(f".{guard.name}.{threading.get_ident()}")
+        written.write_text(
             _GUARD.format(python=sys.executable, executable=executable, name=name),
             encoding="utf-8",
         )
-        guard.chmod(stat.S_IRWXU)
+        written.chmod(stat.S_IRWXU)
+        os.replace(written, guard)
     return str(guard)
+
+
+_GUARD_MARK = "-guard-"
+
+
+def _remove_ended_guards(folder: Path) -> None:
+    """Remove the launchers (`<name>-guard-<pid>…`) whose process has ended."""
+    for path in folder.iterdir():
+        _before, mark, after = path.name.partition(_GUARD_MARK)
+        pid = after.split("-", 1)[0]
+        if mark and pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+            with suppress(OSError):
+                path.unlink()

@@ -214,3 +214,32 @@ def test_site_failure_after_publish_says_the_marts_were_published(
     alert = json.loads((warehouse / "alerts.log").read_text(encoding="utf-8").splitlines()[-1])
     assert alert["step"] == "kpi_site"
     assert alert["published_marts"].startswith("the marts WERE published by this run")
+
+
+def test_the_launchers_of_ended_runs_are_removed_when_a_run_writes_its_own(
+    tmp_path: Path,
+) -> None:
+    """Each run writes its own launcher for dbt (pipelines/run_guard.py); those of runs that
+    have ended are removed then, those of live processes are kept."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from pipelines.run_guard import guarded_executable
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    folder = Path(tempfile.gettempdir()) / f"sales-kpi-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    left = folder / f"dbt-guard-{int(ended.stdout)}-0123456789ab"
+    left.write_text("#!/bin/sh\n", encoding="utf-8")
+    alive = folder / f"dbt-guard-{os.getppid()}-0123456789ab"  # our parent: alive
+    alive.write_text("#!/bin/sh\n", encoding="utf-8")
+    try:
+        guard = Path(guarded_executable(str(tmp_path / "some-tool")))
+        assert guard.is_file() and os.access(guard, os.X_OK)
+        assert not left.exists()
+        assert alive.exists()
+    finally:
+        alive.unlink(missing_ok=True)
+        left.unlink(missing_ok=True)
