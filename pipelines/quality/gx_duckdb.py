@@ -32,6 +32,7 @@ from typing import Any, Literal
 import great_expectations as gx
 import sqlalchemy as sa
 from great_expectations.core import ExpectationSuiteValidationResult
+from great_expectations.core.batch_definition import BatchDefinition
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context import AbstractDataContext
 from great_expectations.datasource.fluent.sql_datasource import QueryAsset, SQLDatasource
@@ -196,7 +197,6 @@ def validate_query(
     checked by `assert_evaluated` unless `require_evaluated` is false.
     """
     name = name or suite_name
-    suite = context.suites.get(suite_name)
     datasource = context.data_sources.get(DATASOURCE_NAME)
     if not isinstance(datasource, DuckDBDatasource):
         raise TypeError(f"data source {DATASOURCE_NAME!r} is not a DuckDBDatasource")
@@ -205,20 +205,46 @@ def validate_query(
         batch_definition = asset.get_batch_definition(BATCH_DEFINITION_NAME)
     except KeyError:
         batch_definition = asset.add_batch_definition_whole_table(BATCH_DEFINITION_NAME)
-    definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
-    )
     engine = datasource.get_execution_engine()
     try:
         with engine.get_connection() as connection:  # fail fast, with DuckDB's own message
             connection.execute(sa.text("select 1")).fetchall()
-        result = definition.run(
-            result_format=result_format,
-            expectation_parameters=dict(expectation_parameters or {}),
-            run_id=RunIdentifier(run_name=run_name) if run_name else None,
+        return run_validation(
+            context, name, suite_name, batch_definition, result_format=result_format,
+            require_evaluated=require_evaluated, expectation_parameters=expectation_parameters,
+            run_name=run_name,
         )
     finally:
         engine.close()
+
+
+def run_validation(
+    context: AbstractDataContext,
+    name: str,
+    suite_name: str,
+    batch_definition: BatchDefinition,
+    *,
+    batch_parameters: Mapping[str, Any] | None = None,
+    result_format: str | Mapping[str, Any] = "SUMMARY",
+    require_evaluated: bool = True,
+    expectation_parameters: Mapping[str, Any] | None = None,
+    run_name: str | None = None,
+) -> ExpectationSuiteValidationResult:
+    """Validate `batch_definition` (given `batch_parameters`) against suite `suite_name`
+    through the validation definition `name`, whichever data source the batch comes from: the
+    result stored for Data Docs under the run's name, and checked by `assert_evaluated` unless
+    `require_evaluated` is false."""
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(
+            name=name, data=batch_definition, suite=context.suites.get(suite_name)
+        )
+    )
+    result = definition.run(
+        batch_parameters=dict(batch_parameters) if batch_parameters else None,
+        result_format=result_format,
+        expectation_parameters=dict(expectation_parameters or {}),
+        run_id=RunIdentifier(run_name=run_name) if run_name else None,
+    )
     if require_evaluated:
         assert_evaluated(result)
     return result

@@ -19,13 +19,11 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import great_expectations as gx
 from great_expectations.core import ExpectationSuiteValidationResult
-from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context import AbstractDataContext
 from great_expectations.datasource.fluent import SparkDatasource
 
-from pipelines.quality.gx_duckdb import BATCH_DEFINITION_NAME, assert_evaluated
+from pipelines.quality.gx_duckdb import BATCH_DEFINITION_NAME, run_validation
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -81,7 +79,6 @@ def validate_dataframe(
     (default: the suite's name), the result stored for Data Docs and checked by
     `assert_evaluated` unless `require_evaluated` is false."""
     name = name or suite_name
-    suite = context.suites.get(suite_name)
     datasource = context.data_sources.get(SPARK_DATASOURCE_NAME)
     if not isinstance(datasource, SparkDatasource):
         raise TypeError(f"data source {SPARK_DATASOURCE_NAME!r} is not a SparkDatasource")
@@ -93,15 +90,8 @@ def validate_dataframe(
         batch_definition = asset.get_batch_definition(BATCH_DEFINITION_NAME)
     except KeyError:
         batch_definition = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
-    definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+    return run_validation(
+        context, name, suite_name, batch_definition, batch_parameters={"dataframe": dataframe},
+        result_format=result_format, require_evaluated=require_evaluated,
+        expectation_parameters=expectation_parameters, run_name=run_name,
     )
-    result = definition.run(
-        batch_parameters={"dataframe": dataframe},
-        result_format=result_format,
-        expectation_parameters=dict(expectation_parameters or {}),
-        run_id=RunIdentifier(run_name=run_name) if run_name else None,
-    )
-    if require_evaluated:
-        assert_evaluated(result)
-    return result

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from pipelines.audit import AUDIT_SCHEMA, AUDIT_TABLES
+from pipelines.ingest.readers import sql_literal
 from pipelines.quality.checks import (
     CheckOutcome,
     QualityCheck,
@@ -116,16 +117,10 @@ def export_audit_tables(build_database: Path, folder: Path) -> Path:
             for stale in target.glob("*.parquet"):
                 stale.unlink()
             con.execute(
-                f"copy {AUDIT_SCHEMA}.{table} to "
-                f"'{_duckdb_literal(target / 'part-0.parquet')}' "
+                f"copy {AUDIT_SCHEMA}.{table} to {sql_literal(str(target / 'part-0.parquet'))} "
                 "(format parquet)"
             )
     return folder
-
-
-def _duckdb_literal(path: Path) -> str:
-    """A path inside a DuckDB string literal (quotes doubled)."""
-    return str(path).replace("'", "''")
 
 
 def _spark_literal(path: Path) -> str:
