@@ -1,16 +1,18 @@
-"""A warehouse's dbt parse state: kept from build to build, and for a fresh warehouse made
-while the run loads instead of inside the build.
+"""A warehouse's dbt parse state: kept from build to build; for a fresh warehouse taken from
+the install's parse, or made while the run loads instead of inside the build.
 
 dbt re-parses the whole project (seconds of CPU) whenever the parse state it finds was made
-with other vars or another profile; the profile renders the run's warehouse path, so neither
-the install's parse (`dbt_project/target`) nor any other warehouse's serves a fresh one.
-A warehouse's own last build leaves its state in `<warehouse>/dbt_runs/partial_parse.msgpack`
-(pipelines/assets/dbt.py), so every night after the first starts from it. For the first —
-the first night of a new warehouse, a test's, a benchmark's — the dbt resource starts
-`dbt parse` when the run sets up its resources, with exactly the build's profile
-environment and vars, and the build waits for it before it starts: the parse then runs beside
-the load (which works inside DuckDB) rather than after it. dbt's parse does not open the
-warehouse file, which the load holds.
+with other vars or another profile. A warehouse's own last build leaves its state in
+`<warehouse>/dbt_runs/partial_parse.msgpack` (pipelines/assets/dbt.py), so every night after
+the first starts from it. For the first — the first night of a new warehouse, a copied one, a
+test's, a benchmark's: the profile renders the same for every warehouse (it names the file
+relative to dbt's working folder, the warehouse), so when the run's settings give the vars
+the install parsed with (`make setup`: the default settings), the install's state is copied
+in and no parse is needed (pipelines/dbt_project.py, install_parse_serves). Otherwise the dbt
+resource starts `dbt parse` when the run sets up its resources, with exactly the build's
+profile environment and vars, and the build waits for it before it starts: the parse then
+runs beside the load (which works inside DuckDB) rather than after it. dbt's parse does not
+open the warehouse file, which the load holds.
 
 Only for the DuckDB engine: the Spark build's vars name the raw layer's Parquet export, known
 once the load is done. A parse ahead that fails or is stopped leaves nothing behind and the
@@ -27,7 +29,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_environment_values, dbt_vars
+from pipelines.dbt_project import (
+    DBT_PROJECT_DIR,
+    dbt_environment_values,
+    dbt_vars,
+    install_parse_serves,
+)
 from pipelines.run_guard import hold_for_this_process
 from pipelines.settings import Settings
 
@@ -97,7 +104,8 @@ class ParseAhead:
 
 def start_parse_ahead(settings: Settings, dbt_executable: str) -> ParseAhead | None:
     """Start `dbt parse` for a warehouse whose builds have left no parse state; None when the
-    build does not need one (a parse state is kept, or the engine is Spark)."""
+    build does not need one (a parse state is kept, the install's serves and is copied in, or
+    the engine is Spark)."""
     runs = dbt_runs_dir(settings)
     kept = runs / PARTIAL_PARSE
     if settings.engine != "duckdb" or kept.exists():
@@ -105,6 +113,11 @@ def start_parse_ahead(settings: Settings, dbt_executable: str) -> ParseAhead | N
     # the run's own warehouse lock first (a run launched by Dagster takes it here; the CLI
     # already holds it): a run refused as busy starts nothing in another run's warehouse
     hold_for_this_process(settings.warehouse_dir)
+    installed = install_parse_serves(settings)
+    if installed is not None:
+        runs.mkdir(parents=True, exist_ok=True)
+        keep_partial_parse(runs, installed.parent)
+        return None
     # what a killed run's parse ahead left (its dbt died with it): never read, only removed
     for leftover in runs.glob(f"{SCRATCH_PREFIX}*"):
         shutil.rmtree(leftover, ignore_errors=True)

@@ -7,25 +7,37 @@ a model, seed, macro or the project file is newer than it.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from pipelines.run_guard import guarded_executable
+from pipelines.run_guard import GUARDED, guarded_executable
 from pipelines.settings import DEFINITION_SETTINGS, PROJECT_ROOT, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DBT_DATABASE_ENV = "SALES_KPI_DBT_DATABASE"
+# The folder dbt runs in: the run's warehouse (the launcher changes to it), so that the profile
+# can name the warehouse file by a path relative to it (see profile_environment)
+DBT_WORKDIR_ENV = "SALES_KPI_DBT_WORKDIR"
+# What the install's parse (`make setup`) was made with: its vars and profile environment
+INSTALL_PARSE_INPUTS = "partial_parse.inputs.json"
 _SOURCE_FOLDERS = ("models", "seeds", "macros", "tests")
 
 
 def dbt_executable() -> str:
     """The dbt of this environment (the CLI may run without the venv on PATH), started
-    through a guard that dies with the run (pipelines/run_guard.py)."""
+    through a guard that dies with the run, in the folder the run names (DBT_WORKDIR_ENV;
+    pipelines/run_guard.py)."""
     candidate = Path(sys.executable).with_name("dbt")
-    return guarded_executable(str(candidate) if candidate.exists() else "dbt")
+    return guarded_executable(
+        str(candidate) if candidate.exists() else "dbt", workdir_env=DBT_WORKDIR_ENV
+    )
 
 
 def manifest_is_stale(project: DbtProject) -> bool:
@@ -45,11 +57,72 @@ def prepared_dbt_project() -> DbtProject:
 
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     if manifest_is_stale(project):
-        # Our own dbt (not whatever `dbt` is on PATH), like the job's resource.
-        DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
-            ["parse", "--quiet"], target_path=project.target_path
-        ).wait()
+        # Parsed as a run with the default settings parses (the same vars, the profile
+        # rendered the same way), so that the first build of a new warehouse can start from
+        # this parse (install_parse_serves). Our own dbt, not whatever `dbt` is on PATH.
+        inputs = parse_inputs(Settings())
+        with environment_set(inputs["profile"]):
+            DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+                ["parse", "--quiet", "--vars", json.dumps(inputs["vars"])],
+                target_path=project.target_path,
+            ).wait()
+        (project.project_dir / project.target_path / INSTALL_PARSE_INPUTS).write_text(
+            json.dumps(inputs, sort_keys=True), encoding="utf-8"
+        )
     return project
+
+
+@contextmanager
+def environment_set(values: Mapping[str, str]) -> Iterator[None]:
+    """Environment variables set for the duration of one dbt invocation (dagster-dbt starts
+    dbt with this process's environment)."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def install_parse_serves(settings: Settings) -> Path | None:
+    """The install's saved parse state, if a build with these settings can start from it.
+
+    dbt keeps a saved parse only when the vars and the rendered profile are those it was made
+    with, and re-parses the whole project otherwise (seconds of CPU). The profile names the
+    warehouse file relative to dbt's working folder (profile_environment), so it renders the
+    same for every warehouse, and the install parsed with the default settings' vars: the
+    first build of a new (or copied) warehouse with those settings needs no parse of its own.
+    dbt still checks the state itself and re-parses whatever changed."""
+    saved = DBT_PROJECT_DIR / "target"
+    try:
+        inputs = json.loads((saved / INSTALL_PARSE_INPUTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    state = saved / "partial_parse.msgpack"
+    return state if inputs == parse_inputs(settings) and state.exists() else None
+
+
+def parse_inputs(settings: Settings) -> dict[str, dict[str, object]]:
+    """What dbt keys a saved parse on, as this project sets it: vars and profile environment
+    (JSON round-tripped, as they are written down)."""
+    inputs = {"vars": dbt_vars(settings), "profile": profile_environment(settings)}
+    return json.loads(json.dumps(inputs, sort_keys=True))
+
+
+def profile_environment(settings: Settings) -> dict[str, str]:
+    """The environment the DuckDB profile renders: the warehouse file, relative to the folder
+    dbt runs in (the warehouse folder: DBT_WORKDIR_ENV, set by dbt_environment_values) where
+    the launcher can change to it, so that the rendered profile is the same for every
+    warehouse; and DuckDB's memory budget."""
+    database = settings.raw_database.name if GUARDED else str(settings.raw_database)
+    return {
+        DBT_DATABASE_ENV: database,
+        "SALES_KPI_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+    }
 
 
 def dbt_environment_values(settings: Settings) -> dict[str, str]:
@@ -58,8 +131,8 @@ def dbt_environment_values(settings: Settings) -> dict[str, str]:
     where dbt logs, and no colour codes. One home for the build, the docs and the parse
     ahead (pipelines/dbt_parse_ahead.py), which must all parse with the same profile."""
     env = {
-        DBT_DATABASE_ENV: str(settings.raw_database),
-        "SALES_KPI_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        **profile_environment(settings),
+        DBT_WORKDIR_ENV: str(settings.warehouse_dir),
         # dbt's logs go under the warehouse, never into the (possibly read-only) project
         "DBT_LOG_PATH": str(settings.warehouse_dir / "logs" / "dbt"),
         # plain text: dbt's lines end up in the run's log file and the Dagster UI, where

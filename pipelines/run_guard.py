@@ -132,33 +132,42 @@ def end_children(grace_seconds: float = 2.0) -> None:
             child.kill()
 
 
+# Launchers (and so their working folder) where the kernel can tie a child's life to its parent's
+GUARDED = sys.platform.startswith("linux")
+
 _GUARD = '''#!{python}
 # Runs {name} so that the kernel kills it when the run that started it dies (kill -9 included).
 import ctypes, os, signal, sys
 ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 if os.getppid() == 1:
     sys.exit("the run that started " + {name!r} + " is gone")
-os.execvp({executable!r}, [{executable!r}, *sys.argv[1:]])
+{chdir}os.execvp({executable!r}, [{executable!r}, *sys.argv[1:]])
 '''
+# ... and, for a launcher that is given one, in the folder the run names in the environment
+_CHDIR = "if os.environ.get({variable!r}):\n    os.chdir(os.environ[{variable!r}])\n"
 
 
-def guarded_executable(executable: str) -> str:
+def guarded_executable(executable: str, workdir_env: str | None = None) -> str:
     """A launcher for `executable` (dbt; Python for the audit on Spark) that dies with this
-    process (Linux); elsewhere the executable itself. Written per process and executable to
-    the temporary folder, never the source tree; written whole (a rename) or not at all, and
-    the launchers of processes that have ended are removed then (one per run would pile up)."""
-    if not sys.platform.startswith("linux"):
+    process (Linux); elsewhere the executable itself. With `workdir_env`, the launcher starts
+    the executable in the folder that environment variable names, when it is set (dbt in the
+    run's warehouse: pipelines/dbt_project.py, DBT_WORKDIR_ENV). Written per process,
+    executable and working-folder variable to the temporary folder, never the source tree;
+    written whole (a rename) or not at all, and the launchers of processes that have ended are
+    removed then (one per run would pile up)."""
+    if not GUARDED:
         return executable
     folder = Path(tempfile.gettempdir()) / f"sales-kpi-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     name = Path(executable).name
-    digest = hashlib.sha256(executable.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(f"{executable}\0{workdir_env or ''}".encode()).hexdigest()[:12]
     guard = folder / f"{name}{_GUARD_MARK}{os.getpid()}-{digest}"
     if not guard.exists():
         _remove_ended_guards(folder)
         written = guard.with_name(f".{guard.name}.{threading.get_ident()}")
+        chdir = _CHDIR.format(variable=workdir_env) if workdir_env else ""
         written.write_text(
-            _GUARD.format(python=sys.executable, executable=executable, name=name),
+            _GUARD.format(python=sys.executable, executable=executable, name=name, chdir=chdir),
             encoding="utf-8",
         )
         written.chmod(stat.S_IRWXU)

@@ -1,4 +1,5 @@
-"""dbt's parse of a fresh warehouse, started with the run so that it runs beside the load
+"""dbt's parse of a fresh warehouse: the install's, when the run's settings are those it was
+made with, or one started with the run so that it runs beside the load
 (pipelines/dbt_parse_ahead.py). That the build then re-parses nothing is pinned where a whole
 run is: test_end_to_end.py, test_a_fresh_warehouse_builds_from_the_parse_made_while_it_loaded."""
 
@@ -14,8 +15,50 @@ from pipelines.dbt_parse_ahead import (
     dbt_runs_dir,
     start_parse_ahead,
 )
-from pipelines.dbt_project import dbt_executable
+from pipelines.dbt_project import (
+    DBT_PROJECT_DIR,
+    dbt_executable,
+    install_parse_serves,
+    parse_inputs,
+    prepared_dbt_project,
+)
 from pipelines.settings import Settings
+
+# A setting the install did not parse with (it parsed with the defaults): such a run's vars
+# differ from the install's parse, so a fresh warehouse needs a parse of its own
+NOT_THE_INSTALLS = {"target_uplift": 0.2}
+
+
+def test_the_profile_renders_the_same_for_every_warehouse(tmp_path: Path) -> None:
+    """What dbt keys a saved parse on (vars, the rendered profile) does not name the
+    warehouse: dbt runs in the warehouse folder and the profile names the file from there."""
+    one, other = tmp_path / "one", tmp_path / "elsewhere" / "other"
+    assert parse_inputs(Settings(warehouse_dir=one)) == parse_inputs(Settings(warehouse_dir=other))
+    assert str(tmp_path) not in str(parse_inputs(Settings(warehouse_dir=one)))
+
+
+def test_a_fresh_warehouse_with_the_installs_settings_starts_from_the_installs_parse(
+    tmp_path: Path,
+) -> None:
+    """No parse ahead: the state `make setup` saved is copied in for the build to start from."""
+    prepared_dbt_project()
+    settings = Settings(warehouse_dir=tmp_path / "warehouse")
+    installed = install_parse_serves(settings)
+    assert installed == DBT_PROJECT_DIR / "target" / PARTIAL_PARSE
+    assert start_parse_ahead(settings, dbt_executable()) is None
+    assert (dbt_runs_dir(settings) / PARTIAL_PARSE).read_bytes() == installed.read_bytes()
+    assert list(dbt_runs_dir(settings).glob(f"{SCRATCH_PREFIX}*")) == []
+
+
+def test_a_run_with_other_settings_than_the_installs_gets_a_parse_of_its_own(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(warehouse_dir=tmp_path / "warehouse", **NOT_THE_INSTALLS)
+    assert install_parse_serves(settings) is None
+    ahead = start_parse_ahead(settings, dbt_executable())
+    assert ahead is not None
+    assert ahead.finish()  # the parse ran to the end and its state is kept for the build
+    assert (dbt_runs_dir(settings) / PARTIAL_PARSE).is_file()
 
 
 def test_a_warehouse_that_kept_its_parse_state_gets_no_parse_ahead(tmp_path: Path) -> None:
@@ -36,7 +79,7 @@ def test_a_parse_ahead_stopped_before_the_build_leaves_no_process_and_no_folder(
 ) -> None:
     """A run that fails or is stopped during the load ends its parse ahead (the resource's
     teardown) and keeps nothing half-written for the next night."""
-    settings = Settings(warehouse_dir=tmp_path / "warehouse")
+    settings = Settings(warehouse_dir=tmp_path / "warehouse", **NOT_THE_INSTALLS)
     ahead = start_parse_ahead(settings, dbt_executable())
     assert ahead is not None and ahead.folder.is_dir()
     ahead.stop()
@@ -47,13 +90,13 @@ def test_a_parse_ahead_stopped_before_the_build_leaves_no_process_and_no_folder(
 
 
 def test_a_missing_dbt_starts_no_parse_ahead_and_leaves_no_folder(tmp_path: Path) -> None:
-    settings = Settings(warehouse_dir=tmp_path / "warehouse")
+    settings = Settings(warehouse_dir=tmp_path / "warehouse", **NOT_THE_INSTALLS)
     assert start_parse_ahead(settings, str(tmp_path / "no-dbt-here")) is None
     assert list(dbt_runs_dir(settings).iterdir()) == []
 
 
 def test_what_a_killed_runs_parse_ahead_left_is_removed_by_the_next(tmp_path: Path) -> None:
-    settings = Settings(warehouse_dir=tmp_path / "warehouse")
+    settings = Settings(warehouse_dir=tmp_path / "warehouse", **NOT_THE_INSTALLS)
     left = dbt_runs_dir(settings) / f"{SCRATCH_PREFIX}0123"
     left.mkdir(parents=True)
     (left / PARTIAL_PARSE).write_bytes(b"half written")
@@ -74,7 +117,7 @@ def test_settings_replaced_in_a_runs_config_reach_the_parse_ahead(tmp_path: Path
     from pipelines.resources import PipelineSettings
 
     bound = Settings(warehouse_dir=tmp_path / "bound", engine="spark")
-    launched = Settings(warehouse_dir=tmp_path / "launched")
+    launched = Settings(warehouse_dir=tmp_path / "launched", **NOT_THE_INSTALLS)
     resources = build_definitions(bound).resources
     config = {"settings_json": PipelineSettings.from_settings(launched).settings_json}
     with build_resources(

@@ -8,10 +8,11 @@ builds every model with no rows, each model's unit tests running just before it 
 tests are left out: on empty tables they would prove nothing).
 
 dbt parses the project once, at install (`make setup`, `prepared_dbt_project`), and a build
-reuses that parse only if it renders the profile exactly as the install did: so dbt runs here
-without SALES_KPI_DBT_DATABASE, from a folder of its own, where the profile's default path
-(`../warehouse/warehouse.duckdb`, relative to the working directory) lands in this module's
-temporary folder. The saved parse is copied, never written: the project folder stays as it is.
+reuses that parse only if it has the vars and renders the profile exactly as the install did:
+so dbt runs here as a run with the default settings runs it (`parse_inputs`: the default
+settings' vars, the warehouse file named relative to the folder dbt runs in), in this module's
+temporary warehouse folder. The saved parse is copied, never written: the project folder stays
+as it is.
 """
 
 from __future__ import annotations
@@ -28,19 +29,21 @@ import pytest
 
 from pipelines.dbt_parse_ahead import PARTIAL_PARSE
 from pipelines.dbt_project import (
-    DBT_DATABASE_ENV,
     DBT_PROJECT_DIR,
+    DBT_WORKDIR_ENV,
     dbt_executable,
+    parse_inputs,
     prepared_dbt_project,
 )
 from pipelines.ingest.raw_layer import ensure_raw_layer
+from pipelines.settings import Settings
 from pipelines.targets import OVERRIDES_DDL
 
 
 @dataclass(frozen=True)
 class EmptyBuild:
-    """The folder dbt runs from, its target folder, the database the profile's default path
-    names from there, and the build's run_results.json."""
+    """The folder of dbt's target, the database (dbt runs in its folder, which the profile
+    names it relative to) and the build's run_results.json."""
 
     run: Path
     target: Path
@@ -48,12 +51,14 @@ class EmptyBuild:
     run_results: Path
 
     def dbt(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k != DBT_DATABASE_ENV}
+        inputs = parse_inputs(Settings())
+        env = {k: v for k, v in os.environ.items() if k != DBT_WORKDIR_ENV}
         return subprocess.run(
             [dbt_executable(), *args, "--profiles-dir", str(DBT_PROJECT_DIR),
              "--project-dir", str(DBT_PROJECT_DIR), "--target-path", str(self.target),
-             "--log-path", str(self.target / "logs")],
-            cwd=self.run, env=env, capture_output=True, text=True, check=False,
+             "--log-path", str(self.target / "logs"), "--vars", json.dumps(inputs["vars"])],
+            cwd=self.database.parent, env={**env, **inputs["profile"]},
+            capture_output=True, text=True, check=False,
         )
 
 
@@ -78,7 +83,7 @@ def empty_build(tmp_path_factory: pytest.TempPathFactory) -> EmptyBuild:
     build = EmptyBuild(run, target, database, folder / "build_results.json")
     result = build.dbt("build", "--empty", "--exclude", "test_type:data")
     assert result.returncode == 0, result.stdout[-5000:]
-    assert database.stat().st_size > 0 and not (folder / "warehouse.duckdb").exists()
+    assert database.stat().st_size > 0 and not (run / "warehouse.duckdb").exists()
     build.run_results.write_bytes((target / "run_results.json").read_bytes())
     return build
 

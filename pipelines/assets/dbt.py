@@ -2,7 +2,6 @@
 dbt test becomes an asset check on the model it tests."""
 
 import json
-import os
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,7 +27,12 @@ from dagster_dbt import (
 
 from pipelines.assets.owners import DATA_TEAM, WITH_SALES_MANAGEMENT
 from pipelines.dbt_parse_ahead import dbt_runs_dir, keep_partial_parse, reuse_partial_parse
-from pipelines.dbt_project import dbt_environment_values, dbt_vars, prepared_dbt_project
+from pipelines.dbt_project import (
+    dbt_environment_values,
+    dbt_vars,
+    environment_set,
+    prepared_dbt_project,
+)
 from pipelines.resources import DbtBuildResource, PipelineSettings
 from pipelines.settings import Settings
 from pipelines.spark_build import (
@@ -77,24 +81,9 @@ class LayeredTranslator(DagsterDbtTranslator):
 
 
 @contextmanager
-def _dbt_env(values: dict[str, str]) -> Iterator[None]:
-    """Environment variables the dbt profile reads, set for the duration of one invocation."""
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextmanager
 def dbt_environment(settings: Settings) -> Iterator[None]:
     """The environment the dbt profile reads (dbt_environment_values), for one invocation."""
-    with _dbt_env(dbt_environment_values(settings)):
+    with environment_set(dbt_environment_values(settings)):
         yield
 
 
