@@ -545,8 +545,9 @@ def copy_of_published_warehouse(published_warehouse: Path, tmp_path: Path) -> Pa
 @pytest.fixture(scope="session")
 def derived_oracle_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The run with `as_of` derived from the data that both oracle files compare (the fact
-    marts and the KPI marts): tests/oracle_runs.py `build_derived_run`; read-only. Its folder
-    holds `extracts/`, `warehouse/` and `overrides.csv`."""
+    marts and the KPI marts) and whose published marts test_explain.py explains:
+    tests/oracle_runs.py `build_derived_run`; read-only. Its folder holds `extracts/`,
+    `warehouse/` and `overrides.csv`."""
     from oracle_runs import build_derived_run
 
     return built_once(tmp_path_factory, "derived_oracle_run", build_derived_run)

@@ -4,8 +4,9 @@ fact marts against tests/oracle.py) and test_kpis_match_definitions.py (the KPI 
 tests/kpi_oracle.py): one run per distinct input and setting set, not one per scenario and file.
 
 - The derived run: the generated sample (scale 0.3, seed 5) with a few manager overrides, the
-  v1.1 delivery (`V11_FILES`) and the as_of probes (`AS_OF_PROBES`), `as_of` derived from the
-  data, the other settings at their defaults.
+  v1.1 delivery (`V11_FILES`), the as_of probes (`AS_OF_PROBES`) and the hand-made contacts
+  that test_explain.py explains (its `write_explain_delivery`), `as_of` derived from the data,
+  the other settings at their defaults. test_explain.py reads its published marts too.
 - The pinned run: the sample at scale 0.1, seed 11, with the same kind of overrides, two edge
   deliveries (`EDGE_FILES`), `as_of` pinned about two months before the data ends
   (`PINNED_AS_OF`) and `kpi_program_start` in the middle of the history (`PROGRAM_START`).
@@ -19,6 +20,7 @@ written (no test of these files reads it).
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -413,10 +415,12 @@ def build_run(
     deliveries: dict[tuple[str, str], str],
     as_of: datetime | None = None,
     kpi_program_start: date | None = None,
+    write_more: Callable[[Path], None] | None = None,
 ) -> None:
-    """Generate the sample into `folder/extracts`, add the hand-made deliveries and an overrides
-    file (`folder/overrides.csv`), and run the whole job once into `folder/warehouse` with those
-    settings (no site). The run must succeed."""
+    """Generate the sample into `folder/extracts`, add the hand-made deliveries (and those
+    `write_more(extracts)` writes) and an overrides file (`folder/overrides.csv`), and run the
+    whole job once into `folder/warehouse` with those settings (no site). The run must
+    succeed."""
     from pipelines.job_runner import run_nightly_job
     from pipelines.sample import generate_sample
     from pipelines.settings import Settings
@@ -424,6 +428,8 @@ def build_run(
     extracts, overrides_file = folder / "extracts", folder / "overrides.csv"
     generate_sample(extracts, end=SAMPLE_END, **sample)
     write_deliveries(extracts, deliveries)
+    if write_more is not None:
+        write_more(extracts)
     with overrides_file.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=OVERRIDES_COLUMNS)
         writer.writeheader()
@@ -441,8 +447,10 @@ def build_run(
 
 def build_derived_run(folder: Path) -> None:
     """The derived-as_of run (module docstring)."""
+    from test_explain import write_explain_delivery  # its rows live beside the tests on them
+
     v11 = {(V11_DELIVERY, entity): text for entity, text in V11_FILES.items()}
-    build_run(folder, DERIVED_SAMPLE, v11 | AS_OF_PROBES)
+    build_run(folder, DERIVED_SAMPLE, v11 | AS_OF_PROBES, write_more=write_explain_delivery)
 
 
 def build_pinned_run(folder: Path) -> None:
