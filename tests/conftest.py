@@ -541,6 +541,9 @@ def copy_of_published_warehouse(published_warehouse: Path, tmp_path: Path) -> Pa
 
 # --- shared runs of the oracle, source and reporting tests ---------------------------------------
 
+# Both run the whole job: a test that needs one is `slow` (see JOB_FIXTURES above).
+JOB_FIXTURES |= {"derived_oracle_run", "pinned_oracle_run"}
+
 
 @pytest.fixture(scope="session")
 def derived_oracle_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
