@@ -537,3 +537,29 @@ def copy_warehouse(warehouse: Path, to: Path) -> Path:
 def copy_of_published_warehouse(published_warehouse: Path, tmp_path: Path) -> Path:
     """This test's own copy of the shared published warehouse."""
     return copy_warehouse(published_warehouse, tmp_path / "warehouse")
+
+
+# --- shared runs of the oracle, source and reporting tests ---------------------------------------
+
+# Both run the whole job: a test that needs one is `slow` (see JOB_FIXTURES above).
+JOB_FIXTURES |= {"derived_oracle_run", "pinned_oracle_run"}
+
+
+@pytest.fixture(scope="session")
+def derived_oracle_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run with `as_of` derived from the data that both oracle files compare (the fact
+    marts and the KPI marts) and whose published marts test_explain.py explains:
+    tests/oracle_runs.py `build_derived_run`; read-only. Its folder holds `extracts/`,
+    `warehouse/` and `overrides.csv`."""
+    from oracle_runs import build_derived_run
+
+    return built_once(tmp_path_factory, "derived_oracle_run", build_derived_run)
+
+
+@pytest.fixture(scope="session")
+def pinned_oracle_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run with `as_of` pinned and `kpi_program_start` set that both oracle files compare:
+    tests/oracle_runs.py `build_pinned_run`; read-only, laid out as `derived_oracle_run`."""
+    from oracle_runs import build_pinned_run
+
+    return built_once(tmp_path_factory, "pinned_oracle_run", build_pinned_run)

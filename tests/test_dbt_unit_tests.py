@@ -18,7 +18,6 @@ as it is.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -26,17 +25,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dbt_as_installed import dbt_as_installed
 
 from pipelines.dbt_parse_ahead import PARTIAL_PARSE
-from pipelines.dbt_project import (
-    DBT_PROJECT_DIR,
-    DBT_WORKDIR_ENV,
-    dbt_executable,
-    parse_inputs,
-    prepared_dbt_project,
-)
+from pipelines.dbt_project import prepared_dbt_project
 from pipelines.ingest.raw_layer import ensure_raw_layer
-from pipelines.settings import Settings
 from pipelines.targets import OVERRIDES_DDL
 
 
@@ -51,14 +44,9 @@ class EmptyBuild:
     run_results: Path
 
     def dbt(self, *args: str) -> subprocess.CompletedProcess[str]:
-        inputs = parse_inputs(Settings())
-        env = {k: v for k, v in os.environ.items() if k != DBT_WORKDIR_ENV}
-        return subprocess.run(
-            [dbt_executable(), *args, "--profiles-dir", str(DBT_PROJECT_DIR),
-             "--project-dir", str(DBT_PROJECT_DIR), "--target-path", str(self.target),
-             "--log-path", str(self.target / "logs"), "--vars", json.dumps(inputs["vars"])],
-            cwd=self.database.parent, env={**env, **inputs["profile"]},
-            capture_output=True, text=True, check=False,
+        return dbt_as_installed(
+            *args, "--target-path", str(self.target), "--log-path", str(self.target / "logs"),
+            warehouse=self.database.parent,
         )
 
 

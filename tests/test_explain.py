@@ -1,14 +1,15 @@
 """`sales-kpi explain` reads meaning from the published marts; it re-derives no rule.
 
 Every rule has one home (dbt). Explain only prints what the published file
-(`<warehouse>/marts.duckdb`) already says, so these tests run the real job, delete the build
-database (`warehouse.duckdb`) and still expect the whole explanation: the qualifying event or
-why none qualified, each marketing event's judgement, what the CRM label means and the stage
-at its time, and the stage-order breach.
+(`<warehouse>/marts.duckdb`) already says, so these tests take the published file of a real
+run, without its build database (`warehouse.duckdb`), and still expect the whole explanation:
+the qualifying event or why none qualified, each marketing event's judgement, what the CRM
+label means and the stage at its time, and the stage-order breach.
 
-The contacts are hand-made in one small delivery on top of the generated sample, so every fact
-asserted here follows from the definitions by construction (the expected texts were captured
-from the explain that read the build database, before it was rewritten):
+The contacts are hand-made in one small delivery on top of the generated sample (the run is
+the session's derived oracle run, tests/oracle_runs.py, whose marts the oracle tests compare),
+so every fact asserted here follows from the definitions by construction (the expected texts
+were captured from the explain that read the build database, before it was rewritten):
 
 - CON-EXPL-LABEL: a marketing lead (webinar, then a qualifying demo request, then a later
   pricing request) that a rep labelled `sales_qualified_lead`: the label disagrees.
@@ -18,8 +19,9 @@ from the explain that read the build database, before it was rewritten):
 - CON-EXPL-SAME: a sales lead whose intent event came at exactly sales_lead_at: it qualifies.
 
 A single stage-order breach must stay below `max_order_breaches` (1 %) of the sales leads or
-the run would not publish; the sample at scale 0.1 has about 80, so the delivery adds plain
-sales leads (a contact and its new_business deal, nothing else) to keep the breach a warning.
+the run would not publish; a sample at scale 0.1 has about 80, so the delivery adds plain
+sales leads (a contact and its new_business deal, nothing else) to keep the breach a warning
+whatever sample it is added to.
 """
 
 from __future__ import annotations
@@ -148,20 +150,15 @@ def write_explain_delivery(landing: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def published_only(sample_extracts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A warehouse after a real run over the sample plus the hand-made delivery, with its
-    build database deleted: only the published marts are left to explain from. (The site is
-    not written: explain reads the marts; the reporting tests pin the site.)"""
-    landing = tmp_path_factory.mktemp("explain") / "extracts"
-    shutil.copytree(sample_extracts, landing)  # the session's sample (scale 0.1, seed 11)
-    write_explain_delivery(landing)
-    warehouse = tmp_path_factory.mktemp("warehouse")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SALES_KPI_WRITE_SITE", "false")
-        assert main(["run", "--extracts", str(landing), "--warehouse", str(warehouse)]) == 0
-    for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
-        (warehouse / name).unlink(missing_ok=True)
-    assert (warehouse / "marts.duckdb").exists()
+def published_only(derived_oracle_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse folder holding only the published marts of a real run over a generated
+    sample plus the hand-made delivery: the session's derived oracle run (conftest.py,
+    tests/oracle_runs.py: the sample at scale 0.3, seed 5, with this file's delivery among
+    others, as_of derived from the data, no site), of which only `marts.duckdb` is copied —
+    no build database to explain from."""
+    warehouse = tmp_path_factory.mktemp("explain") / "warehouse"
+    warehouse.mkdir()
+    shutil.copyfile(derived_oracle_run / "warehouse" / "marts.duckdb", warehouse / "marts.duckdb")
     return warehouse
 
 
@@ -185,7 +182,7 @@ def test_explain_needs_only_the_published_marts(
     assert_says(
         out,
         f"Contact {LABEL} — stage: marketing_lead (definitions v",
-        "as of 2026-11-25 16:25 CET)",
+        "as of 2026-11-25 21:31 CET)",  # derived from the sample (scale 0.3, seed 5)
         "), a sales rep",
         "fit: yes (domain ",
         "sales lead: no — no new_business deal with this contact as primary contact",

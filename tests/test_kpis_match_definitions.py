@@ -2,11 +2,14 @@
 
 `tests/kpi_oracle.py` computes `kpi_values`, `kpi_baselines` and `kpi_scorecard` in pandas
 from the published fact marts (checked by `test_marts_match_definitions.py`), the build's
-`as_of` and the loaded target overrides; the job builds them with dbt. Two scenarios on the
-same generated sample (scale 0.3, seed 5), both with a few manager overrides (a low one that
-makes the ladder ratchet, a high one, a 0 that leaves attainment empty): the default settings,
-and `kpi_program_start` set in the middle of the history (on a Wednesday whose ISO week starts
-in the previous month, so the weekly and the monthly program periods differ).
+`as_of` and the loaded target overrides; the job builds them with dbt. Two scenarios, both
+with a few manager overrides (a low one that makes the ladder ratchet, a high one, a 0 that
+leaves attainment empty): the default settings on the generated sample (scale 0.3, seed 5,
+`as_of` derived from the data), and `kpi_program_start` set in the middle of the history (on a
+Wednesday whose ISO week starts in the previous month, so the weekly and the monthly program
+periods differ) on the smaller sample with `as_of` pinned. Each is one of the session's two
+oracle runs (tests/oracle_runs.py), whose fact marts test_marts_match_definitions.py compares:
+one run per distinct input and setting set for both files.
 
 The default-settings scenario also holds a hand-made delivery for the v1.1 rules on series
 and facts (`V11_FILES`): marketing leads months before the extract's first activity and deal,
@@ -18,11 +21,9 @@ those rules directly on the published marts, so a failure names the rule.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -33,14 +34,10 @@ import pandas as pd
 import pytest
 from kpi_oracle import KPIS, KpiOracle, kpi_oracle_from_warehouse, period_of
 from mart_comparison import ColumnKinds, compare
-
-from pipelines.sample import generate_sample
+from oracle_runs import PROGRAM_START, read_overrides
 
 pytestmark = pytest.mark.slow
 
-SAMPLE_END = date(2026, 11, 26)
-SCALE, SEED = 0.3, 5
-PROGRAM_START = date(2025, 7, 2)  # a Wednesday; its ISO week starts on Monday 2025-06-30
 FLOAT_REL_TOLERANCE = 1e-9
 # Sums of EUR amounts added in another order may differ in the last bits; a difference of
 # current − previous that is 0 on one side may then be ~1e-12 on the other.
@@ -58,21 +55,6 @@ FLOAT_COLUMNS = {
 }
 BOOL_COLUMNS = {"is_complete"}
 INT_COLUMNS = {"periods_used"}
-
-
-def _overrides(rep: str) -> list[dict[str, Any]]:
-    """Valid overrides in the middle of the data (after PROGRAM_START as well)."""
-    return [
-        # Low: met week after week, so the ladder ratchets from it.
-        {"kpi_id": "cold_emails", "scope": "rep", "scope_id": rep,
-         "period_start": "2025-09-01", "target": 1},
-        # High: a miss; later months ladder from it.
-        {"kpi_id": "new_revenue", "scope": "team", "scope_id": "Team Zuid",
-         "period_start": "2026-03-01", "target": 250000},
-        # Zero: attainment is empty, and a 0 ladders to 0.
-        {"kpi_id": "sales_conversations", "scope": "company", "scope_id": "all",
-         "period_start": "2026-02-02", "target": 0},
-    ]
 
 
 @dataclass(frozen=True)
@@ -94,59 +76,18 @@ class Scenario:
             con.close()
 
 
-def _a_rep(extracts: Path) -> str:
-    """An active account executive of Team Noord, from the first (full) delivery's users."""
-    first = sorted(p for p in extracts.iterdir() if p.is_dir())[0]
-    with (first / "users.csv").open(newline="", encoding="utf-8-sig") as handle:
-        users = list(csv.DictReader(handle))
-    candidates = sorted(
-        u["user_id"] for u in users
-        if u["role"] == "ae" and u["team"] == "Team Noord" and u["is_active"].lower() == "true"
-    )
-    assert candidates, "the sample has no active account executive in Team Noord"
-    return candidates[0]
+def _scenario(name: str, run: Path, program_start: date | None) -> Scenario:
+    """One of the session's oracle runs (tests/oracle_runs.py) and the oracle on its marts."""
+    warehouse = run / "warehouse"
+    oracle = kpi_oracle_from_warehouse(warehouse, program_start)
+    return Scenario(name, warehouse, oracle, read_overrides(run), program_start)
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The generated extracts (the job only reads them) and an overrides file."""
-    root = tmp_path_factory.mktemp("kpi_oracle")
-    extracts = root / "extracts"
-    generate_sample(extracts, scale=SCALE, seed=SEED, end=SAMPLE_END)
-    overrides = _overrides(_a_rep(extracts))
-    path = root / "overrides.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(
-            handle, fieldnames=["kpi_id", "scope", "scope_id", "period_start", "target"]
-        )
-        writer.writeheader()
-        writer.writerows(overrides)
-    return extracts, path
-
-
-def _scenario(
-    name: str, root: Path, sample: tuple[Path, Path], program_start: date | None
-) -> Scenario:
-    from pipelines.job_runner import run_nightly_job
-    from pipelines.settings import Settings
-
-    extracts, overrides_file = sample
-    warehouse = root / "warehouse"
-    outcome = run_nightly_job(
-        Settings(
-            extracts_dir=extracts,
-            warehouse_dir=warehouse,
-            target_overrides_file=overrides_file,
-            kpi_program_start=program_start,
-            write_site=False,
-        ),
-        log_level="WARNING",
-    )
-    assert outcome.success, f"{name}: the nightly job failed: {outcome.failures}"
-    with overrides_file.open(newline="", encoding="utf-8") as handle:
-        overrides = list(csv.DictReader(handle))
-    oracle = kpi_oracle_from_warehouse(warehouse, program_start)
-    return Scenario(name, warehouse, oracle, overrides, program_start)
+def v11_run(derived_oracle_run: Path) -> Scenario:
+    """The session's derived-as_of run: the sample with the overrides, the v1.1 delivery and
+    the as_of probes (which test_marts_match_definitions.py compares too), default settings."""
+    return _scenario("v1.1 series and facts", derived_oracle_run, None)
 
 
 @pytest.fixture(scope="module")
@@ -157,15 +98,11 @@ def default_run(v11_run: Scenario) -> Scenario:
 
 
 @pytest.fixture(scope="module")
-def program_run(
-    tmp_path_factory: pytest.TempPathFactory, sample: tuple[Path, Path]
-) -> Iterator[Scenario]:
-    yield _scenario(
-        f"kpi_program_start={PROGRAM_START}",
-        tmp_path_factory.mktemp("kpi_program"),
-        sample,
-        PROGRAM_START,
-    )
+def program_run(pinned_oracle_run: Path) -> Scenario:
+    """The session's pinned run: `kpi_program_start` in the middle of the history, on the
+    smaller sample with the edge deliveries and `as_of` pinned (the fact marts of the same run
+    are test_marts_match_definitions.py's pinned scenario)."""
+    return _scenario(f"kpi_program_start={PROGRAM_START}", pinned_oracle_run, PROGRAM_START)
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,18 +236,9 @@ def test_kpi_scorecard_with_program_start(program_run: Scenario) -> None:
 # --------------------------------------------------------------------------------------------
 # v1.1: series and facts
 #
-# A delivery after the sample's three, with hand-made rows (ids `V11-…`). The sample's first
-# activity is on 2024-11-04 and its first deal created on 2024-11-26; every row below is well
-# before the sample's end, so the derived as_of does not move.
-# - (a) V11-C1 and V11-C2 are fit (business domain, live company) and show intent in May and
-#   July 2024 — months before the first activity and deal of the whole extract;
-# - (b) V11-D1, a won new_business deal with an amount, created in January and closed in
-#   February 2025, is now owned by V11-U1, an account executive hired later: V11-U1 owns no
-#   other deal and its first activity is in September 2025 (with activities, its series starts
-#   there, not at the deal); its sales lead V11-C3 (January 2025) is credited to V11-U1 too;
-# - (c) V11-C5's sales-lead deal V11-D2 (April 2026) is owned by V11-U2, a marketer.
+# The derived run's delivery of hand-made rows (ids `V11-…`; tests/oracle_runs.py `V11_FILES`
+# says what each row is for). The tests below state its rules on the published marts.
 
-V11_DELIVERY = "2026-11-27T0200"
 V11_EARLY_LEAD_MONTH = date(2024, 5, 1)  # V11-E1, 2024-05-14
 V11_NEW_HIRE = "V11-U1"
 V11_MARKETER = "V11-U2"
@@ -321,67 +249,6 @@ V11_NEW_HIRE_FIRST_MONTH = date(2025, 9, 1)
 V11_NEW_HIRE_FIRST_WEEK = date(2025, 9, 15)  # V11-A1, Monday 2025-09-15
 V11_MARKETER_SALES_LEAD = "V11-C5"
 V11_MARKETER_SALES_LEAD_MONTH = date(2026, 4, 1)
-T_V11 = "2024-03-01T09:00:00Z"
-V11_FILES: dict[str, str] = {
-    "users": """
-user_id,full_name,email,role,team,is_active,updated_at
-V11-U1,Nieuwe Collega,nieuwe.collega@kompassoftware.nl,ae,Team Noord,true,2025-09-01T08:00:00Z
-V11-U2,Veld Marketeer,veld.marketeer@kompassoftware.nl,marketing,Marketing,true,2024-03-01T08:00:00Z
-""",
-    "companies": f"""
-company_id,name,domain,created_at,updated_at,is_deleted
-V11-ORG1,Vroeg Verzoek B.V.,v11-early.example,{T_V11},{T_V11},false
-V11-ORG2,Overgedragen Klant B.V.,v11-customer.example,{T_V11},{T_V11},false
-V11-ORG3,Koude Prospect B.V.,v11-prospect.example,{T_V11},{T_V11},false
-V11-ORG4,Inkomend Verzoek B.V.,v11-inbound.example,{T_V11},{T_V11},false
-""",
-    "contacts": f"""
-contact_id,company_id,email,first_name,last_name,owner_user_id,created_at,updated_at,is_deleted
-V11-C1,V11-ORG1,anna@v11-early.example,Anna,Vroeg,V11-U2,{T_V11},{T_V11},false
-V11-C2,V11-ORG1,bram@v11-early.example,Bram,Vroeg,V11-U2,{T_V11},{T_V11},false
-V11-C3,V11-ORG2,carla@v11-customer.example,Carla,Klant,V11-U1,{T_V11},2025-09-01T08:00:00Z,false
-V11-C4,V11-ORG3,dirk@v11-prospect.example,Dirk,Koud,V11-U1,{T_V11},{T_V11},false
-V11-C5,V11-ORG4,eva@v11-inbound.example,Eva,Inkomend,V11-U2,{T_V11},{T_V11},false
-""",
-    "marketing_events": """
-event_id,contact_id,event_type,occurred_at,campaign,channel,is_deleted
-V11-E1,V11-C1,demo_request,2024-05-14T09:30:00Z,Demo,website,false
-V11-E2,V11-C2,newsletter_signup,2024-06-03T10:00:00Z,Nieuwsbrief,email,false
-V11-E3,V11-C2,demo_request,2024-07-03T10:00:00Z,Demo,website,false
-""",
-    "deals": """
-deal_id,contact_id,company_id,owner_user_id,deal_type,stage,amount,currency,created_at,closed_at,updated_at,is_deleted
-V11-D1,V11-C3,V11-ORG2,V11-U1,new_business,closed_won,18000,EUR,2025-01-13T10:00:00Z,2025-02-18T14:00:00Z,2025-09-01T08:00:00Z,false
-V11-D2,V11-C5,V11-ORG4,V11-U2,new_business,discovery,9000,EUR,2026-04-08T09:00:00Z,,2026-04-08T09:00:00Z,false
-""",
-    "activities": """
-activity_id,activity_type,direction,owner_user_id,contact_id,deal_id,occurred_at,duration_seconds,outcome,updated_at,is_deleted
-V11-A1,email,outbound,V11-U1,V11-C4,,2025-09-15T08:00:00Z,,sent,2025-09-15T08:00:00Z,false
-V11-A2,call,outbound,V11-U1,V11-C4,,2025-09-16T09:00:00Z,420,connected,2025-09-16T09:10:00Z,false
-V11-A3,meeting,outbound,V11-U1,V11-C3,,2025-10-02T13:00:00Z,3600,held,2025-10-02T14:00:00Z,false
-V11-A4,email,outbound,V11-U1,V11-C4,,2026-10-05T08:00:00Z,,sent,2026-10-05T08:00:00Z,false
-""",
-}
-
-
-def _write_v11_delivery(extracts: Path) -> None:
-    folder = extracts / V11_DELIVERY
-    folder.mkdir(parents=True, exist_ok=True)
-    for entity, text in V11_FILES.items():
-        (folder / f"{entity}.csv").write_text(text.lstrip("\n"), encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-def v11_run(
-    tmp_path_factory: pytest.TempPathFactory, sample: tuple[Path, Path]
-) -> Iterator[Scenario]:
-    """A copy of the sample (the program-start scenario reads the original) plus the v1.1
-    delivery, with the same overrides and default settings."""
-    root = tmp_path_factory.mktemp("kpi_v11")
-    extracts = root / "extracts"
-    shutil.copytree(sample[0], extracts)
-    _write_v11_delivery(extracts)
-    yield _scenario("v1.1 series and facts", root, (extracts, sample[1]), None)
 
 
 COUNT_SUM_KPIS = tuple(k for k, (kind, _, _) in KPIS.items() if kind != "insight")

@@ -20,7 +20,7 @@ import duckdb
 import openpyxl
 import pytest
 from browser import chromium, require_chromium, wait_for_file
-from conftest import LABELLED_RUN
+from conftest import LABELLED_RUN, copy_warehouse
 from markupsafe import escape
 
 from pipelines.job_runner import run_nightly_job
@@ -558,7 +558,8 @@ def test_dbt_docs_are_regenerated_only_when_the_dbt_project_changed(
     published: Path, tmp_path: Path
 ) -> None:
     """`dbt docs generate` takes seconds of every run: its page is kept under the warehouse
-    with the fingerprint of the dbt project and manifest, and reused while they match."""
+    with the fingerprint of the dbt project and manifest, and reused while they match. (On a
+    copy of the labelled run's warehouse: the shared run is read-only.)"""
     from dagster import build_asset_context
 
     from pipelines.assets.dbt import dbt_project
@@ -566,7 +567,7 @@ def test_dbt_docs_are_regenerated_only_when_the_dbt_project_changed(
     from pipelines.dbt_project import dbt_executable
     from pipelines.resources import DbtBuildResource
 
-    warehouse = published.parent
+    warehouse = copy_warehouse(published.parent, tmp_path / "warehouse")
     cache = cached_dbt_docs(warehouse)
     stamp = cache.with_name("fingerprint")
     # the labelled run's settings: the docs were generated with its vars

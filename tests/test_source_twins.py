@@ -3,7 +3,10 @@
 From one generated extract, `pipelines.sample.twins` writes what Salesforce and HubSpot would
 have exported (their objects, headers, ids and vocabularies, delivery by delivery). The nightly
 job runs three times — on the canonical extract, and with `source_mapping="salesforce"` and
-`"hubspot"` on the twins — and the published marts must be the same. The other tests write a
+`"hubspot"` on the twins, all with the same settings — and the published marts must be the
+same. The canonical run is the session's labelled run (conftest.py `labelled_sample_warehouse`:
+the sample at scale 0.05, seed 42, with `min_labels_judged=10`), which the reporting and Data
+Docs tests read too; the twins run with its settings. The other tests write a
 few export rows by hand, one test per derivation the presets make where a standard object
 lacks a canonical field, and per error message.
 """
@@ -18,9 +21,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import LABELLED_RUN
 
 from pipelines.adapters import AdapterReport, MappingError, adapt_source
-from pipelines.sample import generate_sample
 from pipelines.sample.twins import (
     SF_AUTOMATION_USER,
     write_hubspot_twin,
@@ -28,7 +31,6 @@ from pipelines.sample.twins import (
 )
 from pipelines.settings import ENV_PREFIX, Settings
 
-SCALE, SEED = 0.05, 7
 SOURCES = ("salesforce", "hubspot")
 MARTS = (
     "dim_reps", "dim_leads", "fct_funnel_stages", "fct_activities", "fct_deals", "kpi_values",
@@ -75,34 +77,36 @@ class Twins:
 
 
 @pytest.fixture(scope="module")
-def twins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twins]:
-    """One generated extract, its two twins, and the nightly job run on each of the three."""
+def twins(
+    labelled_sample_warehouse: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Twins]:
+    """The session's labelled run as the canonical one (its extracts and warehouse, read-only),
+    the two twins of its extracts, and the nightly job run on each twin with the labelled run's
+    settings (without the site, which no test here reads)."""
     from pipelines.job_runner import run_nightly_job
 
     root = tmp_path_factory.mktemp("twins")
-    canonical = root / "canonical"
-    generate_sample(canonical, scale=SCALE, seed=SEED)
+    canonical = labelled_sample_warehouse.parent / "extracts"
     exports = {
         "salesforce": write_salesforce_twin(canonical, root / "salesforce").out_dir,
         "hubspot": write_hubspot_twin(canonical, root / "hubspot").out_dir,
     }
-    warehouses: dict[str, Path] = {}
+    warehouses = {"canonical": labelled_sample_warehouse}
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("DAGSTER_HOME", raising=False)
         for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
             patch.delenv(name)
-        runs = {"canonical": (canonical, None), **{s: (exports[s], s) for s in SOURCES}}
-        for name, (extracts, mapping) in runs.items():
-            warehouse = root / f"warehouse-{name}"
+        for source in SOURCES:
+            warehouse = root / f"warehouse-{source}"
             outcome = run_nightly_job(
                 Settings(
-                    extracts_dir=extracts, warehouse_dir=warehouse, source_mapping=mapping,
-                    write_site=False,
+                    extracts_dir=exports[source], warehouse_dir=warehouse,
+                    source_mapping=source, write_site=False, **LABELLED_RUN,
                 ),
                 log_level="WARNING",
             )
-            assert outcome.success, f"{name}: {outcome.failures}"
-            warehouses[name] = warehouse
+            assert outcome.success, f"{source}: {outcome.failures}"
+            warehouses[source] = warehouse
     yield Twins(canonical, exports, warehouses)
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from dbt_as_installed import dbt_as_installed
 
-from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_executable
+from pipelines.dbt_parse_ahead import PARTIAL_PARSE
+from pipelines.dbt_project import DBT_PROJECT_DIR, prepared_dbt_project
 from pipelines.targets import TargetOverrideError, parse_overrides, read_registry
 
 REPS = {"u1", "u2"}
@@ -82,13 +83,14 @@ def test_two_overrides_for_the_same_period_are_an_error(tmp_path: Path) -> None:
         parse(path)
 
 
-def _dbt_registry_check(project: Path, database: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SALES_KPI_DBT_DATABASE": str(database)}
-    return subprocess.run(
-        [dbt_executable(), "build", "--profiles-dir", str(project), "--project-dir",
-         str(project), "--select", "kpi_definitions", "kpi_scopes",
-         "assert_at_most_max_active_kpis"],
-        env=env, capture_output=True, text=True, check=False,
+def _dbt_registry_check(project: Path, warehouse: Path) -> subprocess.CompletedProcess[str]:
+    """`dbt build` of the registry seed, its scopes and the registry check alone, as a run
+    with the default settings runs dbt (tests/dbt_as_installed.py), so dbt reuses the
+    install's parse (copied into the project's copy) and re-parses only the changed seed
+    instead of the whole project (as test_dbt_unit_tests.py does)."""
+    return dbt_as_installed(
+        "build", "--select", "kpi_definitions", "kpi_scopes", "assert_at_most_max_active_kpis",
+        warehouse=warehouse, project=project,
     )
 
 
@@ -98,6 +100,12 @@ def test_the_registry_check_fails_when_a_13th_kpi_is_activated(tmp_path: Path) -
     shutil.copytree(
         DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
     )
+    installed = prepared_dbt_project()
+    (project / "target").mkdir()
+    shutil.copyfile(installed.project_dir / installed.target_path / PARTIAL_PARSE,
+                    project / "target" / PARTIAL_PARSE)
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir()
     seed = project / "seeds" / "definitions" / "kpi_definitions.csv"
     with seed.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -113,10 +121,10 @@ def test_the_registry_check_fails_when_a_13th_kpi_is_activated(tmp_path: Path) -
                                  "display_order": str(100 + n)})
 
     write(1)  # 12 active: allowed
-    ok = _dbt_registry_check(project, tmp_path / "ok.duckdb")
+    ok = _dbt_registry_check(project, warehouse)
     assert ok.returncode == 0, ok.stdout[-2000:]
     write(2)  # 13 active: the method warns against measuring too much
-    too_many = _dbt_registry_check(project, tmp_path / "too_many.duckdb")
+    too_many = _dbt_registry_check(project, warehouse)  # the seed is loaded again
     assert too_many.returncode != 0
     assert "assert_at_most_max_active_kpis" in too_many.stdout
 
