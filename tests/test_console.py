@@ -49,6 +49,11 @@ class CliRun:
     def lines(self) -> list[str]:
         return (self.stdout + self.stderr).splitlines()
 
+    @classmethod
+    def of(cls, run: dict) -> CliRun:
+        """A run as `run_cli_subprocess` (conftest.py) returned or recorded it."""
+        return cls(run["code"], run["stdout"], run["stderr"], run["seconds"])
+
     def log_file(self) -> Path:
         match = re.search(r"^log:\s+(\S+\.log)", self.stdout + self.stderr, flags=re.MULTILINE)
         assert match, self.stdout[-2000:] + self.stderr[-2000:]
@@ -57,7 +62,7 @@ class CliRun:
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> CliRun:
     """`sales-kpi run ARGS` in a subprocess, stdout and stderr piped (as under cron or `| cat`)."""
-    return CliRun(**run_cli_subprocess(*args, env=env))
+    return CliRun.of(run_cli_subprocess(*args, env=env))
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +76,7 @@ def default_run(published_warehouse: Path) -> CliRun:
     """The session's shared run (conftest.py): a default `sales-kpi run` (site included) in a
     subprocess with its output piped and a secret setting in the environment, as it printed
     it. The job is run once for the suite; its console is what these tests read."""
-    run = CliRun(**recorded(published_warehouse, "cli"))
+    run = CliRun.of(recorded(published_warehouse, "cli"))
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
@@ -80,7 +85,7 @@ def default_run(published_warehouse: Path) -> CliRun:
 def quiet_run(second_night_warehouse: Path) -> CliRun:
     """The session's second night (conftest.py): `--force --quiet` on a copy of the shared
     run's warehouse, as it printed it."""
-    run = CliRun(**recorded(second_night_warehouse, "cli"))
+    run = CliRun.of(recorded(second_night_warehouse, "cli"))
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
