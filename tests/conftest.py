@@ -615,23 +615,65 @@ def hostile_verbose_run(
     carriage return must stay visible) and `code`. Read by the console's --verbose test
     (Dagster's and dbt's lines live) and the trust boundaries' hostile-names test (no byte a
     terminal acts on in any of them): one run instead of one each."""
-    import sys
 
     def build(folder: Path) -> None:
         extracts = folder / "extracts"
         shutil.copytree(sample_extracts, extracts)
         plant_hostile_names(extracts)
         warehouse = copy_warehouse(published_warehouse, folder / "warehouse")
-        environment = {k: v for k, v in os.environ.items() if k != "SALES_KPI_WRITE_SITE"}
-        result = subprocess.run(
-            [sys.executable, "-c",
-             "import sys; from pipelines.cli import main; raise SystemExit(main(sys.argv[1:]))",
-             "run", "--extracts", str(extracts), "--warehouse", str(warehouse), "--force",
-             "--verbose"],
-            cwd=PROJECT_ROOT, env=environment, capture_output=True, check=False, timeout=900,
+        run_cli_recording_bytes(
+            folder, "--extracts", str(extracts), "--warehouse", str(warehouse), "--force",
+            "--verbose", drop=("SALES_KPI_WRITE_SITE",),
         )
-        (folder / "stdout").write_bytes(result.stdout)
-        (folder / "stderr").write_bytes(result.stderr)
-        (folder / "code").write_text(str(result.returncode), encoding="utf-8")
 
     return built_once(tmp_path_factory, "hostile_verbose_run", build)
+
+
+# The secret setting in the environment of the run that fails at the load.
+REJECTED_RUN_WEBHOOK = SHARED_RUN_WEBHOOK
+
+
+@pytest.fixture(scope="session")
+def rejected_hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run through the CLI (stdout and stderr piped) that fails at the load: its only
+    delivery, named `DELIVERY` + HOSTILE, holds a users.csv whose header and value are
+    HOSTILE (the contract's columns missing: rejected); a secret webhook in its environment
+    and no retries. Its folder holds the raw `stdout`, `stderr` and `code`. Read by the
+    console's exit-code test (exit 1 naming the file and the log; the alert in the log, not
+    the secret) and the trust boundaries' hostile-failure test (no byte a terminal acts on):
+    one run instead of one each."""
+
+    def build(folder: Path) -> None:
+        delivery = folder / "extracts" / f"{DELIVERY}{HOSTILE}"
+        delivery.mkdir(parents=True)
+        (delivery / "users.csv").write_text(f"user_id,{HOSTILE}\nu1,{HOSTILE}\n",
+                                            encoding="utf-8")
+        run_cli_recording_bytes(
+            folder, "--extracts", str(folder / "extracts"), "--warehouse",
+            str(folder / "warehouse"),
+            env={"SALES_KPI_ALERT_WEBHOOK_URL": REJECTED_RUN_WEBHOOK,
+                 "SALES_KPI_STEP_RETRIES": "0"},
+        )
+
+    return built_once(tmp_path_factory, "rejected_hostile_run", build)
+
+
+def run_cli_recording_bytes(
+    folder: Path, *args: str, env: Mapping[str, str] | None = None, drop: Sequence[str] = (),
+) -> None:
+    """`sales-kpi run ARGS` in a subprocess, stdout and stderr piped, kept as they came
+    (bytes: a stray byte or a carriage return stays visible) in `folder/stdout`,
+    `folder/stderr`, and its exit code in `folder/code`."""
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if k not in drop}
+    result = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from pipelines.cli import main; raise SystemExit(main(sys.argv[1:]))",
+         "run", *args],
+        cwd=PROJECT_ROOT, env={**environment, **(env or {})}, capture_output=True,
+        check=False, timeout=900,
+    )
+    (folder / "stdout").write_bytes(result.stdout)
+    (folder / "stderr").write_bytes(result.stderr)
+    (folder / "code").write_text(str(result.returncode), encoding="utf-8")

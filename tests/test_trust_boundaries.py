@@ -1,13 +1,13 @@
 """Issue 13: the landing folder, the mapping and the settings are trust boundaries.
 
 Each test is named after the rule it holds the pipeline to. They use small hand-made landing
-folders and units of the loader; only the webhook test runs the (failing, tiny) job.
+folders and units of the loader; the webhook test runs the (failing, tiny) job in process, and
+the two hostile-names tests through the CLI read runs of the session (conftest.py:
+`hostile_verbose_run`, `rejected_hostile_run`) that the console tests read too.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -237,16 +237,6 @@ def _terminal_controls(data: bytes) -> list[str]:
     ]
 
 
-def _run_cli(extracts, warehouse, *options: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-c", "import sys; from pipelines.cli import main; "
-         "raise SystemExit(main(['run', '--extracts', sys.argv[1], '--warehouse', sys.argv[2], "
-         "*sys.argv[3:]]))",
-         str(extracts), str(warehouse), *options],
-        cwd=Path(__file__).resolve().parent.parent, capture_output=True, timeout=900,
-    )
-
-
 def test_dagster_console_log_escapes_data_before_it_is_printed(capfd):
     """The job's `console` logger on its own (no CLI around it): a message with data prints
     escaped."""
@@ -287,18 +277,17 @@ def test_hostile_names_never_reach_the_terminal_from_any_part_of_a_run(
 
 
 @pytest.mark.slow  # a run of the job (that fails at the load)
-def test_hostile_values_in_a_failure_never_reach_the_terminal(tmp_path):
-    """A run that fails on a file with a hostile header and name: the rejection, Dagster's
-    failure lines and the closing lines print them escaped."""
-    delivery = tmp_path / "extracts" / f"{DELIVERY}{HOSTILE}"
-    delivery.mkdir(parents=True)
-    (delivery / "users.csv").write_text(f"user_id,{HOSTILE}\nu1,{HOSTILE}\n", encoding="utf-8")
-    run = _run_cli(tmp_path / "extracts", tmp_path / "warehouse")
-    err = run.stderr.decode("utf-8")
-    assert run.returncode == 1, err[-3000:]
+def test_hostile_values_in_a_failure_never_reach_the_terminal(rejected_hostile_run: Path):
+    """A run that fails on a file with a hostile header and name (conftest.py
+    `rejected_hostile_run`, which the console's exit-code test reads too): the rejection,
+    Dagster's failure lines and the closing lines print them escaped."""
+    folder = rejected_hostile_run
+    stdout, stderr = (folder / "stdout").read_bytes(), (folder / "stderr").read_bytes()
+    err = stderr.decode("utf-8")
+    assert (folder / "code").read_text(encoding="utf-8") == "1", err[-3000:]
     assert "FAILED" in err and "users.csv" in err and "rejected" in err
-    assert _terminal_controls(run.stdout) == []
-    assert _terminal_controls(run.stderr) == []
+    assert _terminal_controls(stdout) == []
+    assert _terminal_controls(stderr) == []
 
 
 # --- secrets ---------------------------------------------------------------------------------
