@@ -477,13 +477,10 @@ def run_cli_subprocess(
     `read_only_project` the project folder is bind-mounted read-only for it (a private mount
     namespace: `read_only_project_command`), as a read-only install would be."""
     import subprocess
-    import sys
     import time
 
     environment = {k: v for k, v in os.environ.items() if k not in drop}
-    command = [sys.executable, "-c",
-               "import sys; from pipelines.cli import main; raise SystemExit(main(sys.argv[1:]))",
-               "run", *args]
+    command = cli_run_command(*args)
     if read_only_project:
         command = read_only_project_command(command)
     started = time.monotonic()
@@ -664,16 +661,20 @@ def run_cli_recording_bytes(
     """`sales-kpi run ARGS` in a subprocess, stdout and stderr piped, kept as they came
     (bytes: a stray byte or a carriage return stays visible) in `folder/stdout`,
     `folder/stderr`, and its exit code in `folder/code`."""
-    import sys
-
     environment = {k: v for k, v in os.environ.items() if k not in drop}
     result = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from pipelines.cli import main; raise SystemExit(main(sys.argv[1:]))",
-         "run", *args],
-        cwd=PROJECT_ROOT, env={**environment, **(env or {})}, capture_output=True,
-        check=False, timeout=900,
+        cli_run_command(*args), cwd=PROJECT_ROOT, env={**environment, **(env or {})},
+        capture_output=True, check=False, timeout=900,
     )
     (folder / "stdout").write_bytes(result.stdout)
     (folder / "stderr").write_bytes(result.stderr)
     (folder / "code").write_text(str(result.returncode), encoding="utf-8")
+
+
+def cli_run_command(*args: str) -> list[str]:
+    """`sales-kpi run ARGS` with this test session's Python (the checkout's CLI)."""
+    import sys
+
+    return [sys.executable, "-c",
+            "import sys; from pipelines.cli import main; raise SystemExit(main(sys.argv[1:]))",
+            "run", *args]
