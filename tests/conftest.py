@@ -387,10 +387,13 @@ def published_warehouse(
 ) -> Path:
     """One whole nightly run through the CLI (load, dbt build, checks, publish, site) over the
     shared sample, as `make run` does it: `sales-kpi run` in a subprocess, stdout and stderr
-    piped (as under cron), with a secret setting in its environment; read-only. Kept next to
-    it: the run's console (`<warehouse>.cli.json`: exit code, stdout, stderr, seconds; the
-    console tests read it) and the project folder's snapshot before and after the run
-    (`<warehouse>.project-before.json`, `…-after.json`; the read-only install test)."""
+    piped (as under cron), with a secret setting in its environment, and the project folder
+    mounted read-only where this machine allows it (a read-only install; the read-only
+    install test reads it instead of running the job again); read-only. Kept next to it: the
+    run's console (`<warehouse>.cli.json`: exit code, stdout, stderr, seconds, whether the
+    project was mounted read-only; the console tests read it) and the project folder's
+    snapshot before and after the run (`<warehouse>.project-before.json`, `…-after.json`; the
+    read-only install test)."""
     from pipelines.dbt_project import prepared_dbt_project
 
     def build(warehouse: Path) -> None:
@@ -400,6 +403,7 @@ def published_warehouse(
             "--extracts", str(sample_extracts), "--warehouse", str(warehouse),
             env={"SALES_KPI_ALERT_WEBHOOK_URL": SHARED_RUN_WEBHOOK},
             drop=("SALES_KPI_WRITE_SITE", "NO_COLOR"),
+            read_only_project=read_only_mount_works(PROJECT_ROOT),
         )
         after = project_snapshot()
         assert run["code"] == 0, run["stdout"][-3000:] + run["stderr"][-3000:]
@@ -466,25 +470,26 @@ def raw_counts(warehouse: Path) -> dict[str, int]:
 
 def run_cli_subprocess(
     *args: str, env: Mapping[str, str] | None = None, drop: Sequence[str] = (),
-    timeout: float = 900,
+    timeout: float = 900, read_only_project: bool = False,
 ) -> dict[str, Any]:
     """`sales-kpi run ARGS` in a subprocess of this checkout, stdout and stderr piped (as
-    under cron or `| cat`): its exit code, stdout, stderr and seconds."""
+    under cron or `| cat`): its exit code, stdout, stderr and seconds. With
+    `read_only_project` the project folder is bind-mounted read-only for it (a private mount
+    namespace: `read_only_project_command`), as a read-only install would be."""
     import subprocess
-    import sys
     import time
 
     environment = {k: v for k, v in os.environ.items() if k not in drop}
+    command = cli_run_command(*args)
+    if read_only_project:
+        command = read_only_project_command(command)
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from pipelines.cli import main; raise SystemExit(main(sys.argv[1:]))",
-         "run", *args],
-        cwd=PROJECT_ROOT, env={**environment, **(env or {})}, capture_output=True, text=True,
-        check=False, timeout=timeout,
+        command, cwd=PROJECT_ROOT, env={**environment, **(env or {})}, capture_output=True,
+        text=True, check=False, timeout=timeout,
     )
     return {"code": result.returncode, "stdout": result.stdout, "stderr": result.stderr,
-            "seconds": time.monotonic() - started}
+            "seconds": time.monotonic() - started, "read_only_project": read_only_project}
 
 
 # The careless labellers of the generated sample (scale 0.05, seed 42); at that scale they
@@ -563,3 +568,139 @@ def pinned_oracle_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from oracle_runs import build_pinned_run
 
     return built_once(tmp_path_factory, "pinned_oracle_run", build_pinned_run)
+
+
+# --- shared runs of the run guard, the console and the trust boundaries ---------------------
+
+
+def read_only_mount_works(folder: Path) -> bool:
+    """Whether this machine lets a test bind-mount `folder` read-only in a private mount
+    namespace (root in a container usually may; elsewhere the read-only install test is
+    skipped and the shared run is an ordinary one)."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c",
+         'mount --rbind "$1" "$1" && mount -o remount,bind,ro "$1" && [ ! -w "$1" ]',
+         "probe", str(folder)],
+        capture_output=True, check=False,
+    )
+    return probe.returncode == 0
+
+
+def read_only_project_command(command: Sequence[str]) -> list[str]:
+    """`command` run from the project folder bind-mounted read-only onto itself, in a private
+    mount namespace (nobody else sees the mount); it refuses to start if the folder is still
+    writable."""
+    script = ('mount --rbind "$1" "$1" && mount -o remount,bind,ro "$1" && cd "$1" && '
+              '[ ! -w "$1" ] && shift && exec "$@"')
+    return ["unshare", "-m", "sh", "-c", script, "read-only-project", str(PROJECT_ROOT),
+            *command]
+
+
+# Every kind of character that can steer a terminal: a colour, an OSC title (ended by BEL),
+# carriage return, backspace, DEL, the C1 control sequence introducer, a bidi override.
+ESC_RED = "\x1b[31m"
+OSC_TITLE = "\x1b]0;pwned\x07"
+HOSTILE = f"{ESC_RED}{OSC_TITLE}\r\b\x7f\x9b2J\u202e"
+# The delivery of hostile names added after the shared sample's last one.
+HOSTILE_DELIVERY = f"2026-11-27T0200{HOSTILE}"
+
+
+def plant_hostile_names(extracts: Path) -> None:
+    """A later delivery that renames every rep and team of the first one with HOSTILE
+    appended, in a folder whose name carries HOSTILE too, beside a stray file and a hidden
+    folder named with it."""
+    first = sorted(extracts.iterdir())[0]
+    with (first / "users.csv").open(newline="", encoding="utf-8") as handle:
+        users = list(csv.DictReader(handle))
+    for user in users:
+        user["full_name"] += HOSTILE
+        user["team"] = user["team"] and user["team"] + HOSTILE
+    delivery = extracts / HOSTILE_DELIVERY
+    delivery.mkdir()
+    with (delivery / "users.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(users[0]))
+        writer.writeheader()
+        writer.writerows(users)
+    (delivery / f"notes{HOSTILE}.txt").write_text("x", encoding="utf-8")
+    (extracts / f".hidden{HOSTILE}").mkdir()
+
+
+@pytest.fixture(scope="session")
+def hostile_verbose_run(
+    sample_extracts: Path, published_warehouse: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """One whole run (site included) through the CLI with `--force --verbose`, stdout and
+    stderr piped, on a copy of the published warehouse, over a copy of the shared sample with
+    a delivery of hostile names added (`plant_hostile_names`); read-only. Its folder holds
+    `extracts`, `warehouse`, the run's raw `stdout` and `stderr` (bytes: a stray byte or a
+    carriage return must stay visible) and `code`. Read by the console's --verbose test
+    (Dagster's and dbt's lines live) and the trust boundaries' hostile-names test (no byte a
+    terminal acts on in any of them): one run instead of one each."""
+
+    def build(folder: Path) -> None:
+        extracts = folder / "extracts"
+        shutil.copytree(sample_extracts, extracts)
+        plant_hostile_names(extracts)
+        warehouse = copy_warehouse(published_warehouse, folder / "warehouse")
+        run_cli_recording_bytes(
+            folder, "--extracts", str(extracts), "--warehouse", str(warehouse), "--force",
+            "--verbose", drop=("SALES_KPI_WRITE_SITE",),
+        )
+
+    return built_once(tmp_path_factory, "hostile_verbose_run", build)
+
+
+# The secret setting in the environment of the run that fails at the load.
+REJECTED_RUN_WEBHOOK = SHARED_RUN_WEBHOOK
+
+
+@pytest.fixture(scope="session")
+def rejected_hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run through the CLI (stdout and stderr piped) that fails at the load: its only
+    delivery, named `DELIVERY` + HOSTILE, holds a users.csv whose header and value are
+    HOSTILE (the contract's columns missing: rejected); a secret webhook in its environment
+    and no retries. Its folder holds the raw `stdout`, `stderr` and `code`. Read by the
+    console's exit-code test (exit 1 naming the file and the log; the alert in the log, not
+    the secret) and the trust boundaries' hostile-failure test (no byte a terminal acts on):
+    one run instead of one each."""
+
+    def build(folder: Path) -> None:
+        delivery = folder / "extracts" / f"{DELIVERY}{HOSTILE}"
+        delivery.mkdir(parents=True)
+        (delivery / "users.csv").write_text(f"user_id,{HOSTILE}\nu1,{HOSTILE}\n",
+                                            encoding="utf-8")
+        run_cli_recording_bytes(
+            folder, "--extracts", str(folder / "extracts"), "--warehouse",
+            str(folder / "warehouse"),
+            env={"SALES_KPI_ALERT_WEBHOOK_URL": REJECTED_RUN_WEBHOOK,
+                 "SALES_KPI_STEP_RETRIES": "0"},
+        )
+
+    return built_once(tmp_path_factory, "rejected_hostile_run", build)
+
+
+def run_cli_recording_bytes(
+    folder: Path, *args: str, env: Mapping[str, str] | None = None, drop: Sequence[str] = (),
+) -> None:
+    """`sales-kpi run ARGS` in a subprocess, stdout and stderr piped, kept as they came
+    (bytes: a stray byte or a carriage return stays visible) in `folder/stdout`,
+    `folder/stderr`, and its exit code in `folder/code`."""
+    environment = {k: v for k, v in os.environ.items() if k not in drop}
+    result = subprocess.run(
+        cli_run_command(*args), cwd=PROJECT_ROOT, env={**environment, **(env or {})},
+        capture_output=True, check=False, timeout=900,
+    )
+    (folder / "stdout").write_bytes(result.stdout)
+    (folder / "stderr").write_bytes(result.stderr)
+    (folder / "code").write_text(str(result.returncode), encoding="utf-8")
+
+
+def cli_run_command(*args: str) -> list[str]:
+    """`sales-kpi run ARGS` with this test session's Python (the checkout's CLI)."""
+    import sys
+
+    return [sys.executable, "-c",
+            "import sys; from pipelines.cli import main; raise SystemExit(main(sys.argv[1:]))",
+            "run", *args]

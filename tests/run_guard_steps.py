@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 RUN = "from pipelines.cli import main; raise SystemExit(main(['run', '--extracts', {e!r}, " \
       "'--warehouse', {w!r}]))"
 
@@ -27,7 +29,9 @@ STEP_MARKERS = {
     "publish": "- published_marts - publishing run",
     "site": "- kpi_site - site: writing",
 }
-# After a kill at these steps the next run is run too, and must publish the same marts.
+# After a kill at these steps the next run must publish the same marts
+# (test_run_guard_kill_at_each_step.py kills a run at each in turn on one warehouse, then the
+# next run at the site, after it published).
 CONVERGE_AFTER = ("checks", "publish")
 
 
@@ -50,16 +54,43 @@ def run_until(sample: Path, warehouse: Path, marker: str, log: Path) -> subproce
     return run
 
 
-def published_is_whole(warehouse: Path, before: bytes) -> None:
-    """The published file is the one from before, byte for byte, or a complete new one."""
+def left_running(children: list[psutil.Process], seconds: float = 2.0) -> list[int]:
+    """The PIDs of `children` still running (zombies aside) `seconds` after a stop: [] as soon
+    as all of them are gone (the rule gives them `seconds`; a test need not wait longer)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = [c.pid for c in children if _running(c)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def published_is_whole(warehouse: Path, before: bytes, runs_before: int = 1) -> None:
+    """The published file is the one from before, byte for byte, or a complete new one (one
+    more publication than the `runs_before` of the one before)."""
     published = warehouse / "marts.duckdb"
     if published.read_bytes() == before:
         return
     import duckdb
 
     with duckdb.connect(str(published), read_only=True) as con:
-        assert con.execute("select count(*) from runs").fetchone()[0] == 2
+        assert con.execute("select count(*) from runs").fetchone()[0] == runs_before + 1
         assert con.execute("select count(*) from kpi_scorecard").fetchone()[0] > 0
+
+
+def published_runs(warehouse: Path) -> int:
+    """How many runs the published file of `warehouse` records."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
+        return con.execute("select count(*) from runs").fetchone()[0]
 
 
 def same_marts(published: Path, reference: Path) -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_RUN_WEBHOOK, copy_warehouse, recorded, run_cli_subprocess
+from conftest import SHARED_RUN_WEBHOOK, recorded
 
 from pipelines.console import (
     RUN_LOGS_KEPT,
@@ -49,15 +49,15 @@ class CliRun:
     def lines(self) -> list[str]:
         return (self.stdout + self.stderr).splitlines()
 
+    @classmethod
+    def of(cls, run: dict) -> CliRun:
+        """A run as `run_cli_subprocess` (conftest.py) returned or recorded it."""
+        return cls(run["code"], run["stdout"], run["stderr"], run["seconds"])
+
     def log_file(self) -> Path:
         match = re.search(r"^log:\s+(\S+\.log)", self.stdout + self.stderr, flags=re.MULTILINE)
         assert match, self.stdout[-2000:] + self.stderr[-2000:]
         return Path(match.group(1))
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> CliRun:
-    """`sales-kpi run ARGS` in a subprocess, stdout and stderr piped (as under cron or `| cat`)."""
-    return CliRun(**run_cli_subprocess(*args, env=env))
 
 
 @pytest.fixture(scope="module")
@@ -71,31 +71,37 @@ def default_run(published_warehouse: Path) -> CliRun:
     """The session's shared run (conftest.py): a default `sales-kpi run` (site included) in a
     subprocess with its output piped and a secret setting in the environment, as it printed
     it. The job is run once for the suite; its console is what these tests read."""
-    run = CliRun(**recorded(published_warehouse, "cli"))
+    run = CliRun.of(recorded(published_warehouse, "cli"))
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
-
-
-@pytest.fixture(scope="module")
-def rerun_warehouse(published_warehouse: Path, tmp_path_factory: pytest.TempPathFactory
-                    ) -> Path:
-    """This module's copy of the published warehouse, for the --verbose run."""
-    return copy_warehouse(published_warehouse, tmp_path_factory.mktemp("console") / "warehouse")
 
 
 @pytest.fixture(scope="module")
 def quiet_run(second_night_warehouse: Path) -> CliRun:
     """The session's second night (conftest.py): `--force --quiet` on a copy of the shared
     run's warehouse, as it printed it."""
-    run = CliRun(**recorded(second_night_warehouse, "cli"))
+    run = CliRun.of(recorded(second_night_warehouse, "cli"))
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
 
+def recorded_bytes(folder: Path) -> CliRun:
+    """A run kept by conftest.py `run_cli_recording_bytes`, as text."""
+    return CliRun(
+        code=int((folder / "code").read_text(encoding="utf-8")),
+        stdout=(folder / "stdout").read_bytes().decode("utf-8", "replace"),
+        stderr=(folder / "stderr").read_bytes().decode("utf-8", "replace"),
+        seconds=0.0,
+    )
+
+
 @pytest.fixture(scope="module")
-def verbose_run(sample_extracts: Path, rerun_warehouse: Path) -> CliRun:
-    run = run_cli("--extracts", str(sample_extracts), "--warehouse", str(rerun_warehouse),
-                  "--force", "--verbose", env={"SALES_KPI_WRITE_SITE": "false"})
+def verbose_run(hostile_verbose_run: Path) -> CliRun:
+    """The session's `--force --verbose` run (conftest.py) on a copy of the shared run's
+    warehouse, as it printed it; its landing folder has a delivery of hostile names too (the
+    trust boundaries' test reads the same run), which changes nothing of what --verbose
+    shows."""
+    run = recorded_bytes(hostile_verbose_run)
     assert run.code == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
@@ -207,12 +213,13 @@ def test_verbose_shows_dbt_lines_and_dagster_logs_live(verbose_run: CliRun) -> N
 
 
 @pytest.mark.slow  # a run of the job (that fails at the load)
-def test_rejected_input_still_exits_1_naming_the_file_and_the_log(tmp_path: Path) -> None:
-    landing = tmp_path / "landing" / "2026-11-24T0200"
-    landing.mkdir(parents=True)
-    (landing / "users.csv").write_text("user_id,role\nu1,ae\n", encoding="utf-8")
-    run = run_cli("--extracts", str(landing.parent), "--warehouse", str(tmp_path / "wh"),
-                  env={"SALES_KPI_ALERT_WEBHOOK_URL": WEBHOOK, "SALES_KPI_STEP_RETRIES": "0"})
+def test_rejected_input_still_exits_1_naming_the_file_and_the_log(
+    rejected_hostile_run: Path,
+) -> None:
+    """The session's run that fails at the load (conftest.py `rejected_hostile_run`: a
+    users.csv without the contract's columns, a secret webhook set, no retries; its names
+    carry escape sequences too, for the trust boundaries' test)."""
+    run = recorded_bytes(rejected_hostile_run)
     assert run.code == 1, run.stdout[-2000:] + run.stderr[-2000:]
     assert "users.csv" in run.stderr and "FAILED" in run.stderr
     assert re.search(r"^load\s+FAILED after", run.stdout, flags=re.MULTILINE), run.stdout

@@ -19,7 +19,7 @@ from conftest import copy_warehouse, raw_counts, recorded
 
 from pipelines.cli import main
 from pipelines.contract import ENTITY_NAMES
-from pipelines.dbt_project import DBT_DATABASE_ENV, dbt_executable, prepared_dbt_project
+from pipelines.dbt_project import DBT_DATABASE_ENV, prepared_dbt_project
 from pipelines.publish import PUBLISHED_TABLES
 
 MARTS = (
@@ -314,13 +314,18 @@ def test_the_semantic_layer_answers_kpi_values_as_the_marts_have_them(
     warehouse: Path, tmp_path: Path
 ) -> None:
     """dbt's semantic layer (MetricFlow) over the build: the company's marketing leads per
-    month, as `mf query` returns them, equal kpi_values. It runs on a copy of the dbt project:
-    `dbt parse` writes its target folder, and the project folder is read-only to runs and
-    tests (tests run in parallel with the read-only install test)."""
+    month, as `mf query` returns them, equal kpi_values. MetricFlow reads the semantic
+    manifest the build's own dbt invocation wrote (`<warehouse>/dbt_runs/<run id>/`, with the
+    build's vars and profile; it names the build's catalog) from the target folder of a copy
+    of the dbt project: the project folder is read-only to runs and tests (tests run in
+    parallel with the read-only install test)."""
     with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
         (kpi_id,) = con.execute(
             "select kpi_id from kpi_registry where fact = 'marketing_lead' "
             "and computation = 'count'"
+        ).fetchone()
+        (run_id,) = con.execute(
+            "select run_id from runs order by published_at desc limit 1"
         ).fetchone()
         expected = {
             (str(period), float(value)) for period, value in con.execute(
@@ -332,12 +337,10 @@ def test_the_semantic_layer_answers_kpi_values_as_the_marts_have_them(
     env = {**os.environ, DBT_DATABASE_ENV: str(warehouse / "warehouse.duckdb")}
     project = tmp_path / "dbt_project"
     shutil.copytree(prepared_dbt_project().project_dir, project)
-    # MetricFlow reads target/semantic_manifest.json, which names the build's catalog
-    parsed = subprocess.run(
-        [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(project)],
-        cwd=project, env=env, capture_output=True, text=True, check=False,
-    )
-    assert parsed.returncode == 0, parsed.stdout[-2000:]
+    # MetricFlow reads target/semantic_manifest.json: the build's, not the install's
+    build = warehouse / "dbt_runs" / run_id
+    for artifact in ("semantic_manifest.json", "manifest.json"):
+        shutil.copy2(build / artifact, project / "target" / artifact)
     result = subprocess.run(
         [str(mf), "query", "--metrics", "kpi_value",
          "--group-by", "kpi_value__kpi_id,metric_time__month",

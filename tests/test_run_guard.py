@@ -19,7 +19,7 @@ import duckdb
 import psutil
 import pytest
 from conftest import recorded
-from run_guard_steps import RUN
+from run_guard_steps import RUN, left_running
 
 from pipelines.cli import EXIT_BUSY, main
 from pipelines.publish import published_state
@@ -136,8 +136,7 @@ def test_sigterm_stops_a_run_within_5_seconds_with_no_child_left(
     assert run.returncode == 128 + signal.SIGTERM, err[-2000:]
     assert "STOPPED by SIGTERM" in err and "Traceback" not in err
     assert "nothing is published yet" in err
-    time.sleep(0.5)
-    assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
+    assert left_running(children, 0.5) == []
     assert not (warehouse / "marts.duckdb").exists()
 
 
@@ -148,9 +147,7 @@ def test_kill_9_leaves_no_process_writing_the_warehouse(
     children = _wait_for_dbt(run)
     run.send_signal(signal.SIGKILL)
     run.wait()
-    time.sleep(2)
-    alive = [c.pid for c in children if c.is_running() and c.status() != "zombie"]
-    assert alive == []
+    assert left_running(children, 2.0) == []
 
 
 def test_honest_messages_say_what_the_disk_shows(

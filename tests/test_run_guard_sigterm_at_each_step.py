@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from run_guard_steps import STEP_MARKERS, published_is_whole, run_until
+from run_guard_steps import STEP_MARKERS, left_running, published_is_whole, run_until
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +46,5 @@ def test_sigterm_at_each_step_stops_within_5_seconds_with_the_marts_whole(
     assert run.returncode in (0, 128 + signal.SIGTERM), text[-2000:]
     if run.returncode:
         assert "STOPPED by SIGTERM" in text and "Traceback" not in text.split("STOPPED")[-1]
-    time.sleep(2)
-    assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
+    assert left_running(children, 2.0) == []
     published_is_whole(warehouse, before)

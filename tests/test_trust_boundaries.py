@@ -1,26 +1,34 @@
 """Issue 13: the landing folder, the mapping and the settings are trust boundaries.
 
 Each test is named after the rule it holds the pipeline to. They use small hand-made landing
-folders and units of the loader; only the webhook test runs the (failing, tiny) job.
+folders and units of the loader; the webhook test runs the (failing, tiny) job in process, and
+the two hostile-names tests through the CLI read runs of the session (conftest.py:
+`hostile_verbose_run`, `rejected_hostile_run`) that the console tests read too.
 """
 
 from __future__ import annotations
 
-import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import DELIVERY, csv_text, load, manifest, quarantine, row, write_file
+from conftest import (
+    DELIVERY,
+    ESC_RED,
+    HOSTILE,
+    OSC_TITLE,
+    csv_text,
+    load,
+    manifest,
+    quarantine,
+    row,
+    write_file,
+)
 from test_adapters import PEOPLE, with_columns
 
 from pipelines.contract import MAX_FIELD_CHARACTERS, MAX_LINE_BYTES
 from pipelines.ingest.landing import OutsideLandingError, scan_landing
 
 SECRET_LINE = "API_TOKEN=s3cr3t-do-not-print"
-ESC_RED = "\x1b[31m"
-OSC_TITLE = "\x1b]0;pwned\x07"
 
 
 # --- the landing folder ----------------------------------------------------------------------
@@ -214,9 +222,7 @@ def test_hostile_names_never_reach_the_run_summary_as_escape_sequences(
     assert "\x1b" not in out and "\x07" not in out
 
 
-# Every kind of character that can steer a terminal: a colour, an OSC title (ended by BEL),
-# carriage return, backspace, DEL, the C1 control sequence introducer, a bidi override.
-HOSTILE = f"{ESC_RED}{OSC_TITLE}\r\b\x7f\x9b2J\u202e"
+# HOSTILE (conftest.py): every kind of character that can steer a terminal.
 
 
 def _terminal_controls(data: bytes) -> list[str]:
@@ -229,16 +235,6 @@ def _terminal_controls(data: bytes) -> list[str]:
         if (ord(ch) < 0x20 and ch not in "\n\t") or 0x7f <= ord(ch) <= 0x9f
         or 0x202a <= ord(ch) <= 0x202e
     ]
-
-
-def _run_cli(extracts, warehouse, *options: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-c", "import sys; from pipelines.cli import main; "
-         "raise SystemExit(main(['run', '--extracts', sys.argv[1], '--warehouse', sys.argv[2], "
-         "*sys.argv[3:]]))",
-         str(extracts), str(warehouse), *options],
-        cwd=Path(__file__).resolve().parent.parent, capture_output=True, timeout=900,
-    )
 
 
 def test_dagster_console_log_escapes_data_before_it_is_printed(capfd):
@@ -256,37 +252,23 @@ def test_dagster_console_log_escapes_data_before_it_is_printed(capfd):
     assert "\\x1b[31m\\x1b]0;pwned\\x07\\x0d\\x08\\x7f\\x9b2J\\u202e/users.csv" in err
 
 
-@pytest.mark.slow
-def test_hostile_names_never_reach_the_terminal_from_any_part_of_a_run(tmp_path):
-    """The real job through the CLI, on a sample whose reps, teams, a delivery folder and a
-    stray file carry escape sequences: Dagster's console lines, dbt's lines, the checks, the
-    summary and the closing lines all print them escaped — no byte a terminal acts on."""
-    from pipelines.sample import generate_sample
-
-    extracts = tmp_path / "extracts"
-    generate_sample(extracts, scale=0.1, seed=3)
-    first = sorted(extracts.iterdir())[0]
-    with (first / "users.csv").open(newline="", encoding="utf-8") as handle:
-        users = list(csv.DictReader(handle))
-    for user in users:  # a later delivery renames every rep and team
-        user["full_name"] += HOSTILE
-        user["team"] = user["team"] and user["team"] + HOSTILE
-    hostile_delivery = extracts / f"2026-11-27T0200{HOSTILE}"
-    hostile_delivery.mkdir()
-    with (hostile_delivery / "users.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(users[0]))
-        writer.writeheader()
-        writer.writerows(users)
-    (hostile_delivery / f"notes{HOSTILE}.txt").write_text("x", encoding="utf-8")
-    (extracts / f".hidden{HOSTILE}").mkdir()
-
+def test_hostile_names_never_reach_the_terminal_from_any_part_of_a_run(
+    hostile_verbose_run: Path,
+) -> None:
+    """The real job through the CLI, on the shared sample plus a delivery whose reps, teams,
+    folder name and a stray file carry escape sequences (conftest.py `hostile_verbose_run`,
+    which the console's --verbose test reads too): Dagster's console lines, dbt's lines, the
+    checks, the summary and the closing lines all print them escaped — no byte a terminal
+    acts on."""
+    folder = hostile_verbose_run
+    stdout, stderr = (folder / "stdout").read_bytes(), (folder / "stderr").read_bytes()
     # --verbose: everything live, Dagster's and dbt's lines included (the most data shown)
-    run = _run_cli(extracts, tmp_path / "warehouse", "--verbose")
-    assert run.returncode == 0, run.stderr.decode("utf-8", "replace")[-3000:]
-    assert _terminal_controls(run.stdout) == []
-    assert _terminal_controls(run.stderr) == []
+    assert (folder / "code").read_text(encoding="utf-8") == "0", stderr.decode(
+        "utf-8", "replace")[-3000:]
+    assert _terminal_controls(stdout) == []
+    assert _terminal_controls(stderr) == []
     escaped = "\\x1b[31m\\x1b]0;pwned\\x07\\x0d\\x08\\x7f\\x9b2J\\u202e"
-    out, err = run.stdout.decode("utf-8"), run.stderr.decode("utf-8")
+    out, err = stdout.decode("utf-8"), stderr.decode("utf-8")
     both = out + err
     assert f"notes{escaped}.txt" in out  # the run summary's landing notes
     assert f"2026-11-27T0200{escaped}/users.csv: loaded" in both  # Dagster's event line
@@ -295,18 +277,17 @@ def test_hostile_names_never_reach_the_terminal_from_any_part_of_a_run(tmp_path)
 
 
 @pytest.mark.slow  # a run of the job (that fails at the load)
-def test_hostile_values_in_a_failure_never_reach_the_terminal(tmp_path):
-    """A run that fails on a file with a hostile header and name: the rejection, Dagster's
-    failure lines and the closing lines print them escaped."""
-    delivery = tmp_path / "extracts" / f"{DELIVERY}{HOSTILE}"
-    delivery.mkdir(parents=True)
-    (delivery / "users.csv").write_text(f"user_id,{HOSTILE}\nu1,{HOSTILE}\n", encoding="utf-8")
-    run = _run_cli(tmp_path / "extracts", tmp_path / "warehouse")
-    err = run.stderr.decode("utf-8")
-    assert run.returncode == 1, err[-3000:]
+def test_hostile_values_in_a_failure_never_reach_the_terminal(rejected_hostile_run: Path):
+    """A run that fails on a file with a hostile header and name (conftest.py
+    `rejected_hostile_run`, which the console's exit-code test reads too): the rejection,
+    Dagster's failure lines and the closing lines print them escaped."""
+    folder = rejected_hostile_run
+    stdout, stderr = (folder / "stdout").read_bytes(), (folder / "stderr").read_bytes()
+    err = stderr.decode("utf-8")
+    assert (folder / "code").read_text(encoding="utf-8") == "1", err[-3000:]
     assert "FAILED" in err and "users.csv" in err and "rejected" in err
-    assert _terminal_controls(run.stdout) == []
-    assert _terminal_controls(run.stderr) == []
+    assert _terminal_controls(stdout) == []
+    assert _terminal_controls(stderr) == []
 
 
 # --- secrets ---------------------------------------------------------------------------------

@@ -7,9 +7,11 @@ was; rule 4 and a few stage-order breaches only warn, and the marts still publis
 published file keeps one entry set per published run.
 
 Real job runs are few (they are slow): a first good run and a second run over the same input
-(with a reader attached) on one warehouse, and one tampered-data run per rule that data can
-break, each on a copy of that warehouse. The rules that hold by construction are broken on a
-copy of the build database and audited with the real GX suites (`run_quality_checks`).
+(with a reader attached) on one warehouse, and one tampered-data run on a copy of that
+warehouse whose delivery breaks both rules that data can break (rule 2 and the EUR rule): its
+checks fail for both reasons at once, and each rule's test reads its own failure. The rules
+that hold by construction are broken on a copy of the build database and audited with the
+real GX suites (`run_quality_checks`).
 
 The sample is generated at scale 0.2: rule 2 must see a single breach stay below 1 % of the
 sales leads, which needs more than 100 of them (scale 0.1 has about 60).
@@ -59,6 +61,8 @@ BREACH_DELIVERY = "2026-11-26T1200"
 TAMPERED_DELIVERY = "2026-11-27T0200"
 # The one sales lead whose quote went out before its deal was created (in every run).
 BREACHING_CONTACT = "CON-WAP-0001"
+# The won deal in a currency without a rate (the blocked run's).
+DEAL_WITHOUT_RATE = "DEAL-WAP-0002"
 BLOCKING = ("lead_stages", "stage_order", "marketing_leads_qualified",
             "classification_stability", "kpi_sanity", "kpi_reconciliation", "revenue_in_eur")
 HISTORY_TABLES = ("runs", "dim_leads_history", "kpi_scorecard_history")
@@ -381,25 +385,37 @@ def _quotes_before_their_deals(landing: Path, warehouse: Path
 def _won_deal_in_a_currency_without_rate(landing: Path, warehouse: Path
                                          ) -> tuple[dict[str, list[dict[str, str]]], list[str]]:
     files = new_sales_lead(
-        landing, "CON-WAP-0002", "DEAL-WAP-0002", stage="closed_won", currency="JPY",
+        landing, "CON-WAP-0002", DEAL_WITHOUT_RATE, stage="closed_won", currency="JPY",
         created_at=datetime(2026, 7, 1, 9, 0, tzinfo=UTC),
         closed_at=datetime(2026, 8, 3, 15, 0, tzinfo=UTC),
     )
-    return files, ["DEAL-WAP-0002"]
+    return files, [DEAL_WITHOUT_RATE]
+
+
+def _stage_order_breaches_and_a_won_deal_without_rate(
+    landing: Path, warehouse: Path
+) -> tuple[dict[str, list[dict[str, str]]], list[str]]:
+    """Both blocking inputs in one delivery: quotes sent before their deals for more than 1 %
+    of the sales leads (rule 2), and a won deal in a currency without a rate (the EUR rule).
+    Neither touches what the other checks: the new deal has no quote, and the quotes' deals
+    are the sample's, all in currencies with a rate."""
+    quotes, contacts = _quotes_before_their_deals(landing, warehouse)
+    fx_files, deals = _won_deal_in_a_currency_without_rate(landing, warehouse)
+    return {**fx_files, **quotes}, contacts + deals
+
+
+# The checks the blocked run's delivery breaks, and nothing else.
+BLOCKED_BY = {"stage_order", "revenue_in_eur"}
 
 
 @pytest.fixture(scope="module")
-def stage_order_run(first_run: FirstRun, landing: Path,
-                    tmp_path_factory: pytest.TempPathFactory) -> TamperedRun:
-    return tampered_run(first_run, landing, tmp_path_factory.mktemp("stage_order_run"),
-                        _quotes_before_their_deals)
-
-
-@pytest.fixture(scope="module")
-def fx_run(first_run: FirstRun, landing: Path,
-           tmp_path_factory: pytest.TempPathFactory) -> TamperedRun:
-    return tampered_run(first_run, landing, tmp_path_factory.mktemp("fx_run"),
-                        _won_deal_in_a_currency_without_rate)
+def blocked_run(first_run: FirstRun, landing: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> TamperedRun:
+    """One run whose checks fail for two reasons at once (rule 2 above its threshold and the
+    EUR rule): each blocking rule's test reads its own failure here, and that nothing was
+    published — one job run instead of one per rule."""
+    return tampered_run(first_run, landing, tmp_path_factory.mktemp("blocked_run"),
+                        _stage_order_breaches_and_a_won_deal_without_rate)
 
 
 # --- auditing a tampered copy of the build --------------------------------------------------
@@ -451,28 +467,37 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -
 
 
 def test_rule_2_stage_order_above_max_order_breaches_blocks_publishing(
-    stage_order_run: TamperedRun,
+    blocked_run: TamperedRun,
 ) -> None:
-    run = stage_order_run.run
+    run = blocked_run.run
     assert run.exit_code != 0
-    assert run.failed_checks == {"stage_order"}, run.outcome.failures
+    # rule 2 failed, and nothing but the rules this run's delivery breaks
+    assert "stage_order" in run.failed_checks, run.outcome.failures
+    assert run.failed_checks == BLOCKED_BY, run.outcome.failures
     assert "check stage_order on marts/dim_leads" in run.stderr
-    for contact in stage_order_run.tampered_keys:
+    breaching = [key for key in blocked_run.tampered_keys if key != DEAL_WITHOUT_RATE]
+    assert len(breaching) >= 2
+    for contact in breaching:
         assert contact in run.stderr, contact
     assert "the published marts were left as they were" in run.stderr
-    warehouse = stage_order_run.warehouse
-    assert _sha(published(warehouse)) == stage_order_run.published_sha_before
-    assert parquet_fingerprint(warehouse) == stage_order_run.parquet_before
+    warehouse = blocked_run.warehouse
+    assert _sha(published(warehouse)) == blocked_run.published_sha_before
+    assert parquet_fingerprint(warehouse) == blocked_run.parquet_before
 
 
-def test_revenue_in_eur_a_won_deal_without_fx_rate_blocks_publishing(fx_run: TamperedRun) -> None:
-    run = fx_run.run
+def test_revenue_in_eur_a_won_deal_without_fx_rate_blocks_publishing(
+    blocked_run: TamperedRun,
+) -> None:
+    run = blocked_run.run
     assert run.exit_code != 0
-    assert run.failed_checks == {"revenue_in_eur"}, run.outcome.failures
+    # the EUR rule failed, and nothing but the rules this run's delivery breaks
+    assert "revenue_in_eur" in run.failed_checks, run.outcome.failures
+    assert run.failed_checks == BLOCKED_BY, run.outcome.failures
     assert "check revenue_in_eur on marts/fct_deals" in run.stderr
-    assert "DEAL-WAP-0002" in run.stderr
-    assert _sha(published(fx_run.warehouse)) == fx_run.published_sha_before
-    assert parquet_fingerprint(fx_run.warehouse) == fx_run.parquet_before
+    assert DEAL_WITHOUT_RATE in run.stderr
+    assert "the published marts were left as they were" in run.stderr
+    assert _sha(published(blocked_run.warehouse)) == blocked_run.published_sha_before
+    assert parquet_fingerprint(blocked_run.warehouse) == blocked_run.parquet_before
 
 
 def _stage_outside_the_agreed_set(con: duckdb.DuckDBPyConnection, _: Settings) -> str:
@@ -833,8 +858,7 @@ def test_a_read_only_reader_is_never_blocked_and_sees_only_whole_publications(
 
 
 def test_published_history_keeps_one_copy_per_distinct_publication(
-    first_run: FirstRun, second_run: SecondRun, stage_order_run: TamperedRun,
-    fx_run: TamperedRun,
+    first_run: FirstRun, second_run: SecondRun, blocked_run: TamperedRun,
 ) -> None:
     """Every published run has its row in `runs`; the second run (same input) reported
     exactly what the first did, so it adds no copy and points at the first's."""
@@ -854,10 +878,10 @@ def test_published_history_keeps_one_copy_per_distinct_publication(
     assert dict(published_query(warehouse, "select run_id, history_run_id from marts.runs")) == {
         first: first, second: first,
     }
-    for failed in (stage_order_run, fx_run):
-        assert failed.run.exit_code != 0
-        assert history(failed.warehouse) == failed.history_before
-        assert failed.run.outcome.run_id not in history(failed.warehouse)["runs"]
+    failed = blocked_run
+    assert failed.run.exit_code != 0
+    assert history(failed.warehouse) == failed.history_before
+    assert failed.run.outcome.run_id not in history(failed.warehouse)["runs"]
 
 
 def test_history_retention_keeps_the_last_runs_copies_and_no_identical_copy(
