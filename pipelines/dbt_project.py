@@ -22,6 +22,7 @@ from pipelines.settings import DEFINITION_SETTINGS, PROJECT_ROOT, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DBT_DATABASE_ENV = "SALES_KPI_DBT_DATABASE"
+DUCKDB_THREADS_ENV = "SALES_KPI_DUCKDB_THREADS"
 # The folder dbt runs in: the run's warehouse (the launcher changes to it), so that the profile
 # can name the warehouse file by a path relative to it (see profile_environment)
 DBT_WORKDIR_ENV = "SALES_KPI_DBT_WORKDIR"
@@ -132,6 +133,8 @@ def dbt_environment_values(settings: Settings) -> dict[str, str]:
     ahead (pipelines/dbt_parse_ahead.py), which must all parse with the same profile."""
     env = {
         **profile_environment(settings),
+        # not part of what dbt keys a saved parse on (threads is not a connection setting)
+        DUCKDB_THREADS_ENV: str(settings.duckdb_threads),
         DBT_WORKDIR_ENV: str(settings.warehouse_dir),
         # dbt's logs go under the warehouse, never into the (possibly read-only) project
         "DBT_LOG_PATH": str(settings.warehouse_dir / "logs" / "dbt"),
