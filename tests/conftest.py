@@ -287,21 +287,24 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 # follow in file order). Long files first and short ones last keep both cores busy till the end
 # instead of leaving one worker alone with a long file; the order changes speed, never outcomes.
 COSTLIEST_FIRST = (
-    # the longest: the job run on DuckDB and on a Spark cluster, then dbt's unit tests on
+    # `make test-spark`: the job run on DuckDB and on a Spark cluster, then dbt's unit tests on
     # Spark (conftest `engine_runs`); test_spark_job reads those runs and runs three more Spark
     # jobs of its own (blocked, SIGTERM, no-op night), so it starts the runs while the other
     # core takes the next files (READ_SPARK_RUNS come last)
     "test_spark_job",
     # a Spark Connect and a Thrift server, a small Spark build on each (minutes under load)
     "test_spark_servers",
-    # the next one starts beside it and runs its own jobs; the one after it builds the shared
-    # run (a file that needs the shared run would wait for it behind the file lock)
-    "test_run_guard_kill_at_each_step", "test_write_audit_publish",
-    "test_run_guard_sigterm_at_each_step", "test_reporting", "test_kpis_match_definitions",
-    "test_marts_match_definitions", "test_end_to_end", "test_run_guard", "test_console",
-    "test_source_twins", "test_trust_boundaries", "test_vendor_exports", "test_data_docs",
-    "test_read_only_install", "test_explain", "test_dbt_unit_tests", "test_adapters",
-    "test_ingest_deliveries", "test_targets_and_registry", "test_gx_duckdb",
+    # `make test` (2026-12-05, worker-seconds): the kills (89 s) build the shared run while the
+    # other core builds the labelled run for the reporting tests (83 s); the files that read
+    # those runs follow; the oracle files build their two runs side by side (the fact-mart
+    # file starts with the pinned one); the cheap files last, to fill the tail
+    "test_run_guard_kill_at_each_step", "test_reporting", "test_run_guard_sigterm_at_each_step",
+    "test_write_audit_publish", "test_source_twins", "test_kpis_match_definitions",
+    "test_marts_match_definitions", "test_vendor_exports", "test_console", "test_run_guard",
+    "test_end_to_end", "test_adapters", "test_dbt_unit_tests", "test_data_docs",
+    "test_ingest_deliveries", "test_explain", "test_trust_boundaries", "test_read_only_install",
+    "test_targets_and_registry", "test_dbt_parse_ahead", "test_spark_requirements",
+    "test_gx_duckdb",
 )
 # Files that only read the shared Spark runs (`engine_runs`, started by test_spark_job): after
 # every other file, when the runs are done, instead of holding a worker that waits for them.
