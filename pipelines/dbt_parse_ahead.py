@@ -31,6 +31,7 @@ from pathlib import Path
 
 from pipelines.dbt_project import (
     DBT_PROJECT_DIR,
+    PARTIAL_PARSE,
     dbt_environment_values,
     dbt_vars,
     install_parse_serves,
@@ -38,7 +39,6 @@ from pipelines.dbt_project import (
 from pipelines.run_guard import hold_for_this_process
 from pipelines.settings import Settings
 
-PARTIAL_PARSE = "partial_parse.msgpack"
 SCRATCH_PREFIX = ".parse-ahead-"  # a parse ahead's own target folder, under dbt_runs
 # how long the build waits for a parse ahead before it parses by itself (a parse takes
 # seconds; a machine so busy that it takes minutes is better served by not waiting)

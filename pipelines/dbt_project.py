@@ -7,6 +7,7 @@ a model, seed, macro or the project file is newer than it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -28,6 +29,7 @@ DUCKDB_THREADS_ENV = "SALES_KPI_DUCKDB_THREADS"
 DBT_WORKDIR_ENV = "SALES_KPI_DBT_WORKDIR"
 # What the install's parse (`make setup`) was made with: its vars and profile environment
 INSTALL_PARSE_INPUTS = "partial_parse.inputs.json"
+PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's saved parse state
 _SOURCE_FOLDERS = ("models", "seeds", "macros", "tests")
 
 
@@ -61,14 +63,17 @@ def prepared_dbt_project() -> DbtProject:
         # Parsed as a run with the default settings parses (the same vars, the profile
         # rendered the same way), so that the first build of a new warehouse can start from
         # this parse (install_parse_serves). Our own dbt, not whatever `dbt` is on PATH.
+        target = project.project_dir / project.target_path
+        (target / INSTALL_PARSE_INPUTS).unlink(missing_ok=True)  # until this parse is done
         inputs = parse_inputs(Settings())
         with environment_set(inputs["profile"]):
             DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
                 ["parse", "--quiet", "--vars", json.dumps(inputs["vars"])],
                 target_path=project.target_path,
             ).wait()
-        (project.project_dir / project.target_path / INSTALL_PARSE_INPUTS).write_text(
-            json.dumps(inputs, sort_keys=True), encoding="utf-8"
+        record = {**inputs, "state": _state_digest(target / PARTIAL_PARSE)}
+        (target / INSTALL_PARSE_INPUTS).write_text(
+            json.dumps(record, sort_keys=True), encoding="utf-8"
         )
     return project
 
@@ -100,11 +105,21 @@ def install_parse_serves(settings: Settings) -> Path | None:
     dbt still checks the state itself and re-parses whatever changed."""
     saved = DBT_PROJECT_DIR / "target"
     try:
-        inputs = json.loads((saved / INSTALL_PARSE_INPUTS).read_text(encoding="utf-8"))
+        record = json.loads((saved / INSTALL_PARSE_INPUTS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    state = saved / "partial_parse.msgpack"
-    return state if inputs == parse_inputs(settings) and state.exists() else None
+    state = saved / PARTIAL_PARSE
+    # the record describes this very state: not one that dbt run by hand wrote since
+    made_here = record.pop("state", None) == _state_digest(state)
+    return state if made_here and record == parse_inputs(settings) else None
+
+
+def _state_digest(state: Path) -> str | None:
+    """sha256 of a saved parse state (1–2 MB; milliseconds), None when there is none."""
+    try:
+        return hashlib.sha256(state.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def parse_inputs(settings: Settings) -> dict[str, dict[str, object]]:
@@ -135,7 +150,7 @@ def dbt_environment_values(settings: Settings) -> dict[str, str]:
         **profile_environment(settings),
         # not part of what dbt keys a saved parse on (threads is not a connection setting)
         DUCKDB_THREADS_ENV: str(settings.duckdb_threads),
-        DBT_WORKDIR_ENV: str(settings.warehouse_dir),
+        DBT_WORKDIR_ENV: str(settings.warehouse_dir.resolve()),
         # dbt's logs go under the warehouse, never into the (possibly read-only) project
         "DBT_LOG_PATH": str(settings.warehouse_dir / "logs" / "dbt"),
         # plain text: dbt's lines end up in the run's log file and the Dagster UI, where

@@ -171,6 +171,19 @@ class Page:
             raise ProtocolError(f"{expression[:80]}: {text}")
         return result["result"].get("value")
 
+    def click(self, selector: str) -> None:
+        """Click the element as a person does: a real mouse press and release at its centre
+        (Chromium input events, not a script's `.click()`). Chromium lets a page download
+        one file per user interaction; a script's click is none, so a run of downloads can
+        be refused by Chromium's download limiter (seen under load: no download began)."""
+        x, y = self.js(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
+            "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); "
+            "return [r.left + r.width / 2, r.top + r.height / 2]; })()")
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", {
+                "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1})
+
     def wait_for(self, expression: str, timeout: float = 30) -> Any:
         deadline = time.monotonic() + timeout
         while True:

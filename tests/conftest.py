@@ -390,13 +390,12 @@ def published_warehouse(
 ) -> Path:
     """One whole nightly run through the CLI (load, dbt build, checks, publish, site) over the
     shared sample, as `make run` does it: `sales-kpi run` in a subprocess, stdout and stderr
-    piped (as under cron), with a secret setting in its environment, and the project folder
-    mounted read-only where this machine allows it (a read-only install; the read-only
-    install test reads it instead of running the job again); read-only. Kept next to it: the
-    run's console (`<warehouse>.cli.json`: exit code, stdout, stderr, seconds, whether the
-    project was mounted read-only; the console tests read it) and the project folder's
-    snapshot before and after the run (`<warehouse>.project-before.json`, `…-after.json`; the
-    read-only install test)."""
+    piped (as under cron), with a secret setting in its environment, from the project folder
+    as it is (writable: the read-only install test's snapshot would not see a write the
+    code tolerates on a read-only mount); read-only. Kept next to it: the run's console
+    (`<warehouse>.cli.json`: exit code, stdout, stderr, seconds; the console tests read it)
+    and the project folder's snapshot before and after the run
+    (`<warehouse>.project-before.json`, `…-after.json`; the read-only install test)."""
     from pipelines.dbt_project import prepared_dbt_project
 
     def build(warehouse: Path) -> None:
@@ -406,7 +405,6 @@ def published_warehouse(
             "--extracts", str(sample_extracts), "--warehouse", str(warehouse),
             env={"SALES_KPI_ALERT_WEBHOOK_URL": SHARED_RUN_WEBHOOK},
             drop=("SALES_KPI_WRITE_SITE", "NO_COLOR"),
-            read_only_project=read_only_mount_works(PROJECT_ROOT),
         )
         after = project_snapshot()
         assert run["code"] == 0, run["stdout"][-3000:] + run["stderr"][-3000:]
@@ -638,7 +636,9 @@ def hostile_verbose_run(
     stderr piped, on a copy of the published warehouse, over a copy of the shared sample with
     a delivery of hostile names added (`plant_hostile_names`); read-only. Its folder holds
     `extracts`, `warehouse`, the run's raw `stdout` and `stderr` (bytes: a stray byte or a
-    carriage return must stay visible) and `code`. Read by the console's --verbose test
+    carriage return must stay visible), `code`, and `read_only_project`: the project folder
+    is bind-mounted read-only for it where this machine allows (the read-only install test).
+    Read by the console's --verbose test
     (Dagster's and dbt's lines live) and the trust boundaries' hostile-names test (no byte a
     terminal acts on in any of them): one run instead of one each."""
 
@@ -650,6 +650,7 @@ def hostile_verbose_run(
         run_cli_recording_bytes(
             folder, "--extracts", str(extracts), "--warehouse", str(warehouse), "--force",
             "--verbose", drop=("SALES_KPI_WRITE_SITE",),
+            read_only_project=read_only_mount_works(PROJECT_ROOT),
         )
 
     return built_once(tmp_path_factory, "hostile_verbose_run", build)
@@ -686,18 +687,24 @@ def rejected_hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_cli_recording_bytes(
     folder: Path, *args: str, env: Mapping[str, str] | None = None, drop: Sequence[str] = (),
+    read_only_project: bool = False,
 ) -> None:
     """`sales-kpi run ARGS` in a subprocess, stdout and stderr piped, kept as they came
     (bytes: a stray byte or a carriage return stays visible) in `folder/stdout`,
-    `folder/stderr`, and its exit code in `folder/code`."""
+    `folder/stderr`, its exit code in `folder/code`, and in `folder/read_only_project` whether
+    the project folder was bind-mounted read-only for it (`read_only_project_command`)."""
     environment = {k: v for k, v in os.environ.items() if k not in drop}
+    command = cli_run_command(*args)
+    if read_only_project:
+        command = read_only_project_command(command)
     result = subprocess.run(
-        cli_run_command(*args), cwd=PROJECT_ROOT, env={**environment, **(env or {})},
+        command, cwd=PROJECT_ROOT, env={**environment, **(env or {})},
         capture_output=True, check=False, timeout=900,
     )
     (folder / "stdout").write_bytes(result.stdout)
     (folder / "stderr").write_bytes(result.stderr)
     (folder / "code").write_text(str(result.returncode), encoding="utf-8")
+    (folder / "read_only_project").write_text(str(read_only_project).lower(), encoding="utf-8")
 
 
 def cli_run_command(*args: str) -> list[str]:

@@ -28,7 +28,7 @@ import pytest
 from dbt_as_installed import dbt_as_installed
 
 from pipelines.dbt_parse_ahead import PARTIAL_PARSE
-from pipelines.dbt_project import prepared_dbt_project
+from pipelines.dbt_project import DBT_PROJECT_DIR, prepared_dbt_project
 from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.targets import OVERRIDES_DDL
 
@@ -45,8 +45,7 @@ class EmptyBuild:
 
     def dbt(self, *args: str) -> subprocess.CompletedProcess[str]:
         return dbt_as_installed(
-            *args, "--target-path", str(self.target), "--log-path", str(self.target / "logs"),
-            warehouse=self.database.parent,
+            *args, warehouse=self.database.parent, project=DBT_PROJECT_DIR, target=self.target
         )
 
 
@@ -71,7 +70,13 @@ def empty_build(tmp_path_factory: pytest.TempPathFactory) -> EmptyBuild:
     build = EmptyBuild(run, target, database, folder / "build_results.json")
     result = build.dbt("build", "--empty", "--exclude", "test_type:data")
     assert result.returncode == 0, result.stdout[-5000:]
-    assert database.stat().st_size > 0 and not (run / "warehouse.duckdb").exists()
+    # built where the profile names it from dbt's folder, nowhere else; from the saved parse
+    with duckdb.connect(str(database), read_only=True) as con:
+        assert con.execute("select count(*) from information_schema.tables "
+                           "where table_schema = 'marts'").fetchone()[0] > 0
+    assert not (DBT_PROJECT_DIR / "warehouse.duckdb").exists()
+    assert "Unable to do partial parsing" not in (target / "logs" / "dbt.log").read_text(
+        encoding="utf-8")
     build.run_results.write_bytes((target / "run_results.json").read_bytes())
     return build
 

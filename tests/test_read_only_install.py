@@ -2,11 +2,13 @@
 
 A read-only mount is not at hand in every sandbox, so the first test proves the property
 directly: every file of the project folder is the same (path, size, modification time)
-before and after a whole run whose warehouse and landing folder live elsewhere; the second
-proves it for real where the machine allows a private read-only bind mount. The run is the
-session's shared one (`published_warehouse` in conftest.py: load, dbt build, checks, publish
-and site, through the CLI, from the project folder mounted read-only where possible), which
-records the project folder before and after itself: one run for both.
+before and after a whole run whose warehouse and landing folder live elsewhere — the
+session's shared run (`published_warehouse` in conftest.py: load, dbt build, checks, publish
+and site, through the CLI, on a fresh warehouse, the project folder writable, so that a write
+the code would tolerate is seen), which records the project folder before and after itself.
+The second proves it for real where the machine allows a private read-only bind mount: the
+hostile-names run (`hostile_verbose_run`: a whole run with the site through the CLI, on a copy
+of the shared warehouse over new files) ran with the project folder mounted read-only.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import project_snapshot, read_only_mount_works, recorded
+from conftest import project_snapshot, read_only_mount_works
 
 from pipelines.settings import PROJECT_ROOT
 
@@ -40,17 +42,18 @@ def test_a_run_writes_nothing_into_the_project_folder(published_warehouse: Path)
 
 
 def test_a_run_with_the_project_folder_mounted_read_only_succeeds(
-    published_warehouse: Path,
+    hostile_verbose_run: Path,
 ) -> None:
-    """The real thing: the session's shared run (load, dbt build, checks, publish and site
-    through the CLI, on a fresh warehouse) ran with the project folder bind-mounted read-only
-    (a private mount namespace, as a read-only install would be) wherever this machine allows
-    such a mount (conftest.py `read_only_mount_works`); it succeeded."""
-    run = recorded(published_warehouse, "cli")
-    if not run["read_only_project"]:
+    """The real thing: a whole run (load, dbt build, checks, publish and site through the CLI)
+    ran with the project folder bind-mounted read-only (a private mount namespace, as a
+    read-only install would be) wherever this machine allows such a mount (conftest.py
+    `read_only_mount_works`); it succeeded."""
+    folder = hostile_verbose_run
+    if (folder / "read_only_project").read_text(encoding="utf-8") != "true":
         assert not read_only_mount_works(PROJECT_ROOT)  # the mount was not at hand
         pytest.skip("no private read-only bind mount on this machine")
-    assert run["code"] == 0, (run["stdout"][-2000:], run["stderr"][-3000:])
-    assert "succeeded" in run["stdout"]
-    assert (published_warehouse / "marts.duckdb").is_file()
-    assert (published_warehouse / "site" / "dbt_docs" / "index.html").exists()  # a whole run
+    assert (folder / "code").read_text(encoding="utf-8") == "0", (
+        (folder / "stdout").read_bytes()[-2000:], (folder / "stderr").read_bytes()[-3000:])
+    assert b"succeeded" in (folder / "stdout").read_bytes()
+    assert (folder / "warehouse" / "marts.duckdb").is_file()
+    assert (folder / "warehouse" / "site" / "dbt_docs" / "index.html").exists()  # a whole run

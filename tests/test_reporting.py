@@ -468,7 +468,7 @@ def test_the_csv_download_equals_the_mart_for_the_filter(
                 grain = next(k["grain"] for k in meta["kpis"] if k["id"] == kpi_id)
                 for old in tmp_path.iterdir():
                     old.unlink()
-                page.js(f"document.querySelector('#{card} [data-download=csv]').click()")
+                page.click(f"#{card} [data-download=csv]")
                 text = wait_for_file(tmp_path, ".csv", page=page).read_bytes().decode(
                     "utf-8-sig")
                 assert text == page.js(f"SKPI.csv('{card}')")
@@ -490,7 +490,7 @@ def test_the_csv_download_equals_the_mart_for_the_filter(
         card = page.js("SKPI.cards()")[0]
         for old in tmp_path.iterdir():
             old.unlink()
-        page.js(f"document.querySelector('#{card} [data-download=xlsx]').click()")
+        page.click(f"#{card} [data-download=xlsx]")
         workbook = openpyxl.load_workbook(wait_for_file(tmp_path, ".xlsx", page=page))
         sheet = [list(r) for r in workbook.active.iter_rows(values_only=True)]
         table = page.js(f"SKPI.table('{card}')")

@@ -90,7 +90,7 @@ def _dbt_registry_check(project: Path, warehouse: Path) -> subprocess.CompletedP
     instead of the whole project (as test_dbt_unit_tests.py does)."""
     return dbt_as_installed(
         "build", "--select", "kpi_definitions", "kpi_scopes", "assert_at_most_max_active_kpis",
-        warehouse=warehouse, project=project,
+        warehouse=warehouse, project=project, target=project / "target",
     )
 
 
