@@ -1,6 +1,6 @@
 """A Spark test that cannot run is skipped, saying why — and fails under
-SALES_KPI_REQUIRE_SPARK=1, as `make test` and CI run it, so a machine without Java 17 or the
-spark extra cannot pass the suite by skipping the Spark path (conftest.py, `spark_missing`).
+SALES_KPI_REQUIRE_SPARK=1, as `make test-spark` and CI run it, so a machine without Java 17 or
+the spark extra cannot pass the suite by skipping the Spark path (conftest.py, `spark_missing`).
 
 Shown on a machine without Java: the Spark tests run in a pytest of their own whose PATH has
 no `java`; the hook stops them before any fixture is built, so nothing of Spark starts.
