@@ -30,6 +30,8 @@ DBT_WORKDIR_ENV = "SALES_KPI_DBT_WORKDIR"
 # What the install's parse (`make setup`) was made with: its vars and profile environment
 INSTALL_PARSE_INPUTS = "partial_parse.inputs.json"
 PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's saved parse state
+# Where `make setup` leaves the project's parse (manifest, saved state, INSTALL_PARSE_INPUTS)
+INSTALL_TARGET = DBT_PROJECT_DIR / "target"
 _SOURCE_FOLDERS = ("models", "seeds", "macros", "tests")
 
 
@@ -58,21 +60,21 @@ def prepared_dbt_project() -> DbtProject:
     """The project, its manifest freshly parsed when missing or older than its sources."""
     from dagster_dbt import DbtCliResource
 
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
+                         target_path=INSTALL_TARGET.relative_to(DBT_PROJECT_DIR))
     if manifest_is_stale(project):
         # Parsed as a run with the default settings parses (the same vars, the profile
         # rendered the same way), so that the first build of a new warehouse can start from
         # this parse (install_parse_serves). Our own dbt, not whatever `dbt` is on PATH.
-        target = project.project_dir / project.target_path
-        (target / INSTALL_PARSE_INPUTS).unlink(missing_ok=True)  # until this parse is done
+        (INSTALL_TARGET / INSTALL_PARSE_INPUTS).unlink(missing_ok=True)  # until it is done
         inputs = parse_inputs(Settings())
         with environment_set(inputs["profile"]):
             DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
                 ["parse", "--quiet", "--vars", json.dumps(inputs["vars"])],
                 target_path=project.target_path,
             ).wait()
-        record = {**inputs, "state": _state_digest(target / PARTIAL_PARSE)}
-        (target / INSTALL_PARSE_INPUTS).write_text(
+        record = {**inputs, "state": _state_digest(INSTALL_TARGET / PARTIAL_PARSE)}
+        (INSTALL_TARGET / INSTALL_PARSE_INPUTS).write_text(
             json.dumps(record, sort_keys=True), encoding="utf-8"
         )
     return project
@@ -103,12 +105,11 @@ def install_parse_serves(settings: Settings) -> Path | None:
     same for every warehouse, and the install parsed with the default settings' vars: the
     first build of a new (or copied) warehouse with those settings needs no parse of its own.
     dbt still checks the state itself and re-parses whatever changed."""
-    saved = DBT_PROJECT_DIR / "target"
     try:
-        record = json.loads((saved / INSTALL_PARSE_INPUTS).read_text(encoding="utf-8"))
+        record = json.loads((INSTALL_TARGET / INSTALL_PARSE_INPUTS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    state = saved / PARTIAL_PARSE
+    state = INSTALL_TARGET / PARTIAL_PARSE
     # the record describes this very state: not one that dbt run by hand wrote since
     made_here = record.pop("state", None) == _state_digest(state)
     return state if made_here and record == parse_inputs(settings) else None
@@ -146,13 +147,16 @@ def dbt_environment_values(settings: Settings) -> dict[str, str]:
     DuckDB's memory budget (on Spark: where and how Spark runs, pipelines/spark_build.py),
     where dbt logs, and no colour codes. One home for the build, the docs and the parse
     ahead (pipelines/dbt_parse_ahead.py), which must all parse with the same profile."""
+    # dbt starts in the project folder and its launcher changes to the warehouse: a path
+    # given relative to this process's folder would name another place in either
+    warehouse = settings.warehouse_dir.resolve()
     env = {
         **profile_environment(settings),
         # not part of what dbt keys a saved parse on (threads is not a connection setting)
         DUCKDB_THREADS_ENV: str(settings.duckdb_threads),
-        DBT_WORKDIR_ENV: str(settings.warehouse_dir.resolve()),
+        DBT_WORKDIR_ENV: str(warehouse),
         # dbt's logs go under the warehouse, never into the (possibly read-only) project
-        "DBT_LOG_PATH": str(settings.warehouse_dir / "logs" / "dbt"),
+        "DBT_LOG_PATH": str(warehouse / "logs" / "dbt"),
         # plain text: dbt's lines end up in the run's log file and the Dagster UI, where
         # colour codes are noise (the CLI's console draws its own)
         "DBT_USE_COLORS": "false",

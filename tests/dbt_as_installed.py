@@ -11,13 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from pipelines.dbt_project import (
-    DBT_DATABASE_ENV,
-    DBT_WORKDIR_ENV,
-    dbt_executable,
-    parse_inputs,
-)
-from pipelines.run_guard import GUARDED
+from pipelines.dbt_project import DBT_WORKDIR_ENV, dbt_executable, parse_inputs
 from pipelines.settings import Settings
 
 
@@ -27,14 +21,12 @@ def dbt_as_installed(
     """`dbt ARGS` against `warehouse/warehouse.duckdb`, on the project folder `project` (the
     project, or a test's copy), its artifacts and logs in `target` (never the project's own
     `target/`, which holds the install's parse; copy that in to start from it)."""
-    inputs = parse_inputs(Settings())
-    profile = dict(inputs["profile"])
-    if not GUARDED:  # no launcher to change folder: the profile names the file in full
-        profile[DBT_DATABASE_ENV] = str(warehouse / "warehouse.duckdb")
+    inputs = parse_inputs(Settings(warehouse_dir=warehouse))  # the file named as a run names it
     env = {k: v for k, v in os.environ.items() if k != DBT_WORKDIR_ENV}
     return subprocess.run(
         [dbt_executable(), *args, "--profiles-dir", str(project), "--project-dir", str(project),
          "--target-path", str(target), "--log-path", str(target / "logs"),
          "--vars", json.dumps(inputs["vars"])],
-        cwd=warehouse, env={**env, **profile}, capture_output=True, text=True, check=False,
+        cwd=warehouse, env={**env, **inputs["profile"]}, capture_output=True, text=True,
+        check=False,
     )

@@ -161,11 +161,6 @@ def test_the_spark_builds_threads_are_a_setting_that_every_spark_target_reads(
 ) -> None:
     """`spark_threads` (SALES_KPI_SPARK_THREADS, default 2): how many dbt nodes the Spark build
     runs at once; at least 1; rendered by dbt into every Spark target's `threads`."""
-    from dbt.config.profile import Profile, read_profile
-    from dbt.config.renderer import ProfileRenderer
-    from dbt_common.context import set_invocation_context
-
-    from pipelines.dbt_project import DBT_PROJECT_DIR
     from pipelines.spark_build import spark_dbt_environment
 
     assert Settings().spark_threads == 2
@@ -173,12 +168,7 @@ def test_the_spark_builds_threads_are_a_setting_that_every_spark_target_reads(
                                   "SALES_KPI_WAREHOUSE_DIR": str(tmp_path)})
     environment = spark_dbt_environment(settings)
     assert environment["SALES_KPI_SPARK_THREADS"] == "3"
-    set_invocation_context(environment)  # what dbt's env_var() reads
-    _name, rendered = Profile.render_profile(
-        read_profile(str(DBT_PROJECT_DIR))["sales_kpi"], "sales_kpi", target,
-        ProfileRenderer({}),
-    )
-    assert rendered["threads"] == 3
+    assert _rendered_target(environment, target)["threads"] == 3
     with pytest.raises(SettingsError, match="spark_threads"):
         Settings.from_env({"SALES_KPI_SPARK_THREADS": "0"})
 
@@ -188,22 +178,29 @@ def test_the_duckdb_builds_threads_are_a_setting_that_the_duckdb_target_reads(
 ) -> None:
     """`duckdb_threads` (SALES_KPI_DUCKDB_THREADS, default 4): how many dbt nodes the DuckDB
     build runs at once; at least 1; rendered by dbt into the DuckDB target's `threads`."""
-    from dbt.config.profile import Profile, read_profile
-    from dbt.config.renderer import ProfileRenderer
-    from dbt_common.context import set_invocation_context
-
-    from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_environment_values
+    from pipelines.dbt_project import dbt_environment_values
 
     assert Settings().duckdb_threads == 4
     settings = Settings.from_env({"SALES_KPI_DUCKDB_THREADS": "1",
                                   "SALES_KPI_WAREHOUSE_DIR": str(tmp_path)})
     environment = dbt_environment_values(settings)
     assert environment["SALES_KPI_DUCKDB_THREADS"] == "1"
-    set_invocation_context(environment)  # what dbt's env_var() reads
-    _name, rendered = Profile.render_profile(
-        read_profile(str(DBT_PROJECT_DIR))["sales_kpi"], "sales_kpi", "warehouse",
-        ProfileRenderer({}),
-    )
-    assert rendered["threads"] == 1
+    assert _rendered_target(environment, "warehouse")["threads"] == 1
     with pytest.raises(SettingsError, match="duckdb_threads"):
         Settings.from_env({"SALES_KPI_DUCKDB_THREADS": "0"})
+
+
+def _rendered_target(environment: dict[str, str], target: str) -> dict[str, object]:
+    """dbt target `target` of the project's profile as dbt renders it in `environment`."""
+    from dbt.config.profile import Profile, read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt_common.context import set_invocation_context
+
+    from pipelines.dbt_project import DBT_PROJECT_DIR
+
+    set_invocation_context(environment)  # what dbt's env_var() reads
+    _name, rendered = Profile.render_profile(
+        read_profile(str(DBT_PROJECT_DIR))["sales_kpi"], "sales_kpi", target,
+        ProfileRenderer({}),
+    )
+    return rendered
