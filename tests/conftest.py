@@ -477,18 +477,10 @@ def run_cli_subprocess(
     under cron or `| cat`): its exit code, stdout, stderr and seconds. With
     `read_only_project` the project folder is bind-mounted read-only for it (a private mount
     namespace: `read_only_project_command`), as a read-only install would be."""
-    import subprocess
     import time
 
-    environment = {k: v for k, v in os.environ.items() if k not in drop}
-    command = cli_run_command(*args)
-    if read_only_project:
-        command = read_only_project_command(command)
     started = time.monotonic()
-    result = subprocess.run(
-        command, cwd=PROJECT_ROOT, env={**environment, **(env or {})}, capture_output=True,
-        text=True, check=False, timeout=timeout,
-    )
+    result = _cli_process(args, env, drop, read_only_project, text=True, timeout=timeout)
     return {"code": result.returncode, "stdout": result.stdout, "stderr": result.stderr,
             "seconds": time.monotonic() - started, "read_only_project": read_only_project}
 
@@ -693,18 +685,27 @@ def run_cli_recording_bytes(
     (bytes: a stray byte or a carriage return stays visible) in `folder/stdout`,
     `folder/stderr`, its exit code in `folder/code`, and in `folder/read_only_project` whether
     the project folder was bind-mounted read-only for it (`read_only_project_command`)."""
-    environment = {k: v for k, v in os.environ.items() if k not in drop}
-    command = cli_run_command(*args)
-    if read_only_project:
-        command = read_only_project_command(command)
-    result = subprocess.run(
-        command, cwd=PROJECT_ROOT, env={**environment, **(env or {})},
-        capture_output=True, check=False, timeout=900,
-    )
+    result = _cli_process(args, env, drop, read_only_project, text=False, timeout=900)
     (folder / "stdout").write_bytes(result.stdout)
     (folder / "stderr").write_bytes(result.stderr)
     (folder / "code").write_text(str(result.returncode), encoding="utf-8")
     (folder / "read_only_project").write_text(str(read_only_project).lower(), encoding="utf-8")
+
+
+def _cli_process(
+    args: Sequence[str], env: Mapping[str, str] | None, drop: Sequence[str],
+    read_only_project: bool, *, text: bool, timeout: float,
+) -> subprocess.CompletedProcess[Any]:
+    """`sales-kpi run ARGS` from the project folder (bind-mounted read-only for it with
+    `read_only_project`), this environment without `drop` plus `env`, its output captured."""
+    environment = {k: v for k, v in os.environ.items() if k not in drop}
+    command = cli_run_command(*args)
+    if read_only_project:
+        command = read_only_project_command(command)
+    return subprocess.run(
+        command, cwd=PROJECT_ROOT, env={**environment, **(env or {})}, capture_output=True,
+        text=text, check=False, timeout=timeout,
+    )
 
 
 def cli_run_command(*args: str) -> list[str]:
