@@ -173,9 +173,7 @@ class Page:
 
     def click(self, selector: str) -> None:
         """Click the element as a person does: a real mouse press and release at its centre
-        (Chromium input events, not a script's `.click()`). Chromium lets a page download
-        one file per user interaction; a script's click is none, so a run of downloads can
-        be refused by Chromium's download limiter (seen under load: no download began)."""
+        (Chromium input events, not a script's `.click()`), scrolled into view first."""
         x, y = self.js(
             f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
             "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); "
