@@ -168,6 +168,14 @@ def test_log_file_exists_is_named_in_the_summary_and_holds_dbts_output(
     assert ESC not in text
 
 
+def test_dbt_keeps_no_debug_log_of_its_own(default_run: CliRun, warehouse: Path) -> None:
+    """dbt's lines are in the run's log; dbt's own debug-level copy (5.5 MB of JSON per build
+    of the sample, ≈ 0.6 CPU-s to write) is not written unless an operator asks for it."""
+    builds = [p for p in (warehouse / "dbt_runs").iterdir() if p.is_dir()]
+    assert builds and all((p / "run_results.json").exists() for p in builds)
+    assert not list((warehouse / "dbt_runs").rglob("dbt.log"))
+
+
 def test_log_file_has_no_secrets_written_by_a_library_or_dbt(tmp_path: Path) -> None:
     """Whatever reaches stdout, stderr or Python logging during a run is redacted in the file
     (here written the way dbt's output and a library's warning arrive)."""
