@@ -32,6 +32,8 @@ from typing import Any
 
 import duckdb
 
+from pipelines.sql_text import comment_literal
+
 # The schema of the marts in the build (dbt's `marts` schema); the published file has none.
 MARTS_SCHEMA = "marts"
 # The oldest DuckDB storage format that has everything the marts use: DuckDB 1.1 and later
@@ -329,16 +331,12 @@ def _copy_comments(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall())
     for table, comment in table_comments.items():
         if table in published:
-            con.execute(f"comment on table {_PUBLISHING}.{table} is {_literal(comment)}")
+            con.execute(f"comment on table {_PUBLISHING}.{table} is {comment_literal(comment)}")
     for (table, column), comment in column_comments.items():
         if (table, column) in published_columns:
             con.execute(
-                f'comment on column {_PUBLISHING}.{table}."{column}" is {_literal(comment)}'
+                f'comment on column {_PUBLISHING}.{table}."{column}" is {comment_literal(comment)}'
             )
-
-
-def _literal(text: str) -> str:
-    return "'" + " ".join(text.split()).replace("'", "''") + "'"
 
 
 def _write_parquet(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, run_id: str) -> Path:

@@ -277,6 +277,11 @@ class Settings:
         return self.raw_database
 
     @property
+    def quality_dir(self) -> Path:
+        """The checks' results: GX's validation results and its Data Docs site."""
+        return self.warehouse_dir / "quality"
+
+    @property
     def landing_dir(self) -> Path:
         """The canonical landing the loader reads."""
         return self.warehouse_dir / "landing" if self.source_mapping else self.extracts_dir

@@ -52,6 +52,7 @@ from pipelines.publish import (
     published_parquet,
 )
 from pipelines.settings import PROJECT_ROOT, Settings
+from pipelines.sql_text import comment_literal, sql_literal
 
 # log4j2.properties for Spark's JVM (its logs go to <warehouse>/spark/logs/spark.log)
 SPARK_CONF_DIR = PROJECT_ROOT / "dbt_project" / "spark_conf"
@@ -240,10 +241,10 @@ def _create_view(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], tables
         return  # not built by this selection (a model switched off); nothing to read
     relation = f'"{schema}"."{name}"'
     con.execute(f'create schema if not exists "{schema}"')
-    files = _literal(str(folder / "*.parquet"))  # a view takes no parameters
+    files = sql_literal(str(folder / "*.parquet"))  # a view takes no parameters
     con.execute(f"create or replace view {relation} as select * from read_parquet({files})")
     if node.get("description"):
-        con.execute(f"comment on view {relation} is {_literal(node['description'])}")
+        con.execute(f"comment on view {relation} is {comment_literal(node['description'])}")
     existing = {c for (c,) in con.execute(
         "select column_name from duckdb_columns() where schema_name = ? and table_name = ?",
         [schema, name],
@@ -251,12 +252,8 @@ def _create_view(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], tables
     for column, spec in (node.get("columns") or {}).items():
         if spec.get("description") and column in existing:
             con.execute(
-                f'comment on column {relation}."{column}" is {_literal(spec["description"])}'
+                f'comment on column {relation}."{column}" is {comment_literal(spec["description"])}'
             )
-
-
-def _literal(text: str) -> str:
-    return "'" + " ".join(str(text).split()).replace("'", "''") + "'"
 
 
 def read_manifest(target_path: Path) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipelines.adapters.mapping import FileSpec, LookupSpec, Operand, PartSpec, ValueSpec
-from pipelines.ingest.readers import quote_ident, sql_literal
 from pipelines.ingest.validation import TRIM_CHARACTERS
+from pipelines.sql_text import quote_ident, sql_literal
 
 OUTPUT_TIMESTAMP = "%Y-%m-%d %H:%M:%S"
 KEY_SEPARATOR = 31  # chr(31), the ASCII unit separator: never part of a YAML key

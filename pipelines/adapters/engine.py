@@ -47,8 +47,8 @@ from pipelines.ingest.landing import (
     ADAPTER_REPORT_TEXT_FILE,
     split_name,
 )
-from pipelines.ingest.readers import quote_ident, sql_literal
 from pipelines.settings import Settings
+from pipelines.sql_text import quote_ident, sql_literal
 
 # Written into the canonical landing the adapter owns: it may replace and remove entity files
 # there, and refuses to write into a non-empty folder without it.

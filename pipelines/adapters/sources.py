@@ -30,11 +30,10 @@ from pipelines.ingest.landing import OWN_FILES, LandingFile, leaves_folder
 from pipelines.ingest.readers import (
     TEXT_TABLE,
     UnreadableFileError,
-    quote_ident,
     read_as_text,
-    sql_literal,
 )
 from pipelines.ingest.validation import TRIM_CHARACTERS
+from pipelines.sql_text import quote_ident, sql_literal
 
 # DuckDB's CSV reader decodes these itself; others are transcoded first.
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "iso8859-1": "latin-1",

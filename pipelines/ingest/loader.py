@@ -29,8 +29,6 @@ from pipelines.ingest.readers import (
     TEXT_TABLE,
     UnreadableFileError,
     open_source,
-    quote_ident,
-    sql_literal,
 )
 from pipelines.ingest.validation import (
     ColumnMatch,
@@ -41,6 +39,7 @@ from pipelines.ingest.validation import (
 )
 from pipelines.safe_text import excerpt, single_line
 from pipelines.settings import Settings
+from pipelines.sql_text import quote_ident, sql_literal
 
 CHECKED_TABLE = "landing_checked"
 ERRORS_TABLE = "landing_errors"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import duckdb
 
 from pipelines.contract import ENTITIES, Entity
-from pipelines.ingest.readers import quote_ident
 from pipelines.ingest.validation import sql_type
+from pipelines.sql_text import quote_ident
 
 RAW_SCHEMA = "raw"
 

@@ -30,6 +30,7 @@ import pyarrow as pa
 from pipelines.contract import MAX_LINE_BYTES
 from pipelines.ingest.landing import LandingFile
 from pipelines.safe_text import excerpt
+from pipelines.sql_text import quote_ident, sql_literal
 
 TEXT_TABLE = "landing_text"
 
@@ -44,14 +45,6 @@ class TextRelation:
 
     columns: tuple[str, ...]
     rows: int
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipelines.contract import MAX_FIELD_CHARACTERS, Column, Entity
-from pipelines.ingest.readers import quote_ident, sql_literal
 from pipelines.safe_text import EXCERPT_CHARACTERS, excerpt
+from pipelines.sql_text import quote_ident, sql_literal
 
 # Text that carries an explicit offset (or Z) after a time of day: an exact instant.
 OFFSET_PATTERN = (

@@ -229,4 +229,4 @@ def _offenders(
 def data_docs_index(settings: Settings) -> Path:
     """The stable path of the latest Data Docs (every run's validations are listed; they open
     offline, from disk)."""
-    return settings.warehouse_dir / "quality" / "data_docs" / "index.html"
+    return settings.quality_dir / "data_docs" / "index.html"

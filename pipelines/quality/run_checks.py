@@ -43,7 +43,7 @@ def run_quality_checks(
         # one thread a partially initialised module — seen in a test run, it failed the load.
         from pipelines.quality.gx_duckdb import open_gx_context, query_rows, validate_query
 
-        results_dir = settings.warehouse_dir / "quality"
+        results_dir = settings.quality_dir
         context = open_gx_context(
             staged_gx_project(results_dir), settings.build_database, results_dir
         )

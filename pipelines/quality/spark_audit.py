@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from pipelines.audit import AUDIT_SCHEMA, AUDIT_TABLES
-from pipelines.ingest.readers import sql_literal
 from pipelines.quality.checks import (
     CheckOutcome,
     QualityCheck,
@@ -42,6 +41,7 @@ from pipelines.quality.checks import (
 )
 from pipelines.run_guard import guarded_executable
 from pipelines.settings import PROJECT_ROOT, Settings, printable, redact_secrets
+from pipelines.sql_text import sql_literal
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
@@ -71,7 +71,7 @@ def run_checks_in_spark_process(
         "profiles_dir": str(DBT_PROJECT_DIR),
         "target": spark_target(settings),
         "build_database": str(settings.build_database),
-        "results_dir": str(settings.warehouse_dir / "quality"),
+        "results_dir": str(settings.quality_dir),
         "audit_dir": str(audit_dir),
         "outcome_file": str(outcome_file),
         "run_name": run_name,

@@ -26,8 +26,9 @@ import duckdb
 
 from pipelines.contract import ENTITIES
 from pipelines.ingest.landing import scan_landing
-from pipelines.ingest.readers import TEXT_TABLE, quote_ident, read_as_text, sql_literal
+from pipelines.ingest.readers import TEXT_TABLE, read_as_text
 from pipelines.ingest.validation import checked_select, match_columns, sql_type
+from pipelines.sql_text import quote_ident, sql_literal
 
 # A user id that is no exported user: Salesforce's "Automated Process" user, an integration
 # user. Salesforce always fills CreatedById; the presets read a change made by anyone who is not
