@@ -27,6 +27,7 @@ import duckdb
 import pytest
 from dbt_as_installed import dbt_as_installed
 
+from pipelines.assets.dbt import describe_data_test
 from pipelines.dbt_parse_ahead import PARTIAL_PARSE
 from pipelines.dbt_project import DBT_PROJECT_DIR, prepared_dbt_project
 from pipelines.ingest.raw_layer import ensure_raw_layer
@@ -134,7 +135,7 @@ def table_rules(empty_build: EmptyBuild) -> TableRuleRuns:
                     "('USR-1', 'Ann', 'sdr', 'Noord', true, now(), 'd1', 'users.csv', 2)")
         con.execute(
             f"insert into staging.stg_crm__activities ({ACTIVITY_COLUMNS}) values "
-            "('ACT-1', 'email', null, 'sent', 'USR-1', now(), now(), 'd1', 'activities.csv', 2)"
+            "('ACT-1', 'email', null, 'sent', 'USR-1', now(), now(), 'd1', 'acts.csv', 2)"
         )
         con.execute(
             f"insert into staging.stg_crm__deal_stage_changes ({STAGE_CHANGE_COLUMNS}) values "
@@ -152,9 +153,9 @@ def table_rules(empty_build: EmptyBuild) -> TableRuleRuns:
         )
         con.execute(
             f"insert into staging.stg_crm__activities ({ACTIVITY_COLUMNS}) values "
-            "('ACT-2', 'fax', 'sideways', 'sent', 'USR-1', now(), now(), 'd1', 'activities.csv', 3),"
-            "('ACT-3', 'fax', 'sideways', 'sent', 'USR-1', now(), now(), 'd1', 'activities.csv', 4),"
-            "('ACT-4', 'call', 'inbound', 'it''s on', 'USR-1', now(), now(), 'd1', 'activities.csv', 5)"
+            "('ACT-2', 'fax', 'sideways', 'sent', 'USR-1', now(), now(), 'd1', 'acts.csv', 3),"
+            "('ACT-3', 'fax', 'sideways', 'sent', 'USR-1', now(), now(), 'd1', 'acts.csv', 4),"
+            "('ACT-4', 'call', 'inbound', 'it''s on', 'USR-1', now(), now(), 'd1', 'acts.csv', 5)"
         )
         con.execute(
             f"insert into staging.stg_crm__deal_stage_changes ({STAGE_CHANGE_COLUMNS}) values "
@@ -211,3 +212,15 @@ def test_table_rules_fail_the_build_when_two_rows_share_a_key_combination(
     assert detail.startswith("deal_id = 'D1', stage = 'qualification', changed_at = '2026-01-0")
     assert key_d2 == ("unique (deal_id, stage, changed_at)",
                       "deal_id = 'D2', stage = 'discovery', changed_at is empty", 2)
+
+
+def test_a_table_rules_check_says_its_rules_in_words(empty_build: EmptyBuild) -> None:
+    """The Dagster asset check and the console describe a `table_rules` test by its rules
+    (dbt gives a test no description; its name is the model and arguments run together)."""
+    nodes = json.loads((empty_build.target / "manifest.json").read_text(encoding="utf-8"))["nodes"]
+    (node,) = [n for n in nodes.values() if n["name"].startswith(STAGE_CHANGES)]
+    assert describe_data_test(node) == (
+        "`deal_id`, `stage`, `changed_at`, `source_delivery`, `source_file`, `source_line` never "
+        "empty; `stage` only takes qualification, discovery, proposal, negotiation, closed_won, "
+        "closed_lost; one row per (`deal_id`, `stage`, `changed_at`) (one scan of the table)."
+    )
