@@ -27,6 +27,7 @@ import duckdb
 import pytest
 from dbt_as_installed import dbt_as_installed
 
+from pipelines.assets.dbt import describe_data_test
 from pipelines.dbt_parse_ahead import PARTIAL_PARSE
 from pipelines.dbt_project import DBT_PROJECT_DIR, prepared_dbt_project
 from pipelines.ingest.raw_layer import ensure_raw_layer
@@ -89,79 +90,137 @@ def test_every_dbt_unit_test_passes_at_the_definitions_defaults(empty_build: Emp
     assert len(units) >= 30, sorted(units)
 
 
-# --- the one-scan column tests: the same verdicts as the per-column tests they replace -------
+# --- table_rules: a model's row rules and keys in one test, each failure named -------------
 
-NOT_NULL = "not_null_columns_stg_crm__users"
-ACCEPTED = "accepted_values_columns_stg_crm__activities"
-ACTIVITY_COLUMNS = ("activity_id, activity_type, direction, outcome, occurred_at, updated_at, "
-                    "source_delivery, source_file, source_line")
+USERS, ACTIVITIES, STAGE_CHANGES = (f"table_rules_stg_crm__{name}" for name in (
+    "users", "activities", "deal_stage_changes"))
+USER_COLUMNS = ("user_id, full_name, role, team, is_active, updated_at, source_delivery, "
+                "source_file, source_line")
+ACTIVITY_COLUMNS = ("activity_id, activity_type, direction, outcome, owner_user_id, occurred_at, "
+                    "updated_at, source_delivery, source_file, source_line")
+STAGE_CHANGE_COLUMNS = "deal_id, stage, changed_at, source_delivery, source_file, source_line"
+MONDAY = "timestamptz '2026-01-05 09:00:00+00'"
 
 
 @dataclass(frozen=True)
-class ColumnRuleRuns:
-    """Both tests run together twice: on rows that keep every rule, then with rows that break
-    them added (two dbt invocations instead of one pair per test)."""
+class TableRuleRuns:
+    """The `table_rules` tests of three models run together twice: on rows that keep every
+    rule, then with rows that break them added (two dbt invocations for all the rules)."""
 
     clean: subprocess.CompletedProcess[str]
     broken: subprocess.CompletedProcess[str]
     build: EmptyBuild
 
-    def failing_rows(self, test: str, failures: int, compiled: str) -> list[tuple]:
+    def failing_rows(self, test: str, failures: int) -> list[tuple[str, str, int]]:
         """Assert `test` passes on the clean rows and fails the build with `failures` rows
-        on the broken ones; return those rows, from the test's own compiled query (found
-        by the glob `compiled`: dbt hashes a long test name)."""
+        on the broken ones; return those rows (rule, detail, occurrences), sorted, from the
+        test's own compiled query (dbt names the file after the test's first 30 characters
+        and a hash of its arguments)."""
         clean, broken = self.clean.stdout, self.broken.stdout
         assert f"PASS {test}" in clean, clean[-3000:]
         assert self.broken.returncode == 1, broken[-3000:]
         assert f"FAIL {failures} {test}" in broken, broken[-3000:]
-        found = list((self.build.target / "compiled").rglob(compiled))
+        found = list((self.build.target / "compiled").rglob(f"{test[:30]}*.sql"))
         assert len(found) == 1, found
         with duckdb.connect(str(self.build.database), read_only=True) as con:
-            return con.execute(found[0].read_text(encoding="utf-8")).fetchall()
+            return sorted(con.execute(found[0].read_text(encoding="utf-8")).fetchall())
 
 
 @pytest.fixture(scope="module")
-def column_rules(empty_build: EmptyBuild) -> ColumnRuleRuns:
-    select = ("--select", "stg_crm__users,test_name:not_null_columns "
-                          "stg_crm__activities,test_name:accepted_values_columns")
-    with duckdb.connect(str(empty_build.database)) as con:  # an empty value where allowed
+def table_rules(empty_build: EmptyBuild) -> TableRuleRuns:
+    select = ("--select", *(f"stg_crm__{name},test_name:table_rules"
+                            for name in ("users", "activities", "deal_stage_changes")))
+    with duckdb.connect(str(empty_build.database)) as con:  # empty values only where allowed
+        con.execute(f"insert into staging.stg_crm__users ({USER_COLUMNS}) values "
+                    "('USR-1', 'Ann', 'sdr', 'Noord', true, now(), 'd1', 'users.csv', 2)")
         con.execute(
             f"insert into staging.stg_crm__activities ({ACTIVITY_COLUMNS}) values "
-            "('ACT-1', 'email', null, 'sent', now(), now(), 'd1', 'activities.csv', 2)"
+            "('ACT-1', 'email', null, 'sent', 'USR-1', now(), now(), 'd1', 'acts.csv', 2)"
+        )
+        con.execute(
+            f"insert into staging.stg_crm__deal_stage_changes ({STAGE_CHANGE_COLUMNS}) values "
+            f"('D1', 'qualification', {MONDAY}, 'd1', 'changes.csv', 2),"
+            f"('D1', 'discovery', {MONDAY} + interval 1 day, 'd1', 'changes.csv', 3)"
         )
     clean = empty_build.dbt("test", *select)
     with duckdb.connect(str(empty_build.database)) as con:
         con.execute(
-            "insert into staging.stg_crm__users (user_id, full_name, role, team, is_active, "
-            "updated_at, source_delivery, source_file, source_line) "
-            "values ('USR-1', null, 'sdr', 'Noord', true, now(), 'd1', 'users.csv', 2)"
+            f"insert into staging.stg_crm__users ({USER_COLUMNS}) values "
+            "('USR-2', null, 'sdr', 'Noord', true, now(), 'd1', 'users.csv', 3),"
+            "('USR-3', 'Bo', 'cto', 'Noord', true, now(), 'd1', 'users.csv', 4),"
+            "('USR-4', 'Cas', 'ae', 'Zuid', true, now(), 'd1', 'users.csv', 5),"
+            "('USR-4', 'Cas', 'ae', 'Zuid', true, now(), 'd2', 'users.csv', 2)"
         )
         con.execute(
             f"insert into staging.stg_crm__activities ({ACTIVITY_COLUMNS}) values "
-            "('ACT-2', 'fax', 'sideways', 'sent', now(), now(), 'd1', 'activities.csv', 3),"
-            "('ACT-3', 'fax', 'sideways', 'sent', now(), now(), 'd1', 'activities.csv', 4),"
-            "('ACT-4', 'call', 'inbound', 'it''s on', now(), now(), 'd1', 'activities.csv', 5)"
+            "('ACT-2', 'fax', 'sideways', 'sent', 'USR-1', now(), now(), 'd1', 'acts.csv', 3),"
+            "('ACT-3', 'fax', 'sideways', 'sent', 'USR-1', now(), now(), 'd1', 'acts.csv', 4),"
+            "('ACT-4', 'call', 'inbound', 'it''s on', 'USR-1', now(), now(), 'd1', 'acts.csv', 5)"
         )
-    return ColumnRuleRuns(clean, empty_build.dbt("test", *select), empty_build)
+        con.execute(
+            f"insert into staging.stg_crm__deal_stage_changes ({STAGE_CHANGE_COLUMNS}) values "
+            f"('D1', 'qualification', {MONDAY}, 'd2', 'changes.csv', 2),"
+            "('D2', 'discovery', null, 'd1', 'changes.csv', 4),"
+            "('D2', 'discovery', null, 'd1', 'changes.csv', 5)"
+        )
+    return TableRuleRuns(clean, empty_build.dbt("test", *select), empty_build)
 
 
-def test_not_null_columns_fails_the_build_when_any_listed_column_is_empty(
-    column_rules: ColumnRuleRuns,
+def test_table_rules_fail_the_build_when_a_not_null_column_is_empty(
+    table_rules: TableRuleRuns,
 ) -> None:
-    """One `not_null_columns` test per model guards every column that used to carry a plain
-    `not_null` (one scan instead of one query per column): an empty value in any of them
-    still fails, at error severity, and the failing row names the empty column."""
-    rows = column_rules.failing_rows(NOT_NULL, 1, "not_null_columns_stg_crm__user_*.sql")
-    assert rows == [("full_name",)]
+    """`not_null`: an empty value in a listed column fails the build, at error severity; the
+    failing row names the rule and the column. An empty value in a column not listed passes
+    (`email`, `direction` on the clean rows)."""
+    rows = table_rules.failing_rows(USERS, 3)
+    assert ("not_null (full_name)", "full_name is empty", 1) in rows
 
 
-def test_accepted_values_columns_fails_the_build_when_any_column_takes_an_unagreed_value(
-    column_rules: ColumnRuleRuns,
+def test_table_rules_fail_the_build_when_a_column_takes_an_unagreed_value(
+    table_rules: TableRuleRuns,
 ) -> None:
-    """One `accepted_values_columns` test per model guards every column that used to carry a
-    plain `accepted_values` (one scan instead of one query per column): a value outside a
-    column's list still fails, at error severity; empty values pass, as before; each failing
-    row names the offending columns with their values."""
-    rows = sorted(column_rules.failing_rows(ACCEPTED, 2, "accepted_values_columns_stg_cr*.sql"))
-    assert rows == [("activity_type = 'fax', direction = 'sideways'", 2),
-                    ("outcome = 'it's on'", 1)]
+    """`accepted_values`: a value outside a column's list fails the build; an empty value
+    passes, as in dbt's accepted_values (`direction` on the clean rows). Each failing row
+    names the rule, the column and its value (quotes in a value kept), with its count."""
+    assert ("accepted_values (role)", "role = 'cto'", 1) in table_rules.failing_rows(USERS, 3)
+    assert table_rules.failing_rows(ACTIVITIES, 3) == [
+        ("accepted_values (activity_type)", "activity_type = 'fax'", 2),
+        ("accepted_values (direction)", "direction = 'sideways'", 2),
+        ("accepted_values (outcome)", "outcome = 'it's on'", 1),
+    ]
+
+
+def test_table_rules_fail_the_build_when_two_rows_share_a_key(
+    table_rules: TableRuleRuns,
+) -> None:
+    """`unique` with a column: two rows with the same value fail the build; the failing row
+    names the key, its value and how many rows carry it."""
+    assert ("unique (user_id)", "user_id = 'USR-4'", 2) in table_rules.failing_rows(USERS, 3)
+
+
+def test_table_rules_fail_the_build_when_two_rows_share_a_key_combination(
+    table_rules: TableRuleRuns,
+) -> None:
+    """`unique` with a list of columns: two rows with the same values in all of them fail
+    the build, an empty value counting as a value of its own (as `unique_combination` did;
+    `not_null` reports the empty column besides); the failing row names every column's
+    value."""
+    (empty, key_d1, key_d2) = table_rules.failing_rows(STAGE_CHANGES, 3)
+    assert empty == ("not_null (changed_at)", "changed_at is empty", 2)
+    rule, detail, occurrences = key_d1
+    assert (rule, occurrences) == ("unique (deal_id, stage, changed_at)", 2)
+    assert detail.startswith("deal_id = 'D1', stage = 'qualification', changed_at = '2026-01-0")
+    assert key_d2 == ("unique (deal_id, stage, changed_at)",
+                      "deal_id = 'D2', stage = 'discovery', changed_at is empty", 2)
+
+
+def test_a_table_rules_check_says_its_rules_in_words(empty_build: EmptyBuild) -> None:
+    """The Dagster asset check and the console describe a `table_rules` test by its rules
+    (dbt gives a test no description; its name is the model and arguments run together)."""
+    nodes = json.loads((empty_build.target / "manifest.json").read_text(encoding="utf-8"))["nodes"]
+    (node,) = [n for n in nodes.values() if n["name"].startswith(STAGE_CHANGES)]
+    assert describe_data_test(node) == (
+        "`deal_id`, `stage`, `changed_at`, `source_delivery`, `source_file`, `source_line` never "
+        "empty; `stage` only takes qualification, discovery, proposal, negotiation, closed_won, "
+        "closed_lost; one row per (`deal_id`, `stage`, `changed_at`) (one scan of the table)."
+    )

@@ -103,34 +103,42 @@ def _prune_dbt_runs(folder: Path, keep: int) -> None:
 
 
 def describe_data_test(node: Mapping[str, Any]) -> str:
-    """A data test in words: what it holds, of which column of which model."""
+    """A data test in words: what it holds, of which column of which model (dbt gives a test
+    no description, and its name repeats the model and arguments in one long identifier)."""
     metadata = node.get("test_metadata") or {}
     kwargs = metadata.get("kwargs") or {}
     column = kwargs.get("column_name") or node.get("column_name")
     arguments = kwargs.get("arguments") or kwargs
+    name = metadata.get("name", "")
+    if name == "table_rules":
+        return describe_table_rules(arguments)
     rule = {
         "not_null": "is never empty",
-        "unique": "is unique",
         "accepted_values": "only takes the values "
         + ", ".join(str(v) for v in arguments.get("values", [])),
         "relationships": f"refers to an existing {arguments.get('field', 'row')}",
-        "unique_combination": "one row per "
-        + ", ".join(str(c) for c in arguments.get("columns", [])),
-        "not_null_columns": "are never empty",
-        "accepted_values_columns": "only take their agreed values",
-    }.get(metadata.get("name", ""))
+    }.get(name)
     if rule is None:
         return f"Singular test {node.get('name', '')}: its query returns no row."
-    if metadata.get("name") in ("not_null_columns", "accepted_values_columns"):
-        columns = arguments.get("columns", [])
-        if isinstance(columns, Mapping):  # accepted_values_columns: column → its values
-            column = "; ".join(f"`{c}` ({', '.join(str(v) for v in values)})"
-                               for c, values in columns.items())
-        else:
-            column = ", ".join(f"`{c}`" for c in columns)
-        return f"{column} {rule} (one scan of the table)."
     subject = f"`{column}`" if column else "The table"
-    return f"{subject} {rule} (dbt {metadata.get('name')})."
+    return f"{subject} {rule} (dbt {name})."
+
+
+def describe_table_rules(arguments: Mapping[str, Any]) -> str:
+    """The rules of one `table_rules` test (macros/test_table_rules.sql), one clause each:
+    "`a`, `b` never empty; `stage` only takes x, y; one row per `id`; one row per (`a`, `b`)"."""
+    clauses = []
+    not_null = arguments.get("not_null") or []
+    if not_null:
+        clauses.append(", ".join(f"`{c}`" for c in not_null) + " never empty")
+    for column, values in (arguments.get("accepted_values") or {}).items():
+        clauses.append(f"`{column}` only takes " + ", ".join(str(v) for v in values))
+    for key in arguments.get("unique") or []:
+        if isinstance(key, str):
+            clauses.append(f"one row per `{key}`")
+        else:
+            clauses.append("one row per (" + ", ".join(f"`{c}`" for c in key) + ")")
+    return "; ".join(clauses or ["no rule"]) + " (one scan of the table)."
 
 
 def _with_row_counts(events: Iterator[Any], settings: Settings) -> Iterator[Any]:
