@@ -20,6 +20,7 @@ import duckdb
 
 from pipelines.ingest.raw_layer import RAW_SCHEMA
 from pipelines.settings import ENGINES, Settings, SettingsError
+from pipelines.sql_text import quote_ident, sql_literal
 
 __all__ = ["ENGINES"]
 
@@ -129,9 +130,9 @@ def export_raw_layer(
             folder = out_dir / table
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
-            target = str(folder / "data.parquet").replace("'", "''")
             con.execute(
-                f'copy (select * from {RAW_SCHEMA}."{table}") to \'{target}\' (format parquet)'
+                f"copy (select * from {RAW_SCHEMA}.{quote_ident(table)}) "
+                f"to {sql_literal(str(folder / 'data.parquet'))} (format parquet)"
             )
     return tables
 

@@ -173,7 +173,9 @@ def test_dbt_keeps_no_debug_log_of_its_own(default_run: CliRun, warehouse: Path)
     of the sample, ≈ 0.6 CPU-s to write) is not written unless an operator asks for it."""
     builds = [p for p in (warehouse / "dbt_runs").iterdir() if p.is_dir()]
     assert builds and all((p / "run_results.json").exists() for p in builds)
-    assert not list((warehouse / "dbt_runs").rglob("dbt.log"))
+    # nor of the parse ahead's or the dbt docs' invocations (`logs/dbt`)
+    assert (warehouse / "site").is_dir()
+    assert not list(warehouse.rglob("dbt.log"))
 
 
 def test_log_file_has_no_secrets_written_by_a_library_or_dbt(tmp_path: Path) -> None:

@@ -112,8 +112,9 @@ class TableRuleRuns:
     build: EmptyBuild
 
     def failing_rows(self, test: str, failures: int) -> list[tuple[str, str, int]]:
-        """Assert `test` passes on the clean rows and fails the build with `failures` rows
-        on the broken ones; return those rows (rule, detail, occurrences), sorted, from the
+        """Assert `test` passes on the clean rows and fails the build on the broken ones,
+        dbt counting `failures` (the rows that break a rule: the report's occurrences summed,
+        not its lines); return the report's rows (rule, detail, occurrences), sorted, from the
         test's own compiled query (dbt names the file after the test's first 30 characters
         and a hash of its arguments)."""
         clean, broken = self.clean.stdout, self.broken.stdout
@@ -123,7 +124,9 @@ class TableRuleRuns:
         found = list((self.build.target / "compiled").rglob(f"{test[:30]}*.sql"))
         assert len(found) == 1, found
         with duckdb.connect(str(self.build.database), read_only=True) as con:
-            return sorted(con.execute(found[0].read_text(encoding="utf-8")).fetchall())
+            rows = sorted(con.execute(found[0].read_text(encoding="utf-8")).fetchall())
+        assert sum(occurrences for _, _, occurrences in rows) == failures, rows
+        return rows
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +175,7 @@ def test_table_rules_fail_the_build_when_a_not_null_column_is_empty(
     """`not_null`: an empty value in a listed column fails the build, at error severity; the
     failing row names the rule and the column. An empty value in a column not listed passes
     (`email`, `direction` on the clean rows)."""
-    rows = table_rules.failing_rows(USERS, 3)
+    rows = table_rules.failing_rows(USERS, 4)
     assert ("not_null (full_name)", "full_name is empty", 1) in rows
 
 
@@ -182,8 +185,8 @@ def test_table_rules_fail_the_build_when_a_column_takes_an_unagreed_value(
     """`accepted_values`: a value outside a column's list fails the build; an empty value
     passes, as in dbt's accepted_values (`direction` on the clean rows). Each failing row
     names the rule, the column and its value (quotes in a value kept), with its count."""
-    assert ("accepted_values (role)", "role = 'cto'", 1) in table_rules.failing_rows(USERS, 3)
-    assert table_rules.failing_rows(ACTIVITIES, 3) == [
+    assert ("accepted_values (role)", "role = 'cto'", 1) in table_rules.failing_rows(USERS, 4)
+    assert table_rules.failing_rows(ACTIVITIES, 5) == [
         ("accepted_values (activity_type)", "activity_type = 'fax'", 2),
         ("accepted_values (direction)", "direction = 'sideways'", 2),
         ("accepted_values (outcome)", "outcome = 'it's on'", 1),
@@ -195,7 +198,7 @@ def test_table_rules_fail_the_build_when_two_rows_share_a_key(
 ) -> None:
     """`unique` with a column: two rows with the same value fail the build; the failing row
     names the key, its value and how many rows carry it."""
-    assert ("unique (user_id)", "user_id = 'USR-4'", 2) in table_rules.failing_rows(USERS, 3)
+    assert ("unique (user_id)", "user_id = 'USR-4'", 2) in table_rules.failing_rows(USERS, 4)
 
 
 def test_table_rules_fail_the_build_when_two_rows_share_a_key_combination(
@@ -205,7 +208,7 @@ def test_table_rules_fail_the_build_when_two_rows_share_a_key_combination(
     the build, an empty value counting as a value of its own (as `unique_combination` did;
     `not_null` reports the empty column besides); the failing row names every column's
     value."""
-    (empty, key_d1, key_d2) = table_rules.failing_rows(STAGE_CHANGES, 3)
+    (empty, key_d1, key_d2) = table_rules.failing_rows(STAGE_CHANGES, 6)
     assert empty == ("not_null (changed_at)", "changed_at is empty", 2)
     rule, detail, occurrences = key_d1
     assert (rule, occurrences) == ("unique (deal_id, stage, changed_at)", 2)
@@ -222,5 +225,5 @@ def test_a_table_rules_check_says_its_rules_in_words(empty_build: EmptyBuild) ->
     assert describe_data_test(node) == (
         "`deal_id`, `stage`, `changed_at`, `source_delivery`, `source_file`, `source_line` never "
         "empty; `stage` only takes qualification, discovery, proposal, negotiation, closed_won, "
-        "closed_lost; one row per (`deal_id`, `stage`, `changed_at`) (one scan of the table)."
+        "closed_lost; one row per (`deal_id`, `stage`, `changed_at`) (one query)."
     )

@@ -12,7 +12,7 @@
       `accepted_values`.
     - `unique`: keys; a key is a column (unique among the rows where it is not empty, as dbt's
       `unique`) or a list of columns (one row per combination, an empty value counting as a
-      value of its own).
+      value of its own). Mind the brackets: `unique: [a, b]` is two keys, `[[a, b]]` one.
 
     Each failing row names the rule, the offending values and how many rows carry them:
     `not_null (full_name)` | `full_name is empty` | 3;
@@ -23,12 +23,17 @@
     other rows or with another verdict.
 
     Portable SQL (DuckDB and Spark): concat, concat_ws, cast to dbt's text type, subqueries,
-    union all. The row rules are matched to the offending rows by a cross join with the list
+    union all; a quote in the report is `chr(39)` and an accepted value is quoted by dbt's
+    dispatched `escape_single_quotes` (Spark reads `'it''s'` as two literals, `its`).
+    The row rules are matched to the offending rows by a cross join with the list
     of rules, so the table is read once on both engines (a CTE read by one branch per rule
     would be read again per branch on Spark, which inlines CTEs). DuckDB's `concat` skips an
     empty argument where Spark's returns empty, so an empty key value is spelled out by a
     `case`. -#}
 {% test table_rules(model, not_null=[], accepted_values={}, unique=[]) %}
+{#- dbt's count of failures: the rows that break a rule (a row breaking two counts twice), not
+    the lines of this report, which groups them -#}
+{{ config(fail_calc="coalesce(sum(occurrences), 0)") }}
 {%- set text = dbt.type_string() -%}
 {%- set row_rules = [] -%}
 {%- for column in not_null -%}
@@ -41,12 +46,12 @@
 {%- for column, values in accepted_values.items() -%}
     {%- set quoted = [] -%}
     {%- for value in values -%}
-        {%- do quoted.append("'" ~ (value | string | replace("'", "''")) ~ "'") -%}
+        {%- do quoted.append("'" ~ dbt.escape_single_quotes(value | string) ~ "'") -%}
     {%- endfor -%}
     {%- do row_rules.append({
         "rule": "accepted_values (" ~ column ~ ")",
         "broken": column ~ " not in (" ~ quoted | join(", ") ~ ")",
-        "detail": "concat('" ~ column ~ " = ''', cast(" ~ column ~ " as " ~ text ~ "), '''')",
+        "detail": "concat('" ~ column ~ " = ', chr(39), cast(" ~ column ~ " as " ~ text ~ "), chr(39))",
         "columns": [column]}) -%}
 {%- endfor -%}
 {%- set read = [] -%}
@@ -96,7 +101,7 @@ group by rule, detail
     {%- set values = [] -%}
     {%- for column in columns -%}
         {%- do values.append("case when " ~ column ~ " is null then '" ~ column ~ " is empty' "
-            ~ "else concat('" ~ column ~ " = ''', cast(" ~ column ~ " as " ~ text ~ "), '''') end") -%}
+            ~ "else concat('" ~ column ~ " = ', chr(39), cast(" ~ column ~ " as " ~ text ~ "), chr(39)) end") -%}
     {%- endfor -%}
     {%- set key_branch -%}
 select

@@ -114,6 +114,7 @@ def describe_data_test(node: Mapping[str, Any]) -> str:
         return describe_table_rules(arguments)
     rule = {
         "not_null": "is never empty",
+        "unique": "is unique",
         "accepted_values": "only takes the values "
         + ", ".join(str(v) for v in arguments.get("values", [])),
         "relationships": f"refers to an existing {arguments.get('field', 'row')}",
@@ -138,7 +139,7 @@ def describe_table_rules(arguments: Mapping[str, Any]) -> str:
             clauses.append(f"one row per `{key}`")
         else:
             clauses.append("one row per (" + ", ".join(f"`{c}`" for c in key) + ")")
-    return "; ".join(clauses or ["no rule"]) + " (one scan of the table)."
+    return "; ".join(clauses or ["no rule"]) + " (one query)."
 
 
 def _with_row_counts(events: Iterator[Any], settings: Settings) -> Iterator[Any]:

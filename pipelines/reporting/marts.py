@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from pipelines.publish import published_table
+from pipelines.sql_text import sql_literal
 
 # The alias the published file is attached under (never its own file name, so nothing
 # depends on what the publisher calls the file).
@@ -44,8 +45,7 @@ def published_connection(published_db: Path) -> Iterator[duckdb.DuckDBPyConnecti
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
-        quoted = str(path).replace("'", "''")
-        con.execute(f"attach '{quoted}' as {PUBLISHED} (read_only)")
+        con.execute(f"attach {sql_literal(str(path))} as {PUBLISHED} (read_only)")
         yield con
     finally:
         con.close()
