@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from pipelines.publish import attached_table, history_copy_column, published_database
+from pipelines.sql_text import sql_literal
 
 AUDIT_SCHEMA = "audit"
 # what `stage_previous_publication` stages there (the stability check's query reads them)
@@ -36,7 +37,7 @@ def stage_previous_publication(
     published = published_database(warehouse_dir)
     previous: dict[str, Any] | None = None
     if published.exists():
-        con.execute(f"attach '{published}' as published (read_only)")
+        con.execute(f"attach {sql_literal(str(published))} as published (read_only)")
         try:
             runs = attached_table(con, "published", "runs")
             history = attached_table(con, "published", "dim_leads_history")

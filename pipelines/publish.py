@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.sql_text import comment_literal
+from pipelines.sql_text import comment_literal, quote_ident, sql_literal
 
 # The schema of the marts in the build (dbt's `marts` schema); the published file has none.
 MARTS_SCHEMA = "marts"
@@ -135,7 +135,7 @@ def published_state(
         return "nothing is published yet (no earlier run published marts)"
     try:
         with duckdb.connect() as con:
-            con.execute(f"attach '{path}' as published (read_only)")
+            con.execute(f"attach {sql_literal(str(path))} as published (read_only)")
             published = con.execute(
                 f"select count(*) from {attached_table(con, 'published', 'runs')} "
                 "where run_id = ? or published_at >= ?",
@@ -182,13 +182,13 @@ def publish_marts(
             con.execute("set enable_progress_bar = false")
             con.execute("set TimeZone = 'UTC'")
             con.execute(
-                f"attach '{staging}' as {_PUBLISHING} "
+                f"attach {sql_literal(str(staging))} as {_PUBLISHING} "
                 f"(storage_version '{PUBLISHED_STORAGE_VERSION}')"
             )
-            con.execute(f"attach '{build_database}' as build (read_only)")
+            con.execute(f"attach {sql_literal(str(build_database))} as build (read_only)")
             previous = target.exists()
             if previous:
-                con.execute(f"attach '{target}' as previous (read_only)")
+                con.execute(f"attach {sql_literal(str(target))} as previous (read_only)")
             for name in PUBLISHED_TABLES:
                 con.execute(
                     f"create table {_PUBLISHING}.{name} as "
@@ -335,7 +335,8 @@ def _copy_comments(con: duckdb.DuckDBPyConnection) -> None:
     for (table, column), comment in column_comments.items():
         if (table, column) in published_columns:
             con.execute(
-                f'comment on column {_PUBLISHING}.{table}."{column}" is {comment_literal(comment)}'
+                f"comment on column {_PUBLISHING}.{table}.{quote_ident(column)} "
+                f"is {comment_literal(comment)}"
             )
 
 
@@ -344,7 +345,7 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, warehouse_dir: Path, run_id: 
     folder.mkdir(parents=True, exist_ok=True)
     for name in (*PUBLISHED_TABLES, "runs", *HISTORY_COLUMNS):
         file = folder / published_parquet(warehouse_dir, name).name
-        con.execute(f"copy {_PUBLISHING}.{name} to '{file}' (format parquet)")
+        con.execute(f"copy {_PUBLISHING}.{name} to {sql_literal(str(file))} (format parquet)")
     return folder
 
 
@@ -360,7 +361,7 @@ def _clean_leftovers(warehouse_dir: Path) -> None:
     published: set[str] = set()
     if target.exists():
         with duckdb.connect() as con:
-            con.execute(f"attach '{target}' as published (read_only)")
+            con.execute(f"attach {sql_literal(str(target))} as published (read_only)")
             published = {run_id for (run_id,) in con.execute(
                 f"select run_id from {attached_table(con, 'published', 'runs')}"
             ).fetchall()}

@@ -9,6 +9,7 @@ import duckdb
 
 from pipelines.contract import ENTITY_NAMES
 from pipelines.publish import attached_table
+from pipelines.sql_text import sql_literal
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def flagged_labellers(published: Path) -> list[tuple[str, int, int, float]]:
     if not published.exists():
         return []
     with duckdb.connect() as con:
-        con.execute(f"attach '{published}' as published (read_only)")
+        con.execute(f"attach {sql_literal(str(published))} as published (read_only)")
         return con.execute(
             f"""
             select labeller, labels_judged, inconsistent, inconsistency_rate

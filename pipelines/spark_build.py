@@ -52,7 +52,7 @@ from pipelines.publish import (
     published_parquet,
 )
 from pipelines.settings import PROJECT_ROOT, Settings
-from pipelines.sql_text import comment_literal, sql_literal
+from pipelines.sql_text import comment_literal, quote_ident, sql_literal
 
 # log4j2.properties for Spark's JVM (its logs go to <warehouse>/spark/logs/spark.log)
 SPARK_CONF_DIR = PROJECT_ROOT / "dbt_project" / "spark_conf"
@@ -252,7 +252,8 @@ def _create_view(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], tables
     for column, spec in (node.get("columns") or {}).items():
         if spec.get("description") and column in existing:
             con.execute(
-                f'comment on column {relation}."{column}" is {comment_literal(spec["description"])}'
+                f"comment on column {relation}.{quote_ident(column)} "
+                f"is {comment_literal(spec['description'])}"
             )
 
 

@@ -620,14 +620,20 @@ def plant_hostile_names(extracts: Path) -> None:
     (extracts / f".hidden{HOSTILE}").mkdir()
 
 
+# The hostile-names run's warehouse folder: a quote and a space in the path are a name like
+# any other (every SQL statement that names a file quotes it: pipelines/sql_text.py)
+HOSTILE_WAREHOUSE = "o'brien's warehouse"
+
+
 @pytest.fixture(scope="session")
 def hostile_verbose_run(
     sample_extracts: Path, published_warehouse: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """One whole run (site included) through the CLI with `--force --verbose`, stdout and
     stderr piped, on a copy of the published warehouse, over a copy of the shared sample with
-    a delivery of hostile names added (`plant_hostile_names`); read-only. Its folder holds
-    `extracts`, `warehouse`, the run's raw `stdout` and `stderr` (bytes: a stray byte or a
+    a delivery of hostile names added (`plant_hostile_names`), into a warehouse folder whose
+    name has a quote and a space (HOSTILE_WAREHOUSE); read-only. Its folder holds
+    `extracts`, the warehouse, the run's raw `stdout` and `stderr` (bytes: a stray byte or a
     carriage return must stay visible), `code`, and `read_only_project`: the project folder
     is bind-mounted read-only for it where this machine allows (the read-only install test).
     Read by the console's --verbose test
@@ -638,7 +644,7 @@ def hostile_verbose_run(
         extracts = folder / "extracts"
         shutil.copytree(sample_extracts, extracts)
         plant_hostile_names(extracts)
-        warehouse = copy_warehouse(published_warehouse, folder / "warehouse")
+        warehouse = copy_warehouse(published_warehouse, folder / HOSTILE_WAREHOUSE)
         run_cli_recording_bytes(
             folder, "--extracts", str(extracts), "--warehouse", str(warehouse), "--force",
             "--verbose", drop=("SALES_KPI_WRITE_SITE",),

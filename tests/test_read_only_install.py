@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import project_snapshot, read_only_mount_works
+from conftest import HOSTILE_WAREHOUSE, project_snapshot, read_only_mount_works
 
 from pipelines.settings import PROJECT_ROOT
 
@@ -55,5 +55,5 @@ def test_a_run_with_the_project_folder_mounted_read_only_succeeds(
     assert (folder / "code").read_text(encoding="utf-8") == "0", (
         (folder / "stdout").read_bytes()[-2000:], (folder / "stderr").read_bytes()[-3000:])
     assert b"succeeded" in (folder / "stdout").read_bytes()
-    assert (folder / "warehouse" / "marts.duckdb").is_file()
-    assert (folder / "warehouse" / "site" / "dbt_docs" / "index.html").exists()  # a whole run
+    assert (folder / HOSTILE_WAREHOUSE / "marts.duckdb").is_file()
+    assert (folder / HOSTILE_WAREHOUSE / "site" / "dbt_docs" / "index.html").exists()  # whole

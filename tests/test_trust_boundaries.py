@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 from conftest import (
     DELIVERY,
     ESC_RED,
     HOSTILE,
+    HOSTILE_WAREHOUSE,
     OSC_TITLE,
     csv_text,
     load,
@@ -274,6 +276,25 @@ def test_hostile_names_never_reach_the_terminal_from_any_part_of_a_run(
     assert f"2026-11-27T0200{escaped}/users.csv: loaded" in both  # Dagster's event line
     assert any(escaped in line for line in both.splitlines()
                if "label_agreement" in line)  # a check naming a rep
+
+
+def test_a_quote_and_a_space_in_the_warehouse_path_are_only_a_name(
+    hostile_verbose_run: Path,
+) -> None:
+    """The same run wrote into a warehouse folder named HOSTILE_WAREHOUSE (`o'brien's
+    warehouse`): every statement that names a file of it (attaching the build and the
+    published file, Parquet copies, dbt's profile, GX, the site) took the quote as part of
+    the name, and the run published (before, the publication's `attach '…'` failed on it)."""
+    folder = hostile_verbose_run
+    warehouse = folder / HOSTILE_WAREHOUSE
+    assert (folder / "code").read_text(encoding="utf-8") == "0"
+    with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from runs").fetchone()[0] == 2  # copied + this
+        assert con.execute("select count(*) from kpi_scorecard").fetchone()[0] > 0
+    assert list((warehouse / "parquet").glob("kpi_scorecard*"))
+    assert (warehouse / "site" / "index.html").is_file()
+    assert f"published: {warehouse / 'marts.duckdb'}" in (folder / "stdout").read_bytes(
+    ).decode("utf-8")
 
 
 @pytest.mark.slow  # a run of the job (that fails at the load)

@@ -44,6 +44,7 @@ from pipelines.spark_build import (
     spark_target,
     write_build_views,
 )
+from pipelines.sql_text import quote_ident, sql_literal
 
 dbt_project = prepared_dbt_project()
 
@@ -184,7 +185,8 @@ def _row_counts(settings: Settings, unique_ids: list[str]) -> dict[str, int]:
     if not relations:
         return {}
     query = " union all ".join(
-        f"select '{uid}' as unique_id, count(*) as n from \"{schema}\".\"{table}\""
+        f"select {sql_literal(uid)} as unique_id, count(*) as n "
+        f"from {quote_ident(schema)}.{quote_ident(table)}"
         for uid, schema, table in relations
     )
     with duckdb.connect(str(settings.build_database), read_only=True) as con:
