@@ -227,3 +227,27 @@ def test_a_table_rules_check_says_its_rules_in_words(empty_build: EmptyBuild) ->
         "empty; `stage` only takes qualification, discovery, proposal, negotiation, closed_won, "
         "closed_lost; one row per (`deal_id`, `stage`, `changed_at`) (one query)."
     )
+
+
+# --- tables built in place (dbt_project/macros/table_in_place_duckdb.sql) --------------------
+
+
+def test_a_model_that_fails_leaves_its_table_as_it_was(empty_build: EmptyBuild) -> None:
+    """A table is dropped and created again in one transaction: when the model's query fails
+    (here its source is missing), the rollback keeps the table with the rows it had, and
+    nothing is left beside it (no `__dbt_tmp`, no `__dbt_backup`)."""
+    with duckdb.connect(str(empty_build.database)) as con:
+        con.execute("insert into staging.stg_crm__companies (company_id) values ('CMP-KEPT')")
+        con.execute("alter table raw.companies rename to companies_away")
+    try:
+        failed = empty_build.dbt("run", "--select", "stg_crm__companies")
+    finally:
+        with duckdb.connect(str(empty_build.database)) as con:
+            con.execute("alter table raw.companies_away rename to companies")
+    assert failed.returncode == 1, failed.stdout[-3000:]
+    assert "ERROR creating sql table model staging.stg_crm__companies" in failed.stdout
+    with duckdb.connect(str(empty_build.database), read_only=True) as con:
+        kept = con.execute("select company_id from staging.stg_crm__companies").fetchall()
+        beside = con.execute("select table_name from duckdb_tables() where table_name like "
+                             "'stg_crm__companies%' and table_name <> 'stg_crm__companies'")
+        assert (kept, beside.fetchall()) == ([("CMP-KEPT",)], [])
