@@ -17,6 +17,8 @@ setup: $(STAMP)
 # which fetches and unpacks in parallel: ≈ 5 s where pip takes ≈ 45 (compiling bytecode, as
 # pip does). uv reads no pip.conf: an index set there reaches uv as UV_INDEX_URL /
 # UV_EXTRA_INDEX_URL. Where uv cannot be installed or fails, pip installs the same pins.
+# (`$(call install,…)` splits its argument at commas: write a comma in the extras as $(comma))
+comma := ,
 define install
 	@if $(BIN)/python -m pip install --quiet -c constraints.txt uv 2>/dev/null \
 	  && $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode \
@@ -42,7 +44,7 @@ SPARK_STAMP := $(VENV)/.installed-spark
 setup-spark: $(SPARK_STAMP)
 
 $(SPARK_STAMP): $(STAMP)
-	$(call install,.[dev,spark])
+	$(call install,.[dev$(comma)spark])
 	@touch $(SPARK_STAMP)
 
 ## java: Debian's Java 17 runtime for Spark, unless a Java 17 or newer is on PATH (needs root)
