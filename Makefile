@@ -15,12 +15,19 @@ setup: $(STAMP)
 
 # The pinned set installs through uv (itself pinned in constraints.txt, bootstrapped by pip),
 # which fetches and unpacks in parallel: ≈ 5 s where pip takes ≈ 45 (compiling bytecode, as
-# pip does). uv reads no pip.conf: an index set there reaches uv as UV_INDEX_URL /
-# UV_EXTRA_INDEX_URL. Where uv cannot be installed or fails, pip installs the same pins.
+# pip does). uv reads none of pip's settings, so where pip is given a package index of its own
+# (PIP_INDEX_URL, PIP_NO_INDEX, or index-url / no-index in a pip.conf) pip installs, from that
+# index; extra indexes and find-links only add sources, and uv resolves the same pins from
+# PyPI without them. Where uv cannot be installed or fails, pip installs the same pins.
 # (`$(call install,…)` splits its argument at commas: write a comma in the extras as $(comma))
 comma := ,
+PIP_OWN_INDEX = { [ -n "$$PIP_INDEX_URL$$PIP_NO_INDEX" ] || \
+	$(BIN)/python -m pip config list 2>/dev/null | grep -Eq '\.(index-url|no-index)='; }
 define install
-	@if $(BIN)/python -m pip install --quiet -c constraints.txt uv 2>/dev/null \
+	@if $(PIP_OWN_INDEX); then \
+	  echo "pip is set to a package index of its own: pip installs from it (about a minute)"; \
+	  $(BIN)/python -m pip install --quiet -c constraints.txt -e "$(1)"; \
+	elif $(BIN)/python -m pip install --quiet -c constraints.txt uv \
 	  && $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode \
 	     -c constraints.txt -e "$(1)"; then :; else \
 	  echo "uv could not install; pip installs instead (about a minute)"; \

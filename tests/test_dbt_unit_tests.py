@@ -233,21 +233,30 @@ def test_a_table_rules_check_says_its_rules_in_words(empty_build: EmptyBuild) ->
 
 
 def test_a_model_that_fails_leaves_its_table_as_it_was(empty_build: EmptyBuild) -> None:
-    """A table is dropped and created again in one transaction: when the model's query fails
-    (here its source is missing), the rollback keeps the table with the rows it had, and
-    nothing is left beside it (no `__dbt_tmp`, no `__dbt_backup`)."""
+    """A table is dropped and created again in one transaction, under its own name (the
+    statement dbt ran creates `stg_crm__companies` itself, not a `__dbt_tmp` beside it): when
+    the model's query fails (here its source is missing), the rollback keeps the table with
+    the rows it had, and nothing is left beside it."""
     with duckdb.connect(str(empty_build.database)) as con:
         con.execute("insert into staging.stg_crm__companies (company_id) values ('CMP-KEPT')")
         con.execute("alter table raw.companies rename to companies_away")
     try:
         failed = empty_build.dbt("run", "--select", "stg_crm__companies")
-    finally:
+        with duckdb.connect(str(empty_build.database), read_only=True) as con:
+            kept = con.execute("select company_id from staging.stg_crm__companies").fetchall()
+            beside = con.execute(
+                "select table_name from duckdb_tables() where table_name like "
+                "'stg_crm__companies%' and table_name <> 'stg_crm__companies'").fetchall()
+    finally:  # the module's build as it was, whatever happened
         with duckdb.connect(str(empty_build.database)) as con:
             con.execute("alter table raw.companies_away rename to companies")
+            if con.execute("select count(*) from duckdb_tables() where schema_name = "
+                           "'staging' and table_name = 'stg_crm__companies'").fetchone()[0]:
+                con.execute("delete from staging.stg_crm__companies "
+                            "where company_id = 'CMP-KEPT'")
     assert failed.returncode == 1, failed.stdout[-3000:]
     assert "ERROR creating sql table model staging.stg_crm__companies" in failed.stdout
-    with duckdb.connect(str(empty_build.database), read_only=True) as con:
-        kept = con.execute("select company_id from staging.stg_crm__companies").fetchall()
-        beside = con.execute("select table_name from duckdb_tables() where table_name like "
-                             "'stg_crm__companies%' and table_name <> 'stg_crm__companies'")
-        assert (kept, beside.fetchall()) == ([("CMP-KEPT",)], [])
+    (statement,) = (empty_build.target / "run").rglob("stg_crm__companies.sql")
+    created = statement.read_text(encoding="utf-8")
+    assert '."stg_crm__companies"' in created and "__dbt_tmp" not in created, created[:500]
+    assert (kept, beside) == ([("CMP-KEPT",)], [])
