@@ -109,6 +109,11 @@ class Site:
     docs: Path
     run_ids: list[str]
     names: dict[str, str]  # user_id -> full_name of the flagged labellers
+    first_pages: dict[str, int]  # page (relative to docs) -> its mtime_ns before the second run
+
+
+def _page_times(docs: Path) -> dict[str, int]:
+    return {str(p.relative_to(docs)): p.stat().st_mtime_ns for p in docs.rglob("*.html")}
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +131,7 @@ def site(labelled_sample_warehouse: Path, tmp_path_factory: pytest.TempPathFacto
     settings = Settings(
         extracts_dir=extracts, warehouse_dir=warehouse, min_labels_judged=10, write_site=False
     )
+    first_pages = _page_times(warehouse / "quality" / "data_docs")  # copied with their times
     outcome = run_nightly_job(settings, log_level="WARNING")
     assert outcome.success, outcome.failures
     run_ids.append(outcome.run_id)
@@ -134,7 +140,7 @@ def site(labelled_sample_warehouse: Path, tmp_path_factory: pytest.TempPathFacto
             "select user_id, full_name from dim_reps where user_id in ('"
             + "', '".join(sorted(MISLABELLERS)) + "')"
         ).fetchall())
-    return Site(warehouse / "quality" / "data_docs", run_ids, names)
+    return Site(warehouse / "quality" / "data_docs", run_ids, names, first_pages)
 
 
 def _label_page(site: Site, run_id: str) -> Path:
@@ -148,6 +154,20 @@ def test_the_index_lists_every_runs_validations(site: Site) -> None:
     for run_id in site.run_ids:
         for check in CHECKS:
             assert f"validations/{check.name}/{run_id}/" in index, (check.name, run_id)
+
+
+def test_a_run_writes_its_own_pages_and_leaves_the_earlier_runs_pages_as_they_were(
+    site: Site,
+) -> None:
+    """Data Docs grow by one run's pages a night: the second run wrote its validation pages
+    and the index (and the suites' pages); the first run's validation pages are the files it
+    left, not rendered again (a night's Data Docs do not cost more as nights are kept)."""
+    now = _page_times(site.docs)
+    first, second = ([page for page in now if f"/{run_id}/" in page] for run_id in site.run_ids)
+    assert len(first) == len(second) == len(CHECKS)
+    assert {page: now[page] for page in first} == {page: site.first_pages[page] for page in first}
+    assert all(page not in site.first_pages for page in second)
+    assert now["index.html"] != site.first_pages["index.html"]
 
 
 def test_no_page_loads_from_the_network_and_every_local_file_is_there(site: Site) -> None:

@@ -177,10 +177,11 @@ def validate_checks(
     """Validate each check (`validate`: its suite against its query's rows, on whichever
     engine), rebuild the Data Docs, and name the first offending rows of each failed check
     (`rows`: a plain query on the same engine)."""
-    validated = []
+    validated, results = [], []
     for check in checks:
         started = time.perf_counter()
         result = validate(check)
+        results.append(result)
         failing = [
             _expectation_label(r.expectation_config, r.result)
             for r in result.results
@@ -188,13 +189,45 @@ def validate_checks(
         ]
         count = max((r.result.get("element_count", 0) for r in result.results), default=0)
         validated.append((check, result.success, count, failing, time.perf_counter() - started))
-    context.build_data_docs()
-    make_site_offline(results_dir / "data_docs")
+    build_run_data_docs(context, results, results_dir / "data_docs")
     outcomes = []
     for check, passed, count, failing, seconds in validated:
         offending, first = (0, []) if passed else _offenders(rows, check)
         outcomes.append(CheckOutcome(check, passed, count, failing, offending, first, seconds))
     return outcomes
+
+
+def build_run_data_docs(
+    context: AbstractDataContext, results: list[ExpectationSuiteValidationResult], site: Path
+) -> list[Path]:
+    """The Data Docs pages of this run's validations, the suites' pages and the index, made
+    offline; the pages of earlier runs are on disk already and stay as they were. Rendering
+    every kept result again (GX's `build_data_docs()` without identifiers) made a night's
+    Data Docs cost grow with the number of nights kept: ≈ 10 ms a page, 11 pages a night.
+    Returns the pages written."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    ran = {(r.suite_name, r.meta["run_id"].to_tuple()) for r in results}
+    keys = [
+        key for key in context.validation_results_store.list_keys()
+        if (key.expectation_suite_identifier.name, key.run_id.to_tuple()) in ran
+    ]
+    suites = [ExpectationSuiteIdentifier(name=name) for name, _ in sorted(ran)]
+    before = _page_stamps(site)
+    context.build_data_docs(resource_identifiers=[*suites, *keys])
+    written = [page for page, stamp in _page_stamps(site).items() if before.get(page) != stamp]
+    make_site_offline(site, pages=written)
+    return written
+
+
+def _page_stamps(site: Path) -> dict[Path, tuple[int, int]]:
+    """Every page of the site with its (change time, size): what a build rewrote differs."""
+    return {
+        page: (stat.st_mtime_ns, stat.st_size)
+        for page in site.rglob("*.html") for stat in [page.stat()]
+    } if site.is_dir() else {}
 
 
 def _expectation_label(config: Any, result: dict[str, Any]) -> str:

@@ -149,8 +149,9 @@ class DataDocsAssetError(RuntimeError):
     """The Data Docs would need the network, or a vendored file is not the pinned one."""
 
 
-def make_site_offline(site_dir: Path) -> list[Path]:
-    """Copy the vendored assets into `site_dir` and point every page at them.
+def make_site_offline(site_dir: Path, pages: list[Path] | None = None) -> list[Path]:
+    """Copy the vendored assets into `site_dir` and point every page at them (or only
+    `pages`: those a build just wrote; the others were made offline when they were written).
 
     Idempotent: pages rewritten before have nothing left to rewrite. Returns the pages that
     changed. Raises `DataDocsAssetError` when a page still loads anything from the network
@@ -159,7 +160,7 @@ def make_site_offline(site_dir: Path) -> list[Path]:
     site_dir = Path(site_dir)
     copy_assets(site_dir / SITE_VENDOR_DIR)
     changed, problems = [], []
-    for page in sorted(site_dir.rglob("*.html")):
+    for page in sorted(site_dir.rglob("*.html") if pages is None else pages):
         text = page.read_text(encoding="utf-8")
         new = rewrite_page(text, page.parent, site_dir)
         if new != text:
