@@ -110,6 +110,12 @@ class Site:
     run_ids: list[str]
     names: dict[str, str]  # user_id -> full_name of the flagged labellers
     first_pages: dict[str, int]  # page (relative to docs) -> its mtime_ns before the second run
+    lost: str  # a first-run page deleted before the second run
+    left_online: str  # a first-run page rewritten to load jQuery from its CDN, as GX writes it
+
+
+# What a run stopped between GX's build and the offline rewrite leaves in a page.
+JQUERY_CDN = '<script src="https://code.jquery.com/jquery-3.7.1.min.js"></script>'
 
 
 def _page_times(docs: Path) -> dict[str, int]:
@@ -131,7 +137,14 @@ def site(labelled_sample_warehouse: Path, tmp_path_factory: pytest.TempPathFacto
     settings = Settings(
         extracts_dir=extracts, warehouse_dir=warehouse, min_labels_judged=10, write_site=False
     )
-    first_pages = _page_times(warehouse / "quality" / "data_docs")  # copied with their times
+    docs = warehouse / "quality" / "data_docs"
+    first_pages = _page_times(docs)  # copied with their times
+    # the labelled run's pages of two checks: one lost, one as a stopped run would leave it
+    lost = _only(docs.glob(f"validations/fx_rate_gaps/{run_ids[0]}/*/*.html"))
+    left_online = _only(docs.glob(f"validations/kpi_sanity/{run_ids[0]}/*/*.html"))
+    lost.unlink()
+    page = left_online.read_text(encoding="utf-8")
+    left_online.write_text(page.replace("</head>", JQUERY_CDN + "</head>", 1), encoding="utf-8")
     outcome = run_nightly_job(settings, log_level="WARNING")
     assert outcome.success, outcome.failures
     run_ids.append(outcome.run_id)
@@ -140,7 +153,13 @@ def site(labelled_sample_warehouse: Path, tmp_path_factory: pytest.TempPathFacto
             "select user_id, full_name from dim_reps where user_id in ('"
             + "', '".join(sorted(MISLABELLERS)) + "')"
         ).fetchall())
-    return Site(warehouse / "quality" / "data_docs", run_ids, names, first_pages)
+    return Site(docs, run_ids, names, first_pages, *(
+        str(page.relative_to(docs)) for page in (lost, left_online)))
+
+
+def _only(pages: Iterator[Path]) -> Path:
+    (page,) = pages
+    return page
 
 
 def _label_page(site: Site, run_id: str) -> Path:
@@ -161,13 +180,32 @@ def test_a_run_writes_its_own_pages_and_leaves_the_earlier_runs_pages_as_they_we
 ) -> None:
     """Data Docs grow by one run's pages a night: the second run wrote its validation pages
     and the index (and the suites' pages); the first run's validation pages are the files it
-    left, not rendered again (a night's Data Docs do not cost more as nights are kept)."""
+    left, not rendered again (a night's Data Docs do not cost more pages as nights are kept)."""
     now = _page_times(site.docs)
     first, second = ([page for page in now if f"/{run_id}/" in page] for run_id in site.run_ids)
     assert len(first) == len(second) == len(CHECKS)
-    assert {page: now[page] for page in first} == {page: site.first_pages[page] for page in first}
+    untouched = [page for page in first if page not in (site.lost, site.left_online)]
+    assert {page: now[page] for page in untouched} == {
+        page: site.first_pages[page] for page in untouched}
     assert all(page not in site.first_pages for page in second)
     assert now["index.html"] != site.first_pages["index.html"]
+
+
+def test_a_kept_result_without_a_page_gets_it_at_the_next_run(site: Site) -> None:
+    """A page lost (or never written: a run stopped before its Data Docs) is written again by
+    the next run, from the kept result; the index links it."""
+    assert (site.docs / site.lost).is_file()
+    assert site.lost in (site.docs / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_page_a_stopped_run_left_loading_from_the_network_is_made_offline_next(
+    site: Site,
+) -> None:
+    """A page written after the site was last made offline (GX's own, loading its scripts from
+    CDNs, as a run stopped between the two steps leaves it) is made offline by the next run,
+    though that run did not write it."""
+    page = (site.docs / site.left_online).read_text(encoding="utf-8")
+    assert "code.jquery.com" not in page and not remote_loads(page)
 
 
 def test_no_page_loads_from_the_network_and_every_local_file_is_there(site: Site) -> None:

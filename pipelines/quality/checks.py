@@ -175,7 +175,7 @@ def validate_checks(
     rows: Callable[[str], list[tuple[Any, ...]]],
 ) -> list[CheckOutcome]:
     """Validate each check (`validate`: its suite against its query's rows, on whichever
-    engine), rebuild the Data Docs, and name the first offending rows of each failed check
+    engine), bring the Data Docs up to date, and name the first offending rows of each failed check
     (`rows`: a plain query on the same engine)."""
     validated, results = [], []
     for check in checks:
@@ -199,35 +199,45 @@ def validate_checks(
 
 def build_run_data_docs(
     context: AbstractDataContext, results: list[ExpectationSuiteValidationResult], site: Path
-) -> list[Path]:
-    """The Data Docs pages of this run's validations, the suites' pages and the index, made
-    offline; the pages of earlier runs are on disk already and stay as they were. Rendering
-    every kept result again (GX's `build_data_docs()` without identifiers) made a night's
-    Data Docs cost grow with the number of nights kept: ≈ 10 ms a page, 11 pages a night.
-    Returns the pages written."""
+) -> None:
+    """Bring the Data Docs up to date after this run's validations: the pages of this run's
+    results (and of any kept result that has no page yet: a run stopped before its pages were
+    written, a lost page), the suites' pages and the index, then made offline. The pages of
+    earlier runs are on disk already and are not rendered again: rendering every kept result
+    again (GX's `build_data_docs()` without identifiers, ≈ 10 ms a page, 11 pages a night)
+    made a night's Data Docs cost grow with the nights kept. (The index still lists every
+    kept result: that part grows, by a file read per result.)"""
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
     )
 
-    ran = {(r.suite_name, r.meta["run_id"].to_tuple()) for r in results}
+    if not results:
+        return
+    ran = set()
+    for result in results:
+        run_id = result.meta["run_id"]
+        run_id = RunIdentifier(**run_id) if isinstance(run_id, dict) else run_id
+        ran.add((result.suite_name, run_id.to_tuple()))
+    stored = context.validation_results_store.list_keys()
+    found = {(key.expectation_suite_identifier.name, key.run_id.to_tuple()) for key in stored}
+    if missing := sorted(ran - found):
+        raise RuntimeError(f"validation results not found in the results store: {missing}")
     keys = [
-        key for key in context.validation_results_store.list_keys()
+        key for key in stored
         if (key.expectation_suite_identifier.name, key.run_id.to_tuple()) in ran
+        or not _validation_page(site, key).is_file()
     ]
-    suites = [ExpectationSuiteIdentifier(name=name) for name, _ in sorted(ran)]
-    before = _page_stamps(site)
+    suites = [ExpectationSuiteIdentifier(name=name) for name in sorted({n for n, _ in ran})]
     context.build_data_docs(resource_identifiers=[*suites, *keys])
-    written = [page for page, stamp in _page_stamps(site).items() if before.get(page) != stamp]
-    make_site_offline(site, pages=written)
-    return written
+    make_site_offline(site, since_last=True)
 
 
-def _page_stamps(site: Path) -> dict[Path, tuple[int, int]]:
-    """Every page of the site with its (change time, size): what a build rewrote differs."""
-    return {
-        page: (stat.st_mtime_ns, stat.st_size)
-        for page in site.rglob("*.html") for stat in [page.stat()]
-    } if site.is_dir() else {}
+def _validation_page(site: Path, key: Any) -> Path:
+    """Where GX's site puts a validation result's page:
+    `validations/<suite>/<run name>/<run time>/<batch>.html`."""
+    *folders, batch = key.to_tuple()
+    return site.joinpath("validations", *folders, f"{batch}.html")
 
 
 def _expectation_label(config: Any, result: dict[str, Any]) -> str:

@@ -149,18 +149,27 @@ class DataDocsAssetError(RuntimeError):
     """The Data Docs would need the network, or a vendored file is not the pinned one."""
 
 
-def make_site_offline(site_dir: Path, pages: list[Path] | None = None) -> list[Path]:
-    """Copy the vendored assets into `site_dir` and point every page at them (or only
-    `pages`: those a build just wrote; the others were made offline when they were written).
+OFFLINE_MARK = ".offline"  # touched in the site when every page in it was made offline
+
+
+def make_site_offline(site_dir: Path, since_last: bool = False) -> list[Path]:
+    """Copy the vendored assets into `site_dir` and point every page at them — with
+    `since_last`, only the pages written since the site was last made offline (its
+    OFFLINE_MARK; every page when there is none): a page GX wrote but a stopped run never made
+    offline is taken up by the next run, and the pages of earlier runs are not read again.
 
     Idempotent: pages rewritten before have nothing left to rewrite. Returns the pages that
     changed. Raises `DataDocsAssetError` when a page still loads anything from the network
     afterwards (a GX template with a URL not in `CDN_REPLACEMENTS`) or draws a chart.
     """
     site_dir = Path(site_dir)
+    mark = site_dir / OFFLINE_MARK
+    since = mark.stat().st_mtime_ns if since_last and mark.is_file() else None
     copy_assets(site_dir / SITE_VENDOR_DIR)
     changed, problems = [], []
-    for page in sorted(site_dir.rglob("*.html") if pages is None else pages):
+    for page in sorted(site_dir.rglob("*.html")):
+        if since is not None and page.stat().st_mtime_ns < since:
+            continue
         text = page.read_text(encoding="utf-8")
         new = rewrite_page(text, page.parent, site_dir)
         if new != text:
@@ -176,6 +185,7 @@ def make_site_offline(site_dir: Path, pages: list[Path] | None = None) -> list[P
         raise DataDocsAssetError(
             "Data Docs would load from the network: " + "; ".join(problems[:10])
         )
+    mark.touch()
     return changed
 
 

@@ -28,8 +28,8 @@ def run_quality_checks(
     checks: tuple[QualityCheck, ...] = CHECKS,
     log: Callable[[str], None] = lambda _: None,
 ) -> list[CheckOutcome]:
-    """Validate every check against the build on its engine; Data Docs are rebuilt
-    afterwards, and each outcome is logged."""
+    """Validate every check against the build on its engine; the Data Docs are brought up
+    to date afterwards, and each outcome is logged."""
     if checks_run_on_spark(settings):
         from pipelines.quality.spark_audit import run_checks_in_spark_process
 
