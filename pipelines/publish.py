@@ -121,7 +121,7 @@ def published_parquet(warehouse_dir: Path, table: str | None = None) -> Path:
 def published_table(name: str, catalog: str | None = None) -> str:
     """How a reader names a published table: bare in the file's default schema, or qualified
     by the alias the reader attached the file as. The one place this layout is spelled."""
-    return f'"{catalog}"."{name}"' if catalog else f'"{name}"'
+    return f"{quote_ident(catalog)}.{quote_ident(name)}" if catalog else quote_ident(name)
 
 
 def published_state(
@@ -157,7 +157,7 @@ def attached_table(con: duckdb.DuckDBPyConnection, catalog: str, name: str) -> s
         [catalog, name],
     ).fetchall()}
     if schemas == {MARTS_SCHEMA}:
-        return f'"{catalog}"."{MARTS_SCHEMA}"."{name}"'
+        return ".".join(quote_ident(part) for part in (catalog, MARTS_SCHEMA, name))
     return published_table(name, catalog)
 
 

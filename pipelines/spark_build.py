@@ -239,8 +239,8 @@ def _create_view(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], tables
     folder = tables / f"{schema}.db" / name
     if not folder.is_dir():
         return  # not built by this selection (a model switched off); nothing to read
-    relation = f'"{schema}"."{name}"'
-    con.execute(f'create schema if not exists "{schema}"')
+    relation = f"{quote_ident(schema)}.{quote_ident(name)}"
+    con.execute(f"create schema if not exists {quote_ident(schema)}")
     files = sql_literal(str(folder / "*.parquet"))  # a view takes no parameters
     con.execute(f"create or replace view {relation} as select * from read_parquet({files})")
     if node.get("description"):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 from conftest import LABELLED_RUN
 
 from pipelines.adapters import AdapterReport, MappingError, adapt_source
-from pipelines.dbt_project import PARTIAL_PARSE
+from pipelines.dbt_parse_ahead import dbt_runs_dir, keep_partial_parse
 from pipelines.sample.twins import (
     SF_AUTOMATION_USER,
     write_hubspot_twin,
@@ -98,21 +97,19 @@ def twins(
         patch.delenv("DAGSTER_HOME", raising=False)
         for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
             patch.delenv(name)
+        canonical_runs = dbt_runs_dir(Settings(warehouse_dir=labelled_sample_warehouse))
         for source in SOURCES:
             warehouse = root / f"warehouse-{source}"
+            settings = Settings(
+                extracts_dir=exports[source], warehouse_dir=warehouse,
+                source_mapping=source, write_site=False, **LABELLED_RUN,
+            )
             # the canonical run's dbt parse state serves the twin's first build, as its own
             # would serve its second: the same vars and profile (dbt checks the state and
             # re-parses what differs) — no parse of the whole project per twin
-            (warehouse / "dbt_runs").mkdir(parents=True)
-            shutil.copyfile(labelled_sample_warehouse / "dbt_runs" / PARTIAL_PARSE,
-                            warehouse / "dbt_runs" / PARTIAL_PARSE)
-            outcome = run_nightly_job(
-                Settings(
-                    extracts_dir=exports[source], warehouse_dir=warehouse,
-                    source_mapping=source, write_site=False, **LABELLED_RUN,
-                ),
-                log_level="WARNING",
-            )
+            dbt_runs_dir(settings).mkdir(parents=True)
+            keep_partial_parse(dbt_runs_dir(settings), canonical_runs)
+            outcome = run_nightly_job(settings, log_level="WARNING")
             assert outcome.success, f"{source}: {outcome.failures}"
             warehouses[source] = warehouse
     yield Twins(canonical, exports, warehouses)

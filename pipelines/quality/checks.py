@@ -219,14 +219,15 @@ def build_run_data_docs(
         run_id = result.meta["run_id"]
         run_id = RunIdentifier(**run_id) if isinstance(run_id, dict) else run_id
         ran.add((result.suite_name, run_id.to_tuple()))
-    stored = context.validation_results_store.list_keys()
-    found = {(key.expectation_suite_identifier.name, key.run_id.to_tuple()) for key in stored}
-    if missing := sorted(ran - found):
+    stored = [  # (suite, run) of each kept result, with its key (a run may have several)
+        ((key.expectation_suite_identifier.name, key.run_id.to_tuple()), key)
+        for key in context.validation_results_store.list_keys()
+    ]
+    if missing := sorted(ran - {suite_run for suite_run, _ in stored}):
         raise RuntimeError(f"validation results not found in the results store: {missing}")
     keys = [
-        key for key in stored
-        if (key.expectation_suite_identifier.name, key.run_id.to_tuple()) in ran
-        or not _validation_page(site, key).is_file()
+        key for suite_run, key in stored
+        if suite_run in ran or not _validation_page(site, key).is_file()
     ]
     suites = [ExpectationSuiteIdentifier(name=name) for name in sorted({n for n, _ in ran})]
     context.build_data_docs(resource_identifiers=[*suites, *keys])
