@@ -186,7 +186,12 @@ def _run(args: argparse.Namespace) -> int:
                          "definitions, overrides and as_of are unchanged; nothing was rebuilt "
                          "or re-published (--force rebuilds)")
                     return 0
-            return _run_locked(settings, _verbosity(args))
+                from pipelines.no_op import complete_build_since
+
+                built = complete_build_since(settings)
+            else:
+                built = None
+            return _run_locked(settings, _verbosity(args), resume_from=built)
     except WarehouseBusy as exc:
         _err(f"error: {exc}")
         return EXIT_BUSY
@@ -200,7 +205,9 @@ def _verbosity(args: argparse.Namespace) -> Verbosity:
     return "quiet" if getattr(args, "quiet", False) else "normal"
 
 
-def _run_locked(settings: Settings, verbosity: Verbosity = "normal") -> int:
+def _run_locked(
+    settings: Settings, verbosity: Verbosity = "normal", resume_from: str | None = None
+) -> int:
     """The run, as the operator reads it: one line per stage, the checks, the summary.
 
     The console (pipelines/console.py) listens to the job's event log and keeps dbt's and
@@ -211,6 +218,10 @@ def _run_locked(settings: Settings, verbosity: Verbosity = "normal") -> int:
     console = RunConsole(verbosity)
     console.say(f"extracts:  {settings.extracts_dir}")
     console.say(f"warehouse: {settings.warehouse_dir}")
+    if resume_from:
+        console.say(f"resuming:  run {resume_from[:8]} built these files with these settings and "
+                    "stopped before publishing; its build is checked and published, not "
+                    "loaded and built again (--force rebuilds)")
     started = time.perf_counter()
     began = datetime.now(UTC)
     run_id = str(uuid.uuid4())  # known before the job starts: it names the log file
@@ -222,7 +233,8 @@ def _run_locked(settings: Settings, verbosity: Verbosity = "normal") -> int:
             # Dagster's own console logger stays silent (CRITICAL only): the console above
             # shows the run, the log file keeps every line
             outcome = run_nightly_job(
-                settings, log_level="CRITICAL", run_id=run_id, listener=console.on_event
+                settings, log_level="CRITICAL", run_id=run_id, listener=console.on_event,
+                resume=resume_from is not None,
             )
     except RunInterrupted as exc:
         console.close()

@@ -16,10 +16,10 @@ from dagster import (
     in_process_executor,
 )
 
-from pipelines.operations import NIGHTLY_JOB
+from pipelines.operations import NIGHTLY_JOB, RESUME_JOB
 from pipelines.settings import Settings
 
-__all__ = ["NIGHTLY_JOB", "build_definitions", "defs"]
+__all__ = ["NIGHTLY_JOB", "RESUME_JOB", "build_definitions", "defs"]
 
 
 def build_definitions(settings: Settings | None = None) -> Definitions:
@@ -51,6 +51,18 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         hooks={alert_on_failure},
         op_retry_policy=retry_policy(settings),
     )
+    # The nightly job's last steps alone, on the complete build a stopped run left behind
+    # (pipelines/no_op.py): the same checks gate the same publication
+    resume = define_asset_job(
+        RESUME_JOB,
+        selection=AssetSelection.assets(published_marts, kpi_site)
+        | AssetSelection.checks(quality_checks),
+        description="Audit and publish the complete build a stopped nightly run left behind "
+        "(its load and dbt build are not repeated).",
+        executor_def=in_process_executor,
+        hooks={alert_on_failure},
+        op_retry_policy=retry_policy(settings),
+    )
     freshness = freshness_checks(settings)
     # configured at launch: a run's config may replace the settings, and the dbt resource reads
     # the replaced ones (the warehouse resource is bound here, to these settings' file)
@@ -58,7 +70,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     return Definitions(
         assets=[*raw_assets, sales_kpi_dbt_models, published_marts, kpi_site],
         asset_checks=[quality_checks, *freshness],
-        jobs=[nightly],
+        jobs=[nightly, resume],
         schedules=[nightly_schedule(settings)],
         sensors=[new_delivery_sensor(settings), freshness_sensor(freshness, settings)],
         # the default `console` logger, with data escaped for terminals

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, EventLogEntry
 
-from pipelines.definitions import NIGHTLY_JOB, build_definitions
+from pipelines.definitions import NIGHTLY_JOB, RESUME_JOB, build_definitions
 from pipelines.run_guard import run_interruptibly, warehouse_lock
 from pipelines.settings import Settings
 
@@ -32,8 +32,13 @@ def run_nightly_job(
     *,
     run_id: str | None = None,
     listener: EventListener | None = None,
+    resume: bool = False,
 ) -> JobOutcome:
     """Run the job with `settings`; failures are returned as messages, not raised.
+
+    With `resume` the job's last steps run alone (RESUME_JOB: the checks, the publication and
+    the site) on the complete build the warehouse holds; the caller has made sure it holds one
+    of these inputs (pipelines/no_op.py `complete_build_since`).
 
     `listener` receives every event of the run's event log as it is stored (the CLI's console
     is one: pipelines/console.py); `log_level` is the threshold of Dagster's own console
@@ -46,7 +51,8 @@ def run_nightly_job(
     """
     with warehouse_lock(settings.warehouse_dir):
         return run_interruptibly(
-            lambda: _run(settings, log_level, instance, run_id or str(uuid.uuid4()), listener)
+            lambda: _run(settings, log_level, instance, run_id or str(uuid.uuid4()), listener,
+                         RESUME_JOB if resume else NIGHTLY_JOB)
         )
 
 
@@ -56,6 +62,7 @@ def _run(
     instance: DagsterInstance | None,
     run_id: str,
     listener: EventListener | None,
+    job_name: str,
 ) -> JobOutcome:
     """The job in the calling (worker) thread. An instance made here is disposed of here: its
     SQLite storage may only be closed by the thread that opened it."""
@@ -69,16 +76,16 @@ def _run(
     try:
         if listener is not None:
             instance.add_event_listener(run_id, listener)
-        return _execute(settings, log_level, instance, run_id)
+        return _execute(settings, log_level, instance, run_id, job_name)
     finally:
         if owned:
             instance.dispose()
 
 
 def _execute(
-    settings: Settings, log_level: str, instance: DagsterInstance, run_id: str
+    settings: Settings, log_level: str, instance: DagsterInstance, run_id: str, job_name: str
 ) -> JobOutcome:
-    job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
+    job = build_definitions(settings).resolve_job_def(job_name)
     result = job.execute_in_process(
         instance=instance,
         run_id=run_id,

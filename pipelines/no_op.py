@@ -7,6 +7,14 @@ and the project itself (the dbt models, seeds and macros and the check queries a
 release rebuilds). The first step of a run writes the fingerprint it started from; a
 successful publication records it as the last published one. The CLI and the schedule ask
 `nothing_new_since` before starting a run (the CLI's `--force` rebuilds anyway).
+
+A run stopped after its dbt build (killed or stopped in the checks, the publication or the
+site; blocked by a check) leaves a complete build of its inputs: the dbt step records it
+(`mark_built`) once the whole project built in the run that loaded those inputs, and anything
+that changes the build first takes the record away (the load's first step, the dbt step's
+start). The CLI's next run over the same inputs then resumes from that build
+(`complete_build_since`): the checks, the publication and the site, not the load and the build
+again, which would make the same tables.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from pipelines.settings import PROJECT_ROOT, Settings
 
 PENDING = ".run-fingerprint.json"
 PUBLISHED = ".published-fingerprint.json"
+BUILT = ".built-fingerprint.json"
 _PROJECT_PARTS = ("dbt_project/models", "dbt_project/seeds", "dbt_project/macros",
                   "dbt_project/tests", "dbt_project/dbt_project.yml", "expectations/queries",
                   "expectations/suites")
@@ -45,12 +54,50 @@ def run_fingerprint(settings: Settings) -> str:
     return _digest(json.dumps(state, sort_keys=True, default=str).encode())
 
 
-def mark_run_started(settings: Settings) -> None:
-    """The first step of a run: the fingerprint this run starts from."""
+def mark_run_started(settings: Settings, run_id: str | None = None) -> None:
+    """The first step of a run: the fingerprint this run starts from (and by which run); the
+    load that follows changes the raw layer, so no complete build is left to resume from."""
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    forget_build(settings)
     (settings.warehouse_dir / PENDING).write_text(
-        json.dumps({"fingerprint": run_fingerprint(settings)}), encoding="utf-8"
+        json.dumps({"fingerprint": run_fingerprint(settings), "started_by": run_id}),
+        encoding="utf-8",
     )
+
+
+def forget_build(settings: Settings) -> None:
+    """The build is about to change: no complete build is recorded any more."""
+    (settings.warehouse_dir / BUILT).unlink(missing_ok=True)
+
+
+def mark_built(settings: Settings, run_id: str) -> bool:
+    """The whole dbt project built in run `run_id` over the inputs that run loaded: a run
+    stopped after this point can be resumed from the build. Recorded only when `run_id` is
+    the run whose first step wrote the fingerprint (a build on its own, e.g. of a few models
+    in `dagster dev`, leaves nothing to resume from); True when recorded."""
+    pending = settings.warehouse_dir / PENDING
+    if not pending.exists():
+        return False
+    state = json.loads(pending.read_text(encoding="utf-8"))
+    if state.get("started_by") != run_id:
+        return False
+    (settings.warehouse_dir / BUILT).write_text(
+        json.dumps({"fingerprint": state["fingerprint"], "run_id": run_id}), encoding="utf-8"
+    )
+    return True
+
+
+def complete_build_since(settings: Settings) -> str | None:
+    """The run id of the build the warehouse holds when it is a complete build of exactly
+    what the next run would build (the same files, settings, engine, overrides and
+    project), else None."""
+    recorded = settings.warehouse_dir / BUILT
+    if not recorded.exists() or not settings.build_database.exists():
+        return None
+    state = json.loads(recorded.read_text(encoding="utf-8"))
+    if state.get("fingerprint") != run_fingerprint(settings):
+        return None
+    return str(state.get("run_id"))
 
 
 def mark_published(settings: Settings, run_id: str) -> None:
@@ -58,8 +105,10 @@ def mark_published(settings: Settings, run_id: str) -> None:
     pending = settings.warehouse_dir / PENDING
     if not pending.exists():
         return
-    state = json.loads(pending.read_text(encoding="utf-8")) | {"run_id": run_id}
-    (settings.warehouse_dir / PUBLISHED).write_text(json.dumps(state), encoding="utf-8")
+    state = json.loads(pending.read_text(encoding="utf-8"))
+    (settings.warehouse_dir / PUBLISHED).write_text(
+        json.dumps({"fingerprint": state["fingerprint"], "run_id": run_id}), encoding="utf-8"
+    )
 
 
 def nothing_new_since(settings: Settings) -> str | None:

@@ -451,6 +451,27 @@ def second_night_warehouse(
     return built_once(tmp_path_factory, "second_night_warehouse", build)
 
 
+@pytest.fixture(scope="session")
+def stopped_after_build(
+    published_warehouse: Path, sample_extracts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A copy of the published warehouse on which the next night's run (site included; the
+    shared sample with one file delivered again unchanged) was killed -9 at its checks, after
+    a complete dbt build (tests/run_guard_steps.py `stop_after_build`); read-only. Its folder
+    holds `extracts` (that night's landing folder), `warehouse` and the kill (`kill/`). The
+    stop tests copy it: a run there without --force resumes from the build (checks,
+    publication, site), so they stop runs at those steps without building again for each."""
+    from run_guard_steps import stop_after_build
+
+    return built_once(
+        tmp_path_factory, "stopped_after_build",
+        lambda folder: stop_after_build(sample_extracts, published_warehouse, folder),
+    )
+
+
+JOB_FIXTURES.add("stopped_after_build")
+
+
 def recorded(warehouse: Path, what: str) -> Any:
     """What a shared run kept beside its warehouse (`cli`, `raw-counts`, ...)."""
     return json.loads((warehouse.parent / f"{warehouse.name}.{what}.json").read_text(

@@ -7,10 +7,14 @@ out a file at a time, can run them on different cores: each test starts its own 
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
@@ -33,16 +37,23 @@ STEP_MARKERS = {
 # (test_run_guard_kill_at_each_step.py kills a run at each in turn on one warehouse, then the
 # next run at the site, after it published).
 CONVERGE_AFTER = ("checks", "publish")
+# What a run says when it resumes from the complete build a stopped run left behind.
+RESUMING = "resuming:  run "
 
 
-def run_until(sample: Path, warehouse: Path, marker: str, log: Path) -> subprocess.Popen[str]:
+def run_until(
+    sample: Path, warehouse: Path, marker: str, log: Path, *, force: bool = True
+) -> subprocess.Popen[str]:
+    """The job (`--verbose`, site included; `--force` unless `force` is False: then a
+    warehouse holding a complete build of `sample` resumes from it) on `warehouse`, running
+    until `marker` is in its output (kept in `log`)."""
     env = {**os.environ}
     env.pop("SALES_KPI_WRITE_SITE", None)
+    flags = ", '--force', '--verbose']))" if force else ", '--verbose']))"
     with log.open("w", encoding="utf-8") as handle:
         run = subprocess.Popen(
             [sys.executable, "-c",
-             RUN.format(e=str(sample), w=str(warehouse))
-             .replace("]))", ", '--force', '--verbose']))")],
+             RUN.format(e=str(sample), w=str(warehouse)).replace("]))", flags)],
             cwd=Path(__file__).resolve().parent.parent, env=env, text=True,
             stdout=handle, stderr=subprocess.STDOUT,
         )
@@ -52,6 +63,64 @@ def run_until(sample: Path, warehouse: Path, marker: str, log: Path) -> subproce
         assert time.monotonic() < deadline, f"the run never reached {marker!r}"
         time.sleep(0.05)
     return run
+
+
+@dataclass(frozen=True)
+class Kill:
+    """A run killed at a step: its children still running 2 s later; the published file
+    before the run (a copy, `before`) and its publications; the published file as the kill
+    left it (a copy under `after`, beside the run's output `run.log`); the unfinished
+    publications (`.marts-*`) left in the warehouse."""
+
+    left_running: list[int]
+    before: Path
+    runs_before: int
+    after: Path
+    unfinished: list[str]
+
+    @property
+    def log(self) -> str:
+        return (self.after / "run.log").read_text(encoding="utf-8", errors="replace")
+
+    def save(self) -> None:
+        (self.after / "kill.json").write_text(json.dumps(asdict(self), default=str),
+                                              encoding="utf-8")
+
+    @classmethod
+    def saved(cls, folder: Path) -> Kill:
+        values = json.loads((folder / "kill.json").read_text(encoding="utf-8"))
+        return cls(values["left_running"], Path(values["before"]), values["runs_before"],
+                   Path(values["after"]), values["unfinished"])
+
+
+def kill_at(sample: Path, warehouse: Path, step: str, kept: Path, *, force: bool = True) -> Kill:
+    """Run the job on `warehouse` (`run_until`) until it is at `step`, kill -9 it, and keep
+    the published file from before and as the kill left it under `kept`."""
+    kept.mkdir(parents=True)
+    shutil.copy2(warehouse / "marts.duckdb", kept / "before.duckdb")
+    runs_before = published_runs(warehouse)
+    run = run_until(sample, warehouse, STEP_MARKERS[step], kept / "run.log", force=force)
+    children = psutil.Process(run.pid).children(recursive=True)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    alive = left_running(children, 2.0)
+    shutil.copy2(warehouse / "marts.duckdb", kept / "marts.duckdb")
+    unfinished = sorted(p.name for p in warehouse.glob(".marts-*"))
+    return Kill(alive, kept / "before.duckdb", runs_before, kept, unfinished)
+
+
+def stop_after_build(sample: Path, published: Path, folder: Path) -> None:
+    """`folder/warehouse`: a copy of the `published` warehouse (over `sample`) on which the
+    next night's run was killed at its checks, after its dbt build: a warehouse holding a
+    complete, unpublished build, which the next run without --force resumes from. That night
+    `folder/extracts`, a copy of `sample`, had one file delivered again unchanged (touched):
+    something is new, so the run builds, and what it builds is what was published before.
+    The kill itself is kept under `folder/kill` (`Kill.saved`)."""
+    extracts = shutil.copytree(sample, folder / "extracts")  # file times kept
+    redelivered = sorted(extracts.rglob("*.csv"))[-1]
+    os.utime(redelivered, (time.time(), time.time()))
+    warehouse = shutil.copytree(published, folder / "warehouse", symlinks=True)
+    kill_at(extracts, warehouse, "checks", folder / "kill", force=False).save()
 
 
 def left_running(children: list[psutil.Process], seconds: float = 2.0) -> list[int]:

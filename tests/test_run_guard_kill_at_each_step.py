@@ -1,36 +1,33 @@
 """kill -9 at each step of a run leaves no process behind and the published marts whole;
-after a kill at the checks or the publication the next run converges (test_run_guard.py's
-rules; a file of its own so it runs on another core).
+after a kill at the checks or the publication the next run converges, resuming from the
+complete build the killed run left (test_run_guard.py's rules; a file of its own so it runs
+on another core).
 
-The kills at the checks, the publication and the site come in turn on one warehouse: the run
+The kill at the checks is the session's `stopped_after_build` (a night's run killed after its
+dbt build). The kills at the publication and the site come in turn on a copy of it: the run
 killed at the publication is the next run after the kill at the checks, and the run killed
 at the site (which comes after the publication) is the next run after both — the one whose
-published marts must have converged. Three stopped runs instead of three and two whole ones.
+published marts must have converged. Both resume from the build, as a night after a kill
+does: one build for the three kills.
 """
 
 from __future__ import annotations
 
 import shutil
-import signal
-from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
 from run_guard_steps import (
-    CONVERGE_AFTER,
+    RESUMING,
     STEP_MARKERS,
-    left_running,
+    Kill,
+    kill_at,
     published_is_whole,
     published_runs,
-    run_until,
     same_marts,
 )
 
 pytestmark = pytest.mark.slow
-
-# Killed in this order on one copy of the published warehouse.
-KILLED_IN_TURN = (*CONVERGE_AFTER, "site")
 
 
 @pytest.fixture(scope="module")
@@ -46,42 +43,23 @@ def published_once(published_warehouse: Path) -> Path:
     return published_warehouse
 
 
-@dataclass(frozen=True)
-class Kill:
-    """A run killed at a step: its children still running 2 s later; the published file
-    before the run (its bytes and its publications) and as the kill left it (a copy under
-    `after`); the unfinished publications (`.marts-*`) left in the warehouse."""
-
-    left_running: list[int]
-    before: bytes
-    runs_before: int
-    after: Path
-    unfinished: list[str]
-
-
-def kill_at(sample: Path, warehouse: Path, step: str, kept: Path) -> Kill:
-    """Run the job (`--force`, site included) on `warehouse` until it is at `step`, kill -9
-    it, and keep the published file as the kill left it under `kept`."""
-    before, runs_before = (warehouse / "marts.duckdb").read_bytes(), published_runs(warehouse)
-    kept.mkdir(parents=True)
-    run = run_until(sample, warehouse, STEP_MARKERS[step], kept / "run.log")
-    children = psutil.Process(run.pid).children(recursive=True)
-    run.send_signal(signal.SIGKILL)
-    run.wait()
-    alive = left_running(children, 2.0)
-    shutil.copy2(warehouse / "marts.duckdb", kept / "marts.duckdb")
-    unfinished = sorted(p.name for p in warehouse.glob(".marts-*"))
-    return Kill(alive, before, runs_before, kept, unfinished)
-
-
 @pytest.fixture(scope="module")
 def killed_in_turn(
-    sample: Path, published_once: Path, tmp_path_factory: pytest.TempPathFactory
+    stopped_after_build: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Kill]:
-    """KILLED_IN_TURN's kills, one after the other on one copy of the published warehouse."""
+    """The kill at the checks (`stopped_after_build`), then on a copy of the warehouse it left
+    the next run killed at the publication and the one after it at the site, neither forced.
+    Should the killed publication have finished (it takes a few tenths of a second), nothing
+    is new for the run after it, which then has to be forced to reach the site."""
     folder = tmp_path_factory.mktemp("killed_in_turn")
-    warehouse = shutil.copytree(published_once, folder / "warehouse", symlinks=True)
-    return {step: kill_at(sample, warehouse, step, folder / step) for step in KILLED_IN_TURN}
+    warehouse = shutil.copytree(stopped_after_build / "warehouse", folder / "warehouse",
+                                symlinks=True)
+    sample = stopped_after_build / "extracts"
+    kills = {"checks": Kill.saved(stopped_after_build / "kill")}
+    kills["publish"] = kill_at(sample, warehouse, "publish", folder / "publish", force=False)
+    published = published_runs(warehouse) > kills["publish"].runs_before
+    kills["site"] = kill_at(sample, warehouse, "site", folder / "site", force=published)
+    return kills
 
 
 @pytest.mark.parametrize("step", list(STEP_MARKERS))
@@ -89,13 +67,13 @@ def test_kill_9_at_each_step_leaves_the_marts_whole_and_no_process_behind(
     sample: Path, published_once: Path, tmp_path: Path, step: str,
     request: pytest.FixtureRequest,
 ) -> None:
-    if step in KILLED_IN_TURN:
+    if step in ("checks", "publish", "site"):
         kill = request.getfixturevalue("killed_in_turn")[step]
     else:
         warehouse = shutil.copytree(published_once, tmp_path / "warehouse", symlinks=True)
         kill = kill_at(sample, warehouse, step, tmp_path / "killed")
     assert kill.left_running == []
-    published_is_whole(kill.after, kill.before, kill.runs_before)
+    published_is_whole(kill.after, kill.before.read_bytes(), kill.runs_before)
 
 
 def test_after_a_kill_at_the_checks_or_the_publication_the_next_run_converges(
@@ -109,3 +87,14 @@ def test_after_a_kill_at_the_checks_or_the_publication_the_next_run_converges(
     assert published_runs(converged.after) == converged.runs_before + 1
     assert converged.unfinished == []
     same_marts(converged.after / "marts.duckdb", published_once / "marts.duckdb")
+
+
+def test_the_run_after_a_kill_past_the_build_resumes_from_it_without_loading_or_building(
+    killed_in_turn: dict[str, Kill],
+) -> None:
+    """The run killed at the checks had built everything: the run after it says it resumes
+    from that build and runs no load and no dbt."""
+    log = killed_in_turn["publish"].log
+    assert RESUMING in log
+    assert STEP_MARKERS["dbt"] not in log and STEP_MARKERS["load"] not in log
+    assert STEP_MARKERS["dbt"] in killed_in_turn["checks"].log  # the night's run built

@@ -33,6 +33,7 @@ from pipelines.dbt_project import (
     environment_set,
     prepared_dbt_project,
 )
+from pipelines.no_op import forget_build, mark_built
 from pipelines.resources import DbtBuildResource, PipelineSettings
 from pipelines.settings import Settings
 from pipelines.spark_build import (
@@ -209,6 +210,7 @@ def sales_kpi_dbt_models(
     the project's test suite (tests/test_dbt_unit_tests.py), not to a nightly run whose
     settings may differ from the defaults."""
     settings = pipeline.settings()
+    forget_build(settings)  # the build changes from here on
     with dbt_environment(settings):
         variables = dbt_vars(settings)
         args = ["build", "--exclude", "test_type:unit"]
@@ -239,6 +241,10 @@ def sales_kpi_dbt_models(
                 )
             yield from _with_row_counts(events, settings)
             keep_partial_parse(target.parent, target)
+            # the whole project built over this run's load: a run stopped after this point
+            # is resumed from here (pipelines/no_op.py)
+            if not context.is_subset and mark_built(settings, context.run_id):
+                context.log.info(f"complete build recorded for run {context.run_id[:8]}")
         except DagsterDbtCliRuntimeError as exc:
             # A failing model or test fails the same way on a retry: report, don't retry.
             raise Failure(description=f"dbt build failed: {exc}", allow_retries=False) from exc

@@ -59,7 +59,7 @@ def canonical_landing(
         require_engine(settings)
     except EngineUnavailable as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
-    mark_run_started(settings)
+    mark_run_started(settings, context.run_id)
     if not settings.source_mapping:
         return MaterializeResult(
             metadata={"source": "canonical", "landing": str(settings.landing_dir)}
