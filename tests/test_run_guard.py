@@ -179,27 +179,23 @@ def test_leftovers_of_a_killed_publication_are_cleaned_by_the_next_one(
     assert not (warehouse / "parquet-runs" / "never-published").exists()
 
 
-@pytest.fixture(scope="module")
-def published_once(published_warehouse: Path) -> Path:
-    """The session's publication over `sample`; copied before a run on it."""
-    return published_warehouse
-
-
 def test_site_failure_after_publish_says_the_marts_were_published(
-    sample: Path, published_once: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    stopped_after_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The dashboard step fails after a green publication (its folder cannot be made): the
     run fails, and its closing lines and the alert say the marts WERE published — from the
-    disk, not assumed — so nobody re-runs a night that reached its readers."""
+    disk, not assumed — so nobody re-runs a night that reached its readers. (The run resumes
+    from the build a stopped night left: the steps from the checks on are those of any run.)"""
     import json
 
     warehouse = tmp_path / "warehouse"
-    shutil.copytree(published_once, warehouse, symlinks=True)
+    shutil.copytree(stopped_after_build / "warehouse", warehouse, symlinks=True)
     shutil.rmtree(warehouse / "site")
     (warehouse / "site").write_text("not a folder", encoding="utf-8")
     monkeypatch.setenv("SALES_KPI_STEP_RETRIES", "0")
-    code = main(["run", "--extracts", str(sample), "--warehouse", str(warehouse), "--force"])
+    code = main(["run", "--extracts", str(stopped_after_build / "extracts"),
+                 "--warehouse", str(warehouse)])
     err = capsys.readouterr().err
     assert code == 1, err[-2000:]
     assert "  - kpi_site: " in err
