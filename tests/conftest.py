@@ -298,12 +298,13 @@ COSTLIEST_FIRST = (
     # night stopped after its build while the other core builds the labelled run for the
     # reporting tests (79 s); the files that read those runs follow; the fact-mart file builds
     # both oracle runs (the pinned one first), and the KPI file, which reads both, comes a few
-    # files later (next to it, each had waited ≈ 15 s for the run the other was building);
-    # the cheap files last, to fill the tail
+    # files later (next to it, each had waited ≈ 15 s for the run the other was building); so
+    # do the run guard's and the end-to-end files after the console file, which builds the
+    # second night they read; the cheap files last, to fill the tail
     "test_run_guard_kill_at_each_step", "test_reporting", "test_run_guard_sigterm_at_each_step",
     "test_write_audit_publish", "test_source_twins", "test_marts_match_definitions",
-    "test_vendor_exports", "test_console", "test_kpis_match_definitions", "test_run_guard",
-    "test_end_to_end", "test_adapters", "test_dbt_unit_tests", "test_data_docs",
+    "test_vendor_exports", "test_console", "test_dbt_unit_tests", "test_kpis_match_definitions",
+    "test_adapters", "test_run_guard", "test_end_to_end", "test_data_docs",
     "test_ingest_deliveries", "test_explain", "test_trust_boundaries", "test_read_only_install",
     "test_targets_and_registry", "test_dbt_parse_ahead", "test_spark_requirements",
     "test_gx_duckdb",
