@@ -16,7 +16,8 @@ from dagster import (
     in_process_executor,
 )
 
-from pipelines.operations import NIGHTLY_JOB, RESUME_JOB
+from pipelines.no_op import RESUME_JOB
+from pipelines.operations import NIGHTLY_JOB
 from pipelines.settings import Settings
 
 __all__ = ["NIGHTLY_JOB", "RESUME_JOB", "build_definitions", "defs"]

@@ -25,6 +25,8 @@ import json
 from pipelines.publish import published_database
 from pipelines.settings import PROJECT_ROOT, Settings
 
+# The job that resumes from a complete build: the nightly job's checks, publication and site
+RESUME_JOB = "nightly_resume"
 PENDING = ".run-fingerprint.json"
 PUBLISHED = ".published-fingerprint.json"
 BUILT = ".built-fingerprint.json"
@@ -85,6 +87,23 @@ def mark_built(settings: Settings, run_id: str) -> bool:
         json.dumps({"fingerprint": state["fingerprint"], "run_id": run_id}), encoding="utf-8"
     )
     return True
+
+
+def require_complete_build(settings: Settings) -> str:
+    """The first step of a resumed run: the build it audits and publishes must be a complete
+    build of these inputs (a resume launched by hand in `dagster dev` on another or a partial
+    build would publish it). Raises NothingToResume otherwise."""
+    built = complete_build_since(settings)
+    if built is None:
+        raise NothingToResume(
+            f"nothing to resume from in {settings.warehouse_dir}: its build is not a complete "
+            "build of these landing files and settings (run the nightly job)"
+        )
+    return built
+
+
+class NothingToResume(RuntimeError):
+    """A resumed run found no complete build of its inputs."""
 
 
 def complete_build_since(settings: Settings) -> str | None:

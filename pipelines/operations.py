@@ -35,7 +35,6 @@ from pipelines.safe_text import single_line
 from pipelines.settings import Settings, redact_secrets
 
 NIGHTLY_JOB = "nightly"
-RESUME_JOB = "nightly_resume"
 PUBLISHED_KEY = AssetKey(["published_marts"])
 ALERTS_FILE = "alerts.log"
 logger = logging.getLogger(__name__)

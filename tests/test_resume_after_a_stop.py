@@ -95,3 +95,21 @@ def test_a_resumed_run_is_gated_by_the_same_blocking_checks(
     assert RESUMING in out.getvalue()
     assert "lead_stages" in err.getvalue() + out.getvalue()
     assert (warehouse / "marts.duckdb").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_a_resume_without_a_complete_build_of_its_inputs_publishes_nothing(
+    copy_of_published_warehouse: Path, sample_extracts: Path
+) -> None:
+    """The resume job launched by hand (`dagster dev`) on a warehouse whose build is of other
+    settings: its first step refuses, naming why, and nothing is published."""
+    from pipelines.job_runner import run_nightly_job
+
+    warehouse = copy_of_published_warehouse
+    settings = Settings(extracts_dir=sample_extracts, warehouse_dir=warehouse,
+                        min_conversation_seconds=240, write_site=False)
+    before = (warehouse / "marts.duckdb").read_bytes()
+    outcome = run_nightly_job(settings, log_level="CRITICAL", resume=True)
+    assert not outcome.success
+    assert any("nothing to resume from" in failure for failure in outcome.failures), outcome
+    assert (warehouse / "marts.duckdb").read_bytes() == before

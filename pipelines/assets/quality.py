@@ -12,15 +12,19 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
+    Failure,
     MetadataValue,
     multi_asset_check,
 )
 from dagster_duckdb import DuckDBResource
 
 from pipelines.audit import stage_previous_publication
+from pipelines.no_op import RESUME_JOB, NothingToResume, require_complete_build
 from pipelines.quality.checks import CHECKS, data_docs_index
 from pipelines.quality.run_checks import run_quality_checks
 from pipelines.resources import PipelineSettings, build_connection
+from pipelines.run_guard import WarehouseBusy, hold_for_this_process
+from pipelines.settings import Settings
 
 MARTS_PREFIX = "marts"
 
@@ -49,6 +53,8 @@ def quality_checks(
     context: AssetCheckExecutionContext, warehouse: DuckDBResource, pipeline: PipelineSettings
 ) -> Iterator[AssetCheckResult]:
     settings = pipeline.settings()
+    if context.run.job_name == RESUME_JOB:
+        _start_resumed_run(context, settings)
     with build_connection(warehouse, settings) as con:
         previous = stage_previous_publication(
             con, settings.warehouse_dir, context.run.run_id, settings.run_settings()
@@ -76,3 +82,14 @@ def quality_checks(
                 "data_docs": MetadataValue.path(str(docs)),
             },
         )
+
+
+def _start_resumed_run(context: AssetCheckExecutionContext, settings: Settings) -> None:
+    """The first step of a resumed run (pipelines/no_op.py): it holds the warehouse's lock, as
+    the load does for a whole run, and finds the complete build it resumes from."""
+    try:
+        hold_for_this_process(settings.warehouse_dir)
+        built = require_complete_build(settings)
+    except (WarehouseBusy, NothingToResume) as exc:
+        raise Failure(description=str(exc), allow_retries=False) from exc
+    context.log.info(f"resuming from the complete build of run {built[:8]}")
