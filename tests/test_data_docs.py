@@ -126,7 +126,9 @@ def _page_times(docs: Path) -> dict[str, int]:
 def site(labelled_sample_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Site:
     """Two runs on one warehouse: the session's labelled run (the sample at scale 0.05, whose
     careless labellers label 14 contacts each, judged from 10 on), and a second one on a copy
-    of its warehouse, over the same extracts with the same settings."""
+    of its warehouse, over the same extracts with the same settings — resumed from the
+    labelled run's complete build (the checks, the publication: what the Data Docs come
+    from; the build would be the same tables again)."""
     warehouse = tmp_path_factory.mktemp("data_docs") / "warehouse"
     shutil.copytree(labelled_sample_warehouse, warehouse, symlinks=True)
     with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
@@ -145,7 +147,7 @@ def site(labelled_sample_warehouse: Path, tmp_path_factory: pytest.TempPathFacto
     lost.unlink()
     page = left_online.read_text(encoding="utf-8")
     left_online.write_text(page.replace("</head>", JQUERY_CDN + "</head>", 1), encoding="utf-8")
-    outcome = run_nightly_job(settings, log_level="WARNING")
+    outcome = run_nightly_job(settings, log_level="WARNING", resume=True)
     assert outcome.success, outcome.failures
     run_ids.append(outcome.run_id)
     with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
