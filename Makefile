@@ -38,7 +38,7 @@ endef
 # every core: every run and test process would otherwise compile what it imports again where
 # bytecode is not written (PYTHONDONTWRITEBYTECODE). Left out: the packages' own test suites
 # and plotly's generated graph objects (16 of the 41 MB of source; only `plotly` itself is
-# imported, by Great Expectations): 25 → 19 CPU-s. A file that does not compile is skipped
+# imported, by the dashboard, for the path of its plotly.min.js): 25 → 19 CPU-s. A file that does not compile is skipped
 # (some packages ship such files); it would compile, or fail, at import as it always does.
 NOT_COMPILED := /tests/|/plotly/graph_objs/
 SITE_PACKAGES = $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

@@ -240,15 +240,18 @@ def _run_locked(
         console.close()
         return _interrupted(settings, exc, time.perf_counter() - started, began)
     try:
-        return _closing_summary(settings, outcome, console, time.perf_counter() - started)
+        return _closing_summary(settings, outcome, console, time.perf_counter() - started,
+                                loaded_by=resume_from)
     finally:
         console.close()
 
 
 def _closing_summary(
-    settings: Settings, outcome: JobOutcome, console: RunConsole, seconds: float
+    settings: Settings, outcome: JobOutcome, console: RunConsole, seconds: float,
+    loaded_by: str | None = None,
 ) -> int:
-    """What the run did: the load per entity, what was ignored, every check, the outcome."""
+    """What the run did: the load per entity (a resumed run's: that of the run whose build it
+    published, `loaded_by`), what was ignored, every check, the outcome."""
     from pipelines.console import Painted
 
     say = console.say
@@ -257,7 +260,9 @@ def _closing_summary(
     adapter_report = settings.landing_dir / ".adapter-report.txt"
     if settings.source_mapping and adapter_report.exists():
         say(adapter_report.read_text(encoding="utf-8"))
-    say(_summary(settings, outcome.run_id))
+    if loaded_by:
+        say(f"loaded by run {loaded_by[:8]}, whose build this run checked and published:")
+    say(_summary(settings, loaded_by or outcome.run_id))
     _print_landing_notes(settings, say)
     say()
     for line in console.check_lines():

@@ -8,20 +8,23 @@ release rebuilds). The first step of a run writes the fingerprint it started fro
 successful publication records it as the last published one. The CLI and the schedule ask
 `nothing_new_since` before starting a run (the CLI's `--force` rebuilds anyway).
 
-A run stopped after its dbt build (killed or stopped in the checks, the publication or the
-site; blocked by a check) leaves a complete build of its inputs: the dbt step records it
-(`mark_built`) once the whole project built in the run that loaded those inputs, and anything
-that changes the build first takes the record away (the load's first step, the dbt step's
-start). The CLI's next run over the same inputs then resumes from that build
-(`complete_build_since`): the checks, the publication and the site, not the load and the build
-again, which would make the same tables.
+A run stopped after its dbt build and before its publication (killed or stopped in the
+checks or the publication; blocked by a check) leaves a complete build of its inputs: the dbt
+step records it (`mark_built`) once the whole project built in the run whose raw steps all
+loaded those inputs (`mark_loaded`), and anything that changes the build first takes the
+record away (the load's first step, the dbt step's start). The CLI's next run over the same
+inputs then resumes from that build (`complete_build_since`): the checks, the publication and
+the site, not the load and the build again, which would make the same tables.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+from pathlib import Path
 
+from pipelines.contract import ENTITY_NAMES
 from pipelines.publish import published_database
 from pipelines.settings import PROJECT_ROOT, Settings
 
@@ -30,6 +33,9 @@ RESUME_JOB = "nightly_resume"
 PENDING = ".run-fingerprint.json"
 PUBLISHED = ".published-fingerprint.json"
 BUILT = ".built-fingerprint.json"
+# What a run loads before its build: every entity of the contract and the target overrides
+# (the raw steps, pipelines/assets/raw.py); a build is complete only after all of them
+LOADED_PARTS = (*ENTITY_NAMES, "target_overrides")
 _PROJECT_PARTS = ("dbt_project/models", "dbt_project/seeds", "dbt_project/macros",
                   "dbt_project/tests", "dbt_project/dbt_project.yml", "expectations/queries",
                   "expectations/suites")
@@ -61,10 +67,8 @@ def mark_run_started(settings: Settings, run_id: str | None = None) -> None:
     load that follows changes the raw layer, so no complete build is left to resume from."""
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
     forget_build(settings)
-    (settings.warehouse_dir / PENDING).write_text(
-        json.dumps({"fingerprint": run_fingerprint(settings), "started_by": run_id}),
-        encoding="utf-8",
-    )
+    _write(settings.warehouse_dir / PENDING,
+           {"fingerprint": run_fingerprint(settings), "started_by": run_id})
 
 
 def forget_build(settings: Settings) -> None:
@@ -72,20 +76,31 @@ def forget_build(settings: Settings) -> None:
     (settings.warehouse_dir / BUILT).unlink(missing_ok=True)
 
 
+def mark_loaded(settings: Settings, run_id: str, part: str) -> None:
+    """A raw step of run `run_id` loaded its part (an entity, the overrides) to the end."""
+    state = _read(settings.warehouse_dir / PENDING)
+    if state.get("started_by") != run_id:
+        return
+    loaded = sorted({*_strings(state.get("loaded")), part})
+    _write(settings.warehouse_dir / PENDING, {**state, "loaded": loaded})
+
+
 def mark_built(settings: Settings, run_id: str) -> bool:
     """The whole dbt project built in run `run_id` over the inputs that run loaded: a run
     stopped after this point can be resumed from the build. Recorded only when `run_id` is
-    the run whose first step wrote the fingerprint (a build on its own, e.g. of a few models
-    in `dagster dev`, leaves nothing to resume from); True when recorded."""
-    pending = settings.warehouse_dir / PENDING
-    if not pending.exists():
+    the run whose first step wrote the fingerprint and whose raw steps all loaded to the end
+    (a build on its own, or a run of a few of the job's steps in `dagster dev`, leaves nothing
+    to resume from); True when recorded."""
+    state = _read(settings.warehouse_dir / PENDING)
+    if state.get("started_by") != run_id or not state.get("fingerprint"):
         return False
-    state = json.loads(pending.read_text(encoding="utf-8"))
-    if state.get("started_by") != run_id:
+    if not set(LOADED_PARTS) <= set(_strings(state.get("loaded"))):
         return False
-    (settings.warehouse_dir / BUILT).write_text(
-        json.dumps({"fingerprint": state["fingerprint"], "run_id": run_id}), encoding="utf-8"
-    )
+    _write(settings.warehouse_dir / BUILT, {
+        "fingerprint": state["fingerprint"], "run_id": run_id,
+        # a Spark build is read through absolute paths (its catalog, the build's views)
+        "warehouse": str(settings.warehouse_dir.resolve()),
+    })
     return True
 
 
@@ -110,35 +125,36 @@ def complete_build_since(settings: Settings) -> str | None:
     """The run id of the build the warehouse holds when it is a complete build of exactly
     what the next run would build (the same files, settings, engine, overrides and
     project), else None."""
-    recorded = settings.warehouse_dir / BUILT
-    if not recorded.exists() or not settings.build_database.exists():
+    state = _read(settings.warehouse_dir / BUILT)
+    if not state.get("run_id") or not settings.build_database.exists():
         return None
-    state = json.loads(recorded.read_text(encoding="utf-8"))
     if state.get("fingerprint") != run_fingerprint(settings):
         return None
-    return str(state.get("run_id"))
+    # a DuckDB build is one file of its own, whole wherever the warehouse is copied to; a Spark
+    # build names its tables by absolute path: it is resumed from where it was made only
+    moved = state.get("warehouse") != str(settings.warehouse_dir.resolve())
+    if settings.engine == "spark" and moved:
+        return None
+    return str(state["run_id"])
 
 
 def mark_published(settings: Settings, run_id: str) -> None:
     """A successful publication: its starting fingerprint is the last published one."""
-    pending = settings.warehouse_dir / PENDING
-    if not pending.exists():
+    state = _read(settings.warehouse_dir / PENDING)
+    if not state.get("fingerprint"):
         return
-    state = json.loads(pending.read_text(encoding="utf-8"))
-    (settings.warehouse_dir / PUBLISHED).write_text(
-        json.dumps({"fingerprint": state["fingerprint"], "run_id": run_id}), encoding="utf-8"
-    )
+    _write(settings.warehouse_dir / PUBLISHED,
+           {"fingerprint": state["fingerprint"], "run_id": run_id})
 
 
 def nothing_new_since(settings: Settings) -> str | None:
     """The run id of the last publication when nothing it depended on has changed since."""
-    recorded = settings.warehouse_dir / PUBLISHED
-    if not recorded.exists() or not published_database(settings.warehouse_dir).exists():
+    state = _read(settings.warehouse_dir / PUBLISHED)
+    if not state.get("run_id") or not published_database(settings.warehouse_dir).exists():
         return None
-    state = json.loads(recorded.read_text(encoding="utf-8"))
     if state.get("fingerprint") != run_fingerprint(settings):
         return None
-    return str(state.get("run_id"))
+    return str(state["run_id"])
 
 
 def project_digest(parts: tuple[str, ...] = _PROJECT_PARTS) -> str:
@@ -151,6 +167,28 @@ def project_digest(parts: tuple[str, ...] = _PROJECT_PARTS) -> str:
             digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _write(path: Path, state: dict[str, object]) -> None:
+    """A record written beside and renamed into place: a run killed while writing it leaves
+    the previous record or none, never half of one."""
+    partial = path.with_name(f"{path.name}.partial")
+    partial.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _read(path: Path) -> dict[str, object]:
+    """A record, or {} when there is none or it cannot be read (a record is an optimisation:
+    without one, the run does the whole job)."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _strings(value: object) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 def _digest(data: bytes) -> str:

@@ -22,7 +22,13 @@ import pytest
 from run_guard_steps import RESUMING
 
 from pipelines.cli import main
-from pipelines.no_op import complete_build_since, mark_built, mark_run_started
+from pipelines.no_op import (
+    LOADED_PARTS,
+    complete_build_since,
+    mark_built,
+    mark_loaded,
+    mark_run_started,
+)
 from pipelines.settings import Settings
 
 
@@ -38,6 +44,8 @@ def built(tmp_path: Path) -> Settings:
     settings.warehouse_dir.mkdir()
     settings.build_database.write_bytes(b"")
     mark_run_started(settings, "run-1")
+    for part in LOADED_PARTS:
+        mark_loaded(settings, "run-1", part)
     assert mark_built(settings, "run-1")
     return settings
 
@@ -68,9 +76,48 @@ def test_a_build_by_another_run_than_the_one_that_loaded_is_not_recorded(tmp_pat
     was not this one) leaves nothing to resume from."""
     settings = Settings(extracts_dir=tmp_path, warehouse_dir=tmp_path / "warehouse")
     mark_run_started(settings, "run-1")
+    for part in LOADED_PARTS:
+        mark_loaded(settings, "run-1", part)
     settings.build_database.write_bytes(b"")
     assert not mark_built(settings, "run-2")
     assert complete_build_since(settings) is None
+
+
+def test_a_build_after_a_run_that_left_out_a_load_is_not_recorded(tmp_path: Path) -> None:
+    """A run of some of the job's steps (`dagster dev`: the landing and the build, one raw
+    step left out) built over a raw layer without that load: nothing to resume from."""
+    settings = Settings(extracts_dir=tmp_path, warehouse_dir=tmp_path / "warehouse")
+    mark_run_started(settings, "run-1")
+    for part in LOADED_PARTS[1:]:
+        mark_loaded(settings, "run-1", part)
+    settings.build_database.write_bytes(b"")
+    assert not mark_built(settings, "run-1")
+    assert complete_build_since(settings) is None
+
+
+def test_an_unreadable_record_means_no_build_to_resume_from(built: Settings) -> None:
+    (built.warehouse_dir / ".built-fingerprint.json").write_text("{half a rec", encoding="utf-8")
+    assert complete_build_since(built) is None
+
+
+def test_a_spark_build_is_not_resumed_from_a_copied_warehouse(tmp_path: Path) -> None:
+    """A Spark build names its tables by absolute path: a copy of its warehouse would read the
+    original's tables. A DuckDB build is one file, whole where it is copied to."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    for engine in ("duckdb", "spark"):
+        settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / engine / "warehouse",
+                            engine=engine)
+        mark_run_started(settings, "run-1")
+        for part in LOADED_PARTS:
+            mark_loaded(settings, "run-1", part)
+        settings.build_database.parent.mkdir(parents=True, exist_ok=True)
+        settings.build_database.write_bytes(b"")
+        assert mark_built(settings, "run-1")
+        assert complete_build_since(settings) == "run-1"
+        copied = shutil.copytree(settings.warehouse_dir, tmp_path / engine / "copy")
+        moved = complete_build_since(settings.replace(warehouse_dir=copied))
+        assert moved == ("run-1" if engine == "duckdb" else None), engine
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ import duckdb
 import psutil
 import pytest
 from conftest import recorded
-from run_guard_steps import RUN, left_running
+from run_guard_steps import RESUMING, RUN, left_running
 
 from pipelines.cli import EXIT_BUSY, main
 from pipelines.publish import published_state
@@ -196,8 +196,9 @@ def test_site_failure_after_publish_says_the_marts_were_published(
     monkeypatch.setenv("SALES_KPI_STEP_RETRIES", "0")
     code = main(["run", "--extracts", str(stopped_after_build / "extracts"),
                  "--warehouse", str(warehouse)])
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert code == 1, err[-2000:]
+    assert RESUMING in out
     assert "  - kpi_site: " in err
     assert "the marts WERE published by this run (a later step failed)" in err
     import duckdb

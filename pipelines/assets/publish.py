@@ -6,7 +6,8 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines.assets.dbt import sales_kpi_dbt_models
 from pipelines.assets.owners import WITH_SALES_MANAGEMENT
-from pipelines.no_op import mark_published
+from pipelines.assets.quality import start_resumed_step
+from pipelines.no_op import RESUME_JOB, mark_published
 from pipelines.publish import PUBLISHED_TABLES, RunRecord, publish_marts
 from pipelines.resources import PipelineSettings, build_connection, warehouse_connection
 
@@ -33,6 +34,8 @@ def published_marts(
     context: AssetExecutionContext, warehouse: DuckDBResource, pipeline: PipelineSettings
 ) -> MaterializeResult:
     settings = pipeline.settings()
+    if context.run.job_name == RESUME_JOB:
+        start_resumed_step(context.log.info, settings)
     with build_connection(warehouse, settings) as con:
         as_of = con.execute("select as_of from intermediate.int_as_of").fetchone()[0]  # type: ignore[index]
         version = con.execute(

@@ -4,7 +4,7 @@ Blocking checks (severity ERROR) keep `published_marts` from running, so a faile
 the published file exactly as it was; warnings (WARN) are shown and the marts still publish.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -54,7 +54,7 @@ def quality_checks(
 ) -> Iterator[AssetCheckResult]:
     settings = pipeline.settings()
     if context.run.job_name == RESUME_JOB:
-        _start_resumed_run(context, settings)
+        start_resumed_step(context.log.info, settings)
     with build_connection(warehouse, settings) as con:
         previous = stage_previous_publication(
             con, settings.warehouse_dir, context.run.run_id, settings.run_settings()
@@ -84,12 +84,13 @@ def quality_checks(
         )
 
 
-def _start_resumed_run(context: AssetCheckExecutionContext, settings: Settings) -> None:
-    """The first step of a resumed run (pipelines/no_op.py): it holds the warehouse's lock, as
-    the load does for a whole run, and finds the complete build it resumes from."""
+def start_resumed_step(log: Callable[[str], None], settings: Settings) -> None:
+    """A step of a resumed run (pipelines/no_op.py) — its checks, and its publication, which
+    `dagster dev` may re-execute alone: it holds the warehouse's lock, as the load does for a
+    whole run, and finds the complete build it resumes from, or fails saying there is none."""
     try:
         hold_for_this_process(settings.warehouse_dir)
         built = require_complete_build(settings)
     except (WarehouseBusy, NothingToResume) as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
-    context.log.info(f"resuming from the complete build of run {built[:8]}")
+    log(f"resuming from the complete build of run {built[:8]}")

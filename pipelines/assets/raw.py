@@ -19,7 +19,7 @@ from pipelines.engines import EngineUnavailable, require_engine
 from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.ingest.loader import load_entity
 from pipelines.ingest.raw_layer import ensure_raw_layer
-from pipelines.no_op import mark_run_started
+from pipelines.no_op import mark_loaded, mark_run_started
 from pipelines.resources import PipelineSettings, warehouse_connection
 from pipelines.run_guard import WarehouseBusy, hold_for_this_process
 from pipelines.targets import TargetOverrideError, load_overrides
@@ -139,6 +139,7 @@ def build_raw_asset(entity_name: str) -> AssetsDefinition:
                 metadata=metadata,
                 allow_retries=False,  # bad input stays bad: no point retrying
             )
+        mark_loaded(settings, context.run_id, entity_name)
         return MaterializeResult(metadata=metadata)
 
     return _raw_entity
@@ -168,6 +169,7 @@ def target_overrides(
         except TargetOverrideError as exc:
             raise Failure(description=str(exc), allow_retries=False) from exc
     context.log.info(f"{len(overrides)} target override(s) from {settings.target_overrides_file}")
+    mark_loaded(settings, context.run_id, "target_overrides")
     return MaterializeResult(
         metadata={"overrides": len(overrides), "file": str(settings.target_overrides_file)}
     )
