@@ -261,7 +261,7 @@ def _closing_summary(
     if settings.source_mapping and adapter_report.exists():
         say(adapter_report.read_text(encoding="utf-8"))
     if loaded_by:
-        say(f"loaded by run {loaded_by[:8]}, whose build this run checked and published:")
+        say(f"loaded by run {loaded_by[:8]}, whose build this run resumed from:")
     say(_summary(settings, loaded_by or outcome.run_id))
     _print_landing_notes(settings, say)
     say()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 
 from pipelines.contract import ENTITY_NAMES
@@ -33,6 +34,8 @@ RESUME_JOB = "nightly_resume"
 PENDING = ".run-fingerprint.json"
 PUBLISHED = ".published-fingerprint.json"
 BUILT = ".built-fingerprint.json"
+# The build record's format: a record of another format (an older release's) is not trusted
+BUILT_FORMAT = 2
 # What a run loads before its build: every entity of the contract and the target overrides
 # (the raw steps, pipelines/assets/raw.py); a build is complete only after all of them
 LOADED_PARTS = (*ENTITY_NAMES, "target_overrides")
@@ -97,18 +100,20 @@ def mark_built(settings: Settings, run_id: str) -> bool:
     if not set(LOADED_PARTS) <= set(_strings(state.get("loaded"))):
         return False
     _write(settings.warehouse_dir / BUILT, {
-        "fingerprint": state["fingerprint"], "run_id": run_id,
+        "format": BUILT_FORMAT, "fingerprint": state["fingerprint"], "run_id": run_id,
         # a Spark build is read through absolute paths (its catalog, the build's views)
         "warehouse": str(settings.warehouse_dir.resolve()),
     })
     return True
 
 
-def require_complete_build(settings: Settings) -> str:
-    """The first step of a resumed run: the build it audits and publishes must be a complete
-    build of these inputs (a resume launched by hand in `dagster dev` on another or a partial
-    build would publish it). Raises NothingToResume otherwise."""
-    built = complete_build_since(settings)
+def require_complete_build(settings: Settings, *, same_inputs: bool = True) -> str:
+    """A step of a resumed run: the build it audits and publishes must be a complete build of
+    these inputs (a resume launched by hand in `dagster dev` on another or a partial build
+    would publish it). Its checks ask that of the landing folder as it is; its publication
+    (`same_inputs=False`) only that the build is still the recorded one — a delivery landing
+    during the checks is the next night's, as in any run. Raises NothingToResume otherwise."""
+    built = complete_build_since(settings) if same_inputs else recorded_build(settings)
     if built is None:
         raise NothingToResume(
             f"nothing to resume from in {settings.warehouse_dir}: its build is not a complete "
@@ -125,13 +130,23 @@ def complete_build_since(settings: Settings) -> str | None:
     """The run id of the build the warehouse holds when it is a complete build of exactly
     what the next run would build (the same files, settings, engine, overrides and
     project), else None."""
+    built = recorded_build(settings)
+    if built is None:
+        return None
     state = _read(settings.warehouse_dir / BUILT)
-    if not state.get("run_id") or not settings.build_database.exists():
+    return built if state.get("fingerprint") == run_fingerprint(settings) else None
+
+
+def recorded_build(settings: Settings) -> str | None:
+    """The run id of the complete build the warehouse records (of whatever inputs), if its
+    build is there to be read: a DuckDB build is one file of its own, whole wherever the
+    warehouse is copied to; a Spark build names its tables by absolute path, so it counts only
+    where it was made."""
+    state = _read(settings.warehouse_dir / BUILT)
+    if state.get("format") != BUILT_FORMAT or not state.get("run_id"):
         return None
-    if state.get("fingerprint") != run_fingerprint(settings):
+    if not settings.build_database.exists():
         return None
-    # a DuckDB build is one file of its own, whole wherever the warehouse is copied to; a Spark
-    # build names its tables by absolute path: it is resumed from where it was made only
     moved = state.get("warehouse") != str(settings.warehouse_dir.resolve())
     if settings.engine == "spark" and moved:
         return None
@@ -172,7 +187,7 @@ def project_digest(parts: tuple[str, ...] = _PROJECT_PARTS) -> str:
 def _write(path: Path, state: dict[str, object]) -> None:
     """A record written beside and renamed into place: a run killed while writing it leaves
     the previous record or none, never half of one."""
-    partial = path.with_name(f"{path.name}.partial")
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
     partial.write_text(json.dumps(state), encoding="utf-8")
     os.replace(partial, path)
 

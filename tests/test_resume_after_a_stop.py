@@ -100,6 +100,18 @@ def test_an_unreadable_record_means_no_build_to_resume_from(built: Settings) -> 
     assert complete_build_since(built) is None
 
 
+def test_a_record_of_an_older_release_is_not_trusted(built: Settings) -> None:
+    """A record without this release's format (written before a build was recorded only
+    after every load of its run) is not resumed from."""
+    import json
+
+    record = built.warehouse_dir / ".built-fingerprint.json"
+    state = json.loads(record.read_text(encoding="utf-8"))
+    record.write_text(json.dumps({k: v for k, v in state.items() if k != "format"}),
+                      encoding="utf-8")
+    assert complete_build_since(built) is None
+
+
 def test_a_spark_build_is_not_resumed_from_a_copied_warehouse(tmp_path: Path) -> None:
     """A Spark build names its tables by absolute path: a copy of its warehouse would read the
     original's tables. A DuckDB build is one file, whole where it is copied to."""

@@ -35,7 +35,7 @@ def published_marts(
 ) -> MaterializeResult:
     settings = pipeline.settings()
     if context.run.job_name == RESUME_JOB:
-        start_resumed_step(context.log.info, settings)
+        start_resumed_step(context.log.info, settings, same_inputs=False)
     with build_connection(warehouse, settings) as con:
         as_of = con.execute("select as_of from intermediate.int_as_of").fetchone()[0]  # type: ignore[index]
         version = con.execute(

@@ -54,7 +54,7 @@ def quality_checks(
 ) -> Iterator[AssetCheckResult]:
     settings = pipeline.settings()
     if context.run.job_name == RESUME_JOB:
-        start_resumed_step(context.log.info, settings)
+        start_resumed_step(context.log.info, settings, same_inputs=True)
     with build_connection(warehouse, settings) as con:
         previous = stage_previous_publication(
             con, settings.warehouse_dir, context.run.run_id, settings.run_settings()
@@ -84,13 +84,16 @@ def quality_checks(
         )
 
 
-def start_resumed_step(log: Callable[[str], None], settings: Settings) -> None:
+def start_resumed_step(
+    log: Callable[[str], None], settings: Settings, *, same_inputs: bool
+) -> None:
     """A step of a resumed run (pipelines/no_op.py) — its checks, and its publication, which
     `dagster dev` may re-execute alone: it holds the warehouse's lock, as the load does for a
-    whole run, and finds the complete build it resumes from, or fails saying there is none."""
+    whole run, and finds the complete build it resumes from (`require_complete_build`), or
+    fails saying there is none."""
     try:
         hold_for_this_process(settings.warehouse_dir)
-        built = require_complete_build(settings)
+        built = require_complete_build(settings, same_inputs=same_inputs)
     except (WarehouseBusy, NothingToResume) as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
     log(f"resuming from the complete build of run {built[:8]}")
