@@ -15,9 +15,9 @@ setup: $(STAMP)
 
 # The pinned set installs through uv (itself pinned in constraints.txt, bootstrapped by pip),
 # which fetches and unpacks in parallel: ≈ 2 s where pip takes ≈ 45 (pip compiles bytecode as
-# it goes; after uv, `compile` below does). uv reads none of pip's settings, so where pip is given a package index of its own
-# (PIP_INDEX_URL, PIP_NO_INDEX, or index-url / no-index in a pip.conf) pip installs, from that
-# index; extra indexes and find-links only add sources, and uv resolves the same pins from
+# it goes; after uv, `compile` below does). uv reads none of pip's settings, so where pip is
+# given a package index of its own (PIP_INDEX_URL, PIP_NO_INDEX, or index-url / no-index in a
+# pip.conf) pip installs, from that index; extra indexes and find-links only add sources, and uv resolves the same pins from
 # PyPI without them. Where uv cannot be installed or fails, pip installs the same pins.
 # (`$(call install,…)` splits its argument at commas: write a comma in the extras as $(comma))
 comma := ,
@@ -38,8 +38,9 @@ endef
 # every core: every run and test process would otherwise compile what it imports again where
 # bytecode is not written (PYTHONDONTWRITEBYTECODE). Left out: the packages' own test suites
 # and plotly's generated graph objects (16 of the 41 MB of source; only `plotly` itself is
-# imported, by the dashboard, for the path of its plotly.min.js): 25 → 19 CPU-s. A file that does not compile is skipped
-# (some packages ship such files); it would compile, or fail, at import as it always does.
+# imported, by the dashboard, for the path of its plotly.min.js): 25 → 19 CPU-s. A file that
+# does not compile is skipped (some packages ship such files); it would compile, or fail, at
+# import as it always does.
 NOT_COMPILED := /tests/|/plotly/graph_objs/
 SITE_PACKAGES = $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 define compile
@@ -81,8 +82,8 @@ run: setup
 
 ## test: the test suite on the default engine (real DuckDB, Dagster, dbt, GX, a real browser),
 ## on every core (pytest-xdist: a file at a time, the costliest first: COSTLIEST_FIRST in
-## tests/conftest.py), in about four and a half minutes on two cores (five with setup). Everything but the Spark tests
-## (marker `spark`), which are `make test-spark`; CI (.ci/run) runs both. The 25 slowest tests
+## tests/conftest.py), in about four and a half minutes on two cores (five with setup).
+## Everything but the Spark tests (marker `spark`), which are `make test-spark`; CI (.ci/run) runs both. The 25 slowest tests
 ## are listed at the end (where the time goes, in every CI log). One dbt thread per build: the
 ## test workers already keep every core busy (duckdb_threads; ≈ 10 % less CPU)
 XDIST := -n auto --dist loadfile --no-loadscope-reorder

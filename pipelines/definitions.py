@@ -43,14 +43,15 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     from pipelines.resources import DbtBuildResource, PipelineSettings, warehouse_resource
 
     settings = settings or Settings.from_env()
+    # Both jobs run the same way: one process (DuckDB allows a single writer per database
+    # file), the failure alert, the retries for transient failures
+    run_as_nightly = {"executor_def": in_process_executor, "hooks": {alert_on_failure},
+                      "op_retry_policy": retry_policy(settings)}
     nightly = define_asset_job(
         NIGHTLY_JOB,
         selection=AssetSelection.all(),
         description="Load new CRM extracts, rebuild, audit and publish the KPI marts.",
-        # One process: DuckDB allows a single writer per database file.
-        executor_def=in_process_executor,
-        hooks={alert_on_failure},
-        op_retry_policy=retry_policy(settings),
+        **run_as_nightly,
     )
     # The nightly job's last steps alone, on the complete build a stopped run left behind
     # (pipelines/no_op.py): the same checks gate the same publication
@@ -60,9 +61,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         | AssetSelection.checks(quality_checks),
         description="Audit and publish the complete build a stopped nightly run left behind "
         "(its load and dbt build are not repeated).",
-        executor_def=in_process_executor,
-        hooks={alert_on_failure},
-        op_retry_policy=retry_policy(settings),
+        **run_as_nightly,
     )
     freshness = freshness_checks(settings)
     # configured at launch: a run's config may replace the settings, and the dbt resource reads

@@ -130,18 +130,23 @@ def complete_build_since(settings: Settings) -> str | None:
     """The run id of the build the warehouse holds when it is a complete build of exactly
     what the next run would build (the same files, settings, engine, overrides and
     project), else None."""
-    built = recorded_build(settings)
-    if built is None:
+    state = _build_record(settings)
+    if state is None or state.get("fingerprint") != run_fingerprint(settings):
         return None
-    state = _read(settings.warehouse_dir / BUILT)
-    return built if state.get("fingerprint") == run_fingerprint(settings) else None
+    return str(state["run_id"])
 
 
 def recorded_build(settings: Settings) -> str | None:
     """The run id of the complete build the warehouse records (of whatever inputs), if its
-    build is there to be read: a DuckDB build is one file of its own, whole wherever the
-    warehouse is copied to; a Spark build names its tables by absolute path, so it counts only
-    where it was made."""
+    build is there to be read."""
+    state = _build_record(settings)
+    return None if state is None else str(state["run_id"])
+
+
+def _build_record(settings: Settings) -> dict[str, object] | None:
+    """The build record when it is of this release's format and its build is there to be
+    read: a DuckDB build is one file of its own, whole wherever the warehouse is copied to; a
+    Spark build names its tables by absolute path, so it counts only where it was made."""
     state = _read(settings.warehouse_dir / BUILT)
     if state.get("format") != BUILT_FORMAT or not state.get("run_id"):
         return None
@@ -150,7 +155,7 @@ def recorded_build(settings: Settings) -> str | None:
     moved = state.get("warehouse") != str(settings.warehouse_dir.resolve())
     if settings.engine == "spark" and moved:
         return None
-    return str(state["run_id"])
+    return state
 
 
 def mark_published(settings: Settings, run_id: str) -> None:

@@ -32,6 +32,13 @@ from pipelines.no_op import (
 from pipelines.settings import Settings
 
 
+def loads(settings: Settings, run_id: str, parts: tuple[str, ...] = LOADED_PARTS) -> None:
+    """Run `run_id`'s first step, then its raw steps of `parts`, each loaded to the end."""
+    mark_run_started(settings, run_id)
+    for part in parts:
+        mark_loaded(settings, run_id, part)
+
+
 @pytest.fixture
 def built(tmp_path: Path) -> Settings:
     """Settings over a landing folder with one file, whose warehouse holds the record of a
@@ -43,9 +50,7 @@ def built(tmp_path: Path) -> Settings:
     settings = Settings(extracts_dir=tmp_path / "landing", warehouse_dir=tmp_path / "warehouse")
     settings.warehouse_dir.mkdir()
     settings.build_database.write_bytes(b"")
-    mark_run_started(settings, "run-1")
-    for part in LOADED_PARTS:
-        mark_loaded(settings, "run-1", part)
+    loads(settings, "run-1")
     assert mark_built(settings, "run-1")
     return settings
 
@@ -75,9 +80,7 @@ def test_a_build_by_another_run_than_the_one_that_loaded_is_not_recorded(tmp_pat
     """A dbt build on its own (a few models materialized in `dagster dev`, a run whose load
     was not this one) leaves nothing to resume from."""
     settings = Settings(extracts_dir=tmp_path, warehouse_dir=tmp_path / "warehouse")
-    mark_run_started(settings, "run-1")
-    for part in LOADED_PARTS:
-        mark_loaded(settings, "run-1", part)
+    loads(settings, "run-1")
     settings.build_database.write_bytes(b"")
     assert not mark_built(settings, "run-2")
     assert complete_build_since(settings) is None
@@ -87,9 +90,7 @@ def test_a_build_after_a_run_that_left_out_a_load_is_not_recorded(tmp_path: Path
     """A run of some of the job's steps (`dagster dev`: the landing and the build, one raw
     step left out) built over a raw layer without that load: nothing to resume from."""
     settings = Settings(extracts_dir=tmp_path, warehouse_dir=tmp_path / "warehouse")
-    mark_run_started(settings, "run-1")
-    for part in LOADED_PARTS[1:]:
-        mark_loaded(settings, "run-1", part)
+    loads(settings, "run-1", LOADED_PARTS[1:])
     settings.build_database.write_bytes(b"")
     assert not mark_built(settings, "run-1")
     assert complete_build_since(settings) is None
@@ -120,9 +121,7 @@ def test_a_spark_build_is_not_resumed_from_a_copied_warehouse(tmp_path: Path) ->
     for engine in ("duckdb", "spark"):
         settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / engine / "warehouse",
                             engine=engine)
-        mark_run_started(settings, "run-1")
-        for part in LOADED_PARTS:
-            mark_loaded(settings, "run-1", part)
+        loads(settings, "run-1")
         settings.build_database.parent.mkdir(parents=True, exist_ok=True)
         settings.build_database.write_bytes(b"")
         assert mark_built(settings, "run-1")
