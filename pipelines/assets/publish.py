@@ -61,7 +61,11 @@ def published_marts(
         history_runs_kept=settings.history_runs_kept,
     )
     mark_published(settings, context.run.run_id)
-    context.log.info(f"published {len(published.tables)} tables to {published.database}")
+    context.log.info(
+        f"published {len(published.tables)} tables to {published.database} ("
+        + ("the marts as copied during the checks" if published.written_ahead
+           else "the marts copied here") + ")"
+    )
     return MaterializeResult(
         metadata={
             "path": MetadataValue.path(str(published.database)),

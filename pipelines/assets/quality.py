@@ -2,6 +2,8 @@
 
 Blocking checks (severity ERROR) keep `published_marts` from running, so a failed check leaves
 the published file exactly as it was; warnings (WARN) are shown and the marts still publish.
+While the checks run, the publication's copy of the marts is written beside them
+(pipelines/publication_ahead.py) and discarded when a blocking check fails.
 """
 
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines.audit import stage_previous_publication
 from pipelines.no_op import RESUME_JOB, NothingToResume, require_complete_build
+from pipelines.publication_ahead import start_publication_ahead
 from pipelines.quality.checks import CHECKS, data_docs_index
 from pipelines.quality.run_checks import run_quality_checks
 from pipelines.resources import PipelineSettings, build_connection
@@ -63,7 +66,17 @@ def quality_checks(
         "comparing with published run "
         + (previous["run_id"] if previous else "none (first publication)")
     )
-    outcomes = run_quality_checks(settings, run_name=context.run.run_id, log=context.log.info)
+    # the publication's copy is written while the checks read the same build
+    ahead = start_publication_ahead(settings, context.run.run_id)
+    try:
+        outcomes = run_quality_checks(
+            settings, run_name=context.run.run_id, log=context.log.info
+        )
+    except BaseException:
+        ahead.finish(keep=False, log=context.log.info)
+        raise
+    blocked = any(outcome.check.blocking and not outcome.passed for outcome in outcomes)
+    ahead.finish(keep=not blocked, log=context.log.info)
     docs = data_docs_index(settings)
     for outcome in outcomes:
         check = outcome.check
