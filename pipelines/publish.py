@@ -3,7 +3,9 @@ plus Parquet copies, plus the history of what was published.
 
 Readers open `<warehouse>/marts.duckdb` read-only. DuckDB lets no other process open a file
 while one writes it, so the published file is never written in place: a new file is built
-next to it and then replaces it with an atomic rename. A reader that has the old file open
+next to it and then replaces it with an atomic rename. The marts are copied into that file
+while the checks run (`write_marts_ahead`, started by the checks step:
+pipelines/publication_ahead.py); the publication adds the history and swaps it in. A reader that has the old file open
 keeps reading the old file; the next one opens the new one. The Parquet copies are written to
 a new folder per run and `<warehouse>/parquet` is a symbolic link swapped the same way.
 

@@ -43,6 +43,14 @@ from pipelines import job_runner
 from pipelines.audit import stage_previous_publication
 from pipelines.cli import main
 from pipelines.job_runner import JobOutcome
+from pipelines.publish import (
+    PUBLISHED_TABLES,
+    Published,
+    RunRecord,
+    publish_marts,
+    published_parquet,
+    write_marts_ahead,
+)
 from pipelines.quality.checks import CheckOutcome
 from pipelines.quality.run_checks import run_quality_checks
 from pipelines.sample import generate_sample
@@ -884,11 +892,69 @@ def test_published_history_keeps_one_copy_per_distinct_publication(
     assert failed.run.outcome.run_id not in history(failed.warehouse)["runs"]
 
 
+def test_the_marts_are_copied_for_publication_while_the_checks_run(first_run: FirstRun) -> None:
+    """The W of write–audit–publish runs beside the A: the checks step's child copied the
+    marts into the run's candidate, the publication swapped that candidate in (its log says
+    which way it went), and nothing of the candidate is left beside the published file."""
+    warehouse, run_id = first_run.warehouse, first_run.run.outcome.run_id
+    log = (warehouse / "logs" / f"run-{run_id}.log").read_text(encoding="utf-8")
+    assert "the marts were copied for publication while the checks ran" in log
+    assert "(the marts as copied during the checks)" in log
+    with duckdb.connect(str(first_run.build_copy / "warehouse.duckdb"), read_only=True) as con:
+        built = {name: con.execute(f"select count(*) from marts.{name}").fetchone()[0]
+                 for name in PUBLISHED_TABLES}
+    assert {name: published_query(warehouse, f"select count(*) from marts.{name}")[0][0]
+            for name in PUBLISHED_TABLES} == built
+    assert list(warehouse.glob(".marts-*")) == []
+
+
+def test_a_blocked_run_discards_the_copy_written_during_its_checks(
+    blocked_run: TamperedRun,
+) -> None:
+    """A blocking check failed: the candidate the checks step's child wrote (file, marker,
+    Parquet folder) is gone, not left for a later run to find."""
+    warehouse, run_id = blocked_run.warehouse, blocked_run.run.outcome.run_id
+    assert blocked_run.run.exit_code != 0
+    assert list(warehouse.glob(".marts-*")) == []
+    assert not (warehouse / "parquet-runs" / run_id).exists()
+
+
+def test_a_copy_written_ahead_is_published_only_from_the_build_it_was_copied_from(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """A candidate is swapped in only when it is complete and its build is unchanged since it
+    was copied; else the publication copies the marts itself, so what is published is always
+    the build the checks passed."""
+    build = tmp_path / "warehouse.duckdb"
+    shutil.copy2(first_run.build_copy / "warehouse.duckdb", build)
+    warehouse = tmp_path / "published"
+    warehouse.mkdir()
+
+    def publish(run_id: str) -> Published:
+        return publish_marts(build, warehouse, RunRecord(run_id, None, "v1.1", {}, 1), "1GB",
+                             history_runs_kept=3)
+
+    write_marts_ahead(build, warehouse, "A", "1GB")
+    assert publish("A").written_ahead
+    write_marts_ahead(build, warehouse, "B", "1GB")
+    with duckdb.connect(str(build)) as con:  # the build changes after the copy
+        con.execute("update marts.dim_leads set team = 'changed after the copy'")
+    assert not publish("B").written_ahead
+    assert published_query(warehouse, "select distinct team from marts.dim_leads") == [
+        ("changed after the copy",)
+    ]
+    with duckdb.connect() as con:
+        parquet = published_parquet(warehouse, "dim_leads")
+        assert con.execute(f"select distinct team from '{parquet}'").fetchall() == [
+            ("changed after the copy",)
+        ]
+    assert list(warehouse.glob(".marts-*")) == []
+
+
 def test_history_retention_keeps_the_last_runs_copies_and_no_identical_copy(
     first_run: FirstRun, tmp_path: Path
 ) -> None:
     """history_runs_kept bounds the copies; an identical re-publication adds none."""
-    from pipelines.publish import RunRecord, publish_marts
 
     build = tmp_path / "warehouse.duckdb"
     shutil.copy2(first_run.build_copy / "warehouse.duckdb", build)
