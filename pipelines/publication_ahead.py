@@ -23,7 +23,7 @@ from pathlib import Path
 from pipelines.publish import discard_candidate, write_marts_ahead
 from pipelines.run_guard import guarded_executable
 from pipelines.safe_text import excerpt
-from pipelines.settings import PROJECT_ROOT, Settings
+from pipelines.settings import Settings
 
 
 @dataclass
@@ -36,13 +36,17 @@ class PublicationAhead:
 
     def finish(self, *, keep: bool, log: Callable[[str], None]) -> bool:
         """Wait for the copy when the candidate may be published (`keep`), else stop it and
-        discard what it wrote. Whether a complete candidate is left for the publication."""
+        discard what it wrote. Whether a complete candidate is left for the publication. A
+        wait that is interrupted (the run is stopped) stops the copy and discards it too."""
         if not keep:
-            self.process.kill()
-            self.process.communicate()
-            discard_candidate(self.warehouse_dir, self.run_id)
+            self.discard()
+            log("the marts copied for publication during the checks are discarded")
             return False
-        output, _ = self.process.communicate()
+        try:
+            output, _ = self.process.communicate()
+        except BaseException:
+            self.discard()
+            raise
         if self.process.returncode != 0:
             lines = output.decode("utf-8", errors="replace").strip().splitlines() or ["?"]
             log(f"the marts could not be copied during the checks (exit "
@@ -53,6 +57,12 @@ class PublicationAhead:
         log("the marts were copied for publication while the checks ran")
         return True
 
+    def discard(self) -> None:
+        """Stop the copy and remove what it wrote."""
+        self.process.kill()
+        self.process.communicate()
+        discard_candidate(self.warehouse_dir, self.run_id)
+
 
 def start_publication_ahead(settings: Settings, run_id: str) -> PublicationAhead:
     """Start writing `run_id`'s candidate from the build (read-only: the checks read it too).
@@ -61,7 +71,8 @@ def start_publication_ahead(settings: Settings, run_id: str) -> PublicationAhead
         [guarded_executable(sys.executable), "-m", __name__, str(settings.build_database),
          str(settings.warehouse_dir), run_id, settings.duckdb_memory_limit],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        cwd=PROJECT_ROOT,
+        # DuckDB spills an in-memory session's data into `.tmp` under its working folder
+        cwd=settings.warehouse_dir,
     )
     return PublicationAhead(process, settings.warehouse_dir, run_id)
 

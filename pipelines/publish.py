@@ -3,11 +3,14 @@ plus Parquet copies, plus the history of what was published.
 
 Readers open `<warehouse>/marts.duckdb` read-only. DuckDB lets no other process open a file
 while one writes it, so the published file is never written in place: a new file is built
-next to it and then replaces it with an atomic rename. The marts are copied into that file
-while the checks run (`write_marts_ahead`, started by the checks step:
-pipelines/publication_ahead.py); the publication adds the history and swaps it in. A reader that has the old file open
-keeps reading the old file; the next one opens the new one. The Parquet copies are written to
-a new folder per run and `<warehouse>/parquet` is a symbolic link swapped the same way.
+next to it and then replaces it with an atomic rename. In a run of the job the marts are
+copied into that file while the checks run (`write_marts_ahead`, started by the checks step:
+pipelines/publication_ahead.py) and the publication adds the history and swaps it in; when
+no ready copy of this very build is there (the copy failed, the build changed since, the
+step is run again alone or retried), the publication copies the marts itself. A reader that
+has the old file open keeps reading the old file; the next one opens the new one. The Parquet
+copies are written to a new folder per run and `<warehouse>/parquet` is a symbolic link
+swapped the same way.
 
 The published file is also the record of what was published: each publication carries over
 the previous file's `runs`, `dim_leads_history` and `kpi_scorecard_history` and appends its
@@ -197,18 +200,22 @@ def write_marts_ahead(
         raise RuntimeError(f"{build_database} changed while its marts were copied")
     marker = _ready_marker(candidate)
     written = marker.with_name(f"{marker.name}.{uuid.uuid4().hex}")
-    written.write_text(json.dumps({"format": 1, "build": before}), encoding="utf-8")
+    written.write_text(json.dumps({"format": 2, "build": before}), encoding="utf-8")
     os.replace(written, marker)
     return candidate
 
 
 def discard_candidate(warehouse_dir: Path, run_id: str) -> None:
     """Remove a run's unpublished candidate: its file, marker and Parquet folder (the
-    audit blocked it, or its writing failed; the publication then writes its own)."""
-    candidate = candidate_database(warehouse_dir, run_id)
+    audit blocked it, or its writing failed). Never for a run that may have published: its
+    Parquet folder may be the one `<warehouse>/parquet` points at."""
+    _remove_candidate_file(candidate_database(warehouse_dir, run_id))
+    shutil.rmtree(_parquet_run_dir(warehouse_dir, run_id), ignore_errors=True)
+
+
+def _remove_candidate_file(candidate: Path) -> None:
     for path in (_ready_marker(candidate), candidate, Path(f"{candidate}.wal")):
         path.unlink(missing_ok=True)
-    shutil.rmtree(_parquet_run_dir(warehouse_dir, run_id), ignore_errors=True)
 
 
 def publish_marts(
@@ -227,7 +234,9 @@ def publish_marts(
     staging = candidate_database(warehouse_dir, run.run_id)
     written_ahead = _take_ready(staging, build_database)
     if not written_ahead:
-        discard_candidate(warehouse_dir, run.run_id)
+        # its Parquet folder stays: the marts' files are written again in place, and a retry
+        # of this step after its swap finds that folder published (the link points at it)
+        _remove_candidate_file(staging)
     tables: dict[str, int] = {}
     try:
         with _publishing_connection(memory_limit) as con:
@@ -294,8 +303,9 @@ def _ready_marker(candidate: Path) -> Path:
 
 
 def _build_identity(build_database: Path) -> list[list[int] | None]:
-    """The build file and its write-ahead log as they are on disk (size, modification time):
-    a candidate is published only from the build it was copied from."""
+    """The build file and its write-ahead log as they are on disk (inode, size, modification
+    and change times): a candidate is published only from the build it was copied from. (On
+    Spark the build file is the views over Spark's Parquet, which every Spark build replaces.)"""
     identity: list[list[int] | None] = []
     for path in (build_database, Path(f"{build_database}.wal")):
         try:
@@ -303,7 +313,7 @@ def _build_identity(build_database: Path) -> list[list[int] | None]:
         except FileNotFoundError:
             identity.append(None)
         else:
-            identity.append([stat.st_size, stat.st_mtime_ns])
+            identity.append([stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns])
     return identity
 
 
@@ -318,7 +328,7 @@ def _take_ready(candidate: Path, build_database: Path) -> bool:
         return False
     marker.unlink(missing_ok=True)
     return (
-        isinstance(recorded, dict) and recorded.get("format") == 1
+        isinstance(recorded, dict) and recorded.get("format") == 2
         and recorded.get("build") == _build_identity(build_database) and candidate.exists()
     )
 
@@ -464,9 +474,10 @@ def _parquet_run_dir(warehouse_dir: Path, run_id: str) -> Path:
 
 
 def _clean_leftovers(warehouse_dir: Path, keep_run: str) -> None:
-    """What a killed publication left: its unfinished file, and Parquet folders of runs that
-    were never published — but for the publishing run's own candidate. Safe because a run
-    holds the warehouse's lock (run_guard)."""
+    """What stopped runs left: a killed publication's unfinished file, the candidates of
+    checks steps that were stopped or whose publication never ran, and the Parquet folders
+    of runs that were never published — but for the publishing run's own candidate. Safe
+    because a run holds the warehouse's lock (run_guard)."""
     own = candidate_database(warehouse_dir, keep_run).name
     for leftover in warehouse_dir.glob(".marts-*.duckdb*"):
         if not leftover.name.startswith(own):

@@ -915,6 +915,8 @@ def test_a_blocked_run_discards_the_copy_written_during_its_checks(
     Parquet folder) is gone, not left for a later run to find."""
     warehouse, run_id = blocked_run.warehouse, blocked_run.run.outcome.run_id
     assert blocked_run.run.exit_code != 0
+    log = (warehouse / "logs" / f"run-{run_id}.log").read_text(encoding="utf-8")
+    assert "the marts copied for publication during the checks are discarded" in log
     assert list(warehouse.glob(".marts-*")) == []
     assert not (warehouse / "parquet-runs" / run_id).exists()
 
@@ -936,6 +938,12 @@ def test_a_copy_written_ahead_is_published_only_from_the_build_it_was_copied_fro
 
     write_marts_ahead(build, warehouse, "A", "1GB")
     assert publish("A").written_ahead
+    assert {p.stem for p in published_parquet(warehouse).glob("*.parquet")} >= set(
+        PUBLISHED_TABLES
+    )
+    candidate = write_marts_ahead(build, warehouse, "gone", "1GB")
+    candidate.unlink()  # its marker is left: without the file there is nothing to swap in
+    assert not publish("gone").written_ahead
     write_marts_ahead(build, warehouse, "B", "1GB")
     with duckdb.connect(str(build)) as con:  # the build changes after the copy
         con.execute("update marts.dim_leads set team = 'changed after the copy'")

@@ -73,7 +73,7 @@ def quality_checks(
             settings, run_name=context.run.run_id, log=context.log.info
         )
     except BaseException:
-        ahead.finish(keep=False, log=context.log.info)
+        ahead.discard()
         raise
     blocked = any(outcome.check.blocking and not outcome.passed for outcome in outcomes)
     ahead.finish(keep=not blocked, log=context.log.info)
