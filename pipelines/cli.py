@@ -182,6 +182,9 @@ def _run(args: argparse.Namespace) -> int:
 
                 last = nothing_new_since(settings)
                 if last:
+                    from pipelines.publish import remove_leftovers
+
+                    remove_leftovers(settings.warehouse_dir)
                     _say(f"nothing new since run {last[:8]}: no file is new and the settings, "
                          "definitions, overrides and as_of are unchanged; nothing was rebuilt "
                          "or re-published (--force rebuilds)")

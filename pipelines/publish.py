@@ -473,14 +473,22 @@ def _parquet_run_dir(warehouse_dir: Path, run_id: str) -> Path:
     return warehouse_dir / "parquet-runs" / run_id
 
 
-def _clean_leftovers(warehouse_dir: Path, keep_run: str) -> None:
+def remove_leftovers(warehouse_dir: Path) -> None:
+    """What stopped runs left (`_clean_leftovers`), removed by a run that publishes nothing
+    — a night with nothing new — so a candidate stopped in its checks does not stay on disk
+    until the next delivery. The caller holds the warehouse's lock."""
+    if any(warehouse_dir.glob(".marts-*")):
+        _clean_leftovers(warehouse_dir, keep_run=None)
+
+
+def _clean_leftovers(warehouse_dir: Path, keep_run: str | None) -> None:
     """What stopped runs left: a killed publication's unfinished file, the candidates of
     checks steps that were stopped or whose publication never ran, and the Parquet folders
     of runs that were never published — but for the publishing run's own candidate. Safe
     because a run holds the warehouse's lock (run_guard)."""
-    own = candidate_database(warehouse_dir, keep_run).name
+    own = candidate_database(warehouse_dir, keep_run).name if keep_run else None
     for leftover in warehouse_dir.glob(".marts-*.duckdb*"):
-        if not leftover.name.startswith(own):
+        if own is None or not leftover.name.startswith(own):
             leftover.unlink(missing_ok=True)
     runs_dir = warehouse_dir / "parquet-runs"
     target = published_database(warehouse_dir)

@@ -104,6 +104,25 @@ def test_a_night_with_nothing_new_ends_in_seconds_and_says_so(
     assert seconds <= 10 and _published_runs(warehouse) == runs
 
 
+def test_a_night_with_nothing_new_removes_what_a_stopped_run_left(
+    sample: Path, warehouse: Path, rerun: Rerun
+) -> None:
+    """A run stopped in its checks leaves the candidate its copy wrote (`.marts-<run>` and a
+    Parquet folder never published); a night with nothing new publishes nothing, so it is the
+    one to remove them — not the next delivery, days later — and leaves what is published."""
+    stopped = warehouse / ".marts-stopped-run.duckdb"
+    stopped.write_bytes(b"a candidate whose run was stopped")
+    Path(f"{stopped}.ready").write_text("{}", encoding="utf-8")
+    unpublished = warehouse / "parquet-runs" / "stopped-run"
+    unpublished.mkdir(parents=True)
+    (unpublished / "dim_leads.parquet").write_bytes(b"never published")
+    published = (warehouse / "parquet").resolve()
+    assert main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)]) == 0
+    assert list(warehouse.glob(".marts-*")) == []
+    assert not unpublished.exists()
+    assert (warehouse / "parquet").resolve() == published and published.is_dir()
+
+
 def test_a_new_file_or_a_changed_setting_is_not_a_quiet_night(
     sample: Path, warehouse: Path, rerun: Rerun, tmp_path: Path
 ) -> None:
