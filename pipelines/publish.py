@@ -232,6 +232,8 @@ def publish_marts(
     target = published_database(warehouse_dir)
     _clean_leftovers(warehouse_dir, keep_run=run.run_id)
     staging = candidate_database(warehouse_dir, run.run_id)
+    if run.run_id in _published_run_ids(target):
+        return _published_already(warehouse_dir, run.run_id)
     written_ahead = _take_ready(staging, build_database)
     if not written_ahead:
         # its Parquet folder stays: the marts' files are written again in place, and a retry
@@ -494,16 +496,42 @@ def _clean_leftovers(warehouse_dir: Path, keep_run: str | None) -> None:
     target = published_database(warehouse_dir)
     if not runs_dir.is_dir():
         return
-    published: set[str] = set()
-    if target.exists():
-        with duckdb.connect() as con:
-            con.execute(f"attach {sql_literal(str(target))} as published (read_only)")
-            published = {run_id for (run_id,) in con.execute(
-                f"select run_id from {attached_table(con, 'published', 'runs')}"
-            ).fetchall()}
+    published = _published_run_ids(target)
     for folder in runs_dir.iterdir():
         if folder.is_dir() and folder.name not in published and folder.name != keep_run:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _published_run_ids(target: Path) -> set[str]:
+    """The runs the published file records (none when nothing is published yet)."""
+    if not target.exists():
+        return set()
+    with duckdb.connect() as con:
+        con.execute(f"attach {sql_literal(str(target))} as published (read_only)")
+        return {run_id for (run_id,) in con.execute(
+            f"select run_id from {attached_table(con, 'published', 'runs')}"
+        ).fetchall()}
+
+
+def _published_already(warehouse_dir: Path, run_id: str) -> Published:
+    """A publication run again after its file was swapped in (its step failed later — say,
+    before the Parquet link was swapped — and was retried): nothing is copied or added again
+    (`runs` keeps one row per run); the Parquet link is pointed at the run's folder, as the
+    first attempt would have."""
+    target = published_database(warehouse_dir)
+    folder = _parquet_run_dir(warehouse_dir, run_id)
+    if folder.is_dir():
+        _swap_link(published_parquet(warehouse_dir), folder)
+        _prune_parquet_runs(warehouse_dir, keep=folder)
+    with duckdb.connect(str(target), read_only=True) as con:
+        names = {name for (name,) in con.execute(
+            "select table_name from duckdb_tables()"
+        ).fetchall()}
+        tables = {
+            name: con.execute(f"select count(*) from {published_table(name)}").fetchone()[0]  # type: ignore[index]
+            for name in (*PUBLISHED_TABLES, "runs", *HISTORY_COLUMNS) if name in names
+        }
+    return Published(target, tables)
 
 
 def _swap_link(link: Path, target: Path) -> None:

@@ -959,6 +959,38 @@ def test_a_copy_written_ahead_is_published_only_from_the_build_it_was_copied_fro
     assert list(warehouse.glob(".marts-*")) == []
 
 
+def test_a_publication_run_again_after_its_swap_adds_nothing(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """A publication step retried after its file was swapped in (it failed later — here,
+    before its Parquet link moved): `runs` keeps one row for the run and the history no
+    second copy, and the link is pointed at the run's Parquet as the first attempt would."""
+    build = tmp_path / "warehouse.duckdb"
+    shutil.copy2(first_run.build_copy / "warehouse.duckdb", build)
+    warehouse = tmp_path / "published"
+    warehouse.mkdir()
+
+    def publish() -> Published:
+        return publish_marts(build, warehouse, RunRecord("A", None, "v1.1", {}, 1), "1GB",
+                             history_runs_kept=3)
+
+    first = publish()
+    earlier = warehouse / "parquet-runs" / "earlier"
+    earlier.mkdir()
+    link = published_parquet(warehouse)
+    link.unlink()
+    link.symlink_to(earlier.relative_to(warehouse), target_is_directory=True)
+    history_before = history(warehouse)
+    again = publish()
+    assert again.tables == first.tables
+    assert history(warehouse) == history_before == {
+        "runs": {"A": 1},
+        "dim_leads_history": {"A": first.tables["dim_leads"]},
+        "kpi_scorecard_history": {"A": first.tables["kpi_scorecard"]},
+    }
+    assert link.resolve() == (warehouse / "parquet-runs" / "A").resolve()
+
+
 def test_history_retention_keeps_the_last_runs_copies_and_no_identical_copy(
     first_run: FirstRun, tmp_path: Path
 ) -> None:
