@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 
 from pipelines.contract import ENTITY_NAMES
+from pipelines.files import read_json_object, write_atomically
 from pipelines.publish import published_database
 from pipelines.settings import PROJECT_ROOT, Settings
 
@@ -70,7 +69,7 @@ def mark_run_started(settings: Settings, run_id: str | None = None) -> None:
     load that follows changes the raw layer, so no complete build is left to resume from."""
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
     forget_build(settings)
-    _write(settings.warehouse_dir / PENDING,
+    _write_record(settings.warehouse_dir / PENDING,
            {"fingerprint": run_fingerprint(settings), "started_by": run_id})
 
 
@@ -81,11 +80,11 @@ def forget_build(settings: Settings) -> None:
 
 def mark_loaded(settings: Settings, run_id: str, part: str) -> None:
     """A raw step of run `run_id` loaded its part (an entity, the overrides) to the end."""
-    state = _read(settings.warehouse_dir / PENDING)
+    state = read_json_object(settings.warehouse_dir / PENDING)
     if state.get("started_by") != run_id:
         return
     loaded = sorted({*_strings(state.get("loaded")), part})
-    _write(settings.warehouse_dir / PENDING, {**state, "loaded": loaded})
+    _write_record(settings.warehouse_dir / PENDING, {**state, "loaded": loaded})
 
 
 def mark_built(settings: Settings, run_id: str) -> bool:
@@ -94,12 +93,12 @@ def mark_built(settings: Settings, run_id: str) -> bool:
     the run whose first step wrote the fingerprint and whose raw steps all loaded to the end
     (a build on its own, or a run of a few of the job's steps in `dagster dev`, leaves nothing
     to resume from); True when recorded."""
-    state = _read(settings.warehouse_dir / PENDING)
+    state = read_json_object(settings.warehouse_dir / PENDING)
     if state.get("started_by") != run_id or not state.get("fingerprint"):
         return False
     if not set(LOADED_PARTS) <= set(_strings(state.get("loaded"))):
         return False
-    _write(settings.warehouse_dir / BUILT, {
+    _write_record(settings.warehouse_dir / BUILT, {
         "format": BUILT_FORMAT, "fingerprint": state["fingerprint"], "run_id": run_id,
         # a Spark build is read through absolute paths (its catalog, the build's views)
         "warehouse": str(settings.warehouse_dir.resolve()),
@@ -147,7 +146,7 @@ def _build_record(settings: Settings) -> dict[str, object] | None:
     """The build record when it is of this release's format and its build is there to be
     read: a DuckDB build is one file of its own, whole wherever the warehouse is copied to; a
     Spark build names its tables by absolute path, so it counts only where it was made."""
-    state = _read(settings.warehouse_dir / BUILT)
+    state = read_json_object(settings.warehouse_dir / BUILT)
     if state.get("format") != BUILT_FORMAT or not state.get("run_id"):
         return None
     if not settings.build_database.exists():
@@ -160,16 +159,16 @@ def _build_record(settings: Settings) -> dict[str, object] | None:
 
 def mark_published(settings: Settings, run_id: str) -> None:
     """A successful publication: its starting fingerprint is the last published one."""
-    state = _read(settings.warehouse_dir / PENDING)
+    state = read_json_object(settings.warehouse_dir / PENDING)
     if not state.get("fingerprint"):
         return
-    _write(settings.warehouse_dir / PUBLISHED,
+    _write_record(settings.warehouse_dir / PUBLISHED,
            {"fingerprint": state["fingerprint"], "run_id": run_id})
 
 
 def nothing_new_since(settings: Settings) -> str | None:
     """The run id of the last publication when nothing it depended on has changed since."""
-    state = _read(settings.warehouse_dir / PUBLISHED)
+    state = read_json_object(settings.warehouse_dir / PUBLISHED)
     if not state.get("run_id") or not published_database(settings.warehouse_dir).exists():
         return None
     if state.get("fingerprint") != run_fingerprint(settings):
@@ -189,22 +188,10 @@ def project_digest(parts: tuple[str, ...] = _PROJECT_PARTS) -> str:
     return digest.hexdigest()
 
 
-def _write(path: Path, state: dict[str, object]) -> None:
+def _write_record(path: Path, state: dict[str, object]) -> None:
     """A record written beside and renamed into place: a run killed while writing it leaves
     the previous record or none, never half of one."""
-    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
-    partial.write_text(json.dumps(state), encoding="utf-8")
-    os.replace(partial, path)
-
-
-def _read(path: Path) -> dict[str, object]:
-    """A record, or {} when there is none or it cannot be read (a record is an optimisation:
-    without one, the run does the whole job)."""
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
+    write_atomically(path, json.dumps(state))
 
 
 def _strings(value: object) -> list[str]:

@@ -39,6 +39,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines.files import read_json_object, write_atomically
 from pipelines.sql_text import comment_literal, quote_ident, sql_literal
 
 # The schema of the marts in the build (dbt's `marts` schema); the published file has none.
@@ -66,6 +67,8 @@ HISTORY_COLUMNS = {
         "attainment, is_complete, status",
     ),
 }
+# Every table of the published file: the marts, `runs` and the history
+PUBLISHED_FILE_TABLES = (*PUBLISHED_TABLES, "runs", *HISTORY_COLUMNS)
 PARQUET_RUNS_KEPT = 3
 HISTORY_DESCRIPTIONS = {
     "runs": "One row per published run: when it was published, as of which instant, under "
@@ -198,10 +201,7 @@ def write_marts_ahead(
     if _build_identity(build_database) != before:
         discard_candidate(warehouse_dir, run_id)
         raise RuntimeError(f"{build_database} changed while its marts were copied")
-    marker = _ready_marker(candidate)
-    written = marker.with_name(f"{marker.name}.{uuid.uuid4().hex}")
-    written.write_text(json.dumps({"format": 2, "build": before}), encoding="utf-8")
-    os.replace(written, marker)
+    write_atomically(_ready_marker(candidate), json.dumps({"format": 2, "build": before}))
     return candidate
 
 
@@ -230,16 +230,16 @@ def publish_marts(
     marts come from the candidate written during the checks (`write_marts_ahead`) when it is
     ready and made from this very build, else they are copied here."""
     target = published_database(warehouse_dir)
-    _clean_leftovers(warehouse_dir, keep_run=run.run_id)
+    published_runs = _published_run_ids(target)
+    _clean_leftovers(warehouse_dir, published_runs, keep_run=run.run_id)
     staging = candidate_database(warehouse_dir, run.run_id)
-    if run.run_id in _published_run_ids(target):
-        return _published_already(warehouse_dir, run.run_id)
+    if run.run_id in published_runs:
+        return _published_already(warehouse_dir, run.run_id, memory_limit)
     written_ahead = _take_ready(staging, build_database)
     if not written_ahead:
         # its Parquet folder stays: the marts' files are written again in place, and a retry
         # of this step after its swap finds that folder published (the link points at it)
         _remove_candidate_file(staging)
-    tables: dict[str, int] = {}
     try:
         with _publishing_connection(memory_limit) as con:
             _attach_candidate(con, staging)
@@ -251,17 +251,13 @@ def publish_marts(
                 _copy_marts(con)
             _carry_history(con, run, previous, history_runs_kept)
             _copy_comments(con)
-            for name in (*PUBLISHED_TABLES, "runs", *HISTORY_COLUMNS):
-                tables[name] = con.execute(
-                    f"select count(*) from {_PUBLISHING}.{name}"
-                ).fetchone()[0]  # type: ignore[index]
+            tables = _table_counts(con)
             con.execute("detach build")
             if previous:
                 con.execute("detach previous")
             parquet_dir = _write_parquet(
                 con, warehouse_dir, run.run_id,
-                ("runs", *HISTORY_COLUMNS) if written_ahead
-                else (*PUBLISHED_TABLES, "runs", *HISTORY_COLUMNS),
+                ("runs", *HISTORY_COLUMNS) if written_ahead else PUBLISHED_FILE_TABLES,
             )
             con.execute(f"checkpoint {_PUBLISHING}")
             con.execute(f"detach {_PUBLISHING}")
@@ -324,13 +320,10 @@ def _take_ready(candidate: Path, build_database: Path) -> bool:
     marker is taken (removed) either way: a publication that fails after this point leaves
     a candidate nobody will trust again."""
     marker = _ready_marker(candidate)
-    try:
-        recorded = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+    recorded = read_json_object(marker)
     marker.unlink(missing_ok=True)
     return (
-        isinstance(recorded, dict) and recorded.get("format") == 2
+        recorded.get("format") == 2
         and recorded.get("build") == _build_identity(build_database) and candidate.exists()
     )
 
@@ -480,10 +473,14 @@ def remove_leftovers(warehouse_dir: Path) -> None:
     — a night with nothing new — so a candidate stopped in its checks does not stay on disk
     until the next delivery. The caller holds the warehouse's lock."""
     if any(warehouse_dir.glob(".marts-*")):
-        _clean_leftovers(warehouse_dir, keep_run=None)
+        _clean_leftovers(
+            warehouse_dir, _published_run_ids(published_database(warehouse_dir)), keep_run=None
+        )
 
 
-def _clean_leftovers(warehouse_dir: Path, keep_run: str | None) -> None:
+def _clean_leftovers(
+    warehouse_dir: Path, published: set[str], keep_run: str | None
+) -> None:
     """What stopped runs left: a killed publication's unfinished file, the candidates of
     checks steps that were stopped or whose publication never ran, and the Parquet folders
     of runs that were never published — but for the publishing run's own candidate. Safe
@@ -493,10 +490,8 @@ def _clean_leftovers(warehouse_dir: Path, keep_run: str | None) -> None:
         if own is None or not leftover.name.startswith(own):
             leftover.unlink(missing_ok=True)
     runs_dir = warehouse_dir / "parquet-runs"
-    target = published_database(warehouse_dir)
     if not runs_dir.is_dir():
         return
-    published = _published_run_ids(target)
     for folder in runs_dir.iterdir():
         if folder.is_dir() and folder.name not in published and folder.name != keep_run:
             shutil.rmtree(folder, ignore_errors=True)
@@ -513,7 +508,7 @@ def _published_run_ids(target: Path) -> set[str]:
         ).fetchall()}
 
 
-def _published_already(warehouse_dir: Path, run_id: str) -> Published:
+def _published_already(warehouse_dir: Path, run_id: str, memory_limit: str) -> Published:
     """A publication run again after its file was swapped in (its step failed later — say,
     before the Parquet link was swapped — and was retried): nothing is copied or added again
     (`runs` keeps one row per run); the Parquet link is pointed at the run's folder, as the
@@ -523,15 +518,17 @@ def _published_already(warehouse_dir: Path, run_id: str) -> Published:
     if folder.is_dir():
         _swap_link(published_parquet(warehouse_dir), folder)
         _prune_parquet_runs(warehouse_dir, keep=folder)
-    with duckdb.connect(str(target), read_only=True) as con:
-        names = {name for (name,) in con.execute(
-            "select table_name from duckdb_tables()"
-        ).fetchall()}
-        tables = {
-            name: con.execute(f"select count(*) from {published_table(name)}").fetchone()[0]  # type: ignore[index]
-            for name in (*PUBLISHED_TABLES, "runs", *HISTORY_COLUMNS) if name in names
-        }
-    return Published(target, tables)
+    with _publishing_connection(memory_limit) as con:
+        con.execute(f"attach {sql_literal(str(target))} as {_PUBLISHING} (read_only)")
+        return Published(target, _table_counts(con))
+
+
+def _table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows of every table of the publication attached as `_PUBLISHING`."""
+    return {
+        name: con.execute(f"select count(*) from {_PUBLISHING}.{name}").fetchone()[0]  # type: ignore[index]
+        for name in PUBLISHED_FILE_TABLES
+    }
 
 
 def _swap_link(link: Path, target: Path) -> None:

@@ -41,7 +41,7 @@ from mart_comparison import MART_KEYS, engine_differences, relation_frame
 from spark_catalog import read_catalog
 
 from pipelines.publish import (
-    HISTORY_COLUMNS,
+    PUBLISHED_FILE_TABLES,
     PUBLISHED_TABLES,
     published_database,
     published_parquet,
@@ -241,7 +241,7 @@ def test_a_second_spark_night_over_the_same_files_is_a_no_op_but_a_switch_of_eng
 # --- (a') the published tables in the Spark catalog ----------------------------------------
 
 # Every table the publisher writes: the marts, the runs and the history.
-EVERY_PUBLISHED_TABLE = sorted((*PUBLISHED_TABLES, "runs", *HISTORY_COLUMNS))
+EVERY_PUBLISHED_TABLE = sorted(PUBLISHED_FILE_TABLES)
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,12 @@ from pipelines.assets.dbt import dbt_environment, dbt_project
 from pipelines.assets.owners import WITH_SALES_MANAGEMENT
 from pipelines.dbt_parse_ahead import dbt_runs_dir, reuse_partial_parse
 from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_vars
+from pipelines.files import write_atomically
 from pipelines.no_op import project_digest
 from pipelines.publish import published_database
 from pipelines.quality.checks import CHECKS
 from pipelines.reporting import write_dashboard, write_definitions_page
-from pipelines.reporting.html import environment, write_atomically
+from pipelines.reporting.html import environment
 from pipelines.reporting.i18n import tr
 from pipelines.resources import PipelineSettings
 from pipelines.settings import Settings

@@ -26,7 +26,8 @@ from typing import Any
 import pandas as pd
 import plotly
 
-from pipelines.reporting.html import STATIC_DIR, environment, write_atomically
+from pipelines.files import write_atomically
+from pipelines.reporting.html import STATIC_DIR, environment
 from pipelines.reporting.i18n import (
     MONTHS,
     MONTHS_LONG,

@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from pipelines.reporting.html import environment, static_text, write_atomically
+from pipelines.files import write_atomically
+from pipelines.reporting.html import environment, static_text
 from pipelines.reporting.i18n import TEXT, check_language, tr
 
 SEEDS_DIR = Path("seeds") / "definitions"

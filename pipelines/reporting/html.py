@@ -1,4 +1,4 @@
-"""Shared pieces of the reports: the Jinja2 environment, the static files and atomic writes.
+"""Shared pieces of the reports: the Jinja2 environment and the static files.
 
 Markup lives in `templates/`, style and behaviour in `static/`; Python only gathers data.
 The environment autoescapes every value, and JSON handed to a page goes through
@@ -7,8 +7,6 @@ The environment autoescapes every value, and JSON handed to a page goes through
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +40,3 @@ def environment() -> Environment:
 def static_text(name: str) -> str:
     """A file of `static/` (for pages that must stand alone, e.g. the definitions page)."""
     return (STATIC_DIR / name).read_text(encoding="utf-8")
-
-
-def write_atomically(path: Path, text: str) -> Path:
-    """Write `text` next to `path` and rename it into place, so a reader (a browser, a web
-    server) never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
