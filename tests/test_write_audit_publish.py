@@ -892,6 +892,27 @@ def test_published_history_keeps_one_copy_per_distinct_publication(
     assert failed.run.outcome.run_id not in history(failed.warehouse)["runs"]
 
 
+@dataclass(frozen=True)
+class Publisher:
+    """A copy of the first run's build and an empty warehouse to publish it into, by hand."""
+
+    build: Path
+    warehouse: Path
+    history_runs_kept: int
+
+    def publish(self, run_id: str) -> Published:
+        return publish_marts(self.build, self.warehouse, RunRecord(run_id, None, "v1.1", {}, 1),
+                             "1GB", history_runs_kept=self.history_runs_kept)
+
+
+def publisher(first_run: FirstRun, folder: Path, history_runs_kept: int = 3) -> Publisher:
+    build = folder / "warehouse.duckdb"
+    shutil.copy2(first_run.build_copy / "warehouse.duckdb", build)
+    warehouse = folder / "published"
+    warehouse.mkdir()
+    return Publisher(build, warehouse, history_runs_kept)
+
+
 def test_the_marts_are_copied_for_publication_while_the_checks_run(first_run: FirstRun) -> None:
     """The W of write–audit–publish runs beside the A: the checks step's child copied the
     marts into the run's candidate, the publication swapped that candidate in (its log says
@@ -927,15 +948,8 @@ def test_a_copy_written_ahead_is_published_only_from_the_build_it_was_copied_fro
     """A candidate is swapped in only when it is complete and its build is unchanged since it
     was copied; else the publication copies the marts itself, so what is published is always
     the build the checks passed."""
-    build = tmp_path / "warehouse.duckdb"
-    shutil.copy2(first_run.build_copy / "warehouse.duckdb", build)
-    warehouse = tmp_path / "published"
-    warehouse.mkdir()
-
-    def publish(run_id: str) -> Published:
-        return publish_marts(build, warehouse, RunRecord(run_id, None, "v1.1", {}, 1), "1GB",
-                             history_runs_kept=3)
-
+    target = publisher(first_run, tmp_path)
+    build, warehouse, publish = target.build, target.warehouse, target.publish
     write_marts_ahead(build, warehouse, "A", "1GB")
     assert publish("A").written_ahead
     assert {p.stem for p in published_parquet(warehouse).glob("*.parquet")} >= set(
@@ -965,23 +979,16 @@ def test_a_publication_run_again_after_its_swap_adds_nothing(
     """A publication step retried after its file was swapped in (it failed later — here,
     before its Parquet link moved): `runs` keeps one row for the run and the history no
     second copy, and the link is pointed at the run's Parquet as the first attempt would."""
-    build = tmp_path / "warehouse.duckdb"
-    shutil.copy2(first_run.build_copy / "warehouse.duckdb", build)
-    warehouse = tmp_path / "published"
-    warehouse.mkdir()
-
-    def publish() -> Published:
-        return publish_marts(build, warehouse, RunRecord("A", None, "v1.1", {}, 1), "1GB",
-                             history_runs_kept=3)
-
-    first = publish()
+    target = publisher(first_run, tmp_path)
+    warehouse = target.warehouse
+    first = target.publish("A")
     earlier = warehouse / "parquet-runs" / "earlier"
     earlier.mkdir()
     link = published_parquet(warehouse)
     link.unlink()
     link.symlink_to(earlier.relative_to(warehouse), target_is_directory=True)
     history_before = history(warehouse)
-    again = publish()
+    again = target.publish("A")
     assert again.tables == first.tables
     assert history(warehouse) == history_before == {
         "runs": {"A": 1},
@@ -996,15 +1003,8 @@ def test_history_retention_keeps_the_last_runs_copies_and_no_identical_copy(
 ) -> None:
     """history_runs_kept bounds the copies; an identical re-publication adds none."""
 
-    build = tmp_path / "warehouse.duckdb"
-    shutil.copy2(first_run.build_copy / "warehouse.duckdb", build)
-    warehouse = tmp_path / "published"
-    warehouse.mkdir()
-
-    def publish(run_id: str) -> None:
-        record = RunRecord(run_id, None, "v1.1", {}, 1)
-        publish_marts(build, warehouse, record, "1GB", history_runs_kept=1)
-
+    target = publisher(first_run, tmp_path, history_runs_kept=1)
+    build, warehouse, publish = target.build, target.warehouse, target.publish
     publish("A")
     with duckdb.connect(str(build)) as con:  # the next night reports something else
         con.execute("update marts.dim_leads set stage = 'none' where contact_id = "
