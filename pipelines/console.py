@@ -542,7 +542,8 @@ class _LogFileHandler(logging.Handler):
 
 
 def stage_of(step_key: str) -> str:
-    """The console's stage of a step: every `raw__…` step is part of the load."""
+    """The console's stage of a step: every `raw__…` step (the landing, the entities, the
+    overrides) is part of the load."""
     if step_key.startswith("raw__"):
         return LOAD_STAGE
     if "freshness" in step_key:

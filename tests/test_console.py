@@ -163,7 +163,7 @@ def test_log_file_exists_is_named_in_the_summary_and_holds_dbts_output(
     # dbt's streamed output and Dagster's events, none of which reached the console
     assert "Running with dbt=" in text and "START sql table model" in text
     assert "Running with dbt=" not in default_run.stdout
-    assert "STEP_SUCCESS" in text and "raw__users" in text
+    assert "STEP_SUCCESS" in text and "raw__entities" in text
     assert "docs generate" in text
     assert ESC not in text
 

@@ -25,6 +25,7 @@ from dagster import (
     build_sensor_context,
 )
 
+from pipelines.assets.raw import RAW_ENTITIES_STEP
 from pipelines.definitions import NIGHTLY_JOB, build_definitions
 from pipelines.operations import alert_on_failure, alerts_path
 from pipelines.resources import PipelineSettings
@@ -170,7 +171,7 @@ def test_a_failed_run_fires_the_hook_in_process(tmp_path: Path) -> None:
         )
     assert not result.success
     alert = json.loads(alerts_path(settings).read_text().splitlines()[-1])
-    assert alert["step"] == "raw__users"
+    assert alert["step"] == RAW_ENTITIES_STEP
     assert "full_name" in alert["error"] and "users.csv" in alert["error"]
 
 
