@@ -3,6 +3,7 @@ nightly Dagster job end to end on a tiny landing folder."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from conftest import (
 
 from pipelines.contract import ENTITY_NAMES
 from pipelines.ingest.landing import LandingError, scan_landing
+from pipelines.ingest.loader import load_entities, load_entity
+from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.settings import ENV_PREFIX, Settings
 
 
@@ -164,6 +167,54 @@ def test_deliveries_are_loaded_in_name_order(con, landing):
     assert [r["_delivery"] for r in fetch(con, "select _delivery from raw.users order by "
                                               "_load_id")] == [
         "2026-11-24T0200", "2026-11-25T0200", "2026-11-26T0200",
+    ]
+
+
+def test_entities_loaded_side_by_side_land_as_they_do_one_at_a_time(tmp_path, landing):
+    """Two workers (the job's load) write the raw rows, the quarantine and the manifest of a
+    load one entity at a time — formats, a bad row and a rejected file included — and report
+    each entity's outcome in the contract's order, their log lines in the calling thread."""
+    files = {entity: [dict(values)] for entity, values in VALID.items()}
+    write_delivery(landing, DELIVERY, files)
+    write_file(landing, LATER_DELIVERY, "contacts.jsonl", [
+        row("contacts", contact_id="c2"), row("contacts", contact_id="c3", created_at="soon"),
+    ])
+    write_file(landing, LATER_DELIVERY, "deals.csv.gz", [row("deals", deal_id="d2")])
+    write_file(landing, LATER_DELIVERY, "quotes.csv", files["quotes"],
+               columns=[c for c in VALID["quotes"] if c != "status"])  # rejected whole
+    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "wh")
+    found, _notes = scan_landing(landing)
+    landed = {}
+    for workers in (0, 2):  # 0: load_entity for each entity in turn, on the caller's connection
+        con = duckdb.connect()
+        con.execute("set TimeZone = 'Asia/Kathmandu'")  # the workers' sessions are the caller's
+        ensure_raw_layer(con)
+        logged_in: set[int] = set()
+        loads = load_entities(
+            con, ENTITY_NAMES, found, settings, run_id="test", workers=workers,
+            log=lambda _line, seen=logged_in: seen.add(threading.get_ident()),
+        ) if workers else {name: load_entity(con, name, found, settings, run_id="test")
+                           for name in ENTITY_NAMES}
+        assert logged_in <= {threading.get_ident()}
+        landed[workers] = (
+            [(name, [(o.file.label, o.status, o.rows_loaded, o.rows_quarantined, o.message)
+                     for o in load.outcomes]) for name, load in loads.items()],
+            {e: fetch(con, f"select * exclude (_load_id, _loaded_at) from raw.{e} order by all")
+             for e in ENTITY_NAMES},
+            fetch(con, "select * exclude (load_id, quarantined_at) from raw.quarantine"),
+            fetch(con, "select * exclude (load_id, loaded_at) from raw.load_manifest "
+                       "order by entity, delivery"),
+        )
+        con.close()
+    outcomes, raw, quarantine, manifest_rows = landed[2]
+    assert landed[2] == landed[0]
+    assert [name for name, _ in outcomes] == list(ENTITY_NAMES)
+    assert [r["column_name"] for r in quarantine] == ["created_at"]
+    assert "c3" in quarantine[0]["record"]
+    contact_ids = sorted(r["contact_id"] for r in raw["contacts"])
+    assert contact_ids == ["c2", VALID["contacts"]["contact_id"]]
+    assert [r["status"] for r in manifest_rows if r["entity"] == "quotes"] == [
+        "loaded", "rejected"
     ]
 
 
