@@ -345,10 +345,10 @@ def standalone_cluster(folder: Path) -> Iterator[object]:
 
 def stage_breakdown(stage: dict[str, object]) -> dict[str, float]:
     """Wall seconds per stage of the job, from Dagster's step spans: the raw load (first
-    start to last end of the `raw__*` steps, which run one after another), the dbt step —
-    on Spark split into the raw layer's export to Parquet, dbt's own elapsed time (Spark's
-    start, the on-run-start hook, every node) and the rest (dbt's parse, the DuckDB views
-    over Spark's tables, row counts) —, the checks, publish and the site."""
+    start to last end of the `raw__*` steps: the landing, the entities, the overrides), the
+    dbt step — on Spark split into the raw layer's export to Parquet, dbt's own elapsed time
+    (Spark's start, the on-run-start hook, every node) and the rest (dbt's parse, the DuckDB
+    views over Spark's tables, row counts) —, the checks, publish and the site."""
     spans: dict[str, list[float]] = stage["step_spans"]  # type: ignore[assignment]
     steps: dict[str, float] = stage["steps"]  # type: ignore[assignment]
     out: dict[str, float] = {}
