@@ -94,8 +94,8 @@ class Settings:
     target_overrides_file: Path = PROJECT_ROOT / "targets" / "overrides.csv"
     # Which instant counts as "now" for the definitions; empty = derived from the data.
     as_of: datetime | None = None
-    # DuckDB's memory budget per connection (it spills to disk beyond it), so a big extract
-    # does not take the whole machine.
+    # DuckDB's memory budget per database file, shared by every connection to it (the load's
+    # workers too; it spills to disk beyond it), so a big extract does not take the machine.
     duckdb_memory_limit: str = "3GB"
     # DuckDB only: how many dbt nodes the build runs at once (dbt's `threads`). DuckDB spreads
     # each query over every core by itself; more dbt threads overlap dbt's per-node Python work

@@ -4,6 +4,7 @@ nightly Dagster job end to end on a tiny landing folder."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from conftest import (
     write_delivery,
     write_file,
 )
+from dagster import DagsterInstance
 
+from pipelines.assets.raw import RAW_ENTITIES_STEP
 from pipelines.contract import ENTITY_NAMES
 from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.ingest.loader import load_entities, load_entity
@@ -218,6 +221,37 @@ def test_entities_loaded_side_by_side_land_as_they_do_one_at_a_time(tmp_path, la
     ]
 
 
+class StepStopped(Exception):
+    """What a stopped Dagster step raises in the thread that runs it."""
+
+
+def test_a_load_stopped_in_its_calling_thread_stops_its_workers_before_it_ends(
+    tmp_path, landing
+):
+    """The step's thread stopped while the entities load: the workers' queries are
+    interrupted and the workers waited for, so that no file of that load lands after it ended
+    (where a retry of the step could load it a second time)."""
+    write_delivery(landing, DELIVERY, {entity: [dict(values)] for entity, values in VALID.items()})
+    write_delivery(landing, LATER_DELIVERY, {
+        entity: [dict(values)] for entity, values in VALID.items() if entity != "fx_rates"
+    })
+    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "wh")
+    found, _notes = scan_landing(landing)
+    con = duckdb.connect()
+    ensure_raw_layer(con)
+
+    def stop(_line: str) -> None:
+        raise StepStopped
+
+    with pytest.raises(StepStopped):
+        load_entities(con, ENTITY_NAMES, found, settings, run_id="test", log=stop)
+    assert [t.name for t in threading.enumerate() if t.name.startswith("load-")] == []
+    landed = con.execute("select count(*) from raw.load_manifest").fetchone()[0]
+    assert landed < len(found)  # the other entities were never started
+    time.sleep(0.3)
+    assert con.execute("select count(*) from raw.load_manifest").fetchone()[0] == landed
+
+
 def test_missing_landing_folder_raises_landing_error(tmp_path):
     with pytest.raises(LandingError, match="does not exist"):
         scan_landing(tmp_path / "nowhere")
@@ -287,3 +321,34 @@ def test_nightly_job_fails_naming_file_and_column_while_other_entities_load(
     counts = raw_counts(settings)
     assert counts.pop("quotes") == 0
     assert counts == dict.fromkeys(counts, 1)
+
+
+def test_a_problem_in_the_target_overrides_is_reported_beside_a_rejected_file(
+    tmp_path, landing, job_env
+):
+    """The overrides are checked against the reps just loaded even when another entity's
+    file is rejected: the load fails naming both."""
+    from pipelines.definitions import NIGHTLY_JOB, build_definitions
+
+    files = {entity: [dict(values)] for entity, values in VALID.items()}
+    write_delivery(landing, DELIVERY, files)
+    write_file(landing, DELIVERY, "quotes.csv", files["quotes"],
+               columns=[c for c in VALID["quotes"] if c != "status"])
+    overrides = tmp_path / "overrides.csv"
+    overrides.write_text("kpi_id,scope,scope_id,period_start,target\n"
+                         "cold_calls,rep,nobody,2026-03-02,40\n")
+    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "warehouse",
+                        target_overrides_file=overrides, write_site=False)
+    job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
+    with DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False,
+            asset_selection=[k for k in job.asset_layer.executable_asset_keys
+                             if k.path[0] == "raw"],
+        )
+    assert not result.success
+    failure = result.failure_data_for_node(RAW_ENTITIES_STEP).user_failure_data.description
+    assert f"{DELIVERY}/quotes.csv" in failure and "missing required column" in failure
+    assert "overrides.csv line 2" in failure and "unknown rep 'nobody'" in failure
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert materialized == {"canonical_landing", *ENTITY_NAMES} - {"quotes"}

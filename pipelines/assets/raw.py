@@ -26,6 +26,7 @@ from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.no_op import mark_loaded, mark_run_started
 from pipelines.resources import PipelineSettings, warehouse_connection
 from pipelines.run_guard import WarehouseBusy, hold_for_this_process
+from pipelines.settings import Settings
 from pipelines.targets import TargetOverrideError, load_overrides
 
 RAW_GROUP = "raw"
@@ -91,38 +92,59 @@ def canonical_landing(
 
 
 RAW_ENTITIES_STEP = f"{RAW_GROUP}__entities"
+TARGET_OVERRIDES_KEY = AssetKey([RAW_GROUP, "target_overrides"])
 
 
 @multi_asset(
     name=RAW_ENTITIES_STEP,
     specs=[
+        *(
+            AssetSpec(
+                raw_asset_key(name),
+                owners=list(DATA_TEAM),
+                group_name=RAW_GROUP,
+                deps=[AssetKey([RAW_GROUP, "canonical_landing"])],
+                kinds={"duckdb", "python"},
+                description=(
+                    f"Raw `{name}` ({entity.description}): every version of every row of "
+                    "every loaded landing file, with delivery, file and line. Bad rows go to "
+                    "raw.quarantine."
+                ),
+                skippable=True,
+            )
+            for name, entity in ENTITIES.items()
+        ),
         AssetSpec(
-            raw_asset_key(name),
-            owners=list(DATA_TEAM),
+            TARGET_OVERRIDES_KEY,
+            owners=list(WITH_SALES_MANAGEMENT),
             group_name=RAW_GROUP,
-            deps=[AssetKey([RAW_GROUP, "canonical_landing"])],
-            kinds={"duckdb", "python"},
+            deps=[AssetKey(raw_asset_key("users"))],
+            kinds={"duckdb", "csv"},
             description=(
-                f"Raw `{name}` ({entity.description}): every version of every row of every "
-                "loaded landing file, with delivery, file and line. Bad rows go to "
-                "raw.quarantine."
+                "Targets a sales manager set by hand (the overrides file, "
+                "`targets/overrides.csv` by default), validated against the KPI registry and "
+                "the current reps; any problem fails the run naming the line."
             ),
             skippable=True,
-        )
-        for name, entity in ENTITIES.items()
+        ),
     ],
     can_subset=True,
     description=(
         "The raw layer: every new landing file of each selected entity, the entities loaded "
-        "side by side (pipelines/ingest/loader.py, load_entities)."
+        "side by side (pipelines/ingest/loader.py, load_entities), then the target overrides, "
+        "checked against the reps just loaded."
     ),
 )
 def raw_entities(
     context: AssetExecutionContext, warehouse: DuckDBResource, pipeline: PipelineSettings
 ) -> Iterator[MaterializeResult]:
     """One asset per contract entity, loaded in one step so that they load side by side (a
-    step of the in-process executor runs alone). An entity with a rejected file is not
-    materialized and fails the step after the others are (as its own step failed before)."""
+    step of the in-process executor runs alone), and the target overrides after them (in the
+    same step: a rejected file elsewhere does not keep a problem in the overrides from being
+    reported in the same run). What could not be loaded is not materialized, and fails the
+    step once the rest has been: a rejected file (bad input, not retried), a problem in the
+    overrides, an error of the load itself (the entities finished before it still
+    materialize). The overrides wait for a rejected `users` file, as they did for its step."""
     settings = pipeline.settings()
     try:
         files, notes = scan_landing(settings.landing_dir)
@@ -134,24 +156,61 @@ def raw_entities(
         name for name in ENTITY_NAMES
         if AssetKey(raw_asset_key(name)) in context.selected_asset_keys
     ]
+    finished: dict[str, EntityLoad] = {}
+    problems: list[str] = []
     with warehouse_connection(warehouse) as con:
         ensure_raw_layer(con)
-        loads = load_entities(
-            con, selected, files, settings, run_id=context.run_id, log=context.log.info
+        try:
+            load_entities(con, selected, files, settings, run_id=context.run_id,
+                          log=context.log.info, loaded=finished.__setitem__)
+        except Exception:
+            yield from _materialized(context, settings, con, finished, problems)
+            raise
+        yield from _materialized(context, settings, con, finished, problems)
+        users = finished.get("users")
+        if TARGET_OVERRIDES_KEY in context.selected_asset_keys and not (users and users.rejected):
+            try:
+                overrides = load_overrides(con, settings.target_overrides_file)
+            except TargetOverrideError as exc:
+                problems.append(str(exc))
+            else:
+                context.log.info(
+                    f"{len(overrides)} target override(s) from {settings.target_overrides_file}"
+                )
+                mark_loaded(settings, context.run_id, "target_overrides")
+                yield MaterializeResult(
+                    asset_key=TARGET_OVERRIDES_KEY,
+                    metadata={"overrides": len(overrides),
+                              "file": str(settings.target_overrides_file)},
+                )
+    if problems:
+        raise Failure(
+            description="; ".join(problems),
+            allow_retries=False,  # bad input stays bad: no point retrying
         )
-        totals = {name: _row_count(con, name) for name in selected}
-    rejected: list[str] = []
-    for name, result in loads.items():
+
+
+def _materialized(
+    context: AssetExecutionContext,
+    settings: Settings,
+    con: DuckDBPyConnection,
+    finished: dict[str, EntityLoad],
+    problems: list[str],
+) -> Iterator[MaterializeResult]:
+    """The entities loaded whole, in the contract's order; a rejected file is added to
+    `problems` instead."""
+    for name in ENTITY_NAMES:
+        result = finished.get(name)
+        if result is None:
+            continue
         if result.rejected:
-            rejected.extend(f"{o.file.label}: {o.message}" for o in result.rejected)
+            problems.append(
+                "rejected: " + "; ".join(f"{o.file.label}: {o.message}" for o in result.rejected)
+            )
             continue
         mark_loaded(settings, context.run_id, name)
-        yield MaterializeResult(asset_key=raw_asset_key(name),
-                                metadata=_load_metadata(result, totals[name]))
-    if rejected:
-        raise Failure(
-            description="rejected: " + "; ".join(rejected),
-            allow_retries=False,  # bad input stays bad: no point retrying
+        yield MaterializeResult(
+            asset_key=raw_asset_key(name), metadata=_load_metadata(result, _row_count(con, name))
         )
 
 
@@ -175,34 +234,4 @@ def _load_metadata(result: EntityLoad, total: int) -> dict[str, object]:
     }
 
 
-@asset(
-    name="target_overrides",
-    key_prefix=[RAW_GROUP],
-    owners=list(WITH_SALES_MANAGEMENT),
-    group_name=RAW_GROUP,
-    deps=[AssetKey(raw_asset_key("users"))],
-    kinds={"duckdb", "csv"},
-    description=(
-        "Targets a sales manager set by hand (the overrides file, `targets/overrides.csv` by "
-        "default), validated against the KPI registry and the current reps; any problem fails "
-        "the run naming the line."
-    ),
-)
-def target_overrides(
-    context: AssetExecutionContext, warehouse: DuckDBResource, pipeline: PipelineSettings
-) -> MaterializeResult:
-    settings = pipeline.settings()
-    with warehouse_connection(warehouse) as con:
-        ensure_raw_layer(con)
-        try:
-            overrides = load_overrides(con, settings.target_overrides_file)
-        except TargetOverrideError as exc:
-            raise Failure(description=str(exc), allow_retries=False) from exc
-    context.log.info(f"{len(overrides)} target override(s) from {settings.target_overrides_file}")
-    mark_loaded(settings, context.run_id, "target_overrides")
-    return MaterializeResult(
-        metadata={"overrides": len(overrides), "file": str(settings.target_overrides_file)}
-    )
-
-
-raw_assets: list[AssetsDefinition] = [canonical_landing, raw_entities, target_overrides]
+raw_assets: list[AssetsDefinition] = [canonical_landing, raw_entities]

@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 
 import duckdb
@@ -134,25 +134,29 @@ def load_entities(
     settings: Settings,
     run_id: str | None = None,
     log: Callable[[str], None] = lambda _: None,
+    loaded: Callable[[str, EntityLoad], None] = lambda _name, _load: None,
     workers: int = LOAD_WORKERS,
 ) -> dict[str, EntityLoad]:
-    """Load the new files of every entity named, `workers` entities at a time, the largest
-    first; the outcome of each entity, in the order named.
+    """Load the new files of every entity named, `workers` entities at a time, those with the
+    most bytes of files first; the outcome of each entity, in the order named.
 
-    Each entity loads on a connection of its own to the same database (`session`, from
+    Each entity loads on a connection of its own to the same database (`_session`, from
     `con`: DuckDB runs their transactions side by side; they write different tables, and the
     manifest and the quarantine only take appends) and its files one after another, in
-    delivery order, as `load_entity` does. `log` is called in the calling thread only (a
-    Dagster step's logger), as outcomes arrive. The worker threads are daemons: a stopped run
-    (pipelines/run_guard.py) does not wait for a file's transaction to finish, which then
-    never commits. The first error raised by a worker is raised here once every worker has
-    stopped."""
-    size = {name: sum(f.path.stat().st_size for f in files if f.entity == name)
-            for name in entity_names}
+    delivery order, as `load_entity` does. `log` (each file's outcome) and `loaded` (each
+    entity's, as it finishes) are called in the calling thread only (a Dagster step's), as
+    they arrive. The first error raised by a worker is raised here once every worker has
+    stopped; the entities finished by then have been passed to `loaded`.
+
+    If the calling thread is interrupted (a stopped step, an error in `log`), the workers'
+    queries are interrupted and the workers waited for before the error goes on: no file of
+    this load commits after it has ended, where a retry could load it a second time. The
+    workers are daemons besides: a stopped CLI run (pipelines/run_guard.py) ends the process
+    without waiting for them, and an uncommitted file never lands."""
     todo: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for name in sorted(entity_names, key=lambda n: -size[n]):
+    for name in sorted(entity_names, key=lambda n: -_bytes(files, n)):
         todo.put(name)
-    messages: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+    news: queue.SimpleQueue[str | tuple[str, EntityLoad] | None] = queue.SimpleQueue()
     loads: dict[str, EntityLoad] = {}
     errors: list[BaseException] = []
 
@@ -163,33 +167,73 @@ def load_entities(
                     name = todo.get_nowait()
                 except queue.Empty:
                     return
-                loads[name] = load_entity(cursor, name, files, settings, run_id, messages.put)
+                news.put((name, load_entity(cursor, name, files, settings, run_id, news.put)))
         except BaseException as exc:  # handed to the calling thread
             errors.append(exc)
         finally:
-            messages.put(None)
+            news.put(None)
 
     count = max(1, min(workers, len(entity_names)))
-    with ExitStack() as cursors:
-        for number in range(count):
-            cursor = cursors.enter_context(_session(con))
-            threading.Thread(target=work, args=(cursor,), name=f"load-{number}",
-                             daemon=True).start()
-        for message in _until_done(messages, count):
-            log(message)
+    with ExitStack() as stack:
+        cursors = [stack.enter_context(_session(con)) for _ in range(count)]
+        threads = [
+            threading.Thread(target=work, args=(cursor,), name=f"load-{number}", daemon=True)
+            for number, cursor in enumerate(cursors)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for item in _until_done(news, count):
+                if isinstance(item, str):
+                    log(item)
+                else:
+                    loads[item[0]] = item[1]
+                    loaded(*item)
+        except BaseException as exc:
+            errors.append(exc)  # no worker takes another entity
+            _stop(threads, cursors)
+            raise
     if errors:
         raise errors[0]
     return {name: loads[name] for name in entity_names}
 
 
-def _until_done(messages: queue.SimpleQueue[str | None], workers: int) -> Iterator[str]:
-    """The workers' messages until each has said it is done (None)."""
+def _bytes(files: Sequence[LandingFile], entity_name: str) -> int:
+    """The bytes of an entity's landing files, as the scan found them (`lstat`: a link is
+    not followed here; the loader checks each file inside the landing before it reads it)."""
+    total = 0
+    for file in files:
+        if file.entity == entity_name:
+            with suppress(OSError):  # gone since the scan: its load will say so
+                total += file.path.lstat().st_size
+    return total
+
+
+def _until_done(
+    news: queue.SimpleQueue[str | tuple[str, EntityLoad] | None], workers: int
+) -> Iterator[str | tuple[str, EntityLoad]]:
+    """The workers' news (a file's outcome, an entity done) until each has said it stopped
+    (None)."""
     while workers:
-        message = messages.get()
-        if message is None:
+        item = news.get()
+        if item is None:
             workers -= 1
         else:
-            yield message
+            yield item
+
+
+def _stop(
+    threads: Sequence[threading.Thread], cursors: Sequence[duckdb.DuckDBPyConnection]
+) -> None:
+    """Interrupt the workers' queries until every worker has ended. (An interrupt reaches
+    only the query running at that moment, so it is repeated: a worker between two queries
+    runs into the next one.)"""
+    while any(thread.is_alive() for thread in threads):
+        for cursor in cursors:
+            with suppress(duckdb.Error):
+                cursor.interrupt()
+        for thread in threads:
+            thread.join(0.05)
 
 
 @contextmanager
