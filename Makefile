@@ -82,8 +82,9 @@ run: setup
 
 ## test: the test suite on the default engine (real DuckDB, Dagster, dbt, GX, a real browser),
 ## on every core (pytest-xdist: a file at a time, the costliest first: COSTLIEST_FIRST in
-## tests/conftest.py), in about four and a half minutes on two cores (five with setup).
-## Everything but the Spark tests (marker `spark`), which are `make test-spark`; CI (.ci/run) runs both. The 25 slowest tests
+## tests/conftest.py), in 4.5 to 6 minutes on two cores by the machine's speed (README, "How
+## long"). Everything but the Spark tests (marker `spark`), which are `make test-spark`; CI
+## (.ci/run) runs both. The 25 slowest tests
 ## are listed at the end (where the time goes, in every CI log). One dbt thread per build: the
 ## test workers already keep every core busy (duckdb_threads; ≈ 10 % less CPU)
 XDIST := -n auto --dist loadfile --no-loadscope-reorder
