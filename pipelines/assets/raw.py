@@ -20,7 +20,7 @@ from pipelines.adapters import AdapterError, adapt_source
 from pipelines.assets.owners import DATA_TEAM, WITH_SALES_MANAGEMENT
 from pipelines.contract import ENTITIES, ENTITY_NAMES
 from pipelines.engines import EngineUnavailable, require_engine
-from pipelines.ingest.landing import LandingError, scan_landing
+from pipelines.ingest.landing import LandingError, LandingFile, scan_landing
 from pipelines.ingest.loader import EntityLoad, load_entities
 from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.no_op import mark_loaded, mark_run_started
@@ -146,16 +146,18 @@ def raw_entities(
     overrides, an error of the load itself (the entities finished before it still
     materialize). The overrides wait for a rejected `users` file, as they did for its step."""
     settings = pipeline.settings()
-    try:
-        files, notes = scan_landing(settings.landing_dir)
-    except LandingError as exc:
-        raise Failure(description=str(exc), allow_retries=False) from exc
-    for note in notes:
-        context.log.warning(note)
     selected = [
         name for name in ENTITY_NAMES
         if AssetKey(raw_asset_key(name)) in context.selected_asset_keys
     ]
+    files: list[LandingFile] = []
+    if selected:  # the overrides alone need no landing folder
+        try:
+            files, notes = scan_landing(settings.landing_dir)
+        except LandingError as exc:
+            raise Failure(description=str(exc), allow_retries=False) from exc
+        for note in notes:
+            context.log.warning(note)
     finished: dict[str, EntityLoad] = {}
     problems: list[str] = []
     with warehouse_connection(warehouse) as con:
@@ -165,6 +167,8 @@ def raw_entities(
                           log=context.log.info, loaded=finished.__setitem__)
         except Exception:
             yield from _materialized(context, settings, con, finished, problems)
+            for problem in problems:  # the load's own error goes on; these are said here
+                context.log.error(problem)
             raise
         yield from _materialized(context, settings, con, finished, problems)
         users = finished.get("users")

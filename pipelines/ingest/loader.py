@@ -146,7 +146,8 @@ def load_entities(
     delivery order, as `load_entity` does. `log` (each file's outcome) and `loaded` (each
     entity's, as it finishes) are called in the calling thread only (a Dagster step's), as
     they arrive. The first error raised by a worker is raised here once every worker has
-    stopped; the entities finished by then have been passed to `loaded`.
+    stopped; the entities finished by then have been passed to `loaded` (not so when the
+    calling thread itself stops: its step ends there, whatever finished meanwhile).
 
     If the calling thread is interrupted (a stopped step, an error in `log`), the workers'
     queries are interrupted and the workers waited for before the error goes on: no file of
@@ -180,9 +181,9 @@ def load_entities(
             threading.Thread(target=work, args=(cursor,), name=f"load-{number}", daemon=True)
             for number, cursor in enumerate(cursors)
         ]
-        for thread in threads:
-            thread.start()
         try:
+            for thread in threads:
+                thread.start()
             for item in _until_done(news, count):
                 if isinstance(item, str):
                     log(item)
@@ -227,13 +228,17 @@ def _stop(
 ) -> None:
     """Interrupt the workers' queries until every worker has ended. (An interrupt reaches
     only the query running at that moment, so it is repeated: a worker between two queries
-    runs into the next one.)"""
+    runs into the next one.) A second stop while it waits (another SIGINT) does not cut it
+    short: the cursors are closed only after it."""
     while any(thread.is_alive() for thread in threads):
-        for cursor in cursors:
-            with suppress(duckdb.Error):
-                cursor.interrupt()
-        for thread in threads:
-            thread.join(0.05)
+        try:
+            for cursor in cursors:
+                with suppress(duckdb.Error):
+                    cursor.interrupt()
+            for thread in threads:
+                thread.join(0.05)
+        except BaseException:  # the first stop is being carried out
+            continue
 
 
 @contextmanager
