@@ -327,13 +327,53 @@ def test_nightly_job_fails_naming_file_and_column_while_other_entities_load(
     assert counts == dict.fromkeys(counts, 1)
 
 
+def _raw_step(settings: Settings, *names: str):
+    """The raw step alone, for the named raw assets (all when none is named)."""
+    from pipelines.definitions import NIGHTLY_JOB, build_definitions
+
+    job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
+    keys = [k for k in job.asset_layer.executable_asset_keys
+            if k.path[0] == "raw" and (not names or k.path[-1] in names)]
+    with DagsterInstance.ephemeral() as instance:
+        return job.execute_in_process(instance=instance, raise_on_error=False,
+                                      asset_selection=keys)
+
+
+def test_the_target_overrides_alone_need_no_landing_folder(tmp_path, job_env):
+    """Materializing the overrides alone (`dagster dev`) reads the overrides file and the reps
+    already loaded, not the landing folder."""
+    settings = Settings(extracts_dir=tmp_path / "no-landing", warehouse_dir=tmp_path / "wh",
+                        write_site=False)
+    result = _raw_step(settings, "target_overrides")
+    assert result.success
+    assert [e.asset_key.path for e in result.get_asset_materialization_events()] == [
+        ["raw", "target_overrides"]
+    ]
+
+
+def test_the_target_overrides_wait_for_a_rejected_users_file(tmp_path, landing, job_env):
+    """The overrides name reps: with the users' file rejected they are not checked (nor
+    materialized), as their own step was skipped before; the failure names the file."""
+    files = {entity: [dict(values)] for entity, values in VALID.items()}
+    write_delivery(landing, DELIVERY, files)
+    write_file(landing, DELIVERY, "users.csv", files["users"],
+               columns=[c for c in VALID["users"] if c != "full_name"])
+    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "warehouse",
+                        write_site=False)
+    result = _raw_step(settings)
+    assert not result.success
+    failure = result.failure_data_for_node(RAW_ENTITIES_STEP).user_failure_data.description
+    assert f"{DELIVERY}/users.csv" in failure and "full_name" in failure
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert "target_overrides" not in materialized and "users" not in materialized
+    assert "contacts" in materialized
+
+
 def test_a_problem_in_the_target_overrides_is_reported_beside_a_rejected_file(
     tmp_path, landing, job_env
 ):
     """The overrides are checked against the reps just loaded even when another entity's
     file is rejected: the load fails naming both."""
-    from pipelines.definitions import NIGHTLY_JOB, build_definitions
-
     files = {entity: [dict(values)] for entity, values in VALID.items()}
     write_delivery(landing, DELIVERY, files)
     write_file(landing, DELIVERY, "quotes.csv", files["quotes"],
@@ -343,13 +383,7 @@ def test_a_problem_in_the_target_overrides_is_reported_beside_a_rejected_file(
                          "cold_calls,rep,nobody,2026-03-02,40\n")
     settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "warehouse",
                         target_overrides_file=overrides, write_site=False)
-    job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
-    with DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False,
-            asset_selection=[k for k in job.asset_layer.executable_asset_keys
-                             if k.path[0] == "raw"],
-        )
+    result = _raw_step(settings)
     assert not result.success
     failure = result.failure_data_for_node(RAW_ENTITIES_STEP).user_failure_data.description
     assert f"{DELIVERY}/quotes.csv" in failure and "missing required column" in failure
