@@ -294,6 +294,8 @@ COSTLIEST_FIRST = (
     "test_spark_job",
     # a Spark Connect and a Thrift server, a small Spark build on each (minutes under load)
     "test_spark_servers",
+    # a Salesforce export mapped by --source, on Spark and on DuckDB (≈ 3 minutes)
+    "test_spark_sources",
     # `make test` (2026-12-05, worker-seconds): the kills (77 s) build the shared run and the
     # night stopped after its build while the other core builds the labelled run for the
     # reporting tests (79 s); the files that read those runs follow; the fact-mart file builds
