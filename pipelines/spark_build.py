@@ -11,8 +11,9 @@ Out: Spark's tables are Parquet folders (`<warehouse>/spark/tables/<schema>.db/<
 in the same schema under the same name, carrying the dbt descriptions as comments (as
 `persist_docs` does on DuckDB). The row counts and the publisher read that file exactly as
 they read the DuckDB build: one reader, two engines. The GX checks read the build through
-Spark itself (pipelines/quality/spark_audit.py), except through a Thrift server, where they
-read that file too; the audit's staged tables live in it either way.
+Spark itself: DataFrames in a session of their own (pipelines/quality/spark_audit.py), or SQL
+run by the Thrift server (pipelines/quality/gx_thrift.py); the audit's staged tables live in
+that file and are handed to Spark from there.
 
 Published: besides the DuckDB file and the Parquet files every engine publishes, the Spark
 catalog has each published table (the marts, `runs` and the history tables) as an external

@@ -296,6 +296,8 @@ COSTLIEST_FIRST = (
     "test_spark_servers",
     # a Salesforce export mapped by --source, on Spark and on DuckDB (≈ 3 minutes)
     "test_spark_sources",
+    # a DuckDB build handed to a Thrift server, audited through it (≈ 4 minutes)
+    "test_spark_thrift_audit",
     # `make test` (2026-12-05, worker-seconds): the kills (77 s) build the shared run and the
     # night stopped after its build while the other core builds the labelled run for the
     # reporting tests (79 s); the files that read those runs follow; the fact-mart file builds

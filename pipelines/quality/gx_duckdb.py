@@ -121,13 +121,16 @@ class DuckDBDatasource(SQLDatasource):
 
 
 def open_gx_context(
-    project_root: Path, database: Path, results_dir: Path | None = None
+    project_root: Path, database: Path, results_dir: Path | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> AbstractDataContext:
     """Open the file-based GX project under `project_root`, creating it on first use.
 
     The data source `warehouse` reads `database` read-only; validation results and Data Docs
     go to `results_dir` (default: `quality/` next to the database). Both paths are given to GX
-    only in memory, so the config files do not change when a run uses another warehouse.
+    only in memory, so the config files do not change when a run uses another warehouse; so
+    are `variables`, which a data source's config names as `${NAME}` (a connection URL with a
+    password stays out of GX's files).
     """
     check_gx_version()
     project_root = Path(project_root).resolve()
@@ -136,7 +139,8 @@ def open_gx_context(
         raise FileNotFoundError(f"DuckDB database not found: {database}")
     results_dir = Path(results_dir or database.parent / "quality").resolve()
     results_dir.mkdir(parents=True, exist_ok=True)
-    runtime = {DATABASE_VARIABLE: database.as_posix(), RESULTS_VARIABLE: results_dir.as_posix()}
+    runtime = {**(variables or {}), DATABASE_VARIABLE: database.as_posix(),
+               RESULTS_VARIABLE: results_dir.as_posix()}
     context = gx.get_context(
         mode="file", project_root_dir=str(project_root), runtime_environment=runtime
     )
@@ -200,7 +204,7 @@ def validate_query(
     datasource = context.data_sources.get(DATASOURCE_NAME)
     if not isinstance(datasource, DuckDBDatasource):
         raise TypeError(f"data source {DATASOURCE_NAME!r} is not a DuckDBDatasource")
-    asset = _query_asset(datasource, name, as_select(query))
+    asset = query_asset(datasource, name, as_select(query))
     try:
         batch_definition = asset.get_batch_definition(BATCH_DEFINITION_NAME)
     except KeyError:
@@ -274,7 +278,7 @@ def as_select(query: str) -> str:
     return f"select * from (\n{text}\n) as validated_query"
 
 
-def _query_asset(datasource: SQLDatasource, name: str, query: str) -> QueryAsset:
+def query_asset(datasource: SQLDatasource, name: str, query: str) -> QueryAsset:
     """The query asset `name` selecting `query`, replaced only when the query changed."""
     if name in datasource.get_asset_names():
         asset = datasource.get_asset(name)

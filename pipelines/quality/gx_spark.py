@@ -32,9 +32,9 @@ SPARK_DATASOURCE_NAME = "spark_build"
 DBT_PROFILE_NAME = "sales_kpi"
 
 
-def spark_session_parameters(profiles_dir: str, target: str) -> dict[str, str]:
-    """The Spark settings of dbt target `target` (its `server_side_parameters`), rendered by
-    dbt from the profile with this process's environment, as `dbt build` renders them."""
+def dbt_target(profiles_dir: str, target: str) -> dict[str, Any]:
+    """dbt target `target` of the project's profile, rendered by dbt with this process's
+    environment, as `dbt build` renders it: how Spark is reached, from one home."""
     from dbt.config.profile import Profile, read_profile
     from dbt.config.renderer import ProfileRenderer
     from dbt_common.context import set_invocation_context
@@ -44,6 +44,13 @@ def spark_session_parameters(profiles_dir: str, target: str) -> dict[str, str]:
     _name, rendered = Profile.render_profile(
         raw[DBT_PROFILE_NAME], DBT_PROFILE_NAME, target, ProfileRenderer({})
     )
+    return dict(rendered)
+
+
+def spark_session_parameters(profiles_dir: str, target: str) -> dict[str, str]:
+    """The Spark settings of dbt target `target` (its `server_side_parameters`), as `dbt
+    build` renders them."""
+    rendered = dbt_target(profiles_dir, target)
     return {str(k): str(v) for k, v in rendered.get("server_side_parameters", {}).items()}
 
 

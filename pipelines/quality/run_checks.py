@@ -1,10 +1,10 @@
 """Where the audit's GX suites run: on the engine of the build.
 
-One entry for the asset and the tests. On DuckDB, and on Spark through a Thrift server (which
-serves SQL only: there is no DataFrame for GX to validate), GX reads the build database — on
-Spark, DuckDB views of the build's Parquet. On Spark in process or through Spark Connect, GX's
-Spark data source validates Spark DataFrames of the same queries, in a process of its own
-(pipelines/quality/spark_audit.py).
+One entry for the asset and the tests. On DuckDB, GX reads the build database. On Spark in
+process or through Spark Connect, GX's Spark data source validates Spark DataFrames of the same
+queries, in a process of its own (pipelines/quality/spark_audit.py); through a Thrift server,
+which serves SQL only, GX's SQL data source has the server's Spark run them
+(pipelines/quality/gx_thrift.py).
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ def run_quality_checks(
         from pipelines.quality.spark_audit import run_checks_in_spark_process
 
         outcomes = run_checks_in_spark_process(settings, run_name, checks)
+    elif checks_run_on_thrift(settings):
+        from pipelines.quality.gx_thrift import run_checks_on_thrift
+
+        outcomes = run_checks_on_thrift(settings, run_name, checks)
     else:
         # GX is imported here, not with the definitions: its import is the largest of the
         # job's (≈3 s of CPU; more with pyspark installed, which GX then imports too), and
@@ -62,6 +66,11 @@ def run_quality_checks(
 
 
 def checks_run_on_spark(settings: Settings) -> bool:
-    """Whether GX validates through Spark: the Spark engine with a session of our own
-    (in process, or a Spark Connect client); a Thrift server serves SQL only."""
+    """Whether GX validates Spark DataFrames: the Spark engine with a session of our own
+    (in process, or a Spark Connect client)."""
     return settings.engine == "spark" and settings.spark_connection != "thrift"
+
+
+def checks_run_on_thrift(settings: Settings) -> bool:
+    """Whether GX validates SQL run by a Spark Thrift server (the build's server)."""
+    return settings.engine == "spark" and settings.spark_connection == "thrift"

@@ -123,6 +123,19 @@ def export_audit_tables(build_database: Path, folder: Path) -> Path:
     return folder
 
 
+def audit_table_statements(folder: Path) -> list[str]:
+    """Spark SQL registering the exported audit tables (`export_audit_tables`) as tables of
+    database `audit`, replacing those of an earlier run."""
+    statements = [f"create database if not exists {AUDIT_SCHEMA}"]
+    for table in AUDIT_TABLES:
+        statements += [
+            f"drop table if exists {AUDIT_SCHEMA}.{table}",
+            f"create table {AUDIT_SCHEMA}.{table} using parquet "
+            f"location '{_spark_literal(folder / table)}'",
+        ]
+    return statements
+
+
 def _spark_literal(path: Path) -> str:
     """A path inside a Spark SQL string literal (backslash escapes, as the dbt macros do)."""
     return str(path).replace("\\", "\\\\").replace("'", "\\'")
@@ -156,14 +169,8 @@ def _main() -> None:
         spark_session_parameters(request["profiles_dir"], request["target"])
     )
     try:
-        spark.sql(f"create database if not exists {AUDIT_SCHEMA}")
-        for table in AUDIT_TABLES:
-            location = Path(request["audit_dir"]) / table
-            spark.sql(f"drop table if exists {AUDIT_SCHEMA}.{table}")
-            spark.sql(
-                f"create table {AUDIT_SCHEMA}.{table} using parquet "
-                f"location '{_spark_literal(location)}'"
-            )
+        for statement in audit_table_statements(Path(request["audit_dir"])):
+            spark.sql(statement)
         results_dir = Path(request["results_dir"])
         context = open_gx_context(
             staged_gx_project(results_dir), Path(request["build_database"]), results_dir
