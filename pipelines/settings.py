@@ -24,6 +24,9 @@ import yaml
 from pipelines.safe_text import redact, terminal_safe
 
 ENV_PREFIX = "SALES_KPI_"
+# The HiveServer2 auth modes a Thrift server is reached with (PyHive's names, as dbt-spark's
+# `thrift` method and the Thrift audit pass them on); a password only with LDAP and CUSTOM
+THRIFT_AUTH_MODES = ("NONE", "NOSASL", "LDAP", "CUSTOM")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_FILE = PROJECT_ROOT / "dbt_project" / "dbt_project.yml"
 # The engines the dbt build runs on (README, "Engines"); the first is the default.
@@ -244,6 +247,17 @@ class Settings:
         ):
             raise SettingsError(
                 f"the Spark Thrift settings need {ENV_PREFIX}SPARK_THRIFT_HOST as well"
+            )
+        if self.spark_thrift_auth and self.spark_thrift_auth not in THRIFT_AUTH_MODES:
+            raise SettingsError(
+                f"{ENV_PREFIX}SPARK_THRIFT_AUTH: {printable(self.spark_thrift_auth)} is not an "
+                f"auth mode this job can use; one of {', '.join(THRIFT_AUTH_MODES)} (Kerberos "
+                "needs a service name and a GSSAPI library the job does not set up)"
+            )
+        if self.spark_thrift_password and self.spark_thrift_auth not in ("LDAP", "CUSTOM"):
+            raise SettingsError(
+                f"{ENV_PREFIX}SPARK_THRIFT_PASSWORD is only sent with "
+                f"{ENV_PREFIX}SPARK_THRIFT_AUTH=LDAP or CUSTOM"
             )
 
     @property

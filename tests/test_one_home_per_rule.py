@@ -125,3 +125,19 @@ def test_python_restates_no_stage_rule() -> None:
         if pattern.search(line)
     ]
     assert offenders == [], "\n".join(offenders)
+
+
+def test_the_spark_thrift_target_sends_the_shared_spark_session_settings_under_set_hiveconf(
+) -> None:
+    """The Spark session settings (timezone UTC, Parquet instants, …) have one home, the
+    profile's anchor, which the in-process and Connect targets merge; a Thrift server applies
+    a session setting only under `set:hiveconf:` (a plain key is ignored), so its target
+    states the same settings with that prefix, and no others."""
+    outputs = yaml.safe_load((DBT / "profiles.yml").read_text(encoding="utf-8"))[
+        "sales_kpi"]["outputs"]
+    shared = {key: value for key, value in outputs["spark_connect"]["server_side_parameters"]
+              .items() if key != "spark.remote"}
+    assert "spark.sql.session.timeZone" in shared
+    assert outputs["spark_thrift"]["server_side_parameters"] == {
+        f"set:hiveconf:{key}": value for key, value in shared.items()
+    }

@@ -104,6 +104,22 @@ def test_spark_server_credentials_are_secret_and_reach_dbt_under_scrubbed_names(
     assert spark_for_logs(thrift) == "Spark Thrift server 10.0.0.5:10000"
 
 
+def test_a_thrift_auth_mode_the_job_cannot_use_is_refused() -> None:
+    """PyHive's HiveServer2 modes without Kerberos (which needs a service name and a GSSAPI
+    library the job does not set up); a password only where it is sent: LDAP and CUSTOM."""
+    from pipelines.settings import THRIFT_AUTH_MODES
+
+    host = {"SALES_KPI_SPARK_THRIFT_HOST": "10.0.0.5"}
+    with pytest.raises(SettingsError, match=r"SPARK_THRIFT_AUTH: .*KERBEROS.*not an auth mode"):
+        Settings.from_env({**host, "SALES_KPI_SPARK_THRIFT_AUTH": "KERBEROS"})
+    with pytest.raises(SettingsError, match=r"SPARK_THRIFT_PASSWORD is only sent with"):
+        Settings.from_env({**host, "SALES_KPI_SPARK_THRIFT_PASSWORD": "s3cr3t"})
+    for mode in THRIFT_AUTH_MODES:
+        assert Settings.from_env({**host, "SALES_KPI_SPARK_THRIFT_AUTH": mode}).spark_thrift_auth
+    assert Settings.from_env({**host, "SALES_KPI_SPARK_THRIFT_AUTH": "CUSTOM",
+                              "SALES_KPI_SPARK_THRIFT_PASSWORD": "s3cr3t"}).spark_thrift_password
+
+
 def test_a_spark_connect_token_is_refused_inside_the_url() -> None:
     with pytest.raises(SettingsError, match=r"carries a token: .*SALES_KPI_SPARK_REMOTE_TOKEN"):
         Settings.from_env({"SALES_KPI_SPARK_REMOTE": "sc://h:15002/;token=abc"})

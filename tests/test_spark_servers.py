@@ -176,7 +176,14 @@ def test_the_server_build_is_read_where_the_job_reads_a_spark_build(
         (built,) = build.execute(
             f'select count(*) from "{node["schema"]}"."{SELECTED}"'
         ).fetchone()
+        types = dict(build.execute(
+            "select column_name, data_type from duckdb_columns() "
+            "where schema_name = ? and table_name = ?", [node["schema"], SELECTED],
+        ).fetchall())
     assert built == users > 0
+    # the session settings reached the server: instants written as UTC-adjusted Parquet
+    # timestamps (a server left to its defaults writes legacy INT96, read as naive times)
+    assert types["updated_at"] == "TIMESTAMP WITH TIME ZONE", types
 
 
 def test_the_server_build_defines_the_published_tables_in_the_servers_catalog(

@@ -22,6 +22,7 @@ test_spark_job.py's.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from spark_servers import spark_server
 
 from pipelines.job_runner import run_nightly_job
 from pipelines.quality.checks import CHECKS, CheckOutcome
-from pipelines.quality.gx_thrift import URL_VARIABLE
+from pipelines.quality.gx_thrift import THRIFT_DATASOURCE_NAME, URL_VARIABLE, thrift_url
 from pipelines.quality.run_checks import run_quality_checks
 from pipelines.settings import Settings
 from pipelines.sql_text import quote_ident, sql_literal
@@ -138,6 +139,37 @@ def test_a_check_through_a_thrift_server_has_the_outcome_it_has_on_duckdb(
 
 def test_the_sample_fails_a_check_so_that_offenders_are_compared(audits: Audits) -> None:
     assert any(outcome.first_offenders for outcome in audits.on_duckdb.values())
+
+
+def test_every_check_result_through_a_thrift_server_names_the_thrift_data_source(
+    audits: Audits,
+) -> None:
+    """GX's stored results of the Thrift audit: one per check, from the `spark_thrift`
+    source, every expectation evaluated (not validated elsewhere and merely counted)."""
+    validations = audits.thrift_warehouse / "quality" / "validations"
+    for check in CHECKS:
+        stored = sorted((validations / check.name).glob("*/*/*.json"))
+        assert len(stored) == 1, (check.name, stored)
+        result = json.loads(stored[0].read_text(encoding="utf-8"))
+        assert result["meta"]["active_batch_definition"]["datasource_name"] == (
+            THRIFT_DATASOURCE_NAME), check.name
+        assert result["statistics"]["evaluated_expectations"] == len(result["results"]) > 0
+
+
+def test_the_thrift_url_carries_user_password_and_auth_as_pyhive_reads_them() -> None:
+    """Whatever characters a user or password holds, PyHive's dialect reads back what the
+    dbt target says, and `auth` reaches its `hive.connect`; no password, none sent."""
+    from pyhive.sqlalchemy_hive import HiveDialect
+    from sqlalchemy.engine import make_url
+
+    target = {"host": "10.0.0.5", "port": 10001, "user": "etl@corp",
+              "password": "p@ss:/%$\\${X}#", "auth": "LDAP"}
+    _, read = HiveDialect().create_connect_args(make_url(thrift_url(target)))
+    assert read == {"host": "10.0.0.5", "port": 10001, "username": "etl@corp",
+                    "password": target["password"], "database": "default", "auth": "LDAP"}
+    _, read = HiveDialect().create_connect_args(make_url(thrift_url(
+        {"host": "h", "port": 10000, "user": "sales_kpi", "password": None, "auth": None})))
+    assert read["password"] is None and "auth" not in read
 
 
 def test_the_thrift_url_stays_out_of_gx_files(audits: Audits) -> None:

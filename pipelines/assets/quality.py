@@ -49,7 +49,8 @@ def mart_key(table: str) -> AssetKey:
     name="quality_checks",
     description=(
         "Great Expectations suites (expectations/suites) validated on the build: as SQL on "
-        "DuckDB, as Spark DataFrames through GX's Spark data source on Spark."
+        "DuckDB; on Spark as Spark DataFrames through GX's Spark data source, or as SQL the "
+        "Thrift server runs."
     ),
 )
 def quality_checks(

@@ -32,14 +32,18 @@ SPARK_DATASOURCE_NAME = "spark_build"
 DBT_PROFILE_NAME = "sales_kpi"
 
 
-def dbt_target(profiles_dir: str, target: str) -> dict[str, Any]:
-    """dbt target `target` of the project's profile, rendered by dbt with this process's
-    environment, as `dbt build` renders it: how Spark is reached, from one home."""
+def dbt_target(
+    profiles_dir: str, target: str, environment: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """dbt target `target` of the project's profile, rendered by dbt with `environment`
+    (default: this process's), as `dbt build` renders it: how Spark is reached, from one
+    home. dbt's `env_var()` reads the environment it is handed, not `os.environ`, which is
+    left as it is."""
     from dbt.config.profile import Profile, read_profile
     from dbt.config.renderer import ProfileRenderer
     from dbt_common.context import set_invocation_context
 
-    set_invocation_context(dict(os.environ))  # what dbt's env_var() reads
+    set_invocation_context(dict(os.environ if environment is None else environment))
     raw = read_profile(profiles_dir)
     _name, rendered = Profile.render_profile(
         raw[DBT_PROFILE_NAME], DBT_PROFILE_NAME, target, ProfileRenderer({})

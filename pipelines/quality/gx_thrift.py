@@ -23,6 +23,7 @@ CUSTOM auth, reaches GX only in memory: its config names `${SALES_KPI_GX_THRIFT_
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,13 +69,16 @@ def run_checks_on_thrift(
 ) -> list[CheckOutcome]:
     """Validate `checks` in the Thrift server the settings name, over the build it holds;
     their outcomes, in the order of `checks`."""
-    from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_environment_values, environment_set
+    from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_environment_values
     from pipelines.spark_build import spark_target
 
-    with environment_set(dbt_environment_values(settings)):
-        target = dbt_target(str(DBT_PROJECT_DIR), spark_target(settings))
+    # rendered with the build's environment handed to dbt, not set in this process's (a
+    # subprocess another thread starts meanwhile would inherit the password)
+    target = dbt_target(str(DBT_PROJECT_DIR), spark_target(settings),
+                        {**os.environ, **dbt_environment_values(settings)})
+    # absolute: the server resolves a table's location in its own folder
     audit_dir = export_audit_tables(
-        settings.build_database, settings.spark_dir / "audit" / "tables"
+        settings.build_database, (settings.spark_dir / "audit" / "tables").resolve()
     )
     results_dir = settings.quality_dir
     context = open_gx_context(
@@ -86,6 +90,8 @@ def run_checks_on_thrift(
         name=THRIFT_DATASOURCE_NAME, connection_string=f"${{{URL_VARIABLE}}}",
         create_temp_table=False, kwargs={"connect_args": {"configuration": session}},
     )
+    # GX keeps one execution engine per data source (and, from its connection test, an engine
+    # of the data source's own): both are disposed of, their Thrift sessions closed, at the end
     engine = datasource.get_execution_engine()
     try:
         with engine.get_connection() as connection:
@@ -103,6 +109,7 @@ def run_checks_on_thrift(
         return validate_checks(context, checks, results_dir, validate=validate, rows=rows)
     finally:
         engine.engine.dispose()
+        datasource.get_engine().dispose()
 
 
 def _validate(
