@@ -250,14 +250,15 @@ class Settings:
             )
         if self.spark_thrift_auth and self.spark_thrift_auth not in THRIFT_AUTH_MODES:
             raise SettingsError(
-                f"{ENV_PREFIX}SPARK_THRIFT_AUTH: {printable(self.spark_thrift_auth)} is not an "
+                f"{ENV_PREFIX}SPARK_THRIFT_AUTH: {self.spark_thrift_auth!r} is not an "
                 f"auth mode this job can use; one of {', '.join(THRIFT_AUTH_MODES)} (Kerberos "
                 "needs a service name and a GSSAPI library the job does not set up)"
             )
-        if self.spark_thrift_password and self.spark_thrift_auth not in ("LDAP", "CUSTOM"):
+        # PyHive refuses either mismatch at connect time: refused here, before anything runs
+        if bool(self.spark_thrift_password) != (self.spark_thrift_auth in ("LDAP", "CUSTOM")):
             raise SettingsError(
-                f"{ENV_PREFIX}SPARK_THRIFT_PASSWORD is only sent with "
-                f"{ENV_PREFIX}SPARK_THRIFT_AUTH=LDAP or CUSTOM"
+                f"{ENV_PREFIX}SPARK_THRIFT_PASSWORD is set if and only if "
+                f"{ENV_PREFIX}SPARK_THRIFT_AUTH is LDAP or CUSTOM"
             )
 
     @property

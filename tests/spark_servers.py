@@ -45,6 +45,8 @@ from spark_cluster import (
 )
 
 SERVER = "server"
+# The Thrift server's own session timezone (the job pins its sessions to UTC)
+SERVER_TIMEZONE = "America/New_York"
 CLIENT_TIMEOUT_SECONDS = 180
 # A Spark Connect client that prints `catalog_locations` as JSON (argv: URL, database).
 _CONNECT_CLIENT = """
@@ -156,6 +158,10 @@ def _server_args(kind: str, folder: Path, port: int, web_port: int) -> list[str]
     return [
         "--class", "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
         "--name", "Thrift JDBC/ODBC Server", *common,
+        # a server whose own defaults are not the job's: a session the job opens must still
+        # run in UTC, ANSI off (the settings it sends, `set:hiveconf:` in profiles.yml)
+        "--conf", f"spark.sql.session.timeZone={SERVER_TIMEZONE}",
+        "--conf", "spark.sql.ansi.enabled=true",
         "--hiveconf", f"hive.server2.thrift.bind.host={LOOPBACK}",
         "--hiveconf", f"hive.server2.thrift.port={port}",
         # the Thrift server needs Hive's catalog: its Derby metastore in the server's folder

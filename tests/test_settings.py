@@ -112,12 +112,15 @@ def test_a_thrift_auth_mode_the_job_cannot_use_is_refused() -> None:
     host = {"SALES_KPI_SPARK_THRIFT_HOST": "10.0.0.5"}
     with pytest.raises(SettingsError, match=r"SPARK_THRIFT_AUTH: .*KERBEROS.*not an auth mode"):
         Settings.from_env({**host, "SALES_KPI_SPARK_THRIFT_AUTH": "KERBEROS"})
-    with pytest.raises(SettingsError, match=r"SPARK_THRIFT_PASSWORD is only sent with"):
-        Settings.from_env({**host, "SALES_KPI_SPARK_THRIFT_PASSWORD": "s3cr3t"})
+    password = {"SALES_KPI_SPARK_THRIFT_PASSWORD": "s3cr3t"}
     for mode in THRIFT_AUTH_MODES:
-        assert Settings.from_env({**host, "SALES_KPI_SPARK_THRIFT_AUTH": mode}).spark_thrift_auth
-    assert Settings.from_env({**host, "SALES_KPI_SPARK_THRIFT_AUTH": "CUSTOM",
-                              "SALES_KPI_SPARK_THRIFT_PASSWORD": "s3cr3t"}).spark_thrift_password
+        auth = {**host, "SALES_KPI_SPARK_THRIFT_AUTH": mode}
+        takes_password = mode in ("LDAP", "CUSTOM")
+        assert Settings.from_env({**auth, **(password if takes_password else {})})
+        with pytest.raises(SettingsError, match=r"PASSWORD is set if and only if .*LDAP or"):
+            Settings.from_env({**auth, **({} if takes_password else password)})
+    with pytest.raises(SettingsError, match=r"PASSWORD is set if and only if"):
+        Settings.from_env({**host, **password})  # no auth: NONE
 
 
 def test_a_spark_connect_token_is_refused_inside_the_url() -> None:

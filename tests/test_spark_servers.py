@@ -79,6 +79,8 @@ class ServerBuild:
     server_processes: set[int]
     left_after_stop: set[int]
     published: dict[str, str]  # the server catalog's published tables → their locations
+    # Thrift: what a session opened with the target's settings runs with (name → value)
+    session_settings: dict[str, str]
 
 
 def load_raw_layer(root: Path) -> None:
@@ -137,9 +139,40 @@ def server_build(
         running = server.process_ids()
         published = (server.catalog_locations(PUBLISHED_DATABASE)
                      if completed.returncode == 0 else {})
+        session_settings = (
+            _thrift_session_settings(server.port, {**env, **spark_dbt_environment(settings)})
+            if kind == "thrift" else {}
+        )
     return ServerBuild(kind, settings, spark_target(settings), completed.returncode,
                        completed.stdout + completed.stderr, seconds, nodes, sessions,
-                       executions, running, server.process_ids(), published)
+                       executions, running, server.process_ids(), published, session_settings)
+
+
+SESSION_SETTINGS = ("spark.sql.session.timeZone", "spark.sql.ansi.enabled",
+                    "spark.sql.parquet.outputTimestampType")
+
+
+def _thrift_session_settings(port: int, environment: dict[str, str]) -> dict[str, str]:
+    """SESSION_SETTINGS as a session of the Thrift server sees them when it is opened as
+    dbt-spark's `thrift` method and the Thrift audit open theirs: with the rendered
+    `spark_thrift` target's `server_side_parameters` as the session's configuration."""
+    from pyhive import hive
+
+    from pipelines.quality.gx_spark import dbt_target
+
+    target = dbt_target(str(DBT_PROJECT_DIR), "spark_thrift", environment)
+    configuration = {str(k): str(v) for k, v in target["server_side_parameters"].items()}
+    connection = hive.connect("127.0.0.1", port=port, username=target["user"],
+                              configuration=configuration)
+    try:
+        cursor = connection.cursor()
+        found = {}
+        for name in SESSION_SETTINGS:
+            cursor.execute(f"set {name}")
+            found[name] = str(cursor.fetchall()[0][1])
+        return found
+    finally:
+        connection.close()
 
 
 def test_the_spark_build_runs_on_the_spark_server_the_settings_name(
@@ -184,6 +217,20 @@ def test_the_server_build_is_read_where_the_job_reads_a_spark_build(
     # the session settings reached the server: instants written as UTC-adjusted Parquet
     # timestamps (a server left to its defaults writes legacy INT96, read as naive times)
     assert types["updated_at"] == "TIMESTAMP WITH TIME ZONE", types
+
+
+def test_a_thrift_session_runs_with_the_jobs_settings_not_the_servers(
+    server_build: ServerBuild,
+) -> None:
+    """The server's own defaults are another timezone and ANSI mode on
+    (tests/spark_servers.py); a session opened with the `spark_thrift` target's settings runs
+    in UTC, ANSI off, writing UTC-adjusted Parquet instants, as the in-process sessions do."""
+    if server_build.kind != "thrift":
+        pytest.skip("Spark Connect sessions take the settings through the session builder")
+    assert server_build.session_settings == {
+        "spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    }
 
 
 def test_the_server_build_defines_the_published_tables_in_the_servers_catalog(
