@@ -94,7 +94,7 @@ test: setup
 ## test-spark: the Spark path (marker `spark`): parity of every published mart with DuckDB's,
 ## the job on a local standalone cluster, Spark Connect and Thrift (the audit through a Thrift
 ## server too), a CRM export mapped by --source, a blocked and a stopped Spark night (about
-## ten minutes on two cores). Spark is required here: a Spark test that cannot run
+## fifteen minutes on two cores). Spark is required here: a Spark test that cannot run
 ## (no spark extra, no Java 17) fails instead of skipping (SALES_KPI_REQUIRE_SPARK)
 test-spark: setup-spark
 	SALES_KPI_REQUIRE_SPARK=1 $(BIN)/python -m pytest -q $(XDIST) -m spark --durations=15
