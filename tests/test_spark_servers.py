@@ -158,12 +158,11 @@ def _thrift_session_settings(port: int, environment: dict[str, str]) -> dict[str
     `spark_thrift` target's `server_side_parameters` as the session's configuration."""
     from pyhive import hive
 
-    from pipelines.quality.gx_spark import dbt_target
+    from pipelines.quality.gx_spark import dbt_target, session_parameters
 
     target = dbt_target(str(DBT_PROJECT_DIR), "spark_thrift", environment)
-    configuration = {str(k): str(v) for k, v in target["server_side_parameters"].items()}
     connection = hive.connect("127.0.0.1", port=port, username=target["user"],
-                              configuration=configuration)
+                              configuration=session_parameters(target))
     try:
         cursor = connection.cursor()
         found = {}

@@ -204,11 +204,7 @@ def validate_query(
     datasource = context.data_sources.get(DATASOURCE_NAME)
     if not isinstance(datasource, DuckDBDatasource):
         raise TypeError(f"data source {DATASOURCE_NAME!r} is not a DuckDBDatasource")
-    asset = query_asset(datasource, name, as_select(query))
-    try:
-        batch_definition = asset.get_batch_definition(BATCH_DEFINITION_NAME)
-    except KeyError:
-        batch_definition = asset.add_batch_definition_whole_table(BATCH_DEFINITION_NAME)
+    batch_definition = query_batch_definition(datasource, name, query)
     engine = datasource.get_execution_engine()
     try:
         with engine.get_connection() as connection:  # fail fast, with DuckDB's own message
@@ -278,7 +274,18 @@ def as_select(query: str) -> str:
     return f"select * from (\n{text}\n) as validated_query"
 
 
-def query_asset(datasource: SQLDatasource, name: str, query: str) -> QueryAsset:
+def query_batch_definition(datasource: SQLDatasource, name: str, query: str) -> BatchDefinition:
+    """The whole-table batch definition of the query asset `name` selecting `query` (as
+    `as_select` has it), of any SQL data source: asset and definition made, or replaced,
+    only when missing or changed."""
+    asset = _query_asset(datasource, name, as_select(query))
+    try:
+        return asset.get_batch_definition(BATCH_DEFINITION_NAME)
+    except KeyError:
+        return asset.add_batch_definition_whole_table(BATCH_DEFINITION_NAME)
+
+
+def _query_asset(datasource: SQLDatasource, name: str, query: str) -> QueryAsset:
     """The query asset `name` selecting `query`, replaced only when the query changed."""
     if name in datasource.get_asset_names():
         asset = datasource.get_asset(name)

@@ -51,11 +51,14 @@ def dbt_target(
     return dict(rendered)
 
 
-def spark_session_parameters(profiles_dir: str, target: str) -> dict[str, str]:
-    """The Spark settings of dbt target `target` (its `server_side_parameters`), as `dbt
-    build` renders them."""
-    rendered = dbt_target(profiles_dir, target)
+def session_parameters(rendered: Mapping[str, Any]) -> dict[str, str]:
+    """The Spark settings of a rendered dbt target (its `server_side_parameters`), as text."""
     return {str(k): str(v) for k, v in rendered.get("server_side_parameters", {}).items()}
+
+
+def spark_session_parameters(profiles_dir: str, target: str) -> dict[str, str]:
+    """The Spark settings of dbt target `target`, as `dbt build` renders them."""
+    return session_parameters(dbt_target(profiles_dir, target))
 
 
 def open_spark_session(parameters: Mapping[str, str]) -> SparkSession:

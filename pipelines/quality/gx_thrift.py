@@ -38,14 +38,8 @@ from pipelines.quality.checks import (
     staged_gx_project,
     validate_checks,
 )
-from pipelines.quality.gx_duckdb import (
-    BATCH_DEFINITION_NAME,
-    as_select,
-    open_gx_context,
-    query_asset,
-    run_validation,
-)
-from pipelines.quality.gx_spark import dbt_target
+from pipelines.quality.gx_duckdb import open_gx_context, query_batch_definition, run_validation
+from pipelines.quality.gx_spark import dbt_target, session_parameters
 from pipelines.quality.spark_audit import audit_table_statements, export_audit_tables
 from pipelines.settings import Settings
 
@@ -85,10 +79,10 @@ def run_checks_on_thrift(
         staged_gx_project(results_dir), settings.build_database, results_dir,
         variables={URL_VARIABLE: thrift_url(target)},
     )
-    session = {str(k): str(v) for k, v in target.get("server_side_parameters", {}).items()}
     datasource = context.data_sources.add_or_update_sql(
         name=THRIFT_DATASOURCE_NAME, connection_string=f"${{{URL_VARIABLE}}}",
-        create_temp_table=False, kwargs={"connect_args": {"configuration": session}},
+        create_temp_table=False,
+        kwargs={"connect_args": {"configuration": session_parameters(target)}},
     )
     # GX keeps one execution engine per data source (and, from its connection test, an engine
     # of the data source's own): both are disposed of, their Thrift sessions closed, at the end
@@ -117,12 +111,8 @@ def _validate(
     parameters: Mapping[str, Any], run_name: str | None,
 ) -> ExpectationSuiteValidationResult:
     """The check's suite against its query's rows, as a query asset of the Thrift source."""
-    asset = query_asset(datasource, check.name, as_select(check.sql))
-    try:
-        batch_definition = asset.get_batch_definition(BATCH_DEFINITION_NAME)
-    except KeyError:
-        batch_definition = asset.add_batch_definition_whole_table(BATCH_DEFINITION_NAME)
     return run_validation(
-        context, check.name, check.name, batch_definition, result_format=check.result_format,
-        expectation_parameters=parameters, run_name=run_name,
+        context, check.name, check.name,
+        query_batch_definition(datasource, check.name, check.sql),
+        result_format=check.result_format, expectation_parameters=parameters, run_name=run_name,
     )
