@@ -172,6 +172,10 @@ def _run(args: argparse.Namespace) -> int:
         _err(f"error: landing folder {settings.extracts_dir} does not exist")
         return 2
 
+    unwritable = _unwritable_folder(settings.warehouse_dir)
+    if unwritable:
+        _err(f"error: warehouse folder {settings.warehouse_dir}: {unwritable}")
+        return 2
     from pipelines.run_guard import RunInterrupted, WarehouseBusy, warehouse_lock
 
     try:
@@ -200,6 +204,18 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_BUSY
     except RunInterrupted as exc:  # a signal before the job started
         return 128 + exc.signum
+
+
+def _unwritable_folder(folder: Path) -> str | None:
+    """Why the run could not write `folder` (created if missing), or None when it can: a
+    read-only mount or missing permission is one line, not a traceback from the lock."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot be created ({exc.strerror or exc})"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "cannot be written (read-only or no permission)"
+    return None
 
 
 def _verbosity(args: argparse.Namespace) -> Verbosity:

@@ -396,12 +396,12 @@ def published_warehouse(
     sample_extracts: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """One whole nightly run through the CLI (load, dbt build, checks, publish, site) over the
-    shared sample, as `make run` does it: `sales-kpi run` in a subprocess, stdout and stderr
-    piped (as under cron), with a secret setting in its environment, from the project folder
-    as it is (writable: the read-only install test's snapshot would not see a write the
-    code tolerates on a read-only mount); read-only. Kept next to it: the run's console
-    (`<warehouse>.cli.json`: exit code, stdout, stderr, seconds; the console tests read it)
-    and the project folder's snapshot before and after the run
+    shared sample, as `make run` does it: `sales-kpi run` in a new interpreter (`cold`: not
+    forked from the warm CLI), stdout and stderr piped (as under cron), with a secret setting
+    in its environment, from the project folder as it is (writable: the read-only install
+    test's snapshot would not see a write the code tolerates on a read-only mount); read-only.
+    Kept next to it: the run's console (`<warehouse>.cli.json`: exit code, stdout, stderr,
+    seconds; the console tests read it) and the project folder's snapshot before and after the run
     (`<warehouse>.project-before.json`, `…-after.json`; the read-only install test)."""
     from pipelines.dbt_project import prepared_dbt_project
 
@@ -411,7 +411,7 @@ def published_warehouse(
         run = run_cli_subprocess(
             "--extracts", str(sample_extracts), "--warehouse", str(warehouse),
             env={"SALES_KPI_ALERT_WEBHOOK_URL": SHARED_RUN_WEBHOOK},
-            drop=("SALES_KPI_WRITE_SITE", "NO_COLOR"),
+            drop=("SALES_KPI_WRITE_SITE", "NO_COLOR"), cold=True,
         )
         after = project_snapshot()
         assert run["code"] == 0, run["stdout"][-3000:] + run["stderr"][-3000:]
@@ -499,16 +499,19 @@ def raw_counts(warehouse: Path) -> dict[str, int]:
 
 def run_cli_subprocess(
     *args: str, env: Mapping[str, str] | None = None, drop: Sequence[str] = (),
-    timeout: float = 900, read_only_project: bool = False,
+    timeout: float = 900, read_only_project: bool = False, cold: bool = False,
 ) -> dict[str, Any]:
-    """`sales-kpi run ARGS` in a subprocess of this checkout, stdout and stderr piped (as
-    under cron or `| cat`): its exit code, stdout, stderr and seconds. With
+    """`sales-kpi run ARGS` in a process of its own from this checkout, stdout and stderr
+    piped (as under cron or `| cat`): its exit code, stdout, stderr and seconds. The process
+    is a fork of this worker's warm CLI (tests/warm_cli.py: the same `main()`, without ≈ 9
+    CPU-s of imports); with `cold` a new interpreter (`python -c`), as cron starts it. With
     `read_only_project` the project folder is bind-mounted read-only for it (a private mount
-    namespace: `read_only_project_command`), as a read-only install would be."""
+    namespace of its own), as a read-only install would be."""
     import time
 
     started = time.monotonic()
-    result = _cli_process(args, env, drop, read_only_project, text=True, timeout=timeout)
+    result = _cli_process(args, env, drop, read_only_project, text=True, timeout=timeout,
+                          cold=cold)
     return {"code": result.returncode, "stdout": result.stdout, "stderr": result.stderr,
             "seconds": time.monotonic() - started, "read_only_project": read_only_project}
 
@@ -607,16 +610,6 @@ def read_only_mount_works(folder: Path) -> bool:
         capture_output=True, check=False,
     )
     return probe.returncode == 0
-
-
-def read_only_project_command(command: Sequence[str]) -> list[str]:
-    """`command` run from the project folder bind-mounted read-only onto itself, in a private
-    mount namespace (nobody else sees the mount); it refuses to start if the folder is still
-    writable."""
-    script = ('mount --rbind "$1" "$1" && mount -o remount,bind,ro "$1" && cd "$1" && '
-              '[ ! -w "$1" ] && shift && exec "$@"')
-    return ["unshare", "-m", "sh", "-c", script, "read-only-project", str(PROJECT_ROOT),
-            *command]
 
 
 # Every kind of character that can steer a terminal: a colour, an OSC title (ended by BEL),
@@ -718,7 +711,7 @@ def run_cli_recording_bytes(
     """`sales-kpi run ARGS` in a subprocess, stdout and stderr piped, kept as they came
     (bytes: a stray byte or a carriage return stays visible) in `folder/stdout`,
     `folder/stderr`, its exit code in `folder/code`, and in `folder/read_only_project` whether
-    the project folder was bind-mounted read-only for it (`read_only_project_command`)."""
+    the project folder was bind-mounted read-only for it (tests/warm_cli.py)."""
     result = _cli_process(args, env, drop, read_only_project, text=False, timeout=900)
     (folder / "stdout").write_bytes(result.stdout)
     (folder / "stderr").write_bytes(result.stderr)
@@ -728,17 +721,22 @@ def run_cli_recording_bytes(
 
 def _cli_process(
     args: Sequence[str], env: Mapping[str, str] | None, drop: Sequence[str],
-    read_only_project: bool, *, text: bool, timeout: float,
+    read_only_project: bool, *, text: bool, timeout: float, cold: bool = False,
 ) -> subprocess.CompletedProcess[Any]:
     """`sales-kpi run ARGS` from the project folder (bind-mounted read-only for it with
-    `read_only_project`), this environment without `drop` plus `env`, its output captured."""
+    `read_only_project`), this environment without `drop` plus `env`, its output captured:
+    forked from the warm CLI (tests/warm_cli.py) unless `cold` (a new interpreter)."""
+    from warm_cli import run_warm
+
     environment = {k: v for k, v in os.environ.items() if k not in drop}
-    command = cli_run_command(*args)
-    if read_only_project:
-        command = read_only_project_command(command)
+    environment |= env or {}
+    if not cold:
+        return run_warm(["run", *args], env=environment, cwd=PROJECT_ROOT, timeout=timeout,
+                        text=text, read_only=read_only_project)
+    assert not read_only_project, "a read-only project is a warm CLI's mount namespace"
     return subprocess.run(
-        command, cwd=PROJECT_ROOT, env={**environment, **(env or {})}, capture_output=True,
-        text=text, check=False, timeout=timeout,
+        cli_run_command(*args), cwd=PROJECT_ROOT, env=environment, capture_output=True, text=text,
+        check=False, timeout=timeout,
     )
 
 

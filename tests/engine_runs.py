@@ -102,7 +102,7 @@ def _job(extracts: Path, warehouse: Path, *args: str, env: dict[str, str]) -> di
     """`sales-kpi run` as the tests' other runs do it; a run that hangs is a failed run."""
     try:
         return run_cli_subprocess("--extracts", str(extracts), "--warehouse", str(warehouse),
-                                  *args, env=env, timeout=JOB_TIMEOUT_SECONDS)
+                                  *args, env=env, timeout=JOB_TIMEOUT_SECONDS, cold=True)
     except subprocess.TimeoutExpired as timeout:
         return {"code": None, "stdout": str(timeout.stdout or ""),
                 "stderr": f"timed out after {JOB_TIMEOUT_SECONDS} s", "seconds": None}

@@ -12,15 +12,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
+from warm_cli import WarmRun, warm_cli
 
-RUN = "from pipelines.cli import main; raise SystemExit(main(['run', '--extracts', {e!r}, " \
-      "'--warehouse', {w!r}]))"
+from pipelines.settings import PROJECT_ROOT
 
 # --- a stop at every step -------------------------------------------------------------------
 
@@ -43,18 +42,17 @@ RESUMING = "resuming:  run "
 
 def run_until(
     sample: Path, warehouse: Path, marker: str, log: Path, *, force: bool = True
-) -> subprocess.Popen[str]:
+) -> WarmRun:
     """The job (`--verbose`, site included; `--force` unless `force` is False: then a
-    warehouse holding a complete build of `sample` resumes from it) on `warehouse`, running
-    until `marker` is in its output (kept in `log`)."""
+    warehouse holding a complete build of `sample` resumes from it) on `warehouse`, forked
+    from the warm CLI (tests/warm_cli.py), running until `marker` is in its output (kept in
+    `log`)."""
     env = {**os.environ}
     env.pop("SALES_KPI_WRITE_SITE", None)
-    flags = ", '--force', '--verbose']))" if force else ", '--verbose']))"
+    args = ["run", "--extracts", str(sample), "--warehouse", str(warehouse), "--verbose"]
     with log.open("w", encoding="utf-8") as handle:
-        run = subprocess.Popen(
-            [sys.executable, "-c",
-             RUN.format(e=str(sample), w=str(warehouse)).replace("]))", flags)],
-            cwd=Path(__file__).resolve().parent.parent, env=env, text=True,
+        run = warm_cli().popen(
+            [*args, "--force"] if force else args, env=env, cwd=PROJECT_ROOT,
             stdout=handle, stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 300

@@ -19,11 +19,13 @@ import duckdb
 import psutil
 import pytest
 from conftest import recorded
-from run_guard_steps import RESUMING, RUN, left_running
+from run_guard_steps import RESUMING, left_running
+from warm_cli import WarmRun, warm_cli
 
 from pipelines.cli import EXIT_BUSY, main
 from pipelines.publish import published_state
 from pipelines.run_guard import WarehouseBusy, warehouse_lock
+from pipelines.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +36,12 @@ def sample(sample_extracts: Path) -> Path:
     return sample_extracts
 
 
-def _start_run(sample: Path, warehouse: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "SALES_KPI_WRITE_SITE": "false"}
-    return subprocess.Popen(
-        [sys.executable, "-c", RUN.format(e=str(sample), w=str(warehouse))],
-        cwd=Path(__file__).resolve().parent.parent, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+def _start_run(sample: Path, warehouse: Path) -> WarmRun:
+    """`sales-kpi run` without the site, forked from the warm CLI (tests/warm_cli.py)."""
+    return warm_cli().popen(
+        ["run", "--extracts", str(sample), "--warehouse", str(warehouse)],
+        env={**os.environ, "SALES_KPI_WRITE_SITE": "false"}, cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 
@@ -58,7 +60,7 @@ def _dbt_children(pid: int) -> list[psutil.Process]:
     return found
 
 
-def _wait_for_dbt(run: subprocess.Popen[str], seconds: float = 240) -> list[psutil.Process]:
+def _wait_for_dbt(run: WarmRun, seconds: float = 240) -> list[psutil.Process]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         children = _dbt_children(run.pid)
@@ -71,7 +73,7 @@ def _wait_for_dbt(run: subprocess.Popen[str], seconds: float = 240) -> list[psut
 
 
 @pytest.fixture
-def running(sample: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+def running(sample: Path, tmp_path: Path) -> Iterator[tuple[WarmRun, Path]]:
     warehouse = tmp_path / "warehouse"
     run = _start_run(sample, warehouse)
     yield run, warehouse
@@ -125,7 +127,7 @@ def test_the_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
 
 
 def test_sigterm_stops_a_run_within_5_seconds_with_no_child_left(
-    running: tuple[subprocess.Popen[str], Path],
+    running: tuple[WarmRun, Path],
 ) -> None:
     run, warehouse = running
     children = _wait_for_dbt(run)
@@ -141,7 +143,7 @@ def test_sigterm_stops_a_run_within_5_seconds_with_no_child_left(
 
 
 def test_kill_9_leaves_no_process_writing_the_warehouse(
-    running: tuple[subprocess.Popen[str], Path],
+    running: tuple[WarmRun, Path],
 ) -> None:
     run, _warehouse = running
     children = _wait_for_dbt(run)
