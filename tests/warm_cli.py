@@ -301,12 +301,14 @@ class WarmCli:
 
 
 _WARM: list[WarmCli] = []
+_STARTING = threading.Lock()  # runs may be started from several threads (a ThreadPoolExecutor)
 
 
 def warm_cli() -> WarmCli:
     """This test worker's warm CLI (started on first use)."""
-    if not _WARM:
-        _WARM.append(WarmCli())
+    with _STARTING:
+        if not _WARM:
+            _WARM.append(WarmCli())
     return _WARM[0]
 
 
