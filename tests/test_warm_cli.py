@@ -14,9 +14,13 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 from warm_cli import run_warm, warm_cli
 
 from pipelines.settings import PROJECT_ROOT
+
+# not in `make test-fast`: the warm process imports what a whole run imports (≈ 7 s)
+pytestmark = pytest.mark.slow
 
 
 def _cold(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
