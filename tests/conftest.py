@@ -505,8 +505,9 @@ def run_cli_subprocess(
     piped (as under cron or `| cat`): its exit code, stdout, stderr and seconds. The process
     is a fork of this worker's warm CLI (tests/warm_cli.py: the same `main()`, without ≈ 9
     CPU-s of imports); with `cold` a new interpreter (`python -c`), as cron starts it. With
-    `read_only_project` the project folder is bind-mounted read-only for it (a private mount
-    namespace of its own), as a read-only install would be."""
+    `read_only_project` (a new interpreter too) the project folder is bind-mounted read-only
+    for it (a private mount namespace: `read_only_project_command`), as a read-only install
+    would be."""
     import time
 
     started = time.monotonic()
@@ -612,6 +613,16 @@ def read_only_mount_works(folder: Path) -> bool:
     return probe.returncode == 0
 
 
+def read_only_project_command(command: Sequence[str]) -> list[str]:
+    """`command` run from the project folder bind-mounted read-only onto itself, in a private
+    mount namespace (nobody else sees the mount); it refuses to start if the folder is still
+    writable."""
+    script = ('mount --rbind "$1" "$1" && mount -o remount,bind,ro "$1" && cd "$1" && '
+              '[ ! -w "$1" ] && shift && exec "$@"')
+    return ["unshare", "-m", "sh", "-c", script, "read-only-project", str(PROJECT_ROOT),
+            *command]
+
+
 # Every kind of character that can steer a terminal: a colour, an OSC title (ended by BEL),
 # carriage return, backspace, DEL, the C1 control sequence introducer, a bidi override.
 ESC_RED = "\x1b[31m"
@@ -711,7 +722,7 @@ def run_cli_recording_bytes(
     """`sales-kpi run ARGS` in a subprocess, stdout and stderr piped, kept as they came
     (bytes: a stray byte or a carriage return stays visible) in `folder/stdout`,
     `folder/stderr`, its exit code in `folder/code`, and in `folder/read_only_project` whether
-    the project folder was bind-mounted read-only for it (tests/warm_cli.py)."""
+    the project folder was bind-mounted read-only for it (`read_only_project_command`)."""
     result = _cli_process(args, env, drop, read_only_project, text=False, timeout=900)
     (folder / "stdout").write_bytes(result.stdout)
     (folder / "stderr").write_bytes(result.stderr)
@@ -723,19 +734,23 @@ def _cli_process(
     args: Sequence[str], env: Mapping[str, str] | None, drop: Sequence[str],
     read_only_project: bool, *, text: bool, timeout: float, cold: bool = False,
 ) -> subprocess.CompletedProcess[Any]:
-    """`sales-kpi run ARGS` from the project folder (bind-mounted read-only for it with
-    `read_only_project`), this environment without `drop` plus `env`, its output captured:
-    forked from the warm CLI (tests/warm_cli.py) unless `cold` (a new interpreter)."""
+    """`sales-kpi run ARGS` from the project folder, this environment without `drop` plus
+    `env`, its output captured: forked from the warm CLI (tests/warm_cli.py), or with `cold`
+    a new interpreter. A run with `read_only_project` is always a new interpreter, started in
+    a mount namespace where the project folder is read-only (`read_only_project_command`):
+    its own imports must not write the project either."""
     from warm_cli import run_warm
 
     environment = {k: v for k, v in os.environ.items() if k not in drop}
     environment |= env or {}
-    if not cold:
+    if not (cold or read_only_project):
         return run_warm(["run", *args], env=environment, cwd=PROJECT_ROOT, timeout=timeout,
-                        text=text, read_only=read_only_project)
-    assert not read_only_project, "a read-only project is a warm CLI's mount namespace"
+                        text=text)
+    command = cli_run_command(*args)
+    if read_only_project:
+        command = read_only_project_command(command)
     return subprocess.run(
-        cli_run_command(*args), cwd=PROJECT_ROOT, env=environment, capture_output=True, text=text,
+        command, cwd=PROJECT_ROOT, env=environment, capture_output=True, text=text,
         check=False, timeout=timeout,
     )
 

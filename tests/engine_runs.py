@@ -99,7 +99,9 @@ def record(folder: Path, name: str) -> Any:
 
 
 def _job(extracts: Path, warehouse: Path, *args: str, env: dict[str, str]) -> dict[str, Any]:
-    """`sales-kpi run` as the tests' other runs do it; a run that hangs is a failed run."""
+    """`sales-kpi run` in a new interpreter, as an operator starts it (not forked from the
+    warm CLI: these runs are the Spark path's reference); a run that hangs is a failed
+    run."""
     try:
         return run_cli_subprocess("--extracts", str(extracts), "--warehouse", str(warehouse),
                                   *args, env=env, timeout=JOB_TIMEOUT_SECONDS, cold=True)

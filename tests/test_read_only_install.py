@@ -14,10 +14,18 @@ of the shared warehouse over new files) ran with the project folder mounted read
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import HOSTILE_WAREHOUSE, project_snapshot, read_only_mount_works
+from conftest import (
+    HOSTILE_WAREHOUSE,
+    cli_run_command,
+    project_snapshot,
+    read_only_mount_works,
+    read_only_project_command,
+)
 
 from pipelines.settings import PROJECT_ROOT
 
@@ -57,3 +65,20 @@ def test_a_run_with_the_project_folder_mounted_read_only_succeeds(
     assert b"succeeded" in (folder / "stdout").read_bytes()
     assert (folder / HOSTILE_WAREHOUSE / "marts.duckdb").is_file()
     assert (folder / HOSTILE_WAREHOUSE / "site" / "dbt_docs" / "index.html").exists()  # whole
+
+
+def test_a_warehouse_the_run_cannot_write_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A warehouse folder inside the read-only project (an operator's mistake): one line
+    naming it and why, exit 2 — not a traceback from the lock — and nothing written."""
+    if not read_only_mount_works(PROJECT_ROOT):
+        pytest.skip("no private read-only bind mount on this machine")
+    warehouse = PROJECT_ROOT / f"read-only-probe-{os.getpid()}"
+    run = subprocess.run(
+        read_only_project_command(cli_run_command(
+            "--extracts", str(tmp_path), "--warehouse", str(warehouse))),
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines() == [
+        f"error: warehouse folder {warehouse}: cannot be created (Read-only file system)"]
+    assert not warehouse.exists()

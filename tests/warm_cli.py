@@ -9,13 +9,13 @@ takes the run's arguments, environment, working folder and stdin/stdout/stderr, 
 the CLI's `main()` and exits through the interpreter's normal shutdown, as `python -c`
 would. The run is the same code path in a process of its own: its pid, its signals, its
 children (dbt, through the run guard) and its exit code are those of a subprocess, so the
-stop, kill and no-orphan tests see what they would see. The session's shared run
-(`published_warehouse`) alone starts a new interpreter, as `make run` and cron do; the
-read-only install's run is a fork too, in a mount namespace of its own where the project
-folder is read-only.
+stop, kill and no-orphan tests see what they would see. Not forked: the session's shared run
+(`published_warehouse`), as `make run` and cron start it, the read-only install's run (its
+own imports must not write the project either) and the Spark engine's shared runs.
 
-The warm process imports and never runs anything itself (no thread, no connection: a fork
-of it is safe), serves one Unix socket, and ends when its test worker does.
+The warm process imports (PRELOAD) and runs nothing else: no thread, no connection, so a
+fork of it is safe. It serves one Unix socket and ends, removing its folder, when its test
+worker does.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import importlib
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,7 +38,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-# What a whole run imports (the CLI imports lazily, by step): each is one a run need not
+# What a whole run imports (the CLI imports lazily, by step): imported here once, so that no
+# run imports them again. Importing pipelines.assets.dbt prepares the dbt manifest when it is
+# stale (pipelines/dbt_project.py), as any process importing it does: here, once.
 PRELOAD = (
     "pipelines.cli", "pipelines.job_runner", "pipelines.console", "pipelines.console_log",
     "pipelines.no_op", "pipelines.publish", "pipelines.publication_ahead",
@@ -53,6 +56,7 @@ PRELOAD = (
 )
 _MESSAGE = 1 << 20  # a request: arguments, environment and working folder as JSON
 _STREAMS = 3  # stdin, stdout, stderr: passed as file descriptors (SCM_RIGHTS)
+_LOG = "warm.log"  # the warm process's own output, beside its socket
 
 
 # --- the warm process ------------------------------------------------------------------------
@@ -60,88 +64,132 @@ _STREAMS = 3  # stdin, stdout, stderr: passed as file descriptors (SCM_RIGHTS)
 
 def _serve(address: str, parent: int) -> dict[str, Any]:
     """Import PRELOAD, then fork one run per request on `address` until the test worker
-    (`parent`) is gone; returns (in the fork) the request the fork is to run."""
+    (`parent`) is gone; returns (in the fork) the request the fork is to run.
+
+    An ended run stays a zombie, as a subprocess does until its Popen waits for it: the test
+    is told its exit code at once and the run is reaped only when the test closes the
+    connection (WarmRun's poll or wait), so its pid names it till then."""
     sys.path[0] = ""  # as under `python -c`: the working folder (the checkout) first
     for name in PRELOAD:
         importlib.import_module(name)
-    if threading.active_count() != 1:  # a fork copies no thread: none may be running here
+    # A fork copies only the forking thread: no Python thread may be running here. (Native
+    # libraries' own idle threads — OpenBLAS's pool under numpy, jemalloc's under pyarrow —
+    # are there in any process that imports them; both libraries re-arm in a fork through
+    # their own pthread_atfork handlers.)
+    if threading.active_count() != 1:
         raise SystemExit(f"warm CLI: threads after the imports: {threading.enumerate()}")
+    warm = os.getpid()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(address)
     listener.listen()
-    runs: dict[int, socket.socket] = {}
-    while os.getppid() == parent:
-        ready, _, _ = select.select([listener], [], [], 0.05)
-        _report_ended(runs)
-        if not ready:
-            continue
-        connection, _ = listener.accept()
-        message, streams, _, _ = socket.recv_fds(connection, _MESSAGE, _STREAMS)
-        if not message or len(streams) != _STREAMS:  # not a request: a probe, a test gone
+    runs = _Runs()
+    try:
+        while os.getppid() == parent:
+            ready, _, _ = select.select([listener, *runs.watched()], [], [], 0.05)
+            runs.report_ended()
+            for connection in ready:
+                if connection is not listener:
+                    runs.closed_by_test(connection)
+            if listener not in ready:
+                continue
+            connection, _ = listener.accept()
+            message, streams, _, _ = socket.recv_fds(connection, _MESSAGE, _STREAMS)
+            if not message or len(streams) != _STREAMS:  # not a request: a probe, a test gone
+                for stream in streams:
+                    os.close(stream)
+                connection.close()
+                continue
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                listener.close()
+                runs.close_all()
+                connection.close()
+                request = json.loads(message)
+                _become_the_run(request, streams)
+                return request
             for stream in streams:
                 os.close(stream)
-            connection.close()
-            continue
-        pid = os.fork()
-        if pid == 0:
-            listener.close()
-            for other in runs.values():
-                other.close()
-            connection.close()
-            request = json.loads(message)
-            _become_the_run(request, streams)
-            return request
-        for stream in streams:
-            os.close(stream)
-        runs[pid] = connection
-        with contextlib.suppress(OSError):  # the test went away; its run is reaped all the same
-            connection.send(f"pid {pid}".encode())
+            runs.started(pid, connection)
+    finally:
+        if os.getpid() == warm:  # not in a fork on its way to the run
+            Path(address).unlink(missing_ok=True)
+    # the test worker is gone: its folder goes too (the log stays if this process failed)
+    Path(address).with_name(_LOG).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        Path(address).parent.rmdir()
     raise SystemExit(0)
 
 
-def _report_ended(runs: dict[int, socket.socket]) -> None:
-    """Tell each ended run's test its exit code (as Popen's: -N for signal N)."""
-    while runs:
-        pid, status = os.waitpid(-1, os.WNOHANG)
-        if pid == 0:
-            return
-        connection = runs.pop(pid, None)
-        if connection is not None:
-            with contextlib.suppress(OSError):  # the test went away
-                connection.send(f"exit {os.waitstatus_to_exitcode(status)}".encode())
+class _Runs:
+    """The warm process's runs: each one's connection to its test, which runs have ended
+    (told, not yet reaped) and which tests have closed their connection before the end."""
+
+    def __init__(self) -> None:
+        self._connections: dict[int, socket.socket] = {}
+        self._ended: set[int] = set()
+        self._abandoned: set[int] = set()
+
+    def started(self, pid: int, connection: socket.socket) -> None:
+        self._connections[pid] = connection
+        with contextlib.suppress(OSError):  # the test went away: reaped when the run ends
+            connection.send(f"pid {pid}".encode())
+
+    def watched(self) -> list[socket.socket]:
+        """The connections whose close means something: those of tests still listening."""
+        return [c for pid, c in self._connections.items() if pid not in self._abandoned]
+
+    def report_ended(self) -> None:
+        """Tell the test of each run that has ended since its exit code, as Popen's (-N for
+        signal N); waitid(WNOWAIT) leaves the run a zombie. A run whose test has gone is
+        reaped at once."""
+        for pid, connection in list(self._connections.items()):
+            if pid in self._ended:
+                continue
+            info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if info is None or info.si_pid == 0:
+                continue
+            self._ended.add(pid)
+            code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+            with contextlib.suppress(OSError):
+                connection.send(f"exit {code}".encode())
+            if pid in self._abandoned:
+                self._reap(pid)
+
+    def closed_by_test(self, connection: socket.socket) -> None:
+        """The test closed its connection: it has waited for the run (reap it) or has gone
+        before the run ended (reap it when it does)."""
+        with contextlib.suppress(OSError):
+            if connection.recv(64):
+                return  # nothing is sent this way: a message is not a close
+        pid = next(pid for pid, known in self._connections.items() if known is connection)
+        if pid in self._ended:
+            self._reap(pid)
+        else:
+            self._abandoned.add(pid)
+
+    def _reap(self, pid: int) -> None:
+        os.waitpid(pid, 0)
+        self._connections.pop(pid).close()
+        self._ended.discard(pid)
+        self._abandoned.discard(pid)
+
+    def close_all(self) -> None:
+        """In a fork: the other runs' connections are not the new run's."""
+        for connection in self._connections.values():
             connection.close()
 
 
 def _become_the_run(request: Mapping[str, Any], streams: Sequence[int]) -> None:
-    """In the fork: the run's standard streams, environment, folder and arguments; with
-    `read_only` the folder bind-mounted read-only onto itself first, in a mount namespace of
-    the run's own (what `unshare -m` does)."""
+    """In the fork: the run's standard streams, environment, folder and arguments."""
     for target, stream in enumerate(streams):
         os.dup2(stream, target)
         os.close(stream)
-    if request["read_only"]:
-        _mount_read_only(request["cwd"])
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
     sys.argv = ["-c", *request["args"]]
-
-
-def _mount_read_only(folder: str) -> None:
-    """`folder` read-only for this process and its children only: a private mount namespace
-    (unshare(2); a fork has a single thread, as unshare needs), mounts private within it, the
-    folder bound onto itself and remounted read-only. Fails unless the folder is then
-    read-only."""
-    import ctypes
-
-    clone_newns = 0x00020000
-    if ctypes.CDLL(None, use_errno=True).unshare(clone_newns) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
-    for mount in (["--make-rprivate", "/"], ["--rbind", folder, folder],
-                  ["-o", "remount,bind,ro", folder]):
-        subprocess.run(["mount", *mount], check=True)
-    if os.access(folder, os.W_OK):
-        raise OSError(f"{folder} is still writable")
 
 
 def main() -> None:
@@ -166,9 +214,10 @@ class WarmRun:
         self.returncode: int | None = None
         self._readers: list[threading.Thread] | None = None
         self._read: dict[str, Any] = {}
-        kind, value = connection.recv(64).decode().split()
-        assert kind == "pid", kind
-        self.pid = int(value)
+        reply = connection.recv(64).decode().split()
+        if len(reply) != 2 or reply[0] != "pid":
+            raise RuntimeError(f"the warm CLI did not start the run (it said {reply!r})")
+        self.pid = int(reply[1])
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -194,8 +243,12 @@ class WarmRun:
         self.returncode = int(reply.split()[1])
 
     def send_signal(self, signal_number: int) -> None:
+        """As Popen's: not to a run already waited for; a run that has just ended is a
+        zombie till then, so the pid cannot name another process."""
+        self.poll()
         if self.returncode is None:
-            os.kill(self.pid, signal_number)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal_number)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -213,9 +266,13 @@ class WarmRun:
             ]
             for reader in self._readers:
                 reader.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
         self.wait(timeout)
         for reader in self._readers:
-            reader.join()
+            # a process the run left behind may still hold a pipe: a timeout, not a hang
+            reader.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if reader.is_alive():
+                raise subprocess.TimeoutExpired("warm sales-kpi run (its output)", timeout or 0)
         return self._read.get("out"), self._read.get("err")
 
     def _read_all(self, name: str, stream: IO[Any]) -> None:
@@ -229,7 +286,7 @@ class WarmCli:
     def __init__(self) -> None:
         self._folder = Path(tempfile.mkdtemp(prefix="sales-kpi-warm-cli-"))
         self._address = str(self._folder / "socket")
-        self._log = (self._folder / "warm.log").open("wb")
+        self._log = (self._folder / _LOG).open("wb")
         self._process = subprocess.Popen(
             [sys.executable, str(Path(__file__)), self._address, str(os.getpid())],
             cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
@@ -246,18 +303,19 @@ class WarmCli:
                 return connection
             except (FileNotFoundError, ConnectionRefusedError):
                 connection.close()
-                if self._process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the warm CLI did not start: " + (
-                        self._folder / "warm.log").read_text(errors="replace")[-3000:]) from None
+                ended = self._process.poll()
+                if ended is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the warm CLI is not running (exit {ended}; log {self._folder / _LOG})"
+                    ) from None
                 time.sleep(0.05)
 
     def popen(
         self, args: Sequence[str], *, env: Mapping[str, str], cwd: Path,
         stdout: IO[Any] | int | None = None, stderr: IO[Any] | int | None = None,
-        text: bool = False, read_only: bool = False,
+        text: bool = False,
     ) -> WarmRun:
-        """`sales-kpi ARGS` forked from the warm process with `env`, in `cwd` (with
-        `read_only`, `cwd` bind-mounted read-only for the run: `_mount_read_only`); stdin is
+        """`sales-kpi ARGS` forked from the warm process with `env`, in `cwd`; stdin is
         /dev/null, stdout and stderr a file, subprocess.PIPE, subprocess.DEVNULL,
         subprocess.STDOUT (stderr) or, with None, this process's."""
         opened: list[int] = []
@@ -280,10 +338,9 @@ class WarmCli:
         opened.append(stdin)
         out = stream(stdout, "out", 1)
         err = out if stderr == subprocess.STDOUT else stream(stderr, "err", 2)
-        connection = self._connect()
         try:
-            request = {"args": list(args), "env": dict(env), "cwd": str(cwd),
-                       "read_only": read_only}
+            connection = self._connect()
+            request = {"args": list(args), "env": dict(env), "cwd": str(cwd)}
             socket.send_fds(connection, [json.dumps(request).encode()], [stdin, out, err])
         finally:
             for descriptor in opened:
@@ -295,9 +352,7 @@ class WarmCli:
             self._process.kill()
             self._process.wait()
         self._log.close()
-        for path in self._folder.iterdir():
-            path.unlink()
-        self._folder.rmdir()
+        shutil.rmtree(self._folder, ignore_errors=True)  # the warm process may have done it
 
 
 _WARM: list[WarmCli] = []
@@ -313,17 +368,16 @@ def warm_cli() -> WarmCli:
 
 
 def run_warm(
-    args: Sequence[str], *, env: Mapping[str, str], cwd: Path, timeout: float, text: bool,
-    read_only: bool = False,
+    args: Sequence[str], *, env: Mapping[str, str], cwd: Path, timeout: float, text: bool
 ) -> subprocess.CompletedProcess[Any]:
     """`sales-kpi ARGS` to its end, output captured: subprocess.run(capture_output=True)."""
     run = warm_cli().popen(args, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=text, read_only=read_only)
+                           stderr=subprocess.PIPE, text=text)
     try:
         out, err = run.communicate(timeout)
     except subprocess.TimeoutExpired:
         run.kill()
-        run.communicate()
+        run.wait()
         raise
     return subprocess.CompletedProcess(["sales-kpi", *args], run.wait(), out, err)
 
