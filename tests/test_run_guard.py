@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import duckdb
@@ -79,7 +80,8 @@ def running(sample: Path, tmp_path: Path) -> Iterator[tuple[WarmRun, Path]]:
     yield run, warehouse
     if run.poll() is None:
         run.kill()
-        run.communicate()
+        with suppress(subprocess.TimeoutExpired):  # a process left behind holding its output
+            run.communicate(timeout=30)
 
 
 def test_one_writer_a_second_run_is_refused_at_once_naming_the_holder(

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -66,3 +67,21 @@ def test_a_warm_run_is_a_process_of_its_own_ended_by_its_signal(tmp_path: Path) 
     assert run.pid not in (os.getpid(), *(c.pid for c in psutil.Process().children()))
     run.kill()
     assert run.wait(timeout=60) == -signal.SIGKILL
+
+
+def test_a_request_that_never_comes_does_not_hold_up_the_other_runs(tmp_path: Path) -> None:
+    """A test that connects and then fails before sending its request (or hangs) costs the
+    warm process a few seconds, not the rest of the worker's runs."""
+    import socket
+
+    cli = warm_cli()
+    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    stuck.connect(cli._address)
+    try:
+        started = time.monotonic()
+        run = run_warm(["run", "--extracts", str(tmp_path), "--warehouse", str(tmp_path / "w")],
+                       env={**os.environ, "SALES_KPI_DUCKDB_THREADS": "zero"},
+                       cwd=PROJECT_ROOT, timeout=120, text=True)
+        assert run.returncode == 2 and time.monotonic() - started < 30
+    finally:
+        stuck.close()

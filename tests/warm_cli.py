@@ -92,8 +92,17 @@ def _serve(address: str, parent: int) -> dict[str, Any]:
                     runs.closed_by_test(connection)
             if listener not in ready:
                 continue
-            connection, _ = listener.accept()
-            message, streams, _, _ = socket.recv_fds(connection, _MESSAGE, _STREAMS)
+            accepted: socket.socket | None = None
+            try:
+                accepted, _ = listener.accept()
+                accepted.settimeout(5)  # a test that connects sends its request at once
+                message, streams, _, _ = socket.recv_fds(accepted, _MESSAGE, _STREAMS)
+                accepted.settimeout(None)
+            except OSError:  # a test gone (or stuck) mid-request: the others go on
+                if accepted is not None:
+                    accepted.close()
+                continue
+            connection = accepted
             if not message or len(streams) != _STREAMS:  # not a request: a probe, a test gone
                 for stream in streams:
                     os.close(stream)
@@ -115,7 +124,8 @@ def _serve(address: str, parent: int) -> dict[str, Any]:
     finally:
         if os.getpid() == warm:  # not in a fork on its way to the run
             Path(address).unlink(missing_ok=True)
-    # the test worker is gone: its folder goes too (the log stays if this process failed)
+    # the test worker is gone: its folder goes too (had this process failed, the error its
+    # test got quotes the log)
     Path(address).with_name(_LOG).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         Path(address).parent.rmdir()
@@ -203,6 +213,14 @@ def main() -> None:
 # --- the test's side ---------------------------------------------------------------------------
 
 
+def _readable(connection: socket.socket, timeout: float | None) -> bool:
+    """Whether the warm process has said something (or closed) within `timeout` seconds
+    (None: wait for it). poll(2), not select(2): a long session's descriptors may pass 1024."""
+    poller = select.poll()
+    poller.register(connection, select.POLLIN | select.POLLHUP)
+    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
+
+
 class WarmRun:
     """A run forked by the warm CLI, used as a subprocess.Popen: pid, poll, wait, signals,
     and (with `stdout`/`stderr` PIPE) its output through communicate()."""
@@ -214,22 +232,23 @@ class WarmRun:
         self.returncode: int | None = None
         self._readers: list[threading.Thread] | None = None
         self._read: dict[str, Any] = {}
-        reply = connection.recv(64).decode().split()
+        connection.settimeout(300)  # the fork comes at once, unless the warm process is stuck
+        try:
+            reply = connection.recv(64).decode().split()
+        finally:
+            connection.settimeout(None)
         if len(reply) != 2 or reply[0] != "pid":
             raise RuntimeError(f"the warm CLI did not start the run (it said {reply!r})")
         self.pid = int(reply[1])
 
     def poll(self) -> int | None:
-        if self.returncode is None:
-            ready, _, _ = select.select([self._connection], [], [], 0)
-            if ready:
-                self._read_exit()
+        if self.returncode is None and _readable(self._connection, 0):
+            self._read_exit()
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
-            ready, _, _ = select.select([self._connection], [], [], timeout)
-            if not ready:
+            if not _readable(self._connection, timeout):
                 raise subprocess.TimeoutExpired("warm sales-kpi run", timeout or 0)
             self._read_exit()
         assert self.returncode is not None
@@ -273,11 +292,17 @@ class WarmRun:
             reader.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if reader.is_alive():
                 raise subprocess.TimeoutExpired("warm sales-kpi run (its output)", timeout or 0)
+        for name in ("out", "err"):
+            if isinstance(self._read.get(name), BaseException):  # e.g. output not UTF-8
+                raise self._read[name]
         return self._read.get("out"), self._read.get("err")
 
     def _read_all(self, name: str, stream: IO[Any]) -> None:
         with stream:
-            self._read[name] = stream.read()
+            try:
+                self._read[name] = stream.read()
+            except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+                self._read[name] = exc
 
 
 class WarmCli:
@@ -305,8 +330,10 @@ class WarmCli:
                 connection.close()
                 ended = self._process.poll()
                 if ended is not None or time.monotonic() > deadline:
+                    log = self._folder / _LOG
+                    shown = log.read_text(errors="replace")[-3000:] if log.exists() else ""
                     raise RuntimeError(
-                        f"the warm CLI is not running (exit {ended}; log {self._folder / _LOG})"
+                        f"the warm CLI is not running (exit {ended}); its output:\n{shown}"
                     ) from None
                 time.sleep(0.05)
 
@@ -339,9 +366,13 @@ class WarmCli:
         out = stream(stdout, "out", 1)
         err = out if stderr == subprocess.STDOUT else stream(stderr, "err", 2)
         try:
+            request = json.dumps({"args": list(args), "env": dict(env), "cwd": str(cwd)})
             connection = self._connect()
-            request = {"args": list(args), "env": dict(env), "cwd": str(cwd)}
-            socket.send_fds(connection, [json.dumps(request).encode()], [stdin, out, err])
+            try:
+                socket.send_fds(connection, [request.encode()], [stdin, out, err])
+            except BaseException:
+                connection.close()  # the warm process drops a request that never came
+                raise
         finally:
             for descriptor in opened:
                 os.close(descriptor)
