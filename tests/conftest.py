@@ -744,8 +744,7 @@ def _cli_process(
     environment = {k: v for k, v in os.environ.items() if k not in drop}
     environment |= env or {}
     if not (cold or read_only_project):
-        return run_warm(["run", *args], env=environment, cwd=PROJECT_ROOT, timeout=timeout,
-                        text=text)
+        return run_warm(["run", *args], env=environment, timeout=timeout, text=text)
     command = cli_run_command(*args)
     if read_only_project:
         command = read_only_project_command(command)

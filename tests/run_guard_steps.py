@@ -19,8 +19,6 @@ from pathlib import Path
 import psutil
 from warm_cli import WarmRun, warm_cli
 
-from pipelines.settings import PROJECT_ROOT
-
 # --- a stop at every step -------------------------------------------------------------------
 
 # A line in the run's output that says the step is under way (dbt's and Dagster's lines are
@@ -52,8 +50,8 @@ def run_until(
     args = ["run", "--extracts", str(sample), "--warehouse", str(warehouse), "--verbose"]
     with log.open("w", encoding="utf-8") as handle:
         run = warm_cli().popen(
-            [*args, "--force"] if force else args, env=env, cwd=PROJECT_ROOT,
-            stdout=handle, stderr=subprocess.STDOUT,
+            [*args, "--force"] if force else args, env=env, stdout=handle,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 300
     while marker not in log.read_text(encoding="utf-8", errors="replace"):

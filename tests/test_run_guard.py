@@ -26,7 +26,6 @@ from warm_cli import WarmRun, warm_cli
 from pipelines.cli import EXIT_BUSY, main
 from pipelines.publish import published_state
 from pipelines.run_guard import WarehouseBusy, warehouse_lock
-from pipelines.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +40,8 @@ def _start_run(sample: Path, warehouse: Path) -> WarmRun:
     """`sales-kpi run` without the site, forked from the warm CLI (tests/warm_cli.py)."""
     return warm_cli().popen(
         ["run", "--extracts", str(sample), "--warehouse", str(warehouse)],
-        env={**os.environ, "SALES_KPI_WRITE_SITE": "false"}, cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SALES_KPI_WRITE_SITE": "false"}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
     )
 
 

@@ -5,7 +5,7 @@ dagster-dbt, dbt, GX and pandas before it does anything (a whole run on the samp
 of which ≈ 17 s forked from here), and the suite starts about twenty such runs (the stops at
 each step, the console's and the trust boundaries' runs, the run guard's). Here one process
 per test worker (the *warm CLI*) imports those modules once; each run is a fork of it that
-takes the run's arguments, environment, working folder and stdin/stdout/stderr, then calls
+takes the run's arguments, environment and stdin/stdout/stderr (in the checkout), then calls
 the CLI's `main()` and exits through the interpreter's normal shutdown, as `python -c`
 would. The run is the same code path in a process of its own: its pid, its signals, its
 children (dbt, through the run guard) and its exit code are those of a subprocess, so the
@@ -54,9 +54,11 @@ PRELOAD = (
     "dagster._core.launcher.sync_in_memory_run_launcher", "dagster._daemon", "alembic",
     "structlog", "rich.console",
 )
-_MESSAGE = 1 << 20  # a request: arguments, environment and working folder as JSON
+_MESSAGE = 1 << 20  # a request: arguments and environment as JSON
 _STREAMS = 3  # stdin, stdout, stderr: passed as file descriptors (SCM_RIGHTS)
 _LOG = "warm.log"  # the warm process's own output, beside its socket
+# The folder the warm process (and so every run forked from it) works in: this checkout
+_CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 # --- the warm process ------------------------------------------------------------------------
@@ -192,11 +194,11 @@ class _Runs:
 
 
 def _become_the_run(request: Mapping[str, Any], streams: Sequence[int]) -> None:
-    """In the fork: the run's standard streams, environment, folder and arguments."""
+    """In the fork: the run's standard streams, environment and arguments (its folder is the
+    warm process's: the checkout, as for `python -c` started there)."""
     for target, stream in enumerate(streams):
         os.dup2(stream, target)
         os.close(stream)
-    os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
     sys.argv = ["-c", *request["args"]]
@@ -314,7 +316,7 @@ class WarmCli:
         self._log = (self._folder / _LOG).open("wb")
         self._process = subprocess.Popen(
             [sys.executable, str(Path(__file__)), self._address, str(os.getpid())],
-            cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
+            cwd=_CHECKOUT, stdin=subprocess.DEVNULL,
             stdout=self._log, stderr=subprocess.STDOUT,
         )
         atexit.register(self.close)
@@ -338,11 +340,11 @@ class WarmCli:
                 time.sleep(0.05)
 
     def popen(
-        self, args: Sequence[str], *, env: Mapping[str, str], cwd: Path,
+        self, args: Sequence[str], *, env: Mapping[str, str],
         stdout: IO[Any] | int | None = None, stderr: IO[Any] | int | None = None,
         text: bool = False,
     ) -> WarmRun:
-        """`sales-kpi ARGS` forked from the warm process with `env`, in `cwd`; stdin is
+        """`sales-kpi ARGS` forked from the warm process with `env`, in the checkout; stdin is
         /dev/null, stdout and stderr a file, subprocess.PIPE, subprocess.DEVNULL,
         subprocess.STDOUT (stderr) or, with None, this process's."""
         opened: list[int] = []
@@ -366,7 +368,7 @@ class WarmCli:
         out = stream(stdout, "out", 1)
         err = out if stderr == subprocess.STDOUT else stream(stderr, "err", 2)
         try:
-            request = json.dumps({"args": list(args), "env": dict(env), "cwd": str(cwd)})
+            request = json.dumps({"args": list(args), "env": dict(env)})
             connection = self._connect()
             try:
                 socket.send_fds(connection, [request.encode()], [stdin, out, err])
@@ -399,10 +401,10 @@ def warm_cli() -> WarmCli:
 
 
 def run_warm(
-    args: Sequence[str], *, env: Mapping[str, str], cwd: Path, timeout: float, text: bool
+    args: Sequence[str], *, env: Mapping[str, str], timeout: float, text: bool
 ) -> subprocess.CompletedProcess[Any]:
     """`sales-kpi ARGS` to its end, output captured: subprocess.run(capture_output=True)."""
-    run = warm_cli().popen(args, env=env, cwd=cwd, stdout=subprocess.PIPE,
+    run = warm_cli().popen(args, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=text)
     try:
         out, err = run.communicate(timeout)
