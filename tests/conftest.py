@@ -318,6 +318,18 @@ COSTLIEST_FIRST = (
 READ_SPARK_RUNS = ("test_engine_parity", "test_spark_cluster")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_dbt() -> Iterator[None]:
+    """Every dbt this worker's runs start is forked from a warm dbt (tests/warm_dbt.py),
+    named as the install's dbt in this process's environment (SALES_KPI_DBT_EXECUTABLE)."""
+    from warm_dbt import start_warm_dbt
+
+    warm = start_warm_dbt()
+    yield
+    if warm is not None:
+        warm.close()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark `slow` every test that needs a whole run of the job through a shared fixture
     (`make test-fast` leaves them out; modules that run the job themselves say so), and
@@ -740,11 +752,13 @@ def _cli_process(
     a mount namespace where the project folder is read-only (`read_only_project_command`):
     its own imports must not write the project either."""
     from warm_cli import run_warm
+    from warm_dbt import real_dbt
 
     environment = {k: v for k, v in os.environ.items() if k not in drop}
     environment |= env or {}
     if not (cold or read_only_project):
         return run_warm(["run", *args], env=environment, timeout=timeout, text=text)
+    environment = real_dbt(environment)  # and the install's own dbt
     command = cli_run_command(*args)
     if read_only_project:
         command = read_only_project_command(command)

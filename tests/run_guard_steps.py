@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 from warm_cli import WarmRun, warm_cli
+from warm_dbt import real_dbt
 
 # --- a stop at every step -------------------------------------------------------------------
 
@@ -44,8 +45,9 @@ def run_until(
     """The job (`--verbose`, site included; `--force` unless `force` is False: then a
     warehouse holding a complete build of `sample` resumes from it) on `warehouse`, forked
     from the warm CLI (tests/warm_cli.py), running until `marker` is in its output (kept in
-    `log`)."""
-    env = {**os.environ}
+    `log`). Its dbt is the real one (tests/warm_dbt.py `real_dbt`): the process tree the run
+    guard ends is what these tests look at."""
+    env = real_dbt(os.environ)
     env.pop("SALES_KPI_WRITE_SITE", None)
     args = ["run", "--extracts", str(sample), "--warehouse", str(warehouse), "--verbose"]
     with log.open("w", encoding="utf-8") as handle:

@@ -22,6 +22,7 @@ import pytest
 from conftest import recorded
 from run_guard_steps import RESUMING, left_running
 from warm_cli import WarmRun, warm_cli
+from warm_dbt import real_dbt
 
 from pipelines.cli import EXIT_BUSY, main
 from pipelines.publish import published_state
@@ -37,10 +38,11 @@ def sample(sample_extracts: Path) -> Path:
 
 
 def _start_run(sample: Path, warehouse: Path) -> WarmRun:
-    """`sales-kpi run` without the site, forked from the warm CLI (tests/warm_cli.py)."""
+    """`sales-kpi run` without the site, forked from the warm CLI (tests/warm_cli.py), with
+    the real dbt (tests/warm_dbt.py `real_dbt`): its process tree is what is looked at."""
     return warm_cli().popen(
         ["run", "--extracts", str(sample), "--warehouse", str(warehouse)],
-        env={**os.environ, "SALES_KPI_WRITE_SITE": "false"}, stdout=subprocess.PIPE,
+        env={**real_dbt(os.environ), "SALES_KPI_WRITE_SITE": "false"}, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )
 

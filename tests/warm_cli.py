@@ -4,25 +4,21 @@ A run started as `python -c "...main(...)"` spends ≈ 8.5 CPU-s importing Dagst
 dagster-dbt, dbt, GX and pandas before it does anything (a whole run on the sample: ≈ 26 s,
 of which ≈ 17 s forked from here), and the suite starts about twenty such runs (the stops at
 each step, the console's and the trust boundaries' runs, the run guard's). Here one process
-per test worker (the *warm CLI*) imports those modules once; each run is a fork of it that
-takes the run's arguments, environment and stdin/stdout/stderr (in the checkout), then calls
-the CLI's `main()` and exits through the interpreter's normal shutdown, as `python -c`
-would. The run is the same code path in a process of its own: its pid, its signals, its
-children (dbt, through the run guard) and its exit code are those of a subprocess, so the
-stop, kill and no-orphan tests see what they would see. Not forked: the session's shared run
-(`published_warehouse`), as `make run` and cron start it, the read-only install's run (its
-own imports must not write the project either) and the Spark engine's shared runs.
-
-The warm process imports (PRELOAD) and runs nothing else: no thread, no connection, so a
-fork of it is safe. It serves one Unix socket and ends, removing its folder, when its test
-worker does.
+per test worker (the *warm CLI*, tests/warm_fork.py) imports those modules once; each run
+is a fork of it that takes the run's arguments, environment and stdin/stdout/stderr (in the
+checkout), then calls the CLI's `main()` and exits through the interpreter's normal
+shutdown, as `python -c` would. The run is the same code path in a process of its own: its
+pid, its signals, its children (dbt, through the run guard) and its exit code are those of a
+subprocess, so the stop, kill and no-orphan tests see what they would see. Not forked: the
+session's shared run (`published_warehouse`), as `make run` and cron start it, the read-only
+install's run (its own imports must not write the project either) and the Spark engine's
+shared runs.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib
 import json
 import os
 import select
@@ -37,6 +33,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from warm_fork import LOG, serve
 
 # What a whole run imports (the CLI imports lazily, by step): imported here once, so that no
 # run imports them again. Importing pipelines.assets.dbt prepares the dbt manifest when it is
@@ -54,159 +52,16 @@ PRELOAD = (
     "dagster._core.launcher.sync_in_memory_run_launcher", "dagster._daemon", "alembic",
     "structlog", "rich.console",
 )
-_MESSAGE = 1 << 20  # a request: arguments and environment as JSON
-_STREAMS = 3  # stdin, stdout, stderr: passed as file descriptors (SCM_RIGHTS)
-_LOG = "warm.log"  # the warm process's own output, beside its socket
 # The folder the warm process (and so every run forked from it) works in: this checkout
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
 
-# --- the warm process ------------------------------------------------------------------------
-
-
-def _serve(address: str, parent: int) -> dict[str, Any]:
-    """Import PRELOAD, then fork one run per request on `address` until the test worker
-    (`parent`) is gone; returns (in the fork) the request the fork is to run.
-
-    An ended run stays a zombie, as a subprocess does until its Popen waits for it: the test
-    is told its exit code at once and the run is reaped only when the test closes the
-    connection (WarmRun's poll or wait), so its pid names it till then."""
-    sys.path[0] = ""  # as under `python -c`: the working folder (the checkout) first
-    for name in PRELOAD:
-        importlib.import_module(name)
-    # A fork copies only the forking thread: no Python thread may be running here. (Native
-    # libraries' own idle threads — OpenBLAS's pool under numpy, jemalloc's under pyarrow —
-    # are there in any process that imports them; both libraries re-arm in a fork through
-    # their own pthread_atfork handlers.)
-    if threading.active_count() != 1:
-        raise SystemExit(f"warm CLI: threads after the imports: {threading.enumerate()}")
-    warm = os.getpid()
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    listener.bind(address)
-    listener.listen()
-    runs = _Runs()
-    try:
-        while os.getppid() == parent:
-            ready, _, _ = select.select([listener, *runs.watched()], [], [], 0.05)
-            runs.report_ended()
-            for connection in ready:
-                if connection is not listener:
-                    runs.closed_by_test(connection)
-            if listener not in ready:
-                continue
-            accepted: socket.socket | None = None
-            try:
-                accepted, _ = listener.accept()
-                accepted.settimeout(5)  # a test that connects sends its request at once
-                message, streams, _, _ = socket.recv_fds(accepted, _MESSAGE, _STREAMS)
-                accepted.settimeout(None)
-            except OSError:  # a test gone (or stuck) mid-request: the others go on
-                if accepted is not None:
-                    accepted.close()
-                continue
-            connection = accepted
-            if not message or len(streams) != _STREAMS:  # not a request: a probe, a test gone
-                for stream in streams:
-                    os.close(stream)
-                connection.close()
-                continue
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                listener.close()
-                runs.close_all()
-                connection.close()
-                request = json.loads(message)
-                _become_the_run(request, streams)
-                return request
-            for stream in streams:
-                os.close(stream)
-            runs.started(pid, connection)
-    finally:
-        if os.getpid() == warm:  # not in a fork on its way to the run
-            Path(address).unlink(missing_ok=True)
-    # the test worker is gone: its folder goes too (had this process failed, the error its
-    # test got quotes the log)
-    Path(address).with_name(_LOG).unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        Path(address).parent.rmdir()
-    raise SystemExit(0)
-
-
-class _Runs:
-    """The warm process's runs: each one's connection to its test, which runs have ended
-    (told, not yet reaped) and which tests have closed their connection before the end."""
-
-    def __init__(self) -> None:
-        self._connections: dict[int, socket.socket] = {}
-        self._ended: set[int] = set()
-        self._abandoned: set[int] = set()
-
-    def started(self, pid: int, connection: socket.socket) -> None:
-        self._connections[pid] = connection
-        with contextlib.suppress(OSError):  # the test went away: reaped when the run ends
-            connection.send(f"pid {pid}".encode())
-
-    def watched(self) -> list[socket.socket]:
-        """The connections whose close means something: those of tests still listening."""
-        return [c for pid, c in self._connections.items() if pid not in self._abandoned]
-
-    def report_ended(self) -> None:
-        """Tell the test of each run that has ended since its exit code, as Popen's (-N for
-        signal N); waitid(WNOWAIT) leaves the run a zombie. A run whose test has gone is
-        reaped at once."""
-        for pid, connection in list(self._connections.items()):
-            if pid in self._ended:
-                continue
-            info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            if info is None or info.si_pid == 0:
-                continue
-            self._ended.add(pid)
-            code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
-            with contextlib.suppress(OSError):
-                connection.send(f"exit {code}".encode())
-            if pid in self._abandoned:
-                self._reap(pid)
-
-    def closed_by_test(self, connection: socket.socket) -> None:
-        """The test closed its connection: it has waited for the run (reap it) or has gone
-        before the run ended (reap it when it does)."""
-        with contextlib.suppress(OSError):
-            if connection.recv(64):
-                return  # nothing is sent this way: a message is not a close
-        pid = next(pid for pid, known in self._connections.items() if known is connection)
-        if pid in self._ended:
-            self._reap(pid)
-        else:
-            self._abandoned.add(pid)
-
-    def _reap(self, pid: int) -> None:
-        os.waitpid(pid, 0)
-        self._connections.pop(pid).close()
-        self._ended.discard(pid)
-        self._abandoned.discard(pid)
-
-    def close_all(self) -> None:
-        """In a fork: the other runs' connections are not the new run's."""
-        for connection in self._connections.values():
-            connection.close()
-
-
-def _become_the_run(request: Mapping[str, Any], streams: Sequence[int]) -> None:
-    """In the fork: the run's standard streams, environment and arguments (its folder is the
-    warm process's: the checkout, as for `python -c` started there)."""
-    for target, stream in enumerate(streams):
-        os.dup2(stream, target)
-        os.close(stream)
-    os.environ.clear()
-    os.environ.update(request["env"])
-    sys.argv = ["-c", *request["args"]]
-
-
 def main() -> None:
-    """`python warm_cli.py ADDRESS PARENT_PID`: the warm process; each fork runs the CLI."""
-    request = _serve(sys.argv[1], int(sys.argv[2]))
+    """`python warm_cli.py ADDRESS PARENT_PID`: the warm process (tests/warm_fork.py); each
+    fork runs the CLI, in the checkout, as `python -c` started there would."""
+    sys.path[0] = ""  # as under `python -c`: the working folder (the checkout) first
+    request = serve(sys.argv[1], int(sys.argv[2]), PRELOAD, end_abandoned=False)
+    sys.argv = ["-c", *request["args"]]
     from pipelines.cli import main as cli_main
 
     raise SystemExit(cli_main(request["args"]))
@@ -313,7 +168,7 @@ class WarmCli:
     def __init__(self) -> None:
         self._folder = Path(tempfile.mkdtemp(prefix="sales-kpi-warm-cli-"))
         self._address = str(self._folder / "socket")
-        self._log = (self._folder / _LOG).open("wb")
+        self._log = (self._folder / LOG).open("wb")
         self._process = subprocess.Popen(
             [sys.executable, str(Path(__file__)), self._address, str(os.getpid())],
             cwd=_CHECKOUT, stdin=subprocess.DEVNULL,
@@ -332,7 +187,7 @@ class WarmCli:
                 connection.close()
                 ended = self._process.poll()
                 if ended is not None or time.monotonic() > deadline:
-                    log = self._folder / _LOG
+                    log = self._folder / LOG
                     shown = log.read_text(errors="replace")[-3000:] if log.exists() else ""
                     raise RuntimeError(
                         f"the warm CLI is not running (exit {ended}); its output:\n{shown}"
