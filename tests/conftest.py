@@ -30,7 +30,7 @@ from pipelines.engines import spark_available
 from pipelines.ingest.landing import scan_landing
 from pipelines.ingest.loader import EntityLoad, load_entity
 from pipelines.ingest.raw_layer import ensure_raw_layer
-from pipelines.settings import PROJECT_ROOT, Settings
+from pipelines.settings import ENV_PREFIX, PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
     from engine_runs import EngineRuns
@@ -316,6 +316,23 @@ COSTLIEST_FIRST = (
 # Files that only read the shared Spark runs (`engine_runs`, started by test_spark_job): after
 # every other file, when the runs are done, instead of holding a worker that waits for them.
 READ_SPARK_RUNS = ("test_engine_parity", "test_spark_cluster")
+
+
+def session_settings() -> tuple[str, ...]:
+    """This test session's own settings in the environment (SALES_KPI_*: `make test`'s
+    SALES_KPI_DUCKDB_THREADS, an operator's), not the install's choice of dbt (the warm dbt)."""
+    from pipelines.dbt_project import DBT_EXECUTABLE_ENV
+
+    return tuple(name for name in os.environ
+                 if name.startswith(ENV_PREFIX) and name != DBT_EXECUTABLE_ENV)
+
+
+def without_session_settings(patch: pytest.MonkeyPatch) -> None:
+    """For a run whose settings are all its own or the defaults: `session_settings()` and
+    DAGSTER_HOME (a run keeps its history in memory then) removed from the environment."""
+    patch.delenv("DAGSTER_HOME", raising=False)
+    for name in session_settings():
+        patch.delenv(name)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import fetch, load, manifest, quarantine
+from conftest import fetch, load, manifest, quarantine, without_session_settings
 
 from pipelines.adapters import (
     MARKER_FILE,
@@ -34,7 +34,7 @@ from pipelines.adapters import (
     source_files,
 )
 from pipelines.contract import ENTITY_NAMES
-from pipelines.settings import ENV_PREFIX, Settings
+from pipelines.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adapters"
 BENELUX_YAML = FIXTURES / "benelux_crm.yaml"
@@ -217,9 +217,7 @@ def _independent_kpis() -> dict[tuple[str, str, str, str], float]:
 def test_benelux_kpis_agree_with_a_computation_from_the_export_files(tmp_path, monkeypatch):
     from pipelines.job_runner import run_nightly_job
 
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
-        monkeypatch.delenv(name)
+    without_session_settings(monkeypatch)
     landing = tmp_path / "landing"
     adapt_source(BENELUX_YAML, BENELUX_SOURCE, landing)
     settings = Settings(

@@ -17,6 +17,7 @@ from conftest import (
     load,
     manifest,
     row,
+    without_session_settings,
     write_delivery,
     write_file,
 )
@@ -27,7 +28,7 @@ from pipelines.contract import ENTITY_NAMES
 from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.ingest.loader import load_entities, load_entity
 from pipelines.ingest.raw_layer import ensure_raw_layer
-from pipelines.settings import ENV_PREFIX, Settings
+from pipelines.settings import Settings
 
 
 def test_reloading_the_same_folder_loads_nothing_twice(con, landing):
@@ -267,12 +268,8 @@ def test_missing_landing_folder_raises_landing_error(tmp_path):
 @pytest.fixture
 def job_env(monkeypatch):
     """An ephemeral Dagster instance and default settings, whatever the shell has set."""
-    import os
 
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    for name in list(os.environ):
-        if name.startswith(ENV_PREFIX):
-            monkeypatch.delenv(name)
+    without_session_settings(monkeypatch)
 
 
 def run_job(tmp_path: Path, landing: Path):

@@ -14,14 +14,13 @@ lacks a canonical field, and per error message.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import LABELLED_RUN
+from conftest import LABELLED_RUN, without_session_settings
 
 from pipelines.adapters import AdapterReport, MappingError, adapt_source
 from pipelines.dbt_parse_ahead import dbt_runs_dir, keep_partial_parse
@@ -30,7 +29,7 @@ from pipelines.sample.twins import (
     write_hubspot_twin,
     write_salesforce_twin,
 )
-from pipelines.settings import ENV_PREFIX, Settings
+from pipelines.settings import Settings
 
 SOURCES = ("salesforce", "hubspot")
 MARTS = (
@@ -94,9 +93,7 @@ def twins(
     }
     warehouses = {"canonical": labelled_sample_warehouse}
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("DAGSTER_HOME", raising=False)
-        for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
-            patch.delenv(name)
+        without_session_settings(patch)
         canonical_runs = dbt_runs_dir(Settings(warehouse_dir=labelled_sample_warehouse))
         for source in SOURCES:
             warehouse = root / f"warehouse-{source}"

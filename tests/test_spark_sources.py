@@ -19,7 +19,6 @@ DuckDB run ends while Spark's JVM is still starting.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +27,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
-from conftest import run_cli_subprocess
+from conftest import run_cli_subprocess, session_settings
 from engine_runs import SPARK_ENV
 from mart_comparison import MART_KEYS, engine_differences, relation_frame
 
 from pipelines.publish import published_database
-from pipelines.settings import ENV_PREFIX
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -74,7 +72,7 @@ def mapped_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MappedRun
 def _session_settings() -> tuple[str, ...]:
     """The test session's own settings (SALES_KPI_*, DAGSTER_HOME): not the operator's of
     these runs, which set what they need."""
-    return (*(name for name in os.environ if name.startswith(ENV_PREFIX)), "DAGSTER_HOME")
+    return (*session_settings(), "DAGSTER_HOME")
 
 
 def _published(warehouse: Path, table: str) -> tuple[pd.DataFrame, list[tuple[str, str]]]:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import without_session_settings
 
 from pipelines.adapters import SourceFileError, adapt_source
 from pipelines.adapters.engine import REPORT_TEXT_FILE
@@ -49,9 +49,7 @@ UNKNOWN_STAGE = {
 
 @pytest.fixture()
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
-        monkeypatch.delenv(name)
+    without_session_settings(monkeypatch)
     monkeypatch.setenv(ENV_PREFIX + "WRITE_SITE", "false")
 
 
@@ -72,9 +70,7 @@ def hubspot_run(tmp_path_factory: pytest.TempPathFactory) -> HubspotRun:
     warehouse = tmp_path_factory.mktemp("hubspot") / "warehouse"
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
-        patch.delenv("DAGSTER_HOME", raising=False)
-        for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
-            patch.delenv(name)
+        without_session_settings(patch)
         patch.setenv(ENV_PREFIX + "WRITE_SITE", "false")
         assert main(["run", "--source", "hubspot", "--extracts", str(VENDOR / HUBSPOT_RUN),
                      "--warehouse", str(warehouse)]) == 0
