@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,34 @@ def _rendered_target(environment: dict[str, str], target: str) -> dict[str, obje
         ProfileRenderer({}),
     )
     return rendered
+
+
+def test_the_install_may_name_the_dbt_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SALES_KPI_DBT_EXECUTABLE: the run guard's launcher starts that dbt (a dbt in another
+    environment, a wrapper); unset, the dbt installed beside this Python."""
+    from pipelines.dbt_project import DBT_EXECUTABLE_ENV, dbt_executable
+
+    wrapper = tmp_path / "dbt-wrapper"
+    wrapper.write_text("#!/bin/sh\nexec dbt \"$@\"\n", encoding="utf-8")
+    wrapper.chmod(0o700)
+    monkeypatch.setenv(DBT_EXECUTABLE_ENV, str(wrapper))
+    assert repr(str(wrapper)) in Path(dbt_executable()).read_text(encoding="utf-8")
+    monkeypatch.delenv(DBT_EXECUTABLE_ENV)
+    installed = str(Path(sys.executable).with_name("dbt"))
+    assert repr(installed) in Path(dbt_executable()).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("named", ["relative/dbt", "/no/such/dbt", "not executable"])
+def test_a_dbt_to_start_that_is_not_an_executable_file_is_refused_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named: str
+) -> None:
+    from pipelines.dbt_project import DBT_EXECUTABLE_ENV, dbt_executable
+
+    if named == "not executable":
+        named = str(tmp_path / "dbt")
+        Path(named).write_text("not a program", encoding="utf-8")
+    monkeypatch.setenv(DBT_EXECUTABLE_ENV, named)
+    with pytest.raises(SettingsError, match=f"{DBT_EXECUTABLE_ENV}: .* is not an executable"):
+        dbt_executable()

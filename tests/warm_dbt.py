@@ -22,8 +22,10 @@ install sees: the runs the run guard's tests stop and kill, the session's shared
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,10 +54,14 @@ _CLIENT = '''#!{python} -IS
 """dbt forked from a test worker's warm dbt (tests/warm_dbt.py); the real dbt without it."""
 import json, os, signal, socket, sys
 
+PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+# what this process ignores, its dbt ignores too (as a dbt started in its place would)
+ignored = [s for s in PASSED_ON if signal.getsignal(s) == signal.SIG_IGN]
 connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 try:
     connection.connect({address!r})
-    request = {{"args": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd()}}
+    request = {{"args": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd(),
+               "ignored": [int(s) for s in ignored]}}
     socket.send_fds(connection, [json.dumps(request).encode()], [0, 1, 2])
     reply = connection.recv(64).decode().split()
 except OSError:
@@ -73,8 +79,9 @@ def pass_on(signum, frame):
         pass
 
 
-for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-    signal.signal(signum, pass_on)
+for signum in PASSED_ON:
+    if signum not in ignored:
+        signal.signal(signum, pass_on)
 reply = connection.recv(64).decode().split()
 if len(reply) != 2 or reply[0] != "exit":
     sys.exit(f"the warm dbt ended before its dbt {{pid}} did")
@@ -104,7 +111,17 @@ class WarmDbt:
             cwd=self.folder, stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        self.pid = self._process.pid
         atexit.register(self.close)
+
+    def forked(self) -> list[int]:
+        """The pids of the dbt processes forked from here that are still running."""
+        import psutil
+
+        with contextlib.suppress(psutil.NoSuchProcess):
+            return [child.pid for child in psutil.Process(self.pid).children()
+                    if child.status() != psutil.STATUS_ZOMBIE]
+        return []
 
     def close(self) -> None:
         if self._process.poll() is None:
@@ -139,6 +156,12 @@ def main() -> None:
     sys.path[0] = str(_REAL_DBT.parent)  # as for the console script: its folder first
     request = serve(sys.argv[1], int(sys.argv[2]), PRELOAD, end_abandoned=True)
     sys.argv = [str(_REAL_DBT), *request["args"]]
+    # the signals as a new interpreter started by the stand-in would have them: ignored where
+    # the stand-in ignores them, else Python's defaults (SIGINT: KeyboardInterrupt)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"):
+        number = getattr(signal, name)
+        default = signal.default_int_handler if name == "SIGINT" else signal.SIG_DFL
+        signal.signal(number, signal.SIG_IGN if number in request["ignored"] else default)
     from dbt.cli.main import cli
 
     raise SystemExit(cli())
