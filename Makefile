@@ -96,11 +96,10 @@ test: setup
 ## server too), a CRM export mapped by --source, a blocked and a stopped Spark night (about
 ## fifteen minutes on two cores). Spark is required here: a Spark test that cannot run
 ## (no spark extra, no Java 17) fails instead of skipping (SALES_KPI_REQUIRE_SPARK). Its dbt
-## is the real one, not the warm dbt of `make test` (tests/warm_dbt.py): a Spark build's dbt
-## hosts Spark's driver, and its cost is Spark's, not dbt's imports (SALES_KPI_TEST_COLD_DBT)
+## is the real one, not the warm dbt of `make test` (tests/warm_dbt.py; conftest.py
+## `warm_dbt`): a Spark build's dbt hosts Spark's driver, which the tests look for under the run
 test-spark: setup-spark
-	SALES_KPI_REQUIRE_SPARK=1 SALES_KPI_TEST_COLD_DBT=1 \
-	  $(BIN)/python -m pytest -q $(XDIST) -m spark --durations=15
+	SALES_KPI_REQUIRE_SPARK=1 $(BIN)/python -m pytest -q $(XDIST) -m spark --durations=15
 
 ## test-all: both suites, one after the other (what CI runs)
 test-all: test test-spark

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.safe_text import terminal_safe_output
-from pipelines.settings import ENGINES, Settings, SettingsError, parse_instant, printable
+from pipelines.settings import (
+    ENGINES,
+    Settings,
+    SettingsError,
+    chosen_dbt,
+    parse_instant,
+    printable,
+)
 
 if TYPE_CHECKING:
     from pipelines.console import RunConsole, Verbosity
@@ -158,6 +165,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.engines import require_engine
 
     require_engine(settings)  # refused before anything is generated, locked or loaded
+    chosen_dbt()  # so is a dbt the install names that is not one
     default_sample = Settings().extracts_dir
     if (
         settings.extracts_dir == default_sample

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
@@ -23,8 +22,8 @@ from pipelines.settings import (
     DEFINITION_SETTINGS,
     PROJECT_ROOT,
     Settings,
-    SettingsError,
-    printable,
+    chosen_dbt,
+    installed_dbt,
 )
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -33,10 +32,6 @@ DUCKDB_THREADS_ENV = "SALES_KPI_DUCKDB_THREADS"
 # The folder dbt runs in: the run's warehouse (the launcher changes to it), so that the profile
 # can name the warehouse file by a path relative to it (see profile_environment)
 DBT_WORKDIR_ENV = "SALES_KPI_DBT_WORKDIR"
-# The dbt to start instead of the one installed beside this Python: a choice of the install (a
-# dbt in an environment of its own, a wrapper around it), not a setting of a run; the test
-# suite names a dbt forked from a warm process (tests/warm_dbt.py)
-DBT_EXECUTABLE_ENV = "SALES_KPI_DBT_EXECUTABLE"
 # What the install's parse (`make setup`) was made with: its vars and profile environment
 INSTALL_PARSE_INPUTS = "partial_parse.inputs.json"
 PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's saved parse state
@@ -46,21 +41,11 @@ _SOURCE_FOLDERS = ("models", "seeds", "macros", "tests")
 
 
 def dbt_executable() -> str:
-    """The dbt of this environment (the CLI may run without the venv on PATH), or the one
-    DBT_EXECUTABLE_ENV names, started through a guard that dies with the run, in the folder
-    the run names (DBT_WORKDIR_ENV; pipelines/run_guard.py)."""
-    chosen = os.environ.get(DBT_EXECUTABLE_ENV, "")
-    if chosen:
-        path = Path(chosen)
-        if not (path.is_absolute() and path.is_file() and os.access(path, os.X_OK)):
-            raise SettingsError(
-                f"{DBT_EXECUTABLE_ENV}: {printable(chosen)} is not an executable file "
-                "(an absolute path)"
-            )
-        executable = chosen
-    else:
-        candidate = Path(sys.executable).with_name("dbt")
-        executable = str(candidate) if candidate.exists() else "dbt"
+    """The dbt the install names (pipelines/settings.py `chosen_dbt`), else the one installed
+    beside this Python, started through a guard that dies with the run, in the folder the run
+    names (DBT_WORKDIR_ENV; pipelines/run_guard.py)."""
+    installed = installed_dbt()
+    executable = chosen_dbt() or (str(installed) if installed.exists() else "dbt")
     return guarded_executable(executable, workdir_env=DBT_WORKDIR_ENV)
 
 

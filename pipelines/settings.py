@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
@@ -73,6 +74,34 @@ def redact_secrets(text: str) -> str:
     """`text` with every secret setting value this process has seen replaced by `***`: the
     one redaction used by every printer (CLI, alerts, logs)."""
     return redact(text, sorted(_KNOWN_SECRETS.values(), key=len, reverse=True))
+
+
+# The dbt to start instead of the one installed beside this Python: a choice of the install (a
+# dbt in an environment of its own, a wrapper that execs it), not a setting of a run, so not a
+# field of Settings (nor of a run's Dagster config); the test suite names a dbt forked from a
+# warm process (tests/warm_dbt.py). Started through the run guard's launcher like any dbt
+# (pipelines/dbt_project.py `dbt_executable`).
+DBT_EXECUTABLE_ENV = ENV_PREFIX + "DBT_EXECUTABLE"
+
+
+def installed_dbt() -> Path:
+    """The dbt installed beside this Python (the CLI may run without the venv on PATH)."""
+    return Path(sys.executable).with_name("dbt")
+
+
+def chosen_dbt(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The dbt DBT_EXECUTABLE_ENV names, or None; anything but an absolute path to an
+    executable file is refused (SettingsError: the CLI prints it in one line, exit 2)."""
+    chosen = environ.get(DBT_EXECUTABLE_ENV, "")
+    if not chosen:
+        return None
+    path = Path(chosen)
+    if not (path.is_absolute() and path.is_file() and os.access(path, os.X_OK)):
+        raise SettingsError(
+            f"{DBT_EXECUTABLE_ENV}: {printable(chosen)} is not an executable file "
+            "(an absolute path)"
+        )
+    return chosen
 
 
 def printable(text: object) -> str:

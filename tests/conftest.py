@@ -321,7 +321,7 @@ READ_SPARK_RUNS = ("test_engine_parity", "test_spark_cluster")
 def session_settings() -> tuple[str, ...]:
     """This test session's own settings in the environment (SALES_KPI_*: `make test`'s
     SALES_KPI_DUCKDB_THREADS, an operator's), not the install's choice of dbt (the warm dbt)."""
-    from pipelines.dbt_project import DBT_EXECUTABLE_ENV
+    from pipelines.settings import DBT_EXECUTABLE_ENV
 
     return tuple(name for name in os.environ
                  if name.startswith(ENV_PREFIX) and name != DBT_EXECUTABLE_ENV)
@@ -336,15 +336,18 @@ def without_session_settings(patch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def warm_dbt() -> Iterator[None]:
+def warm_dbt(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every dbt this worker's runs start is forked from a warm dbt (tests/warm_dbt.py),
-    named as the install's dbt in this process's environment (SALES_KPI_DBT_EXECUTABLE)."""
-    from warm_dbt import start_warm_dbt
+    named as the install's dbt in this process's environment (SALES_KPI_DBT_EXECUTABLE) —
+    where the session runs the job (tests marked `slow`) and no Spark test (a Spark build's
+    dbt hosts Spark's driver, which those tests look for under the run)."""
+    from warm_dbt import start_warm_dbt, stop_warm_dbt
 
-    warm = start_warm_dbt()
+    markers = {marker.name for item in request.session.items for marker in item.iter_markers()}
+    warm = start_warm_dbt() if "slow" in markers and "spark" not in markers else None
     yield
     if warm is not None:
-        warm.close()
+        stop_warm_dbt(warm)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -24,7 +24,7 @@ from pipelines.dbt_project import (
     prepared_dbt_project,
 )
 from pipelines.run_guard import GUARDED
-from pipelines.settings import Settings
+from pipelines.settings import DBT_EXECUTABLE_ENV, Settings
 
 # A setting the install did not parse with (it parsed with the defaults): such a run's vars
 # differ from the install's parse, so a fresh warehouse needs a parse of its own
@@ -79,10 +79,12 @@ def test_the_spark_build_gets_no_parse_ahead(tmp_path: Path) -> None:
 
 
 def test_a_parse_ahead_stopped_before_the_build_leaves_no_process_and_no_folder(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run that fails or is stopped during the load ends its parse ahead (the resource's
-    teardown) and keeps nothing half-written for the next night."""
+    teardown) and keeps nothing half-written for the next night. (The real dbt: the process
+    that is stopped is what is looked at; tests/warm_dbt.py.)"""
+    monkeypatch.delenv(DBT_EXECUTABLE_ENV, raising=False)
     settings = Settings(warehouse_dir=tmp_path / "warehouse", **NOT_THE_INSTALLS)
     ahead = start_parse_ahead(settings, dbt_executable())
     assert ahead is not None and ahead.folder.is_dir()

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.settings import Settings, SettingsError
+from pipelines.settings import (
+    DBT_EXECUTABLE_ENV,
+    Settings,
+    SettingsError,
+    chosen_dbt,
+    installed_dbt,
+)
 
 
 def test_a_naive_as_of_from_the_environment_is_local_to_the_business_timezone() -> None:
@@ -231,7 +237,7 @@ def test_the_install_may_name_the_dbt_to_start(
 ) -> None:
     """SALES_KPI_DBT_EXECUTABLE: the run guard's launcher starts that dbt (a dbt in another
     environment, a wrapper); unset, the dbt installed beside this Python."""
-    from pipelines.dbt_project import DBT_EXECUTABLE_ENV, dbt_executable
+    from pipelines.dbt_project import dbt_executable
 
     wrapper = tmp_path / "dbt-wrapper"
     wrapper.write_text("#!/bin/sh\nexec dbt \"$@\"\n", encoding="utf-8")
@@ -239,19 +245,31 @@ def test_the_install_may_name_the_dbt_to_start(
     monkeypatch.setenv(DBT_EXECUTABLE_ENV, str(wrapper))
     assert repr(str(wrapper)) in Path(dbt_executable()).read_text(encoding="utf-8")
     monkeypatch.delenv(DBT_EXECUTABLE_ENV)
-    installed = str(Path(sys.executable).with_name("dbt"))
+    installed = str(installed_dbt())
+    assert installed == str(Path(sys.executable).parent / "dbt")
     assert repr(installed) in Path(dbt_executable()).read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("named", ["relative/dbt", "/no/such/dbt", "not executable"])
-def test_a_dbt_to_start_that_is_not_an_executable_file_is_refused_naming_the_variable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named: str
+def test_a_dbt_to_start_that_is_not_an_executable_file_is_refused_in_one_line_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    named: str,
 ) -> None:
-    from pipelines.dbt_project import DBT_EXECUTABLE_ENV, dbt_executable
+    """Before the warehouse is locked or touched: exit 2 and one line naming the variable."""
+    from pipelines.cli import main
 
     if named == "not executable":
         named = str(tmp_path / "dbt")
         Path(named).write_text("not a program", encoding="utf-8")
     monkeypatch.setenv(DBT_EXECUTABLE_ENV, named)
     with pytest.raises(SettingsError, match=f"{DBT_EXECUTABLE_ENV}: .* is not an executable"):
-        dbt_executable()
+        chosen_dbt()
+    (tmp_path / "landing").mkdir()
+    warehouse = tmp_path / "warehouse"
+    code = main(["run", "--extracts", str(tmp_path / "landing"), "--warehouse", str(warehouse)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"error: {DBT_EXECUTABLE_ENV}: {named} is not an executable file (an absolute path)"
+    ]
+    assert not warehouse.exists()

@@ -63,7 +63,7 @@ def test_a_request_that_never_comes_does_not_hold_up_the_other_runs(tmp_path: Pa
 
     cli = warm_cli()
     stuck = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    stuck.connect(cli._address)
+    stuck.connect(cli._warm.address)
     try:
         started = time.monotonic()
         run = run_cli_subprocess("--extracts", str(tmp_path), "--warehouse",

@@ -8,8 +8,9 @@ per test worker (the *warm CLI*, tests/warm_fork.py) imports those modules once;
 is a fork of it that takes the run's arguments, environment and stdin/stdout/stderr (in the
 checkout), then calls the CLI's `main()` and exits through the interpreter's normal
 shutdown, as `python -c` would. The run is the same code path in a process of its own: its
-pid, its signals, its children (dbt, through the run guard) and its exit code are those of a
-subprocess, so the stop, kill and no-orphan tests see what they would see. Not forked: the
+pid, its signals, its children (dbt, through the run guard: the real dbt in the tests that look
+at them, tests/warm_dbt.py) and its exit code are those of a subprocess, so the stop, kill and
+no-orphan tests see what they would see. Not forked: the
 session's shared run (`published_warehouse`), as `make run` and cron start it, the read-only
 install's run (its own imports must not write the project either) and the Spark engine's
 shared runs.
@@ -17,24 +18,21 @@ shared runs.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from warm_fork import LOG, serve
+from warm_fork import WarmProcess, serve
 
 # What a whole run imports (the CLI imports lazily, by step): imported here once, so that no
 # run imports them again. Importing pipelines.assets.dbt prepares the dbt manifest when it is
@@ -166,32 +164,20 @@ class WarmCli:
     """This test worker's warm process, started on first use and ended with the worker."""
 
     def __init__(self) -> None:
-        self._folder = Path(tempfile.mkdtemp(prefix="sales-kpi-warm-cli-"))
-        self._address = str(self._folder / "socket")
-        self._log = (self._folder / LOG).open("wb")
-        self._process = subprocess.Popen(
-            [sys.executable, str(Path(__file__)), self._address, str(os.getpid())],
-            cwd=_CHECKOUT, stdin=subprocess.DEVNULL,
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        atexit.register(self.close)
+        self._warm = WarmProcess(Path(__file__), "sales-kpi-warm-cli-", cwd=_CHECKOUT)
+        self._warm.wait_listening()
 
     def _connect(self) -> socket.socket:
         deadline = time.monotonic() + 300
         while True:
             connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
-                connection.connect(self._address)
+                connection.connect(self._warm.address)
                 return connection
             except (FileNotFoundError, ConnectionRefusedError):
                 connection.close()
-                ended = self._process.poll()
-                if ended is not None or time.monotonic() > deadline:
-                    log = self._folder / LOG
-                    shown = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-                    raise RuntimeError(
-                        f"the warm CLI is not running (exit {ended}); its output:\n{shown}"
-                    ) from None
+                if self._warm.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(self._warm.failure()) from None
                 time.sleep(0.05)
 
     def popen(
@@ -233,14 +219,11 @@ class WarmCli:
         finally:
             for descriptor in opened:
                 os.close(descriptor)
-        return WarmRun(connection, parents.get("out"), parents.get("err"))
-
-    def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
-        self._log.close()
-        shutil.rmtree(self._folder, ignore_errors=True)  # the warm process may have done it
+        try:
+            return WarmRun(connection, parents.get("out"), parents.get("err"))
+        except (OSError, RuntimeError) as exc:  # e.g. its imports failed with this request queued
+            connection.close()
+            raise RuntimeError(f"{exc}; {self._warm.failure()}") from exc
 
 
 _WARM: list[WarmCli] = []

@@ -2,37 +2,43 @@
 
 Every run of the job starts dbt at least once (the build; a parse for a fresh warehouse with
 other settings; `dbt docs generate` for the site), and a dbt started as a new interpreter
-spends ≈ 4.5 of the ≈ 14 CPU-s of a build of the sample importing dbt, its adapter, agate
-and Jinja before it reads the project. Here one process per test worker (the *warm dbt*,
+spends ≈ 4 of the ≈ 14 CPU-s of a build of the sample importing dbt, its adapter, agate and
+Jinja before it reads the project. Here one process per test worker (the *warm dbt*,
 tests/warm_fork.py) imports them once; the job is pointed at it through the install's choice
-of dbt (SALES_KPI_DBT_EXECUTABLE, pipelines/dbt_project.py), a small client (`dbt` in the
-warm process's folder) that the run guard starts as it starts dbt: the client sends its
-arguments, environment, working folder and stdin/stdout/stderr to the warm dbt, which forks a
-dbt that runs `dbt.cli.main.cli()` as the console script would. The client stands in for
-that dbt: it passes SIGINT, SIGTERM, SIGHUP and SIGQUIT on to it, ends as it ends (exit code,
-or the same signal), and when the client is killed (the run guard's PR_SET_PDEATHSIG when the
-run dies) the warm dbt kills the dbt it forked. Without the warm dbt (not started, gone) the
-client runs the real dbt in its place.
+of dbt (SALES_KPI_DBT_EXECUTABLE, pipelines/settings.py), a small stand-in (`dbt` in the warm
+process's folder) that the run guard's launcher starts as it starts dbt: the stand-in sends its
+arguments, environment, working folder, stdin/stdout/stderr and the signals it ignores to the
+warm dbt, which forks a dbt that runs `dbt.cli.main.cli()` as the console script would. The
+stand-in passes SIGINT, SIGTERM, SIGHUP and SIGQUIT on to that dbt and ends as it ends (exit
+code, or the same signal); when the stand-in is killed (the launcher's PR_SET_PDEATHSIG when
+its run dies) the warm dbt kills the dbt it forked — a moment later, not before the kill
+returns — and a forked dbt dies with the warm dbt. Without a warm dbt (not started, or gone
+before it forked) the stand-in runs the real dbt in its place.
 
-Not forked, because there the process tree itself is what is tested or dbt must see what an
-install sees: the runs the run guard's tests stop and kill, the session's shared run as
-`make run` starts it, and the read-only install's run (`real_dbt`).
+What a fork cannot take from the stand-in: what dbt and the modules imported here read once
+at import (babel's locale, `TZ`, `DBT_PACKAGE_HUB_URL`, the hash seed — one for every fork),
+the process group, umask and limits: those of the test worker that started the warm dbt,
+which are the stand-in's too in this suite.
+
+The real dbt runs where the process tree is what is tested or dbt must see what an install
+sees (`real_dbt`): the runs the run guard's tests stop and kill, the parse ahead that is
+stopped, the session's shared cold run and the read-only install's run (conftest.py
+`_cli_process`), the warm CLI's own comparison with a cold run, and every test of a session
+that runs Spark tests (conftest.py `warm_dbt`: a Spark build's dbt hosts Spark's driver, whose
+JVM those tests look for under the run; its cost is Spark's).
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from warm_fork import LOG, serve
+from warm_fork import WarmProcess, serve
+
+from pipelines.settings import DBT_EXECUTABLE_ENV, installed_dbt
 
 # What a dbt build, test, parse and docs generate import (dbt imports lazily, by command):
 # imported here once, so that no forked dbt imports them again
@@ -47,41 +53,47 @@ PRELOAD = (
 # Set this to anything to run the suite with the real dbt everywhere (to compare, or to rule
 # the warm dbt out)
 COLD_DBT_ENV = "SALES_KPI_TEST_COLD_DBT"
-
-_REAL_DBT = Path(sys.executable).with_name("dbt")
+# The signals the stand-in passes on to its dbt
+PASSED_ON = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 
 _CLIENT = '''#!{python} -IS
 """dbt forked from a test worker's warm dbt (tests/warm_dbt.py); the real dbt without it."""
 import json, os, signal, socket, sys
 
-PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+PASSED_ON = [getattr(signal, name) for name in {passed_on!r}]
 # what this process ignores, its dbt ignores too (as a dbt started in its place would)
 ignored = [s for s in PASSED_ON if signal.getsignal(s) == signal.SIG_IGN]
-connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-try:
-    connection.connect({address!r})
-    request = {{"args": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd(),
-               "ignored": [int(s) for s in ignored]}}
-    socket.send_fds(connection, [json.dumps(request).encode()], [0, 1, 2])
-    reply = connection.recv(64).decode().split()
-except OSError:
-    reply = []
-if len(reply) != 2 or reply[0] != "pid":  # no warm dbt, or it did not fork: the real one
-    connection.close()
-    os.execv({real!r}, [{real!r}, *sys.argv[1:]])
-pid = int(reply[1])
+pid, pending = None, []
 
 
 def pass_on(signum, frame):
+    if pid is None:
+        pending.append(signum)  # its dbt is being forked: passed on once it is
+        return
     try:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
 
 
+connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+try:
+    connection.connect({address!r})
+    request = {{"args": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd(),
+               "ignored": [int(s) for s in ignored]}}
+    socket.send_fds(connection, [json.dumps(request).encode()], [0, 1, 2])
+except OSError:  # no warm dbt: the real one, in this process's place
+    connection.close()
+    os.execv({real!r}, [{real!r}, *sys.argv[1:]])
 for signum in PASSED_ON:
     if signum not in ignored:
         signal.signal(signum, pass_on)
+reply = connection.recv(64).decode().split()
+if len(reply) != 2 or reply[0] != "pid":
+    sys.exit("the warm dbt ended before it started dbt")
+pid = int(reply[1])
+for signum in pending:
+    pass_on(signum, None)
 reply = connection.recv(64).decode().split()
 if len(reply) != 2 or reply[0] != "exit":
     sys.exit(f"the warm dbt ended before its dbt {{pid}} did")
@@ -94,71 +106,73 @@ sys.exit(code)
 
 
 class WarmDbt:
-    """This test worker's warm dbt and its client, ended with the worker."""
+    """A warm dbt and its stand-in (`client`), ended by close() or with this process."""
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="sales-kpi-warm-dbt-"))
-        address = str(self.folder / "socket")
-        self.client = self.folder / "dbt"
-        self.client.write_text(
-            _CLIENT.format(python=sys.executable, address=address, real=str(_REAL_DBT)),
-            encoding="utf-8",
-        )
-        self.client.chmod(0o700)
-        self._log = (self.folder / LOG).open("wb")
-        self._process = subprocess.Popen(
-            [sys.executable, str(Path(__file__)), address, str(os.getpid())],
-            cwd=self.folder, stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self.pid = self._process.pid
-        atexit.register(self.close)
+        self._warm = WarmProcess(Path(__file__), "sales-kpi-warm-dbt-")
+        # a stand-in that found no socket would run the real dbt
+        self._warm.wait_listening()
+        self.pid = self._warm.pid
+        self.client = stand_in(self._warm.folder / "dbt", self._warm.address)
 
     def forked(self) -> list[int]:
         """The pids of the dbt processes forked from here that are still running."""
         import psutil
 
-        with contextlib.suppress(psutil.NoSuchProcess):
+        try:
             return [child.pid for child in psutil.Process(self.pid).children()
                     if child.status() != psutil.STATUS_ZOMBIE]
-        return []
+        except psutil.NoSuchProcess:
+            return []
 
     def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
-        self._log.close()
-        shutil.rmtree(self.folder, ignore_errors=True)  # the warm process may have done it
+        self._warm.close()
+
+
+def stand_in(path: Path, address: str) -> Path:
+    """A dbt stand-in at `path` that asks the warm dbt at `address` to fork its dbt."""
+    path.write_text(
+        _CLIENT.format(python=sys.executable, address=address, real=str(installed_dbt()),
+                       passed_on=PASSED_ON),
+        encoding="utf-8",
+    )
+    path.chmod(0o700)
+    return path
 
 
 def start_warm_dbt() -> WarmDbt | None:
-    """Start this worker's warm dbt and name its client as the install's dbt (this process's
-    environment, which every run of the session inherits); None with COLD_DBT_ENV set."""
-    from pipelines.dbt_project import DBT_EXECUTABLE_ENV
-
-    if os.environ.get(COLD_DBT_ENV):
+    """Start this worker's warm dbt and name its stand-in as the install's dbt in this
+    process's environment, which every run of the session inherits. None, and nothing
+    changed, with COLD_DBT_ENV set or where the environment already names a dbt (an
+    operator's own: the suite runs it)."""
+    if os.environ.get(COLD_DBT_ENV) or os.environ.get(DBT_EXECUTABLE_ENV):
         return None
     warm = WarmDbt()
     os.environ[DBT_EXECUTABLE_ENV] = str(warm.client)
     return warm
 
 
+def stop_warm_dbt(warm: WarmDbt) -> None:
+    """End the warm dbt started by start_warm_dbt and stop naming its stand-in."""
+    if os.environ.get(DBT_EXECUTABLE_ENV) == str(warm.client):
+        del os.environ[DBT_EXECUTABLE_ENV]
+    warm.close()
+
+
 def real_dbt(env: Mapping[str, str]) -> dict[str, str]:
     """`env` for a run that starts the real dbt (the install's own)."""
-    from pipelines.dbt_project import DBT_EXECUTABLE_ENV
-
     return {name: value for name, value in env.items() if name != DBT_EXECUTABLE_ENV}
 
 
 def main() -> None:
     """`python warm_dbt.py ADDRESS PARENT_PID`: the warm process (tests/warm_fork.py); each
     fork is dbt, run as its console script runs it."""
-    sys.path[0] = str(_REAL_DBT.parent)  # as for the console script: its folder first
+    sys.path[0] = str(installed_dbt().parent)  # as for the console script: its folder first
     request = serve(sys.argv[1], int(sys.argv[2]), PRELOAD, end_abandoned=True)
-    sys.argv = [str(_REAL_DBT), *request["args"]]
+    sys.argv = [str(installed_dbt()), *request["args"]]
     # the signals as a new interpreter started by the stand-in would have them: ignored where
     # the stand-in ignores them, else Python's defaults (SIGINT: KeyboardInterrupt)
-    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"):
+    for name in PASSED_ON:
         number = getattr(signal, name)
         default = signal.default_int_handler if name == "SIGINT" else signal.SIG_DFL
         signal.signal(number, signal.SIG_IGN if number in request["ignored"] else default)

@@ -21,15 +21,21 @@ safe. It ends, removing its folder, when the process that started it does.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import ctypes
 import importlib
 import json
 import os
 import select
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,17 +54,17 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(address)
     listener.listen(64)
-    for name in preload:
-        importlib.import_module(name)
-    # A fork copies only the forking thread: no Python thread may be running here. (Native
-    # libraries' own idle threads — OpenBLAS's pool under numpy, jemalloc's under pyarrow —
-    # are there in any process that imports them; both libraries re-arm in a fork through
-    # their own pthread_atfork handlers.)
-    if threading.active_count() != 1:
-        raise SystemExit(f"warm process: threads after the imports: {threading.enumerate()}")
     warm = os.getpid()
     runs = _Runs(end_abandoned)
     try:
+        for name in preload:
+            importlib.import_module(name)
+        # A fork copies only the forking thread: no Python thread may be running here.
+        # (Native libraries' own idle threads — OpenBLAS's pool under numpy, jemalloc's under
+        # pyarrow — are there in any process that imports them; both libraries re-arm in a
+        # fork through their own pthread_atfork handlers.)
+        if threading.active_count() != 1:
+            raise SystemExit(f"warm process: threads after the imports: {threading.enumerate()}")
         while os.getppid() == parent:
             ready, _, _ = select.select([listener, *runs.watched()], [], [], 0.05)
             runs.report_ended()
@@ -91,7 +97,7 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
                 runs.close_all()
                 connection.close()
                 request = json.loads(message)
-                _become_the_run(request, streams)
+                _become_the_run(request, streams, die_with=warm if end_abandoned else None)
                 return request
             for stream in streams:
                 os.close(stream)
@@ -99,8 +105,7 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
     finally:
         if os.getpid() == warm:  # not in a fork on its way to the run
             Path(address).unlink(missing_ok=True)
-    # the process that started this one is gone: the folder goes too (had this process
-    # failed, the error its requester got quotes the log)
+    # the process that started this one is gone: the folder goes too
     Path(address).with_name(LOG).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         Path(address).parent.rmdir()
@@ -170,9 +175,17 @@ class _Runs:
             connection.close()
 
 
-def _become_the_run(request: Mapping[str, Any], streams: Sequence[int]) -> None:
+def _become_the_run(
+    request: Mapping[str, Any], streams: Sequence[int], die_with: int | None
+) -> None:
     """In the fork: the run's standard streams, environment and working folder (none given:
-    the warm process's own)."""
+    the warm process's own); with `die_with`, killed by the kernel when the warm process
+    (single-threaded: PR_SET_PDEATHSIG follows the thread that forked) ends, so that no run
+    outlives it either."""
+    if die_with is not None:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != die_with:
+            os._exit(1)  # it ended before the prctl
     for target, stream in enumerate(streams):
         os.dup2(stream, target)
         os.close(stream)
@@ -180,3 +193,46 @@ def _become_the_run(request: Mapping[str, Any], streams: Sequence[int]) -> None:
     os.environ.update(request["env"])
     if request.get("cwd"):
         os.chdir(request["cwd"])
+
+
+class WarmProcess:
+    """A warm process (`python SCRIPT ADDRESS PARENT_PID`, whose `main` calls `serve`) started
+    by this process, its socket and log in a private temporary folder; ended, and the folder
+    removed, by close() or when this process ends."""
+
+    def __init__(self, script: Path, prefix: str, cwd: Path | None = None) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix=prefix))
+        self.address = str(self.folder / "socket")
+        self._log = (self.folder / LOG).open("wb")
+        self._process = subprocess.Popen(
+            [sys.executable, str(script), self.address, str(os.getpid())],
+            cwd=cwd or self.folder, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.pid = self._process.pid
+        atexit.register(self.close)
+
+    def poll(self) -> int | None:
+        return self._process.poll()
+
+    def wait_listening(self, seconds: float = 60) -> None:
+        """Until its socket listens (it does before its imports): a request made before would
+        find no socket."""
+        deadline = time.monotonic() + seconds
+        while not Path(self.address).exists():
+            if self.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(self.failure())
+            time.sleep(0.01)
+
+    def failure(self) -> str:
+        """Why requests fail: its exit code and the end of its log."""
+        log = self.folder / LOG
+        shown = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        return f"the warm process is not running (exit {self.poll()}); its output:\n{shown}"
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)  # the warm process may have done it
