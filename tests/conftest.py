@@ -318,19 +318,30 @@ COSTLIEST_FIRST = (
 READ_SPARK_RUNS = ("test_engine_parity", "test_spark_cluster")
 
 
+def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None:
+    """Until `condition()` holds; a failed assertion naming `what` after `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
 def session_settings() -> tuple[str, ...]:
-    """This test session's own settings in the environment (SALES_KPI_*: `make test`'s
-    SALES_KPI_DUCKDB_THREADS, an operator's), not the install's choice of dbt (the warm dbt)."""
+    """This test session's own settings in the environment: SALES_KPI_* (`make test`'s
+    SALES_KPI_DUCKDB_THREADS, an operator's) but not the install's choice of dbt (the warm
+    dbt), and DAGSTER_HOME (without it a run keeps its history in memory)."""
     from pipelines.settings import DBT_EXECUTABLE_ENV
 
     return tuple(name for name in os.environ
-                 if name.startswith(ENV_PREFIX) and name != DBT_EXECUTABLE_ENV)
+                 if name == "DAGSTER_HOME"
+                 or (name.startswith(ENV_PREFIX) and name != DBT_EXECUTABLE_ENV))
 
 
 def without_session_settings(patch: pytest.MonkeyPatch) -> None:
-    """For a run whose settings are all its own or the defaults: `session_settings()` and
-    DAGSTER_HOME (a run keeps its history in memory then) removed from the environment."""
-    patch.delenv("DAGSTER_HOME", raising=False)
+    """For a run whose settings are all its own or the defaults: `session_settings()`
+    removed from the environment."""
     for name in session_settings():
         patch.delenv(name)
 

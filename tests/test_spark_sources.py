@@ -60,19 +60,13 @@ def mapped_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MappedRun
             "--source", "salesforce", "--extracts", str(SALESFORCE_EXPORT),
             "--warehouse", str(warehouse), "--engine", engine,
             env={"SALES_KPI_WRITE_SITE": "false", **(SPARK_ENV if engine == "spark" else {})},
-            drop=_session_settings(), timeout=RUN_TIMEOUT_SECONDS,
+            drop=session_settings(), timeout=RUN_TIMEOUT_SECONDS,
         )
         return MappedRun(warehouse, outcome)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = dict(zip(("spark", "duckdb"), pool.map(run, ("spark", "duckdb")), strict=True))
     return runs
-
-
-def _session_settings() -> tuple[str, ...]:
-    """The test session's own settings (SALES_KPI_*, DAGSTER_HOME): not the operator's of
-    these runs, which set what they need."""
-    return (*session_settings(), "DAGSTER_HOME")
 
 
 def _published(warehouse: Path, table: str) -> tuple[pd.DataFrame, list[tuple[str, str]]]:

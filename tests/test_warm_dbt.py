@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 from warm_dbt import WarmDbt, stand_in
 
 from pipelines.dbt_project import DBT_PROJECT_DIR
@@ -69,21 +69,14 @@ def _parse(warm: WarmDbt, target: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _until(condition: Callable[[], object], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_the_dbt_runs_forked_from_the_warm_process(warm: WarmDbt, tmp_path: Path) -> None:
     """While the stand-in runs, its dbt is a child of the warm dbt (not a new interpreter the
     stand-in started: that is what it does only without a warm dbt); both end together."""
     before = set(warm.forked())
     stand_in = _parse(warm, tmp_path)
-    _until(lambda: set(warm.forked()) - before, 60, "the forked dbt")
+    wait_for(lambda: set(warm.forked()) - before, 60, "the forked dbt")
     assert stand_in.wait(timeout=120) == 0
-    _until(lambda: set(warm.forked()) <= before, 10, "the forked dbt to be reaped")
+    wait_for(lambda: set(warm.forked()) <= before, 10, "the forked dbt to be reaped")
     assert (tmp_path / "target" / "manifest.json").is_file()
 
 
@@ -95,11 +88,11 @@ def test_a_signal_to_the_stand_in_reaches_its_dbt(
     the forked dbt gets it and ends; the stand-in ends with it, not exit 0."""
     before = set(warm.forked())
     stand_in = _parse(warm, tmp_path)
-    _until(lambda: set(warm.forked()) - before, 60, "the forked dbt")
+    wait_for(lambda: set(warm.forked()) - before, 60, "the forked dbt")
     (dbt,) = set(warm.forked()) - before
     stand_in.send_signal(signal_number)
     assert stand_in.wait(timeout=30) != 0
-    _until(lambda: dbt not in warm.forked(), 10, "the forked dbt to end")
+    wait_for(lambda: dbt not in warm.forked(), 10, "the forked dbt to end")
 
 
 def test_a_killed_stand_in_leaves_no_dbt_behind(warm: WarmDbt, tmp_path: Path) -> None:
@@ -107,11 +100,11 @@ def test_a_killed_stand_in_leaves_no_dbt_behind(warm: WarmDbt, tmp_path: Path) -
     warm dbt kills the dbt it forked."""
     before = set(warm.forked())
     stand_in = _parse(warm, tmp_path)
-    _until(lambda: set(warm.forked()) - before, 60, "the forked dbt")
+    wait_for(lambda: set(warm.forked()) - before, 60, "the forked dbt")
     (dbt,) = set(warm.forked()) - before
     stand_in.kill()
     assert stand_in.wait(timeout=30) == -signal.SIGKILL
-    _until(lambda: dbt not in warm.forked(), 5, "the forked dbt to be killed")
+    wait_for(lambda: dbt not in warm.forked(), 5, "the forked dbt to be killed")
 
 
 def test_without_a_warm_dbt_the_stand_in_runs_the_real_one(

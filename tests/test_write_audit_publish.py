@@ -29,7 +29,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +37,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from conftest import wait_for
 
 from pipelines import job_runner
 from pipelines.audit import stage_previous_publication
@@ -300,13 +300,6 @@ def _lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def second_run(first_run: FirstRun, landing: Path, tmp_path_factory: pytest.TempPathFactory
                ) -> SecondRun:
@@ -320,12 +313,12 @@ def second_run(first_run: FirstRun, landing: Path, tmp_path_factory: pytest.Temp
             stdout=handle, stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for(lambda: bool(_lines(output)), 30, "the reader's first query")
+        wait_for(lambda: bool(_lines(output)), 30, "the reader's first query")
         before = len(_lines(output))
         run = run_cli(landing, first_run.warehouse)
         during = len(_lines(output))
         # the open connection keeps being queried after the publication
-        _wait_for(lambda: len(_lines(output)) >= during + 3, 10, "the reader after the run")
+        wait_for(lambda: len(_lines(output)) >= during + 3, 10, "the reader after the run")
         stop.touch()
         exit_code = reader.wait(timeout=15)
     finally:

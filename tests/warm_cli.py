@@ -168,17 +168,15 @@ class WarmCli:
         self._warm.wait_listening()
 
     def _connect(self) -> socket.socket:
-        deadline = time.monotonic() + 300
-        while True:
-            connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            try:
-                connection.connect(self._warm.address)
-                return connection
-            except (FileNotFoundError, ConnectionRefusedError):
-                connection.close()
-                if self._warm.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(self._warm.failure()) from None
-                time.sleep(0.05)
+        """A connection to the warm process (listening since it was handed out: a socket
+        missing or refusing means it has ended)."""
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            connection.connect(self._warm.address)
+        except (FileNotFoundError, ConnectionRefusedError):
+            connection.close()
+            raise RuntimeError(self._warm.failure()) from None
+        return connection
 
     def popen(
         self, args: Sequence[str], *, env: Mapping[str, str],
