@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_for
-from warm_dbt import WarmDbt, stand_in
+from warm_dbt import PASSED_ON, WarmDbt, stand_in
 
 from pipelines.dbt_project import DBT_PROJECT_DIR
 from pipelines.settings import installed_dbt
@@ -56,6 +56,11 @@ def test_a_forked_dbt_prints_and_exits_as_the_real_dbt(
     assert real_unknown[0] == 2 and "no-such-command" in real_unknown[2]
 
 
+def _default_signals() -> None:
+    for name in PASSED_ON:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
 def _parse(warm: WarmDbt, target: Path) -> subprocess.Popen[bytes]:
     """`dbt parse` of the project from scratch (seconds of work) through the stand-in."""
     env = {**os.environ, "SALES_KPI_DBT_DATABASE": str(target / "warehouse.duckdb"),
@@ -64,8 +69,10 @@ def _parse(warm: WarmDbt, target: Path) -> subprocess.Popen[bytes]:
         [str(warm.client), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
          str(DBT_PROJECT_DIR), "--target-path", str(target / "target")],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        # SIGINT as a shell or Dagster's run would leave it (a test worker ignores it)
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        # the signals at their defaults, as a shell leaves them: a test worker may ignore
+        # SIGINT, and SIGTERM with it once Dagster has mapped SIGTERM to SIGINT's handler in
+        # it (dagster._utils.interrupts), and the stand-in ignores what it was started ignoring
+        preexec_fn=_default_signals,
     )
 
 
