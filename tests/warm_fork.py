@@ -52,8 +52,12 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
     working folder already taken. The socket listens before the imports: a request made
     meanwhile waits in its backlog."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    listener.bind(address)
+    # bound and listening under another name, then renamed: a socket at `address` listens
+    # (a connection to one bound but not yet listening would be refused)
+    binding = f"{address}.binding"
+    listener.bind(binding)
     listener.listen(64)
+    os.rename(binding, address)
     warm = os.getpid()
     runs = _Runs(end_abandoned)
     try:
@@ -216,8 +220,8 @@ class WarmProcess:
         return self._process.poll()
 
     def wait_listening(self, seconds: float = 60) -> None:
-        """Until its socket listens (it does before its imports): a request made before would
-        find no socket."""
+        """Until its socket listens (it does before its imports, and is there only once it
+        listens: `serve`): a request made before would find no socket."""
         deadline = time.monotonic() + seconds
         while not Path(self.address).exists():
             if self.poll() is not None or time.monotonic() > deadline:
