@@ -15,8 +15,10 @@ Popen waits for it, until the requester closes the connection, so its pid names 
 A requester that closes the connection before the end has gone: its run goes on to its end
 or, with `end_abandoned`, is killed (a dbt whose run was killed must not outlive it).
 
-The warm process imports and runs nothing else: no thread, no connection, so a fork of it is
-safe. It ends, removing its folder, when the process that started it does.
+The warm process imports, may run its program once to warm it up (`warm_up`: code that
+Python's libraries generate and cache on first use), and runs nothing else: no thread and no
+connection are left when it starts to fork, so a fork of it is safe. It ends, removing its
+folder, when the process that started it does.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +47,13 @@ STREAMS = 3  # stdin, stdout, stderr: passed as file descriptors (SCM_RIGHTS)
 LOG = "warm.log"  # a warm process's own output, beside its socket
 
 
-def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: bool
-          ) -> dict[str, Any]:
-    """Import `preload`, then fork one run per request on `address` until `parent` is gone;
-    returns (in the fork) the request the fork is to run, its streams, environment and
-    working folder already taken. The socket listens before the imports: a request made
-    meanwhile waits in its backlog."""
+def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: bool,
+          warm_up: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Import `preload` and run `warm_up`, then fork one run per request on `address` until
+    `parent` is gone; returns (in the fork) the request the fork is to run, its streams,
+    environment and working folder already taken. The socket listens before the imports: a
+    request made meanwhile waits in its backlog. `warm_up` must leave no thread, no open
+    connection and its environment and working folder as it found them."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # bound and listening under another name, then renamed: a socket at `address` listens
     # (a connection to one bound but not yet listening would be refused)
@@ -63,6 +66,11 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
     try:
         for name in preload:
             importlib.import_module(name)
+        native_threads = len(os.listdir("/proc/self/task"))
+        if warm_up is not None:
+            warm_up()
+            if len(os.listdir("/proc/self/task")) != native_threads:
+                raise SystemExit("warm process: its warm-up left threads running")
         # A fork copies only the forking thread: no Python thread may be running here.
         # (Native libraries' own idle threads — OpenBLAS's pool under numpy, jemalloc's under
         # pyarrow — are there in any process that imports them; both libraries re-arm in a
