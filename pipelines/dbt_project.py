@@ -2,7 +2,9 @@
 
 dagster-dbt prepares the manifest only under `dagster dev`; the CLI, the tests and a
 production deployment load these definitions too, so the manifest is (re)built here whenever
-a model, seed, macro or the project file is newer than it.
+a model, seed, macro or the project file is newer than it. (`make setup` does it once at
+install; without it, the first process to load the definitions parses — and another loading
+them meanwhile must never read half a manifest: the parse is written beside and renamed in.)
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
@@ -35,6 +39,7 @@ DBT_WORKDIR_ENV = "SALES_KPI_DBT_WORKDIR"
 # What the install's parse (`make setup`) was made with: its vars and profile environment
 INSTALL_PARSE_INPUTS = "partial_parse.inputs.json"
 PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's saved parse state
+MANIFEST = "manifest.json"
 # Where `make setup` leaves the project's parse (manifest, saved state, INSTALL_PARSE_INPUTS)
 INSTALL_TARGET = DBT_PROJECT_DIR / "target"
 _SOURCE_FOLDERS = ("models", "seeds", "macros", "tests")
@@ -60,27 +65,41 @@ def manifest_is_stale(project: DbtProject) -> bool:
     return any(p.stat().st_mtime > built for p in sources if p.exists())
 
 
-def prepared_dbt_project() -> DbtProject:
-    """The project, its manifest freshly parsed when missing or older than its sources."""
+def prepared_dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
+    """The project (the install's, unless another folder is named), its manifest freshly
+    parsed when missing or older than its sources.
+
+    The parse writes into a folder of its own under `target/`, and its files are renamed into
+    `target/` one by one, the manifest last: a process that reads the manifest meanwhile reads
+    the old one or the new one, whole (dbt itself writes the file in place, in pieces). Two
+    processes that find the manifest stale at once both parse; the last rename wins."""
     from dagster_dbt import DbtCliResource
 
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
-                         target_path=INSTALL_TARGET.relative_to(DBT_PROJECT_DIR))
+    target = project_dir / INSTALL_TARGET.name
+    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir,
+                         target_path=Path(target.name))
     if manifest_is_stale(project):
-        # Parsed as a run with the default settings parses (the same vars, the profile
-        # rendered the same way), so that the first build of a new warehouse can start from
-        # this parse (install_parse_serves). Our own dbt, not whatever `dbt` is on PATH.
-        (INSTALL_TARGET / INSTALL_PARSE_INPUTS).unlink(missing_ok=True)  # until it is done
-        inputs = parse_inputs(Settings())
-        with environment_set(inputs["profile"]):
-            DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
-                ["parse", "--quiet", "--vars", json.dumps(inputs["vars"])],
-                target_path=project.target_path,
-            ).wait()
-        record = {**inputs, "state": _state_digest(INSTALL_TARGET / PARTIAL_PARSE)}
-        (INSTALL_TARGET / INSTALL_PARSE_INPUTS).write_text(
-            json.dumps(record, sort_keys=True), encoding="utf-8"
-        )
+        target.mkdir(exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".parse-", dir=target))
+        try:
+            # Parsed as a run with the default settings parses (the same vars, the profile
+            # rendered the same way), so that the first build of a new warehouse can start
+            # from this parse (install_parse_serves). Our own dbt, not whatever `dbt` is on PATH.
+            inputs = parse_inputs(Settings())
+            with environment_set(inputs["profile"]):
+                DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+                    ["parse", "--quiet", "--vars", json.dumps(inputs["vars"])],
+                    target_path=staging,
+                ).wait()
+            record = {**inputs, "state": _state_digest(staging / PARTIAL_PARSE)}
+            (staging / INSTALL_PARSE_INPUTS).write_text(
+                json.dumps(record, sort_keys=True), encoding="utf-8"
+            )
+            for part in sorted(staging.iterdir(), key=lambda p: p.name == MANIFEST):
+                if part.is_file():
+                    part.replace(target / part.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return project
 
 

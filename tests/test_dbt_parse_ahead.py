@@ -5,6 +5,10 @@ run is: test_end_to_end.py, test_a_fresh_warehouse_builds_from_the_parse_made_wh
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -135,3 +139,51 @@ def test_settings_replaced_in_a_runs_config_reach_the_parse_ahead(tmp_path: Path
         assert ahead is not None
         assert ahead.folder.parent == dbt_runs_dir(launched)
     assert not ahead.folder.exists()  # stopped with the resource
+
+
+# Reads a manifest.json whenever it changes, until the stop file exists: how many reads were
+# whole JSON and how many were not (half a file)
+MANIFEST_READER = """
+import json, os, sys, time
+manifest, stop = sys.argv[1], sys.argv[2]
+seen, reads = None, {"whole": 0, "partial": 0}
+while not os.path.exists(stop):
+    try:
+        stat = os.stat(manifest)
+        if (stat.st_ino, stat.st_size, stat.st_mtime_ns) == seen:
+            time.sleep(0.002)
+            continue
+        seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        with open(manifest, encoding="utf-8") as handle:
+            json.loads(handle.read())
+        reads["whole"] += 1
+    except FileNotFoundError:
+        time.sleep(0.002)
+    except ValueError:
+        reads["partial"] += 1
+print(json.dumps(reads))
+"""
+
+
+@pytest.mark.slow
+def test_a_process_reading_the_manifest_while_it_is_parsed_reads_it_whole(
+    tmp_path: Path,
+) -> None:
+    """Without `make setup` the first process to load the definitions parses the project;
+    another one loading them meanwhile reads manifest.json: never half of it. (A copy of the
+    project without its parse; a second process reads the manifest each time it changes.)"""
+    project = shutil.copytree(DBT_PROJECT_DIR, tmp_path / "dbt_project",
+                              ignore=shutil.ignore_patterns("target", "logs"))
+    manifest, stop = project / "target" / "manifest.json", tmp_path / "stop"
+    reader = subprocess.Popen([sys.executable, "-c", MANIFEST_READER, str(manifest), str(stop)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        prepared_dbt_project(project)
+        prepared_dbt_project(project)  # a second time: fresh, so nothing is parsed again
+    finally:
+        stop.touch()
+        reads = json.loads(reader.communicate(timeout=60)[0])
+    assert reads["partial"] == 0, reads
+    assert reads["whole"] == 1, reads  # it changed once: the parse, renamed into place
+    assert json.loads(manifest.read_text(encoding="utf-8"))["nodes"]
+    assert [p.name for p in (project / "target").iterdir() if p.is_dir()] == []
