@@ -45,7 +45,7 @@ from spark_cluster import (
 )
 
 SERVER = "server"
-# The Thrift server's own session timezone (the job pins its sessions to UTC)
+# The servers' own session timezone (the job pins its sessions to UTC)
 SERVER_TIMEZONE = "America/New_York"
 CLIENT_TIMEOUT_SECONDS = 180
 # A Spark Connect client that prints `catalog_locations` as JSON (argv: URL, database).
@@ -145,7 +145,14 @@ def _wait_for_port(server: SparkServer) -> None:
 
 
 def _server_args(kind: str, folder: Path, port: int, web_port: int) -> list[str]:
-    common = ["--master", "local[2]", "--conf", f"spark.ui.port={web_port}"]
+    common = [
+        "--master", "local[2]", "--conf", f"spark.ui.port={web_port}",
+        # a server whose own defaults are not the job's: a session the job opens must still
+        # run in UTC, ANSI off (the settings it sends: the target's `server_side_parameters`,
+        # `set:hiveconf:` on Thrift, the session builder's on Spark Connect; profiles.yml)
+        "--conf", f"spark.sql.session.timeZone={SERVER_TIMEZONE}",
+        "--conf", "spark.sql.ansi.enabled=true",
+    ]
     if kind == "connect":
         return [
             "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
@@ -158,10 +165,6 @@ def _server_args(kind: str, folder: Path, port: int, web_port: int) -> list[str]
     return [
         "--class", "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
         "--name", "Thrift JDBC/ODBC Server", *common,
-        # a server whose own defaults are not the job's: a session the job opens must still
-        # run in UTC, ANSI off (the settings it sends, `set:hiveconf:` in profiles.yml)
-        "--conf", f"spark.sql.session.timeZone={SERVER_TIMEZONE}",
-        "--conf", "spark.sql.ansi.enabled=true",
         "--hiveconf", f"hive.server2.thrift.bind.host={LOOPBACK}",
         "--hiveconf", f"hive.server2.thrift.port={port}",
         # the Thrift server needs Hive's catalog: its Derby metastore in the server's folder

@@ -139,9 +139,10 @@ def server_build(
         running = server.process_ids()
         published = (server.catalog_locations(PUBLISHED_DATABASE)
                      if completed.returncode == 0 else {})
+        environment = {**env, **spark_dbt_environment(settings)}
         session_settings = (
-            _thrift_session_settings(server.port, {**env, **spark_dbt_environment(settings)})
-            if kind == "thrift" else {}
+            _thrift_session_settings(server.port, environment) if kind == "thrift"
+            else _connect_session_settings(environment)
         )
     return ServerBuild(kind, settings, spark_target(settings), completed.returncode,
                        completed.stdout + completed.stderr, seconds, nodes, sessions,
@@ -218,14 +219,27 @@ def test_the_server_build_is_read_where_the_job_reads_a_spark_build(
     assert types["updated_at"] == "TIMESTAMP WITH TIME ZONE", types
 
 
-def test_a_thrift_session_runs_with_the_jobs_settings_not_the_servers(
+def _connect_session_settings(environment: dict[str, str]) -> dict[str, str]:
+    """SESSION_SETTINGS as a Spark Connect session sees them when it is opened as
+    dbt-spark's `session` method and the audit on Spark open theirs: the rendered
+    `spark_connect` target's `server_side_parameters` given to the session builder."""
+    from pipelines.quality.gx_spark import dbt_target, open_spark_session, session_parameters
+
+    target = dbt_target(str(DBT_PROJECT_DIR), "spark_connect", environment)
+    session = open_spark_session(session_parameters(target))
+    try:
+        return {name: str(session.conf.get(name)) for name in SESSION_SETTINGS}
+    finally:
+        session.stop()
+
+
+def test_a_server_session_runs_with_the_jobs_settings_not_the_servers(
     server_build: ServerBuild,
 ) -> None:
     """The server's own defaults are another timezone and ANSI mode on
-    (tests/spark_servers.py); a session opened with the `spark_thrift` target's settings runs
-    in UTC, ANSI off, writing UTC-adjusted Parquet instants, as the in-process sessions do."""
-    if server_build.kind != "thrift":
-        pytest.skip("Spark Connect sessions take the settings through the session builder")
+    (tests/spark_servers.py); a session opened with the `spark_thrift` or `spark_connect`
+    target's settings runs in UTC, ANSI off, writing UTC-adjusted Parquet instants, as the
+    in-process sessions do."""
     assert server_build.session_settings == {
         "spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
