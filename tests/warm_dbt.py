@@ -18,9 +18,9 @@ before it forked) the stand-in runs the real dbt in its place.
 Before it forks any dbt, the warm dbt runs one small build of its own (`warm_up`): the first
 build in a process pays for what dbt and its libraries generate on first use and then keep
 (mashumaro's readers and writers of the manifest and the run results, the JSON schemas that
-check the project and profile, the macros' compiled templates) — ≈ 3 of the ≈ 11.5 CPU-s of
-every build of the sample forked without it (2026-12-06, forks of the two kinds taken in turn:
-medians 11.6 and 8.5 CPU-s).
+check the project and profile, the macros' compiled templates) — ≈ 2 of the ≈ 10 CPU-s of
+every build of the sample forked without it (2026-12-06, builds through the stand-ins of two
+warm dbts, with and without it, taken in turn: medians 10.4 and 8.1 CPU-s).
 
 What a fork cannot take from the stand-in: what dbt and the modules imported here read once
 at import (babel's locale, `TZ`, `DBT_PACKAGE_HUB_URL`, the hash seed — one for every fork),
