@@ -40,6 +40,7 @@ DBT_WORKDIR_ENV = "SALES_KPI_DBT_WORKDIR"
 INSTALL_PARSE_INPUTS = "partial_parse.inputs.json"
 PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's saved parse state
 MANIFEST = "manifest.json"
+STAGING_PREFIX = ".parse-"  # + pid: a parse of the install's project on its way into target/
 # Where `make setup` leaves the project's parse (manifest, saved state, INSTALL_PARSE_INPUTS)
 INSTALL_TARGET = DBT_PROJECT_DIR / "target"
 _SOURCE_FOLDERS = ("models", "seeds", "macros", "tests")
@@ -80,7 +81,12 @@ def prepared_dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
                          target_path=Path(target.name))
     if manifest_is_stale(project):
         target.mkdir(exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".parse-", dir=target))
+        for leftover in target.glob(f"{STAGING_PREFIX}*"):  # of a parse killed on its way
+            if not _running(leftover.name.removeprefix(STAGING_PREFIX).split("-")[0]):
+                shutil.rmtree(leftover, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=target))
+        if (target / PARTIAL_PARSE).exists():  # dbt re-parses only what changed since
+            shutil.copyfile(target / PARTIAL_PARSE, staging / PARTIAL_PARSE)
         try:
             # Parsed as a run with the default settings parses (the same vars, the profile
             # rendered the same way), so that the first build of a new warehouse can start
@@ -101,6 +107,19 @@ def prepared_dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return project
+
+
+def _running(pid: str) -> bool:
+    """Whether the process `pid` (digits, else not a pid) is running."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 @contextmanager

@@ -79,7 +79,7 @@ class ServerBuild:
     server_processes: set[int]
     left_after_stop: set[int]
     published: dict[str, str]  # the server catalog's published tables → their locations
-    # Thrift: what a session opened with the target's settings runs with (name → value)
+    # what a session opened with the target's settings runs with (name → value)
     session_settings: dict[str, str]
 
 
@@ -219,18 +219,31 @@ def test_the_server_build_is_read_where_the_job_reads_a_spark_build(
     assert types["updated_at"] == "TIMESTAMP WITH TIME ZONE", types
 
 
+# Prints SESSION_SETTINGS (argv[1], JSON) as a Spark Connect session opened as the job opens
+# one sees them; the job's environment is this process's.
+_CONNECT_SESSION_SETTINGS = """
+import json, sys
+from pipelines.dbt_project import DBT_PROJECT_DIR
+from pipelines.quality.gx_spark import open_spark_session, spark_session_parameters
+session = open_spark_session(spark_session_parameters(str(DBT_PROJECT_DIR), "spark_connect"))
+print(json.dumps({name: str(session.conf.get(name)) for name in json.loads(sys.argv[1])}))
+session.stop()
+"""
+
+
 def _connect_session_settings(environment: dict[str, str]) -> dict[str, str]:
     """SESSION_SETTINGS as a Spark Connect session sees them when it is opened as
     dbt-spark's `session` method and the audit on Spark open theirs: the rendered
-    `spark_connect` target's `server_side_parameters` given to the session builder."""
-    from pipelines.quality.gx_spark import dbt_target, open_spark_session, session_parameters
-
-    target = dbt_target(str(DBT_PROJECT_DIR), "spark_connect", environment)
-    session = open_spark_session(session_parameters(target))
-    try:
-        return {name: str(session.conf.get(name)) for name in SESSION_SETTINGS}
-    finally:
-        session.stop()
+    `spark_connect` target's `server_side_parameters` given to the session builder. In a
+    process of its own: pyspark's Connect mode marks the process it runs in (as for
+    `SparkServer.catalog_locations`)."""
+    completed = subprocess.run(
+        [sys.executable, "-c", _CONNECT_SESSION_SETTINGS, json.dumps(SESSION_SETTINGS)],
+        env=environment, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+        timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def test_a_server_session_runs_with_the_jobs_settings_not_the_servers(

@@ -20,7 +20,12 @@ build in a process pays for what dbt and its libraries generate on first use and
 (mashumaro's readers and writers of the manifest and the run results, the JSON schemas that
 check the project and profile, the macros' compiled templates) — ≈ 2 of the ≈ 10 CPU-s of
 every build of the sample forked without it (2026-12-06, builds through the stand-ins of two
-warm dbts, with and without it, taken in turn: medians 10.4 and 8.1 CPU-s).
+warm dbts, with and without it, taken in turn: medians 10.4 and 8.1 CPU-s). What dbt keeps of
+that build and a new dbt would not have (its DuckDB database and adapter, the resource
+tracker its adapter starts, deprecations and warn-once messages already shown, metadata
+variables) is dropped before the first fork. Requests made during the warm-up wait for it; if
+it fails, the warm dbt ends, those stand-ins and later ones run the real dbt, and the
+session's teardown fails, saying why.
 
 What a fork cannot take from the stand-in: what dbt and the modules imported here read once
 at import (babel's locale, `TZ`, `DBT_PACKAGE_HUB_URL`, the hash seed — one for every fork),
@@ -99,8 +104,12 @@ for signum in PASSED_ON:
     if signum not in ignored:
         signal.signal(signum, pass_on)
 reply = connection.recv(64).decode().split()
-if len(reply) != 2 or reply[0] != "pid":
-    sys.exit("the warm dbt ended before it started dbt")
+if len(reply) != 2 or reply[0] != "pid":  # it ended before it forked (its warm-up failed):
+    connection.close()                      # no dbt ran
+    for signum in pending:  # a stop that came meanwhile ends this one as it would have its dbt
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    os.execv({real!r}, [{real!r}, *sys.argv[1:]])  # the real one, in this one's place
 pid = int(reply[1])
 for signum in pending:
     pass_on(signum, None)
@@ -186,11 +195,13 @@ def real_dbt(env: Mapping[str, str]) -> dict[str, str]:
 def warm_up(folder: Path) -> None:
     """A build in this process, as the job starts one (the default settings' vars and profile
     environment, the install's parse state, JSON log lines as dagster-dbt asks for, in the
-    warehouse folder), of the nodes that need no raw data: the seeds and the models built from
-    them alone, with their tests, into a DuckDB file of its own under `folder`. Its DuckDB
-    database is closed afterwards (no DuckDB thread is left for a fork to lose), and the
-    environment and working folder are put back."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    warehouse folder), of the nodes that need no raw data — every node not downstream of a
+    source: the seeds and the models built from them alone, with their tests — into a DuckDB
+    file of its own under `folder`. Afterwards nothing of it is left that a fork would
+    inherit and a new dbt would not have: no DuckDB database (nor its threads), no adapter,
+    no multiprocessing resource tracker (dbt's adapter starts one: each forked dbt starts its
+    own, as a new dbt does), no deprecation or warn-once message marked as already shown, no
+    metadata variables read, the environment and working folder as they were."""
     from dbt.cli.main import dbtRunner
 
     from pipelines.dbt_project import (
@@ -216,14 +227,11 @@ def warm_up(folder: Path) -> None:
     os.chdir(settings.warehouse_dir)
     try:
         result = dbtRunner().invoke([
-            "build", "--vars", json.dumps(dbt_vars(settings)), "--exclude", "test_type:unit",
-            "--indirect-selection", "cautious", "--select", *_built_from_seeds(),
+            "build", "--vars", json.dumps(dbt_vars(settings)),
+            "--exclude", "source:*+", "test_type:unit", "--indirect-selection", "cautious",
         ])
     finally:
-        if DuckDBConnectionManager._ENV is not None:
-            DuckDBConnectionManager._ENV.close()
-            DuckDBConnectionManager._ENV = None
-        gc.collect()
+        _forget_the_warm_up()
         os.environ.clear()
         os.environ.update(environment)
         os.chdir(cwd)
@@ -232,27 +240,29 @@ def warm_up(folder: Path) -> None:
                          " see the dbt lines above")
 
 
-def _built_from_seeds() -> list[str]:
-    """The seeds, and the models of the install's manifest whose every input is a seed or
-    such a model (no source: they build in an empty warehouse)."""
-    from pipelines.dbt_project import INSTALL_TARGET
+def _forget_the_warm_up() -> None:
+    """What dbt keeps per process after a build and a new dbt would not have (warm_up)."""
+    from multiprocessing import resource_tracker
 
-    nodes = json.loads((INSTALL_TARGET / "manifest.json").read_text(encoding="utf-8"))["nodes"]
-    seeded: dict[str, bool] = {}
+    from dbt import deprecations
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.factory import reset_adapters
+    from dbt_common.events.functions import reset_metadata_vars
 
-    def from_seeds(unique_id: str) -> bool:
-        if unique_id not in seeded:
-            node = nodes.get(unique_id)
-            seeded[unique_id] = node is not None and (
-                node["resource_type"] == "seed"
-                or (node["resource_type"] == "model"
-                    and all(from_seeds(parent) for parent in node["depends_on"]["nodes"]))
-            )
-        return seeded[unique_id]
+    if DuckDBConnectionManager._ENV is not None:
+        DuckDBConnectionManager._ENV.close()
+        DuckDBConnectionManager._ENV = None
+    DuckDBConnectionManager._LOGGED_MESSAGES.clear()
+    reset_adapters()
+    deprecations.reset_deprecations()
+    deprecations.buffered_deprecations.clear()
+    reset_metadata_vars()
+    gc.collect()  # the adapter's lock goes: its semaphore is no longer tracked
+    resource_tracker._resource_tracker._stop()
+    import psutil
 
-    models = sorted(node["name"] for unique_id, node in nodes.items()
-                    if node["resource_type"] == "model" and from_seeds(unique_id))
-    return ["resource_type:seed", *models]
+    if children := psutil.Process().children():
+        raise SystemExit(f"warm dbt: its warm-up left child processes: {children}")
 
 
 def main() -> None:
