@@ -32,7 +32,7 @@ from pathlib import Path
 from pipelines.dbt_project import (
     DBT_PROJECT_DIR,
     PARTIAL_PARSE,
-    dbt_environment_values,
+    dbt_cli_environment,
     dbt_vars,
     install_parse_serves,
 )
@@ -123,16 +123,7 @@ def start_parse_ahead(settings: Settings, dbt_executable: str) -> ParseAhead | N
         shutil.rmtree(leftover, ignore_errors=True)
     folder = runs / f"{SCRATCH_PREFIX}{uuid.uuid4().hex}"
     folder.mkdir(parents=True)
-    env = {
-        **os.environ,
-        **dbt_environment_values(settings),
-        # as dagster-dbt runs the build: these and the vars are what dbt compares
-        "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
-        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
-        "DBT_TARGET_PATH": str(folder),
-        "DBT_LOG_PATH": str(folder),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
+    env = {**os.environ, **dbt_cli_environment(settings, folder)}  # as the build's, and its vars
     try:
         process = subprocess.Popen(
             [dbt_executable, "parse", "--quiet", "--vars", json.dumps(dbt_vars(settings))],

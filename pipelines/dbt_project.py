@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import psutil
 from dagster_dbt import DbtProject
 
 from pipelines.run_guard import GUARDED, guarded_executable
@@ -82,7 +83,8 @@ def prepared_dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
     if manifest_is_stale(project):
         target.mkdir(exist_ok=True)
         for leftover in target.glob(f"{STAGING_PREFIX}*"):  # of a parse killed on its way
-            if not _running(leftover.name.removeprefix(STAGING_PREFIX).split("-")[0]):
+            pid = leftover.name.removeprefix(STAGING_PREFIX).split("-")[0]
+            if not (pid.isdigit() and psutil.pid_exists(int(pid))):
                 shutil.rmtree(leftover, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=target))
         if (target / PARTIAL_PARSE).exists():  # dbt re-parses only what changed since
@@ -107,19 +109,6 @@ def prepared_dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return project
-
-
-def _running(pid: str) -> bool:
-    """Whether the process `pid` (digits, else not a pid) is running."""
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        return True
-    return True
 
 
 @contextmanager
@@ -212,6 +201,21 @@ def dbt_environment_values(settings: Settings) -> dict[str, str]:
 
         env.update(spark_dbt_environment(settings))
     return env
+
+
+def dbt_cli_environment(settings: Settings, target: Path) -> dict[str, str]:
+    """The environment of a dbt this process starts itself, beside its own: what a run's dbt
+    reads (dbt_environment_values) and what dagster-dbt sets for the build — the project and
+    profiles folder, `target` for its artifacts and log, no usage statistics. With the same
+    vars, such a dbt parses as the build does (the parse ahead's state serves the build)."""
+    return {
+        **dbt_environment_values(settings),
+        "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "DBT_TARGET_PATH": str(target),
+        "DBT_LOG_PATH": str(target),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
 
 
 def dbt_vars(settings: Settings) -> dict[str, object]:

@@ -45,7 +45,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import shutil
 import signal
 import sys
 from collections.abc import Mapping
@@ -204,26 +203,17 @@ def warm_up(folder: Path) -> None:
     metadata variables read, the environment and working folder as they were."""
     from dbt.cli.main import dbtRunner
 
-    from pipelines.dbt_project import (
-        DBT_PROJECT_DIR,
-        dbt_environment_values,
-        dbt_vars,
-        install_parse_serves,
-    )
+    from pipelines.dbt_parse_ahead import reuse_partial_parse
+    from pipelines.dbt_project import dbt_cli_environment, dbt_vars, install_parse_serves
     from pipelines.settings import Settings
 
     settings = Settings(warehouse_dir=folder / "warm-up")
     target = settings.warehouse_dir / "target"
-    target.mkdir(parents=True)
+    settings.warehouse_dir.mkdir(parents=True)
     if (state := install_parse_serves(settings)) is not None:
-        shutil.copyfile(state, target / state.name)
+        reuse_partial_parse(state.parent, target)
     environment, cwd = dict(os.environ), os.getcwd()
-    os.environ.update({
-        **dbt_environment_values(settings),
-        "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
-        "DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target),
-        "DBT_LOG_FORMAT": "json", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    })
+    os.environ.update({**dbt_cli_environment(settings, target), "DBT_LOG_FORMAT": "json"})
     os.chdir(settings.warehouse_dir)
     try:
         result = dbtRunner().invoke([
@@ -259,10 +249,6 @@ def _forget_the_warm_up() -> None:
     reset_metadata_vars()
     gc.collect()  # the adapter's lock goes: its semaphore is no longer tracked
     resource_tracker._resource_tracker._stop()
-    import psutil
-
-    if children := psutil.Process().children():
-        raise SystemExit(f"warm dbt: its warm-up left child processes: {children}")
 
 
 def main() -> None:

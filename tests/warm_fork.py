@@ -52,8 +52,8 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
     """Import `preload` and run `warm_up`, then fork one run per request on `address` until
     `parent` is gone; returns (in the fork) the request the fork is to run, its streams,
     environment and working folder already taken. The socket listens before the imports: a
-    request made meanwhile waits in its backlog. `warm_up` must leave no thread, no open
-    connection and its environment and working folder as it found them."""
+    request made meanwhile waits in its backlog. `warm_up` must leave no thread, no child
+    process, no open connection and its environment and working folder as it found them."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # bound and listening under another name, then renamed: a socket at `address` listens
     # (a connection to one bound but not yet listening would be refused)
@@ -71,6 +71,8 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
             warm_up()
             if len(os.listdir("/proc/self/task")) != native_threads:
                 raise SystemExit("warm process: its warm-up left threads running")
+            if _has_children():  # a fork would share it, and `_Runs` would not know it
+                raise SystemExit("warm process: its warm-up left a child process")
         # A fork copies only the forking thread: no Python thread may be running here.
         # (Native libraries' own idle threads — OpenBLAS's pool under numpy, jemalloc's under
         # pyarrow — are there in any process that imports them; both libraries re-arm in a
@@ -122,6 +124,15 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
     with contextlib.suppress(OSError):
         Path(address).parent.rmdir()
     raise SystemExit(0)
+
+
+def _has_children() -> bool:
+    """Whether this process has a child (running, or ended and not yet waited for)."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
 
 
 class _Runs:
