@@ -19,7 +19,8 @@ setup: $(STAMP)
 # given a package index of its own (PIP_INDEX_URL, PIP_NO_INDEX, or index-url / no-index in a
 # pip.conf) pip installs, from that index; extra indexes and find-links only add sources, and uv resolves the same pins from
 # PyPI without them. Where uv cannot be installed or fails, pip installs the same pins.
-# (`$(call install,…)` splits its argument at commas: write a comma in the extras as $(comma))
+# (`$(call install,…)` splits its argument at commas: write a comma in the extras as $(comma);
+# a second argument is passed to uv alone)
 comma := ,
 PIP_OWN_INDEX = { [ -n "$$PIP_INDEX_URL$$PIP_NO_INDEX" ] || \
 	$(BIN)/python -m pip config list 2>/dev/null | grep -Eq '\.(index-url|no-index)='; }
@@ -29,7 +30,7 @@ define install
 	  $(BIN)/python -m pip install --quiet -c constraints.txt -e "$(1)"; \
 	elif $(BIN)/python -m pip install --quiet -c constraints.txt uv \
 	  && $(BIN)/uv pip install --quiet --python $(BIN)/python \
-	     -c constraints.txt -e "$(1)"; then :; else \
+	     -c constraints.txt $(2) -e "$(1)"; then :; else \
 	  echo "uv could not install; pip installs instead (about a minute)"; \
 	  $(BIN)/python -m pip install --quiet -c constraints.txt -e "$(1)"; fi
 endef
@@ -64,8 +65,14 @@ $(STAMP): pyproject.toml constraints.txt
 SPARK_STAMP := $(VENV)/.installed-spark
 setup-spark: $(SPARK_STAMP)
 
+# Without uv's cache: pyspark, PyHive and thrift come as source distributions that uv builds,
+# and it files every build (≈ 1.8 GB for pyspark: its unpacked source, its build and the
+# wheel unpacked) under a new revision whenever the index answers that the file changed, which
+# a proxy in front of PyPI can answer every time (seen here: a machine's disk filled by
+# forty installs of this extra). Without the cache, uv builds in a temporary folder it removes:
+# the install leaves the environment and nothing else, and takes as long (it built every time)
 $(SPARK_STAMP): $(STAMP)
-	$(call install,.[dev$(comma)spark])
+	$(call install,.[dev$(comma)spark],--no-cache)
 	@$(compile)
 	@touch $(SPARK_STAMP)
 
