@@ -35,6 +35,7 @@ from pipelines.dbt_project import (
     dbt_cli_environment,
     dbt_vars,
     install_parse_serves,
+    keep_partial_parse,
 )
 from pipelines.run_guard import hold_for_this_process
 from pipelines.settings import Settings
@@ -48,28 +49,6 @@ PARSE_WAIT_SECONDS = 300
 def dbt_runs_dir(settings: Settings) -> Path:
     """Where the run's dbt artifacts and the warehouse's kept parse state live."""
     return settings.warehouse_dir / "dbt_runs"
-
-
-def reuse_partial_parse(runs: Path, target: Path) -> None:
-    """Start the build from the parse state of this warehouse's previous build.
-
-    dbt re-parses the whole project (seconds) when the vars or the profile (the warehouse
-    path) differ from those of the parse it finds, so the project's own target/ state, made
-    without either, never serves a run; the last build of the same warehouse, with the same
-    settings, does (dagster-dbt copies the project's file only where none is present)."""
-    kept = runs / PARTIAL_PARSE
-    if kept.exists():
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(kept, target / PARTIAL_PARSE)
-
-
-def keep_partial_parse(runs: Path, target: Path) -> None:
-    """Keep a build's parse state for the next build of this warehouse (written beside and
-    renamed into place: a killed copy never leaves half a file)."""
-    built = target / PARTIAL_PARSE
-    if built.exists():
-        shutil.copyfile(built, runs / f".{PARTIAL_PARSE}.new")
-        (runs / f".{PARTIAL_PARSE}.new").replace(runs / PARTIAL_PARSE)
 
 
 @dataclass

@@ -87,8 +87,7 @@ def prepared_dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
             if not (pid.isdigit() and psutil.pid_exists(int(pid))):
                 shutil.rmtree(leftover, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=target))
-        if (target / PARTIAL_PARSE).exists():  # dbt re-parses only what changed since
-            shutil.copyfile(target / PARTIAL_PARSE, staging / PARTIAL_PARSE)
+        reuse_partial_parse(target, staging)  # dbt re-parses only what changed since
         try:
             # Parsed as a run with the default settings parses (the same vars, the profile
             # rendered the same way), so that the first build of a new warehouse can start
@@ -109,6 +108,29 @@ def prepared_dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return project
+
+
+def reuse_partial_parse(runs: Path, target: Path) -> None:
+    """Start a dbt invocation in `target` from the parse state kept in `runs`: a warehouse's
+    previous build (`dbt_runs`), or the install's own parse when it parses again.
+
+    dbt re-parses the whole project (seconds) when the vars or the profile differ from those
+    of the parse it finds, and otherwise only what changed; the last build of the same
+    warehouse, with the same settings, serves the next (dagster-dbt copies the project's
+    file only where none is present)."""
+    kept = runs / PARTIAL_PARSE
+    if kept.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kept, target / PARTIAL_PARSE)
+
+
+def keep_partial_parse(runs: Path, target: Path) -> None:
+    """Keep a build's parse state for the next build of this warehouse (written beside and
+    renamed into place: a killed copy never leaves half a file)."""
+    built = target / PARTIAL_PARSE
+    if built.exists():
+        shutil.copyfile(built, runs / f".{PARTIAL_PARSE}.new")
+        (runs / f".{PARTIAL_PARSE}.new").replace(runs / PARTIAL_PARSE)
 
 
 @contextmanager

@@ -23,7 +23,8 @@ import pytest
 from conftest import LABELLED_RUN, without_session_settings
 
 from pipelines.adapters import AdapterReport, MappingError, adapt_source
-from pipelines.dbt_parse_ahead import dbt_runs_dir, keep_partial_parse
+from pipelines.dbt_parse_ahead import dbt_runs_dir
+from pipelines.dbt_project import keep_partial_parse
 from pipelines.sample.twins import (
     SF_AUTOMATION_USER,
     write_hubspot_twin,

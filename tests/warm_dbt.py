@@ -203,8 +203,12 @@ def warm_up(folder: Path) -> None:
     metadata variables read, the environment and working folder as they were."""
     from dbt.cli.main import dbtRunner
 
-    from pipelines.dbt_parse_ahead import reuse_partial_parse
-    from pipelines.dbt_project import dbt_cli_environment, dbt_vars, install_parse_serves
+    from pipelines.dbt_project import (
+        dbt_cli_environment,
+        dbt_vars,
+        install_parse_serves,
+        reuse_partial_parse,
+    )
     from pipelines.settings import Settings
 
     settings = Settings(warehouse_dir=folder / "warm-up")

@@ -26,12 +26,14 @@ from dagster_dbt import (
 )
 
 from pipelines.assets.owners import DATA_TEAM, WITH_SALES_MANAGEMENT
-from pipelines.dbt_parse_ahead import dbt_runs_dir, keep_partial_parse, reuse_partial_parse
+from pipelines.dbt_parse_ahead import dbt_runs_dir
 from pipelines.dbt_project import (
     dbt_environment_values,
     dbt_vars,
     environment_set,
+    keep_partial_parse,
     prepared_dbt_project,
+    reuse_partial_parse,
 )
 from pipelines.no_op import forget_build, mark_built
 from pipelines.resources import DbtBuildResource, PipelineSettings

@@ -19,8 +19,8 @@ from dagster_dbt import DbtCliResource
 
 from pipelines.assets.dbt import dbt_environment, dbt_project
 from pipelines.assets.owners import WITH_SALES_MANAGEMENT
-from pipelines.dbt_parse_ahead import dbt_runs_dir, reuse_partial_parse
-from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_vars
+from pipelines.dbt_parse_ahead import dbt_runs_dir
+from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_vars, reuse_partial_parse
 from pipelines.files import write_atomically
 from pipelines.no_op import project_digest
 from pipelines.publish import published_database
