@@ -19,10 +19,9 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-import psutil
 from dagster_dbt import DbtProject
 
-from pipelines.run_guard import GUARDED, guarded_executable
+from pipelines.run_guard import GUARDED, guarded_executable, process_ended
 from pipelines.settings import (
     DEFINITION_SETTINGS,
     PROJECT_ROOT,
@@ -84,7 +83,7 @@ def prepared_dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
         target.mkdir(exist_ok=True)
         for leftover in target.glob(f"{STAGING_PREFIX}*"):  # of a parse killed on its way
             pid = leftover.name.removeprefix(STAGING_PREFIX).split("-")[0]
-            if not (pid.isdigit() and psutil.pid_exists(int(pid))):
+            if not pid.isdigit() or process_ended(pid):
                 shutil.rmtree(leftover, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=target))
         reuse_partial_parse(target, staging)  # dbt re-parses only what changed since

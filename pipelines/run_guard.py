@@ -182,7 +182,12 @@ def _remove_ended_guards(folder: Path) -> None:
     """Remove the launchers (`<name>-guard-<pid>…`) whose process has ended."""
     for path in folder.iterdir():
         _before, mark, after = path.name.partition(_GUARD_MARK)
-        pid = after.split("-", 1)[0]
-        if mark and pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+        if mark and process_ended(after.split("-", 1)[0]):
             with suppress(OSError):
                 path.unlink()
+
+
+def process_ended(pid: str) -> bool:
+    """Whether `pid` (a process id as written in a file's name) names another process that
+    no longer runs: what it left behind (a launcher, a half-made parse) may be removed."""
+    return pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid))
