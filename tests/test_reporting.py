@@ -596,3 +596,21 @@ def test_dbt_docs_are_regenerated_only_when_the_dbt_project_changed(
     page = (site / "dbt_docs" / "index.html").read_text(encoding="utf-8")
     assert "the page generated before" not in page and "kpi_scorecard" in page
     assert stamp.read_text() == dbt_docs_fingerprint(settings)
+
+
+def test_the_dbt_docs_of_a_run_show_the_sql_its_build_ran(published: Path) -> None:
+    """The run's dbt docs page is made from its own build's manifest (`docs generate
+    --no-compile`: the build compiled every node with the run's vars already), so every model
+    and data test shows the SQL the build ran, and the catalog lists every published mart."""
+    warehouse = published.parent
+    page = (warehouse / "site" / "dbt_docs" / "index.html").read_text(encoding="utf-8")
+    (build,) = [run for run in (warehouse / "dbt_runs").iterdir() if run.is_dir()]
+    nodes = json.loads((build / "manifest.json").read_text(encoding="utf-8"))["nodes"]
+    compiled = {name: node["compiled_code"] for name, node in nodes.items()
+                if node["resource_type"] in ("model", "test") and node.get("compiled_code")}
+    assert len(compiled) >= 100
+    for name, sql in compiled.items():
+        assert json.dumps(sql) in page, f"{name}: the page lacks the SQL its build ran"
+    catalog, _ = json.JSONDecoder().raw_decode(page, page.index("catalog:{") + len("catalog:"))
+    assert {node.split(".")[-1] for node in catalog["nodes"]} >= {
+        "dim_leads", "fct_activities", "kpi_values", "kpi_scorecard", "label_consistency"}

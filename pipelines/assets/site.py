@@ -22,7 +22,7 @@ from pipelines.assets.owners import WITH_SALES_MANAGEMENT
 from pipelines.dbt_parse_ahead import dbt_runs_dir
 from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_vars, reuse_partial_parse
 from pipelines.files import write_atomically
-from pipelines.no_op import project_digest
+from pipelines.no_op import complete_build_since, project_digest
 from pipelines.publish import published_database
 from pipelines.quality.checks import CHECKS
 from pipelines.reporting import write_dashboard, write_definitions_page
@@ -68,6 +68,20 @@ def cached_dbt_docs(warehouse_dir: Path) -> Path:
     return warehouse_dir / DBT_DOCS_CACHE / "static_index.html"
 
 
+def build_manifest(settings: Settings) -> Path | None:
+    """The manifest of the DuckDB build the warehouse holds, when that build is complete and
+    of exactly these inputs, settings and project (pipelines/no_op.py): every node in it is
+    compiled with the vars the docs are generated with. None on Spark, whose build compiled
+    Spark SQL against a target the page's catalog (DuckDB's) does not describe."""
+    if settings.engine != "duckdb":
+        return None
+    run_id = complete_build_since(settings)
+    if run_id is None:
+        return None
+    manifest = dbt_runs_dir(settings) / run_id / "manifest.json"
+    return manifest if manifest.is_file() else None
+
+
 def write_dbt_docs(
     context: AssetExecutionContext, dbt: DbtCliResource, settings: Settings, site: Path
 ) -> bool:
@@ -84,11 +98,15 @@ def write_dbt_docs(
         # with the build's vars, from the parse state the build kept (the same vars and
         # profile): dbt parses nothing again (on Spark the build's target differs, so it does)
         reuse_partial_parse(dbt_runs_dir(settings), docs_target)
+        args = ["docs", "generate", "--static", "--vars", json.dumps(dbt_vars(settings))]
+        built = build_manifest(settings)
+        if built is not None:
+            # the build compiled every node with these vars: its manifest is the page's, and
+            # dbt only reads the catalog (compiling the project again took half the step)
+            shutil.copyfile(built, docs_target / "manifest.json")
+            args.append("--no-compile")
         with dbt_environment(settings):
-            dbt.cli(
-                ["docs", "generate", "--static", "--vars", json.dumps(dbt_vars(settings))],
-                target_path=docs_target, raise_on_error=True,
-            ).wait()
+            dbt.cli(args, target_path=docs_target, raise_on_error=True).wait()
         cache.parent.mkdir(parents=True, exist_ok=True)
         stamp.unlink(missing_ok=True)  # the stamp is written last: a killed copy is redone
         shutil.copyfile(docs_target / "static_index.html", cache)
