@@ -604,8 +604,13 @@ def test_the_dbt_docs_of_a_run_show_the_sql_its_build_ran(published: Path) -> No
     and data test shows the SQL the build ran, and the catalog lists every published mart."""
     warehouse = published.parent
     page = (warehouse / "site" / "dbt_docs" / "index.html").read_text(encoding="utf-8")
-    (build,) = [run for run in (warehouse / "dbt_runs").iterdir() if run.is_dir()]
-    nodes = json.loads((build / "manifest.json").read_text(encoding="utf-8"))["nodes"]
+    run_id = _query(published, f"select run_id from {mart('runs')} "
+                    "order by published_at desc limit 1")[0][0]
+    built = json.loads((warehouse / "dbt_runs" / run_id / "manifest.json").read_text(
+        encoding="utf-8"))
+    # the build's own manifest, not one `docs generate` compiled (it has an id of its own)
+    assert f'"invocation_id": "{built["metadata"]["invocation_id"]}"' in page
+    nodes = built["nodes"]
     compiled = {name: node["compiled_code"] for name, node in nodes.items()
                 if node["resource_type"] in ("model", "test") and node.get("compiled_code")}
     assert len(compiled) >= 100

@@ -103,6 +103,7 @@ def write_dbt_docs(
         if built is not None:
             # the build compiled every node with these vars: its manifest is the page's, and
             # dbt only reads the catalog (compiling the project again took half the step)
+            docs_target.mkdir(parents=True, exist_ok=True)  # no parse state to start from
             shutil.copyfile(built, docs_target / "manifest.json")
             args.append("--no-compile")
         with dbt_environment(settings):
