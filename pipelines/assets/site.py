@@ -20,7 +20,7 @@ from dagster_dbt import DbtCliResource
 from pipelines.assets.dbt import dbt_environment, dbt_project
 from pipelines.assets.owners import WITH_SALES_MANAGEMENT
 from pipelines.dbt_parse_ahead import dbt_runs_dir
-from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_vars, reuse_partial_parse
+from pipelines.dbt_project import DBT_PROJECT_DIR, MANIFEST, dbt_vars, reuse_partial_parse
 from pipelines.files import write_atomically
 from pipelines.no_op import complete_build_since, project_digest
 from pipelines.publish import published_database
@@ -78,7 +78,7 @@ def build_manifest(settings: Settings) -> Path | None:
     run_id = complete_build_since(settings)
     if run_id is None:
         return None
-    manifest = dbt_runs_dir(settings) / run_id / "manifest.json"
+    manifest = dbt_runs_dir(settings) / run_id / MANIFEST
     return manifest if manifest.is_file() else None
 
 
@@ -104,7 +104,7 @@ def write_dbt_docs(
             # the build compiled every node with these vars: its manifest is the page's, and
             # dbt only reads the catalog (compiling the project again took half the step)
             docs_target.mkdir(parents=True, exist_ok=True)  # no parse state to start from
-            shutil.copyfile(built, docs_target / "manifest.json")
+            shutil.copyfile(built, docs_target / MANIFEST)
             args.append("--no-compile")
         with dbt_environment(settings):
             dbt.cli(args, target_path=docs_target, raise_on_error=True).wait()
