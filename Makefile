@@ -55,7 +55,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@# while the bytecode is compiled beside it (one core each, where one after the other
 	@# took ≈ 11 + 11 s)
 	@{ $(compile); } & compiling=$$!; \
-	  $(BIN)/python -c "from pipelines.dbt_project import prepared_dbt_project as p; p()"; \
+	  $(BIN)/python -c "from pipelines.dbt_project import parse_project; parse_project()"; \
 	  prepared=$$?; wait $$compiling; exit $$prepared
 	@touch $(STAMP)
 

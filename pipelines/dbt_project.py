@@ -13,13 +13,13 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-
-from dagster_dbt import DbtProject
+from typing import TYPE_CHECKING
 
 from pipelines.run_guard import GUARDED, guarded_executable, process_ended
 from pipelines.settings import (
@@ -29,6 +29,9 @@ from pipelines.settings import (
     chosen_dbt,
     installed_dbt,
 )
+
+if TYPE_CHECKING:
+    from dagster_dbt import DbtProject
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DBT_DATABASE_ENV = "SALES_KPI_DBT_DATABASE"
@@ -55,58 +58,82 @@ def dbt_executable() -> str:
     return guarded_executable(executable, workdir_env=DBT_WORKDIR_ENV)
 
 
-def manifest_is_stale(project: DbtProject) -> bool:
-    manifest = project.manifest_path
+def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:
+    """Whether the project's manifest (under `target/`) is missing or older than one of its
+    sources."""
+    manifest = project_dir / INSTALL_TARGET.name / MANIFEST
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
-    sources = [project.project_dir / "dbt_project.yml", project.project_dir / "profiles.yml"]
+    sources = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
     for folder in _SOURCE_FOLDERS:
-        sources.extend(p for p in (project.project_dir / folder).rglob("*") if p.is_file())
+        sources.extend(p for p in (project_dir / folder).rglob("*") if p.is_file())
     return any(p.stat().st_mtime > built for p in sources if p.exists())
 
 
 def prepared_dbt_project(project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
     """The project (the install's, unless another folder is named), its manifest freshly
-    parsed when missing or older than its sources.
+    parsed when missing or older than its sources (`parse_project`)."""
+    from dagster_dbt import DbtProject
+
+    parse_project(project_dir)
+    return DbtProject(project_dir=project_dir, profiles_dir=project_dir,
+                      target_path=Path(INSTALL_TARGET.name))
+
+
+def parse_project(project_dir: Path = DBT_PROJECT_DIR) -> None:
+    """Parse the project into its `target/` when its manifest is missing or stale (`make
+    setup` runs this once; without it, the first process to load the definitions does).
 
     The parse writes into a folder of its own under `target/`, and its files are renamed into
     `target/` one by one, the manifest last: a process that reads the manifest meanwhile reads
     the old one or the new one, whole (dbt itself writes the file in place, in pieces). Two
-    processes that find the manifest stale at once both parse; the last rename wins."""
-    from dagster_dbt import DbtCliResource
+    processes that find the manifest stale at once both parse; the last rename wins.
 
+    dbt is started here as dagster-dbt would start it, without dagster-dbt's two preliminaries
+    (`dbt --version` in a subprocess and a dbt adapter in this process: ≈ 5 of the ≈ 13 CPU-s
+    the install's parse took, the builds skip them too: pipelines/resources.py), and without
+    importing dagster-dbt at all: the install's parse is the longest step of `make setup`."""
+    if not manifest_is_stale(project_dir):
+        return
     target = project_dir / INSTALL_TARGET.name
-    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir,
-                         target_path=Path(target.name))
-    if manifest_is_stale(project):
-        target.mkdir(exist_ok=True)
-        for leftover in target.glob(f"{STAGING_PREFIX}*"):  # of a parse killed on its way
-            pid = leftover.name.removeprefix(STAGING_PREFIX).split("-")[0]
-            if not pid.isdigit() or process_ended(pid):
-                shutil.rmtree(leftover, ignore_errors=True)
-        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=target))
-        reuse_partial_parse(target, staging)  # dbt re-parses only what changed since
-        try:
-            # Parsed as a run with the default settings parses (the same vars, the profile
-            # rendered the same way), so that the first build of a new warehouse can start
-            # from this parse (install_parse_serves). Our own dbt, not whatever `dbt` is on PATH.
-            inputs = parse_inputs(Settings())
-            with environment_set(inputs["profile"]):
-                DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
-                    ["parse", "--quiet", "--vars", json.dumps(inputs["vars"])],
-                    target_path=staging,
-                ).wait()
-            record = {**inputs, "state": _state_digest(staging / PARTIAL_PARSE)}
-            (staging / INSTALL_PARSE_INPUTS).write_text(
-                json.dumps(record, sort_keys=True), encoding="utf-8"
+    target.mkdir(exist_ok=True)
+    for leftover in target.glob(f"{STAGING_PREFIX}*"):  # of a parse killed on its way
+        pid = leftover.name.removeprefix(STAGING_PREFIX).split("-")[0]
+        if not pid.isdigit() or process_ended(pid):
+            shutil.rmtree(leftover, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=target))
+    reuse_partial_parse(target, staging)  # dbt re-parses only what changed since
+    try:
+        # Parsed as a run with the default settings parses (the same vars, the profile
+        # rendered the same way), so that the first build of a new warehouse can start
+        # from this parse (install_parse_serves). Our own dbt, not whatever `dbt` is on PATH.
+        inputs = parse_inputs(Settings())
+        env = {
+            **os.environ, **inputs["profile"],
+            "DBT_PROJECT_DIR": str(project_dir), "DBT_PROFILES_DIR": str(project_dir),
+            "DBT_TARGET_PATH": str(staging), "DBT_LOG_PATH": str(staging),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+        parse = subprocess.run(
+            [dbt_executable(), "parse", "--quiet", "--vars", json.dumps(inputs["vars"])],
+            cwd=project_dir, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+            text=True, check=False,
+        )
+        if parse.returncode != 0:
+            raise RuntimeError(
+                f"dbt could not parse the project in {project_dir} (exit {parse.returncode}):\n"
+                + (parse.stdout + parse.stderr).strip()[-4000:]
             )
-            for part in sorted(staging.iterdir(), key=lambda p: p.name == MANIFEST):
-                if part.is_file():
-                    part.replace(target / part.name)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return project
+        record = {**inputs, "state": _state_digest(staging / PARTIAL_PARSE)}
+        (staging / INSTALL_PARSE_INPUTS).write_text(
+            json.dumps(record, sort_keys=True), encoding="utf-8"
+        )
+        for part in sorted(staging.iterdir(), key=lambda p: p.name == MANIFEST):
+            if part.is_file():
+                part.replace(target / part.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def reuse_partial_parse(runs: Path, target: Path) -> None:
