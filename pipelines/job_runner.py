@@ -11,6 +11,7 @@ from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, Event
 
 from pipelines.definitions import NIGHTLY_JOB, RESUME_JOB, build_definitions
 from pipelines.run_guard import run_interruptibly, warehouse_lock
+from pipelines.run_instance import ephemeral_instance
 from pipelines.settings import Settings
 
 
@@ -47,7 +48,7 @@ def run_nightly_job(
     The run holds the warehouse's lock throughout (a second run raises WarehouseBusy before
     touching anything), and SIGTERM/SIGINT stop it (RunInterrupted) with its children ended.
     With DAGSTER_HOME set the run is recorded in that instance (visible in `dagster dev`);
-    otherwise an ephemeral instance is used.
+    otherwise an ephemeral one (pipelines/run_instance.py).
     """
     with warehouse_lock(settings.warehouse_dir):
         return run_interruptibly(
@@ -69,9 +70,7 @@ def _run(
     owned = instance is None
     if instance is None:
         instance = (
-            DagsterInstance.get()
-            if os.environ.get("DAGSTER_HOME")
-            else DagsterInstance.ephemeral()
+            DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else ephemeral_instance()
         )
     try:
         if listener is not None:
