@@ -260,15 +260,17 @@ def main() -> None:
     fork is dbt, run as its console script runs it."""
     sys.path[0] = str(installed_dbt().parent)  # as for the console script: its folder first
     folder = Path(sys.argv[1]).parent
+    passed_on = [getattr(signal, name) for name in PASSED_ON]
     request = serve(sys.argv[1], int(sys.argv[2]), PRELOAD, end_abandoned=True,
-                    warm_up=lambda: warm_up(folder))
+                    warm_up=lambda: warm_up(folder), held=passed_on)
     sys.argv = [str(installed_dbt()), *request["args"]]
     # the signals as a new interpreter started by the stand-in would have them: ignored where
-    # the stand-in ignores them, else Python's defaults (SIGINT: KeyboardInterrupt)
-    for name in PASSED_ON:
-        number = getattr(signal, name)
-        default = signal.default_int_handler if name == "SIGINT" else signal.SIG_DFL
+    # the stand-in ignores them, else Python's defaults (SIGINT: KeyboardInterrupt); one the
+    # stand-in passed on meanwhile is delivered when they are unblocked
+    for number in passed_on:
+        default = signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL
         signal.signal(number, signal.SIG_IGN if number in request["ignored"] else default)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, passed_on)
     from dbt.cli.main import cli
 
     raise SystemExit(cli())

@@ -48,12 +48,18 @@ LOG = "warm.log"  # a warm process's own output, beside its socket
 
 
 def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: bool,
-          warm_up: Callable[[], None] | None = None) -> dict[str, Any]:
+          warm_up: Callable[[], None] | None = None,
+          held: Sequence[int] = ()) -> dict[str, Any]:
     """Import `preload` and run `warm_up`, then fork one run per request on `address` until
     `parent` is gone; returns (in the fork) the request the fork is to run, its streams,
     environment and working folder already taken. The socket listens before the imports: a
     request made meanwhile waits in its backlog. `warm_up` must leave no thread, no child
-    process, no open connection and its environment and working folder as it found them."""
+    process, no open connection and its environment and working folder as it found them.
+
+    The signals `held` reach the fork blocked: the fork's pid is told to its requester at
+    once, and a signal sent to it before the run has set how it handles them (which the caller
+    does, then unblocks them) waits for that instead of meeting the warm process's handling
+    (a SIGINT that the warm process ignores would be lost)."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # bound and listening under another name, then renamed: a socket at `address` listens
     # (a connection to one bound but not yet listening would be refused)
@@ -105,7 +111,10 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
                 continue
             sys.stdout.flush()
             sys.stderr.flush()
+            signal.pthread_sigmask(signal.SIG_BLOCK, held)
             pid = os.fork()
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
             if pid == 0:
                 listener.close()
                 runs.close_all()
