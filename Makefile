@@ -89,7 +89,7 @@ run: setup
 
 ## test: the test suite on the default engine (real DuckDB, Dagster, dbt, GX, a real browser),
 ## on every core (pytest-xdist: a file at a time, the costliest first: COSTLIEST_FIRST in
-## tests/conftest.py), in 6 to 7 minutes on two cores by the machine's speed (README, "How
+## tests/conftest.py), in about 5 minutes on two cores by the machine's speed (README, "How
 ## long"). Everything but the Spark tests (marker `spark`), which are `make test-spark`; CI
 ## (.ci/run) runs both. The 25 slowest tests
 ## are listed at the end (where the time goes, in every CI log). One dbt thread per build: the
