@@ -306,3 +306,22 @@ def test_failed_expectations_list_their_keys_in_results_and_offline_data_docs(
     text = page.read_text(encoding="utf-8")
     assert "row 4 Dee" in text and "row 2 Bob" in text
     assert not remote_loads(text)
+
+
+def test_the_committed_gx_project_holds_each_checks_query_as_its_sql_file_has_it() -> None:
+    """A run stages the committed GX project under its warehouse and validates each check
+    through the query asset of the check's name; an asset whose query differs from the check's
+    SQL file is deleted and added again, and GX writes its whole config three times for that at
+    every run (≈ 0.15 s of each audit, seen after kpi_sanity's SQL changed and the committed
+    config did not)."""
+    import yaml
+
+    from pipelines.quality.checks import CHECKS, EXPECTATIONS_ROOT
+    from pipelines.quality.gx_duckdb import as_select
+
+    config = yaml.safe_load(
+        (EXPECTATIONS_ROOT / "gx" / "great_expectations.yml").read_text(encoding="utf-8")
+    )
+    assets = config["fluent_datasources"][DATASOURCE_NAME]["assets"]
+    stale = [c.name for c in CHECKS if assets.get(c.name, {}).get("query") != as_select(c.sql)]
+    assert stale == []
