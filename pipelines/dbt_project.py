@@ -94,6 +94,7 @@ def parse_project(project_dir: Path = DBT_PROJECT_DIR) -> None:
     (`dbt --version` in a subprocess and a dbt adapter in this process: ≈ 5 of the ≈ 13 CPU-s
     the install's parse took, the builds skip them too: pipelines/resources.py), and without
     importing dagster-dbt at all: the install's parse is the longest step of `make setup`."""
+    project_dir = project_dir.resolve()  # dbt runs in it and is told it: one meaning for both
     if not manifest_is_stale(project_dir):
         return
     target = project_dir / INSTALL_TARGET.name

@@ -40,9 +40,9 @@ class HeldConnectionEventLogStorage(InMemoryEventLogStorage):
     """Dagster's in-memory event log on the one connection it holds (see the module)."""
 
     def __init__(self, inst_data=None, preload=None) -> None:
-        super().__init__(inst_data, preload)
-        self._holder = threading.get_ident()
+        self._holder = threading.get_ident()  # before Dagster's init, which may store events
         self._tables: dict[str, bool] = {}
+        super().__init__(inst_data, preload)
 
     @contextmanager
     def _held_connection(self) -> Iterator[Connection]:

@@ -270,7 +270,7 @@ def main() -> None:
     for number in passed_on:
         default = signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL
         signal.signal(number, signal.SIG_IGN if number in request["ignored"] else default)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, passed_on)
+    signal.pthread_sigmask(signal.SIG_SETMASK, request.pop("signal_mask"))
     from dbt.cli.main import cli
 
     raise SystemExit(cli())

@@ -58,8 +58,9 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
 
     The signals `held` reach the fork blocked: the fork's pid is told to its requester at
     once, and a signal sent to it before the run has set how it handles them (which the caller
-    does, then unblocks them) waits for that instead of meeting the warm process's handling
-    (a SIGINT that the warm process ignores would be lost)."""
+    does, then puts back the mask the request's `signal_mask` gives: the warm process's) waits
+    for that instead of meeting the warm process's handling (a SIGINT that the warm process
+    ignores would be lost)."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # bound and listening under another name, then renamed: a socket at `address` listens
     # (a connection to one bound but not yet listening would be refused)
@@ -111,16 +112,17 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
                 continue
             sys.stdout.flush()
             sys.stderr.flush()
-            signal.pthread_sigmask(signal.SIG_BLOCK, held)
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, held)
             pid = os.fork()
             if pid != 0:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             if pid == 0:
                 listener.close()
                 runs.close_all()
                 connection.close()
                 request = json.loads(message)
                 _become_the_run(request, streams, die_with=warm if end_abandoned else None)
+                request["signal_mask"] = sorted(int(s) for s in mask)  # the warm process's own
                 return request
             for stream in streams:
                 os.close(stream)
