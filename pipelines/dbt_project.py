@@ -110,12 +110,7 @@ def parse_project(project_dir: Path = DBT_PROJECT_DIR) -> None:
         # rendered the same way), so that the first build of a new warehouse can start
         # from this parse (install_parse_serves). Our own dbt, not whatever `dbt` is on PATH.
         inputs = parse_inputs(Settings())
-        env = {
-            **os.environ, **inputs["profile"],
-            "DBT_PROJECT_DIR": str(project_dir), "DBT_PROFILES_DIR": str(project_dir),
-            "DBT_TARGET_PATH": str(staging), "DBT_LOG_PATH": str(staging),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        }
+        env = {**os.environ, **inputs["profile"], **dbt_folders_environment(project_dir, staging)}
         parse = subprocess.run(
             [dbt_executable(), "parse", "--quiet", "--vars", json.dumps(inputs["vars"])],
             cwd=project_dir, env=env, stdin=subprocess.DEVNULL, capture_output=True,
@@ -257,10 +252,15 @@ def dbt_cli_environment(settings: Settings, target: Path) -> dict[str, str]:
     reads (dbt_environment_values) and what dagster-dbt sets for the build — the project and
     profiles folder, `target` for its artifacts and log, no usage statistics. With the same
     vars, such a dbt parses as the build does (the parse ahead's state serves the build)."""
+    return {**dbt_environment_values(settings), **dbt_folders_environment(DBT_PROJECT_DIR, target)}
+
+
+def dbt_folders_environment(project_dir: Path, target: Path) -> dict[str, str]:
+    """What dagster-dbt sets for a dbt it starts, for one this process starts itself: the
+    project and profiles folder, `target` for the artifacts and the log, no usage statistics."""
     return {
-        **dbt_environment_values(settings),
-        "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
-        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "DBT_PROJECT_DIR": str(project_dir),
+        "DBT_PROFILES_DIR": str(project_dir),
         "DBT_TARGET_PATH": str(target),
         "DBT_LOG_PATH": str(target),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

@@ -114,8 +114,6 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
             sys.stderr.flush()
             mask = signal.pthread_sigmask(signal.SIG_BLOCK, held)
             pid = os.fork()
-            if pid != 0:
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             if pid == 0:
                 listener.close()
                 runs.close_all()
@@ -124,6 +122,7 @@ def serve(address: str, parent: int, preload: Sequence[str], *, end_abandoned: b
                 _become_the_run(request, streams, die_with=warm if end_abandoned else None)
                 request["signal_mask"] = sorted(int(s) for s in mask)  # the warm process's own
                 return request
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             for stream in streams:
                 os.close(stream)
             runs.started(pid, connection)
