@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +31,10 @@ T = TypeVar("T")
 
 LOCK_FILE = ".run.lock"
 _held: dict[Path, int] = {}
+# The locks held for the rest of the process's life (hold_for_this_process): their context
+# managers, kept referenced — a generator-based one that is dropped is closed at once, and its
+# `finally` releases the lock it has just taken
+_held_for_life: list[AbstractContextManager[Path]] = []
 
 
 class WarehouseBusy(RuntimeError):
@@ -79,7 +83,9 @@ def hold_for_this_process(warehouse_dir: Path) -> None:
     Within a process that already holds it (the CLI), nothing happens."""
     path = (warehouse_dir / LOCK_FILE).resolve()
     if path not in _held:
-        warehouse_lock(warehouse_dir).__enter__()
+        lock = warehouse_lock(warehouse_dir)
+        lock.__enter__()
+        _held_for_life.append(lock)
 
 
 def run_interruptibly(work: Callable[[], T], grace_seconds: float = 2.5) -> T:
@@ -157,8 +163,7 @@ def guarded_executable(executable: str, workdir_env: str | None = None) -> str:
     removed then (one per run would pile up)."""
     if not GUARDED:
         return executable
-    folder = Path(tempfile.gettempdir()) / f"sales-kpi-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    folder = _private_folder(Path(tempfile.gettempdir()) / f"sales-kpi-{os.getuid()}")
     name = Path(executable).name
     digest = hashlib.sha256(f"{executable}\0{workdir_env or ''}".encode()).hexdigest()[:12]
     guard = folder / f"{name}{_GUARD_MARK}{os.getpid()}-{digest}"
@@ -176,6 +181,28 @@ def guarded_executable(executable: str, workdir_env: str | None = None) -> str:
 
 
 _GUARD_MARK = "-guard-"
+
+
+class UnsafeFolderError(RuntimeError):
+    """The folder for the launchers is not this user's own: what it holds would be run."""
+
+
+def _private_folder(folder: Path) -> Path:
+    """`folder`, created if missing, when it is a real folder (not a link) that this user
+    owns and nobody else may write to or look into: the launchers written there are run as
+    dbt, so a folder another user made first in the shared temporary folder (or a link
+    they planted) would let them swap in code of their own. Refused otherwise, naming it."""
+    with suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    status = folder.lstat()
+    if (not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid()
+            or stat.S_IMODE(status.st_mode) & 0o077):
+        raise UnsafeFolderError(
+            f"{folder} is not a private folder of this user (a folder of mode 0700 owned by "
+            f"uid {os.getuid()}, not a link): the run will not start its processes from it; "
+            "remove it, or set TMPDIR to a folder of your own"
+        )
+    return folder
 
 
 def _remove_ended_guards(folder: Path) -> None:

@@ -129,6 +129,29 @@ def test_the_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
         pass
 
 
+def test_a_run_launched_by_dagster_holds_the_lock_until_its_process_ends(tmp_path: Path) -> None:
+    """A run of the daemon or the UI takes the lock in its first step for the rest of its
+    process (`hold_for_this_process`): still held after the call returned and a garbage
+    collection, released only when the process ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import gc, sys, time; from pathlib import Path\n"
+         "from pipelines.run_guard import hold_for_this_process\n"
+         "hold_for_this_process(Path(sys.argv[1])); gc.collect()\n"
+         "print('holding', flush=True); time.sleep(60)\n", str(tmp_path)],
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(WarehouseBusy, match=f"pid {holder.pid}"), warehouse_lock(tmp_path):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with warehouse_lock(tmp_path):
+        pass
+
+
 def test_sigterm_stops_a_run_within_5_seconds_with_no_child_left(
     running: tuple[WarmRun, Path],
 ) -> None:
@@ -242,3 +265,44 @@ def test_the_launchers_of_ended_runs_are_removed_when_a_run_writes_its_own(
     finally:
         alive.unlink(missing_ok=True)
         left.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("planted", ["open to all", "a link"])
+def test_the_launchers_are_never_written_to_a_folder_another_user_could_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, planted: str,
+) -> None:
+    """The launchers are run as dbt: their folder in the shared temporary folder must be this
+    user's own — a folder made first by someone else (here: open to all) or a link planted in
+    its place is refused, naming it, and nothing is written there."""
+    import tempfile
+
+    from pipelines.run_guard import UnsafeFolderError, guarded_executable
+
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    folder = shared / f"sales-kpi-{os.getuid()}"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    if planted == "a link":
+        folder.symlink_to(elsewhere)
+    else:
+        folder.mkdir()
+        folder.chmod(0o777)
+    with pytest.raises(UnsafeFolderError, match=str(folder)):
+        guarded_executable(str(tmp_path / "some-tool"))
+    assert list(elsewhere.iterdir()) == [] and list(folder.iterdir()) == []
+
+
+def test_the_launchers_folder_is_made_private_when_it_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import stat
+    import tempfile
+
+    from pipelines.run_guard import guarded_executable
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    guard = Path(guarded_executable(str(tmp_path / "some-tool")))
+    assert guard.parent == tmp_path / f"sales-kpi-{os.getuid()}"
+    assert stat.S_IMODE(guard.parent.lstat().st_mode) == 0o700
