@@ -1,10 +1,11 @@
 """A night with nothing new costs seconds: no rebuild, no re-publication, no new run.
 
-What a run's result depends on is fingerprinted: the landing files (path, size, change time
-— a touched file counts as new; the loader's content hashes then skip what it already has),
-the run's settings (thresholds, timezone, a pinned as_of), the engine, the target overrides,
-and the project itself (the dbt models, seeds and macros and the check queries and suites: a new
-release rebuilds). The first step of a run writes the fingerprint it started from; a
+What a run's result depends on is fingerprinted: the landing files (path, size, modification
+and change time — a touched or replaced file counts as new; the loader's content hashes then
+skip what it already has), a source mapping's content, the run's settings (thresholds,
+timezone, a pinned as_of, the site's), the engine, the target overrides, and the project itself
+(the dbt models, seeds, macros and profiles and the check queries and suites: a new release
+rebuilds). The first step of a run writes the fingerprint it started from; a
 successful publication records it as the last published one. The CLI and the schedule ask
 `nothing_new_since` before starting a run (the CLI's `--force` rebuilds anyway).
 
@@ -39,29 +40,74 @@ BUILT_FORMAT = 2
 # (the raw steps, pipelines/assets/raw.py); a build is complete only after all of them
 LOADED_PARTS = (*ENTITY_NAMES, "target_overrides")
 _PROJECT_PARTS = ("dbt_project/models", "dbt_project/seeds", "dbt_project/macros",
-                  "dbt_project/tests", "dbt_project/dbt_project.yml", "expectations/queries",
-                  "expectations/suites")
+                  "dbt_project/tests", "dbt_project/dbt_project.yml", "dbt_project/profiles.yml",
+                  "expectations/queries", "expectations/suites")
 
 
 def run_fingerprint(settings: Settings) -> str:
     """What the next run's result depends on, as one digest."""
-    source = settings.extracts_dir
-    landing = sorted(
-        (str(path.relative_to(source)), stat.st_size, stat.st_mtime_ns)
-        for path in source.rglob("*") if path.is_file()
-        for stat in [path.stat()]
-    ) if source.is_dir() else []
     overrides = settings.target_overrides_file
     state = {
-        "landing": landing,
-        "source_mapping": settings.source_mapping,
+        "landing": landing_state(settings.extracts_dir),
+        "source_mapping": _mapping_state(settings.source_mapping),
         "settings": settings.run_settings(),
+        # what the site shows (the job's last step), as the marts' settings are
+        "site": {"write_site": settings.write_site, "language": settings.dashboard_language},
         # the same marts from either engine, but a switch of engine is a rebuild
         "engine": settings.engine,
         "overrides": _digest(overrides.read_bytes()) if overrides.exists() else None,
         "project": project_digest(),
     }
     return _digest(json.dumps(state, sort_keys=True, default=str).encode())
+
+
+def landing_state(source: Path) -> list[tuple[object, ...]]:
+    """Each entry of the landing (or export) folder a run would read — every delivery
+    folder's entries, and anything directly in the folder — by path, size, modification time
+    and change time. The change time is the kernel's: a file replaced by one of the same size
+    with its modification time set back (`cp -p`, `tar x`, `touch -r`) still counts as new.
+    Delivery folders are followed through links, as the scans do (a link leading out is
+    refused by the load itself); names starting with a dot are left out, as the scans ignore
+    them by rule. An entry that vanishes while it is looked at counts as changed."""
+    if not source.is_dir():
+        return []
+    entries: list[tuple[object, ...]] = []
+    for delivery in sorted(source.iterdir()):
+        if delivery.name.startswith("."):
+            continue
+        inside = sorted(delivery.iterdir()) if _is_folder(delivery) else [delivery]
+        entries += [_entry_state(path, source) for path in inside
+                    if not path.name.startswith(".")]
+    return entries
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _entry_state(path: Path, source: Path) -> tuple[object, ...]:
+    name = str(path.relative_to(source))
+    try:
+        found = path.stat()
+    except OSError as exc:  # gone, or a link to nowhere: not what was published
+        return (name, "unreadable", type(exc).__name__)
+    return (name, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
+def _mapping_state(source_mapping: str | None) -> object:
+    """A source mapping by its content, its `extends:` chain merged in (a preset's too): an
+    edited mapping is a new night, not the path of the same file again."""
+    if not source_mapping:
+        return None
+    from pipelines.adapters.mapping import MappingError, mapping_document
+
+    try:
+        return {"mapping": source_mapping, "document": mapping_document(source_mapping)}
+    except (MappingError, OSError, ValueError) as exc:  # the run will say what is wrong
+        return {"mapping": source_mapping, "unreadable": str(exc)}
 
 
 def mark_run_started(settings: Settings, run_id: str | None = None) -> None:
@@ -157,13 +203,26 @@ def _build_record(settings: Settings) -> dict[str, object] | None:
     return state
 
 
-def mark_published(settings: Settings, run_id: str) -> None:
-    """A successful publication: its starting fingerprint is the last published one."""
+def mark_published(settings: Settings, run_id: str, *, resumed: bool = False) -> None:
+    """A successful publication of run `run_id`: the fingerprint its build was made from is
+    the last published one — the fingerprint its own first step wrote, or, for a resumed run,
+    that of the complete build it resumed. A publication of some other build (the
+    publication materialized alone in `dagster dev` after another run's first step, or after
+    a run that failed before its build) vouches for no fingerprint: the record is removed, so
+    the next night builds again instead of finding "nothing new"."""
     state = read_json_object(settings.warehouse_dir / PENDING)
-    if not state.get("fingerprint"):
+    fingerprint = state.get("fingerprint")
+    started_by = state.get("started_by")
+    built = _build_record(settings) if resumed else None
+    ours = started_by == run_id or (
+        built is not None and built.get("run_id") == started_by
+        and built.get("fingerprint") == fingerprint
+    )
+    if not fingerprint or not ours:
+        (settings.warehouse_dir / PUBLISHED).unlink(missing_ok=True)
         return
     _write_record(settings.warehouse_dir / PUBLISHED,
-           {"fingerprint": state["fingerprint"], "run_id": run_id})
+                  {"fingerprint": fingerprint, "run_id": run_id})
 
 
 def nothing_new_since(settings: Settings) -> str | None:

@@ -126,24 +126,27 @@ def test_a_night_with_nothing_new_removes_what_a_stopped_run_left(
 def test_a_new_file_or_a_changed_setting_is_not_a_quiet_night(
     sample: Path, warehouse: Path, rerun: Rerun, tmp_path: Path
 ) -> None:
-    from pipelines.no_op import nothing_new_since
+    from pipelines.no_op import nothing_new_since, run_fingerprint
     from pipelines.settings import Settings
 
-    # a copy of the landing folder (same names, sizes and times) to add a file to: the
-    # session's sample is shared and stays as it is
-    landing = tmp_path / "extracts"
-    shutil.copytree(sample, landing)
-    settings = Settings.from_env().replace(extracts_dir=landing, warehouse_dir=warehouse)
+    settings = Settings.from_env().replace(extracts_dir=sample, warehouse_dir=warehouse)
     assert nothing_new_since(settings)
     assert not nothing_new_since(settings.replace(min_conversation_seconds=240))
     # the same marts from the other engine, but a switch of engine is a rebuild
     assert not nothing_new_since(settings.replace(engine="spark"))
+    assert not nothing_new_since(settings.replace(dashboard_language="nl"))
+    # a copy of the landing folder to add a delivery to (the session's sample is shared and
+    # stays as it is): a new file is a new night, and taking it away again is the same night
+    landing = tmp_path / "extracts"
+    shutil.copytree(sample, landing)
+    copied = settings.replace(extracts_dir=landing)
+    before = run_fingerprint(copied)
     extra = landing / "2099-01-01T0000"
     extra.mkdir()
     (extra / "users.csv").write_text("user_id,full_name\n", encoding="utf-8")
-    assert not nothing_new_since(settings)
+    assert run_fingerprint(copied) != before
     shutil.rmtree(extra)
-    assert nothing_new_since(settings)
+    assert run_fingerprint(copied) == before
 
 
 def test_a_fresh_warehouse_builds_from_the_parse_made_while_it_loaded(

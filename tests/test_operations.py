@@ -245,7 +245,7 @@ def test_the_schedule_skips_a_night_with_nothing_new(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     landing_with_delivery(landing, "2026-11-24T0200", age_seconds=3600)
     settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "warehouse")
-    mark_run_started(settings)
+    mark_run_started(settings, "run-of-last-night")
     mark_published(settings, "run-of-last-night")
     (settings.warehouse_dir / "marts.duckdb").write_bytes(b"")  # a publication exists
     schedule = build_definitions(settings).resolve_schedule_def("nightly_schedule")

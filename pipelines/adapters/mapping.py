@@ -247,6 +247,12 @@ def resolve_mapping(source: str | Path) -> Path:
     )
 
 
+def mapping_document(source: str | Path) -> dict[str, Any]:
+    """A mapping as one document, its `extends:` chain merged in (what `load_mapping` parses):
+    what a run over this mapping depends on, whichever file of the chain changed."""
+    return _read_with_extends(resolve_mapping(source), ())
+
+
 def load_mapping(source: str | Path) -> SourceMapping:
     """Read and check a mapping; raise MappingError listing every problem found."""
     path = resolve_mapping(source)

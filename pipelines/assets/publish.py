@@ -60,7 +60,7 @@ def published_marts(
         settings.build_database, settings.warehouse_dir, run, settings.duckdb_memory_limit,
         history_runs_kept=settings.history_runs_kept,
     )
-    mark_published(settings, context.run.run_id)
+    mark_published(settings, context.run.run_id, resumed=context.run.job_name == RESUME_JOB)
     context.log.info(
         f"published {len(published.tables)} tables to {published.database} ("
         + ("the marts as copied during the checks" if published.written_ahead
