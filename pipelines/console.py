@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from pipelines.safe_text import single_line
+from pipelines.safe_text import TerminalSafeStream, single_line
 from pipelines.settings import printable, redact_secrets
 
 if TYPE_CHECKING:
@@ -107,6 +107,15 @@ def is_terminal(stream: IO[str]) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def _own_stream(stream: IO[str]) -> IO[str]:
+    """The stream the console writes its own lines to: beneath the CLI's terminal-safe wrapper
+    (pipelines/safe_text.py), which says it is no terminal so that libraries draw no colours,
+    and would escape the console's colour codes and progress line. The console needs no
+    wrapper: every text it writes is cleaned first (`_clean`, `single_line`), and the escape
+    codes it adds are its own."""
+    return stream.wrapped if isinstance(stream, TerminalSafeStream) else stream
 
 
 def _clean(text: object) -> str:
@@ -231,8 +240,8 @@ class RunConsole:
         err: IO[str] | None = None,
     ) -> None:
         self.verbosity = verbosity
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
+        self.out = _own_stream(out or sys.stdout)
+        self.err = _own_stream(err or sys.stderr)
         self.colour = use_colour(self.out)
         self.progress = verbosity == "normal" and is_terminal(self.out)
         self.checks: list[CheckResult] = []

@@ -283,6 +283,26 @@ def test_colour_and_progress_only_on_a_terminal_and_never_with_no_color(
     assert coloured == "\x1b[33mwarning:\x1b[0m a \\x1b[2J b"
 
 
+def test_the_cli_console_colours_and_draws_progress_on_a_terminal_beneath_its_safe_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CLI wraps stdout so that libraries write no escape codes (terminal_safe_output):
+    the console it creates inside still sees the terminal beneath, colours its own words and
+    draws its progress line there — and still shows a data's escape code escaped."""
+    from pipelines.safe_text import terminal_safe_output
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    with terminal_safe_output():
+        assert not sys.stdout.isatty()  # what the libraries see
+        console = RunConsole("normal")
+        assert console.progress and console.colour
+        console.say([Painted("warning:", "yellow"), " a \x1b[2J b"])
+    assert terminal.getvalue() == "\x1b[33mwarning:\x1b[0m a \\x1b[2J b\n"
+
+
 def test_the_freshness_check_says_when_the_marts_were_published_and_until_when_they_are_fresh(
 ) -> None:
     published = datetime(2026, 12, 3, 22, 18, 5, tzinfo=UTC).timestamp()
