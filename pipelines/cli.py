@@ -390,16 +390,29 @@ def _print_landing_notes(settings: Settings, say: Callable[[str], None] | None =
 
 
 def _skip_file(args: argparse.Namespace) -> int:
-    import duckdb
-
     settings = _settings(args)
-    delivery, _, file_name = args.file.strip("/").partition("/")
+    _delivery, _, file_name = args.file.strip("/").partition("/")
     if not file_name:
         _err("error: name the file as DELIVERY/FILE")
         return 2
     if not settings.raw_database.exists():
         _err(f"error: no warehouse at {settings.raw_database}")
         return 2
+    from pipelines.run_guard import WarehouseBusy, warehouse_lock
+
+    try:
+        with warehouse_lock(settings.warehouse_dir):  # a run writes the same file
+            return _record_skip(args, settings)
+    except WarehouseBusy as exc:
+        _err(f"error: {exc}")
+        return EXIT_BUSY
+
+
+def _record_skip(args: argparse.Namespace, settings: Settings) -> int:
+    """`skip-file`'s record, written while the warehouse's lock is held."""
+    import duckdb
+
+    delivery, _, file_name = args.file.strip("/").partition("/")
     with duckdb.connect(str(settings.raw_database)) as con:
         row = con.execute(
             "select content_hash, message from raw.load_manifest where delivery = ? "

@@ -53,11 +53,11 @@ class RunInterrupted(KeyboardInterrupt):
 def warehouse_lock(warehouse_dir: Path) -> Iterator[Path]:
     """Hold the warehouse's run lock for the duration (re-entrant within one process)."""
     warehouse_dir.mkdir(parents=True, exist_ok=True)
-    path = (warehouse_dir / LOCK_FILE).resolve()
+    path = warehouse_dir.resolve() / LOCK_FILE
     if path in _held:
         yield path
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock_file(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -77,11 +77,31 @@ def warehouse_lock(warehouse_dir: Path) -> Iterator[Path]:
         os.close(fd)  # releases the lock
 
 
+def _open_lock_file(path: Path) -> int:
+    """The lock file, opened for writing its holder into it: never through a link (the holder
+    line truncates what it opens, and a link planted there could name any file of this user),
+    and only a regular file."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        raise WarehouseBusy(
+            f"{path} cannot be opened as the warehouse's lock file "
+            f"({'a symbolic link' if path.is_symlink() else exc.strerror}): "
+            "this run was refused and touched nothing; remove it"
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise WarehouseBusy(
+            f"{path} is not a regular file: this run was refused and touched nothing; remove it"
+        )
+    return fd
+
+
 def hold_for_this_process(warehouse_dir: Path) -> None:
     """Take the lock for the rest of this process's life (a run launched by the Dagster
     daemon or UI runs in a process of its own; the kernel releases the lock when it ends).
     Within a process that already holds it (the CLI), nothing happens."""
-    path = (warehouse_dir / LOCK_FILE).resolve()
+    path = warehouse_dir.resolve() / LOCK_FILE
     if path not in _held:
         lock = warehouse_lock(warehouse_dir)
         lock.__enter__()

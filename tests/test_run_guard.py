@@ -152,6 +152,21 @@ def test_a_run_launched_by_dagster_holds_the_lock_until_its_process_ends(tmp_pat
         pass
 
 
+def test_a_link_planted_as_the_lock_file_is_refused_and_what_it_names_is_untouched(
+    tmp_path: Path,
+) -> None:
+    """The holder line truncates the lock file: a link in its place (naming any file of this
+    user) is never followed — the run is refused, naming it, and the file keeps its text."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n", encoding="utf-8")
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir()
+    (warehouse / ".run.lock").symlink_to(precious)
+    with pytest.raises(WarehouseBusy, match="symbolic link"), warehouse_lock(warehouse):
+        pass
+    assert precious.read_text(encoding="utf-8") == "keep me\n"
+
+
 def test_sigterm_stops_a_run_within_5_seconds_with_no_child_left(
     running: tuple[WarmRun, Path],
 ) -> None:
