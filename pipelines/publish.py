@@ -40,6 +40,7 @@ from typing import Any
 import duckdb
 
 from pipelines.files import read_json_object, write_atomically
+from pipelines.run_guard import stop_if_requested
 from pipelines.sql_text import comment_literal, quote_ident, sql_literal
 
 # The schema of the marts in the build (dbt's `marts` schema); the published file has none.
@@ -261,6 +262,7 @@ def publish_marts(
             )
             con.execute(f"checkpoint {_PUBLISHING}")
             con.execute(f"detach {_PUBLISHING}")
+        stop_if_requested()  # a run stopped meanwhile publishes nothing
         os.replace(staging, target)
         _swap_link(published_parquet(warehouse_dir), parquet_dir)
         _prune_parquet_runs(warehouse_dir, keep=parquet_dir)

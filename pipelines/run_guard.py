@@ -108,6 +108,19 @@ def hold_for_this_process(warehouse_dir: Path) -> None:
         _held_for_life.append(lock)
 
 
+# Set when the run of this process was asked to stop (run_interruptibly): the job's thread,
+# which is abandoned rather than killed, checks it before what cannot be undone
+_stop_requested = threading.Event()
+
+
+def stop_if_requested() -> None:
+    """Raise RunInterrupted when this process's run was asked to stop: called just before a
+    step does what cannot be taken back (the publication's swap), so a run stopped during its
+    checks publishes nothing while its abandoned thread winds down."""
+    if _stop_requested.is_set():
+        raise RunInterrupted(signal.SIGTERM)
+
+
 def run_interruptibly(work: Callable[[], T], grace_seconds: float = 2.5) -> T:
     """Run `work` (the Dagster job) in a worker thread while the main thread waits for it and
     for SIGTERM/SIGINT. Dagster captures both signals in its main thread and acts on them only
@@ -126,6 +139,7 @@ def run_interruptibly(work: Callable[[], T], grace_seconds: float = 2.5) -> T:
 
     received: list[int] = []
     worker = threading.Thread(target=target, name="nightly-run", daemon=True)
+    _stop_requested.clear()
     previous = {
         s: signal.signal(s, lambda signum, _frame: received.append(signum))
         for s in (signal.SIGTERM, signal.SIGINT)
@@ -134,12 +148,16 @@ def run_interruptibly(work: Callable[[], T], grace_seconds: float = 2.5) -> T:
         worker.start()
         while worker.is_alive() and not received:
             worker.join(0.1)
+        if received:
+            # the handlers stay while the run winds down: a second Ctrl-C is the same stop,
+            # not a KeyboardInterrupt in the middle of ending the children
+            _stop_requested.set()
+            end_children(grace_seconds=1.0)
+            worker.join(grace_seconds)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if received:
-        end_children(grace_seconds=1.0)
-        worker.join(grace_seconds)
         raise RunInterrupted(received[0])
     if "error" in outcome:
         raise outcome["error"]

@@ -48,6 +48,7 @@ from pipelines.publish import (
     Published,
     RunRecord,
     publish_marts,
+    published_database,
     published_parquet,
     write_marts_ahead,
 )
@@ -933,6 +934,30 @@ def test_a_blocked_run_discards_the_copy_written_during_its_checks(
     assert "the marts copied for publication during the checks are discarded" in log
     assert list(warehouse.glob(".marts-*")) == []
     assert not (warehouse / "parquet-runs" / run_id).exists()
+
+
+def test_a_run_stopped_before_its_publication_swaps_publishes_nothing(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """SIGTERM or Ctrl-C during the checks: the CLI abandons the job's thread, which may reach
+    the publication in the seconds it winds down — the swap sees the stop and does not
+    happen. The published file, its Parquet link and its history stay those of the run before."""
+    from pipelines import run_guard
+
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    published = published_database(target.warehouse)
+    before = published.read_bytes()
+    run_guard._stop_requested.set()
+    try:
+        with pytest.raises(run_guard.RunInterrupted):
+            target.publish("B")
+    finally:
+        run_guard._stop_requested.clear()
+    assert published.read_bytes() == before
+    assert published_parquet(target.warehouse).resolve().name == "A"
+    assert list(target.warehouse.glob(".marts-*")) == []
+    assert target.publish("C").tables  # the next run publishes as ever
 
 
 def test_a_copy_written_ahead_is_published_only_from_the_build_it_was_copied_from(
