@@ -3,7 +3,7 @@
 What a run's result depends on is fingerprinted: the landing files (path, size, modification
 and change time — a touched or replaced file counts as new; the loader's content hashes then
 skip what it already has), a source mapping's content, the run's settings (thresholds,
-timezone, a pinned as_of, the site's), the engine, the target overrides, and the project itself
+timezone, a pinned as_of), the engine, the target overrides, and the project itself
 (the dbt models, seeds, macros and profiles and the check queries and suites: a new release
 rebuilds). The first step of a run writes the fingerprint it started from; a
 successful publication records it as the last published one. The CLI and the schedule ask
@@ -51,8 +51,6 @@ def run_fingerprint(settings: Settings) -> str:
         "landing": landing_state(settings.extracts_dir),
         "source_mapping": _mapping_state(settings.source_mapping),
         "settings": settings.run_settings(),
-        # what the site shows (the job's last step), as the marts' settings are
-        "site": {"write_site": settings.write_site, "language": settings.dashboard_language},
         # the same marts from either engine, but a switch of engine is a rebuild
         "engine": settings.engine,
         "overrides": _digest(overrides.read_bytes()) if overrides.exists() else None,
