@@ -51,6 +51,10 @@ DEFINITION_DEFAULTS = _definition_defaults()
 DEFINITION_SETTINGS = tuple(DEFINITION_DEFAULTS)
 
 
+# Characters Hadoop's file system (Spark's tables and Parquet) reads as a file pattern in a path
+HADOOP_PATTERN_CHARACTERS = ("[", "]", "{", "}", "*", "?", "\\")
+
+
 class SettingsError(ValueError):
     """A setting (usually from the environment) has a value that cannot be used."""
 
@@ -246,6 +250,16 @@ class Settings:
             for name in ("spark_master", "spark_remote", "spark_thrift_host")
             if getattr(self, name)
         ]
+        if self.engine == "spark":
+            folder = str(Path(self.warehouse_dir).absolute())
+            pattern = sorted(set(folder) & set(HADOOP_PATTERN_CHARACTERS))
+            if pattern:
+                raise SettingsError(
+                    f"warehouse_dir: {printable(folder)} holds {' '.join(pattern)}, which Spark's "
+                    "file system (Hadoop) reads as a file pattern, not a name: the Spark engine "
+                    "needs a warehouse folder whose path has none of "
+                    f"{' '.join(HADOOP_PATTERN_CHARACTERS)}"
+                )
         if len(given) > 1:
             raise SettingsError(
                 f"{' and '.join(given)} are set together; Spark is reached in one way: a master "

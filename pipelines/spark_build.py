@@ -235,15 +235,30 @@ def write_build_views(settings: Settings, manifest: Mapping[str, Any]) -> Path:
     return target
 
 
+class SparkBuildError(RuntimeError):
+    """The Spark build's tables are not where the job reads them."""
+
+
 def _create_view(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], tables: Path) -> None:
     schema, name = node["schema"], node.get("alias") or node["name"]
+    if node["config"].get("materialized") not in ("table", "incremental", "seed"):
+        return  # a view (or an ephemeral model) has no files of its own to read
     folder = tables / f"{schema}.db" / name
     if not folder.is_dir():
-        return  # not built by this selection (a model switched off); nothing to read
+        # every Spark build is the whole project (a selection is refused): a table that is not
+        # where the job reads it was written elsewhere — a server whose schema `schema`
+        # already had another location in its metastore — and must not go unread in silence
+        raise SparkBuildError(
+            f"the Spark build left no table files for {schema}.{name} in {folder}: its schema "
+            "lives elsewhere in the Spark server's metastore (start the server with a "
+            "metastore of its own for this warehouse: README, \"Engines\")"
+        )
     relation = f"{quote_ident(schema)}.{quote_ident(name)}"
     con.execute(f"create schema if not exists {quote_ident(schema)}")
-    files = sql_literal(str(folder / "*.parquet"))  # a view takes no parameters
-    con.execute(f"create or replace view {relation} as select * from read_parquet({files})")
+    # the build's files by name, not a glob: a warehouse path may hold `[`, `?` or `*`, which
+    # DuckDB would take as a pattern (a view takes no parameters: literals)
+    files = ", ".join(sql_literal(str(path)) for path in sorted(folder.glob("*.parquet")))
+    con.execute(f"create or replace view {relation} as select * from read_parquet([{files}])")
     if node.get("description"):
         con.execute(f"comment on view {relation} is {comment_literal(node['description'])}")
     existing = {c for (c,) in con.execute(

@@ -57,7 +57,7 @@ def _read(spark_dir: Path, database: str, out: Path) -> dict[str, dict[str, Any]
         .config("spark.sql.warehouse.dir", str(spark_dir / "tables"))
         .config("spark.hadoop.javax.jdo.option.ConnectionURL",
                 f"jdbc:derby:;databaseName={spark_dir / 'metastore_db'};create=false")
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_dir}")
+        .config("spark.driver.extraJavaOptions", f'-Dderby.system.home="{spark_dir}"')
         .enableHiveSupport()
         .getOrCreate()
     )

@@ -170,7 +170,7 @@ def _server_args(kind: str, folder: Path, port: int, web_port: int) -> list[str]
         # the Thrift server needs Hive's catalog: its Derby metastore in the server's folder
         "--conf", "spark.hadoop.javax.jdo.option.ConnectionURL="
                   f"jdbc:derby:;databaseName={folder}/metastore_db;create=true",
-        "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={folder}",
+        "--conf", f'spark.driver.extraJavaOptions=-Dderby.system.home="{folder}"',
     ]
 
 

@@ -256,3 +256,22 @@ def test_the_schedule_skips_a_night_with_nothing_new(tmp_path: Path) -> None:
         result = schedule.evaluate_tick(context)
     assert not result.run_requests
     assert "nothing new since run run-of-" in (result.skip_message or "")
+
+
+def test_a_selection_of_dbt_assets_on_spark_is_refused_before_anything_is_built(
+    tmp_path: Path,
+) -> None:
+    """Every Spark build starts from an empty metastore: a few dbt models materialized alone
+    (`dagster dev`) would find none of the tables they read and leave the last complete Spark
+    build wiped. The step refuses at once, saying what to materialize instead."""
+    settings = Settings(warehouse_dir=tmp_path / "wh", engine="spark")
+    job = build_definitions(settings).resolve_job_def(NIGHTLY_JOB)
+    model = next(key for key in job.asset_layer.executable_asset_keys
+                 if key.path[-1] == "kpi_scorecard")
+    with DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                        asset_selection=[model])
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    assert "a Spark build is the whole dbt project" in str(failure.event_specific_data)
+    assert not (settings.warehouse_dir / "spark").exists()

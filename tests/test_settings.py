@@ -273,3 +273,17 @@ def test_a_dbt_to_start_that_is_not_an_executable_file_is_refused_in_one_line_be
         f"error: {DBT_EXECUTABLE_ENV}: {named} is not an executable file (an absolute path)"
     ]
     assert not warehouse.exists()
+
+
+@pytest.mark.parametrize("folder", ["warehouse[prod]", "nightly{1,2}", "what?", "star*"])
+def test_a_spark_warehouse_whose_path_hadoop_reads_as_a_pattern_is_refused(
+    tmp_path: Path, folder: str
+) -> None:
+    """Spark's file system takes `[ ] { } * ?` (and a backslash) in a path as a pattern: the
+    Spark build would find no raw layer there. Refused before anything runs, naming the
+    folder; DuckDB has no such limit."""
+    warehouse = tmp_path / folder / "warehouse"
+    with pytest.raises(SettingsError, match=r"warehouse_dir: .* reads as a file pattern"):
+        Settings(warehouse_dir=warehouse, engine="spark")
+    assert Settings(warehouse_dir=warehouse).engine == "duckdb"
+    assert Settings(warehouse_dir=tmp_path / "o'neil's warehouse", engine="spark")

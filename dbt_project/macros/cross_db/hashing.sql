@@ -11,5 +11,10 @@
 {%- endmacro %}
 
 {% macro spark__row_fingerprint() -%}
-    md5(to_json(struct(* except (source_delivery, source_file, source_line))))
+    {#- instants to the microsecond, as DuckDB renders them (to_json's default keeps
+        milliseconds: a re-delivered row changed below them would count as unchanged) -#}
+    md5(to_json(
+        struct(* except (source_delivery, source_file, source_line)),
+        map('timestampFormat', "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX")
+    ))
 {%- endmacro %}

@@ -12,7 +12,7 @@
     {% for table in tables %}
         {% do run_query(
             "create or replace table raw." ~ table ~ " as select * from read_parquet('"
-            ~ parquet_dir ~ "/" ~ table ~ "/*.parquet')"
+            ~ (parquet_dir ~ "/" ~ table) | replace("'", "''") ~ "/*.parquet')"
         ) %}
     {% endfor %}
 {%- endmacro %}
@@ -21,9 +21,10 @@
     {% do run_query('create schema if not exists raw') %}
     {% for table in tables %}
         {% do run_query('drop table if exists raw.' ~ table) %}
+        {#- the path inside a Spark SQL string literal: backslashes and quotes escaped -#}
         {% do run_query(
             "create table raw." ~ table ~ " using parquet location '"
-            ~ parquet_dir ~ "/" ~ table ~ "'"
+            ~ (parquet_dir ~ "/" ~ table) | replace("\\", "\\\\") | replace("'", "\\'") ~ "'"
         ) %}
     {% endfor %}
 {%- endmacro %}
