@@ -36,7 +36,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -213,10 +213,16 @@ def _spark_type(duckdb_type: str) -> str:
     return _SPARK_TYPES[duckdb_type.split()[0]]
 
 
-def write_build_views(settings: Settings, manifest: Mapping[str, Any]) -> Path:
+def write_build_views(
+    settings: Settings, manifest: Mapping[str, Any], built: Collection[str] | None = None
+) -> Path:
     """`<warehouse>/spark/build.duckdb`: a view per dbt model and seed over its Spark table's
     Parquet folder, with the dbt descriptions as comments. Written beside and swapped in, so
-    a reader never meets half a file. Returns its path."""
+    a reader never meets half a file. Returns its path.
+
+    `built`: the unique ids of the models and seeds the build made (`built_nodes`): a table of
+    one of them that is not where the job reads it is an error (SparkBuildError). A node the
+    build did not make (a selection built by hand) is left out."""
     target = settings.build_database
     staging = target.with_name(f".build-{uuid.uuid4().hex}.duckdb")
     tables = spark_tables_dir(settings).resolve()
@@ -226,7 +232,8 @@ def write_build_views(settings: Settings, manifest: Mapping[str, Any]) -> Path:
             for node in manifest["nodes"].values():
                 if node["resource_type"] not in ("model", "seed"):
                     continue
-                _create_view(con, node, tables)
+                _create_view(con, node, tables,
+                             required=built is not None and node["unique_id"] in built)
             con.execute("checkpoint")
         os.replace(staging, target)
     finally:
@@ -239,15 +246,28 @@ class SparkBuildError(RuntimeError):
     """The Spark build's tables are not where the job reads them."""
 
 
-def _create_view(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], tables: Path) -> None:
+def built_nodes(target: Path) -> set[str]:
+    """The models and seeds a dbt invocation made (its `run_results.json` in `target`)."""
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    return {
+        result["unique_id"] for result in results
+        if result["status"] == "success" and result["unique_id"].split(".")[0] in ("model", "seed")
+    }
+
+
+def _create_view(
+    con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], tables: Path, *, required: bool
+) -> None:
     schema, name = node["schema"], node.get("alias") or node["name"]
     if node["config"].get("materialized") not in ("table", "incremental", "seed"):
         return  # a view (or an ephemeral model) has no files of its own to read
     folder = tables / f"{schema}.db" / name
     if not folder.is_dir():
-        # every Spark build is the whole project (a selection is refused): a table that is not
-        # where the job reads it was written elsewhere — a server whose schema `schema`
-        # already had another location in its metastore — and must not go unread in silence
+        if not required:
+            return  # not made by this build (a selection built by hand): nothing to read
+        # a table the build made that is not where the job reads it was written elsewhere — a
+        # server whose schema `schema` already had another location in its metastore — and
+        # must not go unread in silence
         raise SparkBuildError(
             f"the Spark build left no table files for {schema}.{name} in {folder}: its schema "
             "lives elsewhere in the Spark server's metastore (start the server with a "

@@ -39,6 +39,7 @@ from pipelines.no_op import forget_build, mark_built
 from pipelines.resources import DbtBuildResource, PipelineSettings
 from pipelines.settings import Settings
 from pipelines.spark_build import (
+    built_nodes,
     export_sources,
     published_catalog,
     read_manifest,
@@ -247,9 +248,9 @@ def sales_kpi_dbt_models(
             if settings.engine == "spark":
                 # the publisher (and the audit's staged tables) read the Spark build through
                 # DuckDB views
-                events = _then(
-                    events, lambda: write_build_views(settings, read_manifest(target))
-                )
+                events = _then(events, lambda: write_build_views(
+                    settings, read_manifest(target), built=built_nodes(target)
+                ))
             yield from _with_row_counts(events, settings)
             keep_partial_parse(target.parent, target)
             # the whole project built over this run's load: a run stopped after this point
