@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.contract import ENTITY_NAMES
@@ -50,13 +51,18 @@ def run_fingerprint(settings: Settings) -> str:
     state = {
         "landing": landing_state(settings.extracts_dir),
         "source_mapping": _mapping_state(settings.source_mapping),
-        "settings": settings.run_settings(),
+        # a pinned as_of by its instant: `…T22:59:59Z` and `…T23:59:59+01:00` are one night
+        "settings": {**settings.run_settings(), "as_of": _instant(settings.as_of)},
         # the same marts from either engine, but a switch of engine is a rebuild
         "engine": settings.engine,
         "overrides": _digest(overrides.read_bytes()) if overrides.exists() else None,
         "project": project_digest(),
     }
     return _digest(json.dumps(state, sort_keys=True, default=str).encode())
+
+
+def _instant(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
 def landing_state(source: Path) -> list[tuple[object, ...]]:

@@ -107,3 +107,16 @@ def test_a_resumed_run_records_the_fingerprint_of_the_build_it_resumed(
     assert mark_built(settings, "killed-run")
     mark_published(settings, "resumed-run", resumed=True)
     assert nothing_new_since(settings) == "resumed-run"
+
+
+def test_a_pinned_as_of_counts_by_its_instant_not_by_how_it_is_written(
+    settings: Settings,
+) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    instant = datetime(2026, 11, 26, 22, 59, 59, tzinfo=UTC)
+    in_utc = settings.replace(as_of=instant)
+    in_amsterdam = settings.replace(as_of=instant.astimezone(timezone(timedelta(hours=1))))
+    assert run_fingerprint(in_utc) == run_fingerprint(in_amsterdam)
+    assert run_fingerprint(in_utc) != run_fingerprint(settings.replace(
+        as_of=instant + timedelta(seconds=1)))
