@@ -69,6 +69,9 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     pipeline = PipelineSettings.at_launch(settings)
     return Definitions(
         assets=[*raw_assets, sales_kpi_dbt_models, published_marts, kpi_site],
+        # a materialization in the UI runs as the jobs do: one process (one writer per DuckDB
+        # file; the warehouse's lock held by the run's process, pipelines/assets/warehouse_lock.py)
+        executor=in_process_executor,
         asset_checks=[quality_checks, *freshness],
         jobs=[nightly, resume],
         schedules=[nightly_schedule(settings)],

@@ -79,7 +79,11 @@ def landing_state(source: Path) -> list[tuple[object, ...]]:
     for delivery in sorted(source.iterdir()):
         if delivery.name.startswith("."):
             continue
-        inside = sorted(delivery.iterdir()) if _is_folder(delivery) else [delivery]
+        try:
+            inside = sorted(delivery.iterdir()) if _is_folder(delivery) else [delivery]
+        except OSError as exc:  # a folder that cannot be listed, or is gone meanwhile
+            entries.append((delivery.name, "unreadable", type(exc).__name__))
+            continue
         entries += [_entry_state(path, source) for path in inside
                     if not path.name.startswith(".")]
     return entries
@@ -106,10 +110,12 @@ def _mapping_state(source_mapping: str | None) -> object:
     edited mapping is a new night, not the path of the same file again."""
     if not source_mapping:
         return None
-    from pipelines.adapters.mapping import MappingError, mapping_document
+    from pipelines.adapters.mapping import MappingError, mapping_files
 
     try:
-        return {"mapping": source_mapping, "document": mapping_document(source_mapping)}
+        files = mapping_files(source_mapping)
+        return {"mapping": source_mapping,
+                "files": [[path.name, _digest(path.read_bytes())] for path in files]}
     except (MappingError, OSError, ValueError) as exc:  # the run will say what is wrong
         return {"mapping": source_mapping, "unreadable": str(exc)}
 
@@ -207,17 +213,18 @@ def _build_record(settings: Settings) -> dict[str, object] | None:
     return state
 
 
-def mark_published(settings: Settings, run_id: str, *, resumed: bool = False) -> None:
+def mark_published(settings: Settings, run_id: str) -> None:
     """A successful publication of run `run_id`: the fingerprint its build was made from is
-    the last published one — the fingerprint its own first step wrote, or, for a resumed run,
-    that of the complete build it resumed. A publication of some other build (the
-    publication materialized alone in `dagster dev` after another run's first step, or after
-    a run that failed before its build) vouches for no fingerprint: the record is removed, so
-    the next night builds again instead of finding "nothing new"."""
+    the last published one — the fingerprint its own first step wrote, or that of the
+    complete build the warehouse records for the run that wrote it (a resumed run; a failed
+    publication re-executed in the UI, which is a run of its own). A publication of some
+    other build (materialized alone in `dagster dev` after a run that failed before its build
+    was complete) vouches for no fingerprint: the record is removed, so the next night builds
+    again instead of finding "nothing new"."""
     state = read_json_object(settings.warehouse_dir / PENDING)
     fingerprint = state.get("fingerprint")
     started_by = state.get("started_by")
-    built = _build_record(settings) if resumed else None
+    built = _build_record(settings)
     ours = started_by == run_id or (
         built is not None and built.get("run_id") == started_by
         and built.get("fingerprint") == fingerprint

@@ -84,10 +84,14 @@ def _open_lock_file(path: Path) -> int:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as exc:
-        raise WarehouseBusy(
-            f"{path} cannot be opened as the warehouse's lock file "
-            f"({'a symbolic link' if path.is_symlink() else exc.strerror}): "
-            "this run was refused and touched nothing; remove it"
+        if path.is_symlink():
+            raise WarehouseBusy(
+                f"{path} is a symbolic link, not the warehouse's lock file: this run was "
+                "refused and touched nothing; remove the link"
+            ) from None
+        raise WarehouseBusy(  # e.g. another user's run made it: not ours to remove
+            f"{path} cannot be opened as the warehouse's lock file ({exc.strerror}): this run "
+            "was refused and touched nothing"
         ) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)

@@ -51,8 +51,10 @@ DEFINITION_DEFAULTS = _definition_defaults()
 DEFINITION_SETTINGS = tuple(DEFINITION_DEFAULTS)
 
 
-# Characters Hadoop's file system (Spark's tables and Parquet) reads as a file pattern in a path
-HADOOP_PATTERN_CHARACTERS = ("[", "]", "{", "}", "*", "?", "\\")
+# Characters a Spark warehouse's path must not hold: what Hadoop's file system (Spark's tables
+# and Parquet) reads as a file pattern, the quote the driver's JVM options are quoted with
+# (profiles.yml) and the separator of Derby's connection URL
+SPARK_PATH_REFUSED = ("[", "]", "{", "}", "*", "?", "\\", '"', ";")
 
 
 class SettingsError(ValueError):
@@ -251,14 +253,16 @@ class Settings:
             if getattr(self, name)
         ]
         if self.engine == "spark":
-            folder = str(Path(self.warehouse_dir).absolute())
-            pattern = sorted(set(folder) & set(HADOOP_PATTERN_CHARACTERS))
-            if pattern:
+            # as Spark is given it: every link on the way resolved
+            folder = str(Path(self.warehouse_dir).resolve())
+            refused = sorted(set(folder) & set(SPARK_PATH_REFUSED))
+            if refused:
                 raise SettingsError(
-                    f"warehouse_dir: {printable(folder)} holds {' '.join(pattern)}, which Spark's "
-                    "file system (Hadoop) reads as a file pattern, not a name: the Spark engine "
-                    "needs a warehouse folder whose path has none of "
-                    f"{' '.join(HADOOP_PATTERN_CHARACTERS)}"
+                    f"warehouse_dir: {printable(folder)} holds {' '.join(refused)}: Spark's file "
+                    "system (Hadoop) reads [ ] { } * ? \\ as a file pattern, a double quote "
+                    "ends the driver's quoted options and a semicolon splits its metastore's "
+                    "address — the Spark engine needs a warehouse folder whose path has none "
+                    f"of {' '.join(SPARK_PATH_REFUSED)}"
                 )
         if len(given) > 1:
             raise SettingsError(

@@ -69,6 +69,26 @@ def test_a_delivery_entry_that_cannot_be_read_is_a_change_not_a_crash(settings: 
     assert nothing_new_since(settings) is None
 
 
+def test_a_delivery_folder_linked_to_nowhere_is_a_change_not_a_crash(
+    settings: Settings,
+) -> None:
+    _published_by(settings, "last-night")
+    (settings.extracts_dir / "2026-11-25T0200").symlink_to(
+        settings.extracts_dir / "no-such-folder", target_is_directory=True)
+    assert nothing_new_since(settings) is None
+
+
+def test_a_source_mapping_with_number_keys_is_fingerprinted(
+    settings: Settings, tmp_path: Path,
+) -> None:
+    """HubSpot's custom deal stages have numeric ids: a vocabulary keyed by them is a valid
+    mapping, and the fingerprint reads the mapping's files, not a document JSON cannot sort."""
+    mapping = tmp_path / "crm.yaml"
+    mapping.write_text("extends: hubspot\nvocabularies:\n  deal_stages:\n    1234567: closed_won\n"
+                       "    appointmentscheduled: discovery\n", encoding="utf-8")
+    assert run_fingerprint(settings.replace(source_mapping=str(mapping)))
+
+
 def test_an_edited_source_mapping_is_new_whichever_file_of_its_chain_changed(
     settings: Settings, tmp_path: Path,
 ) -> None:
@@ -105,8 +125,22 @@ def test_a_resumed_run_records_the_fingerprint_of_the_build_it_resumed(
         mark_loaded(settings, "killed-run", part)
     settings.build_database.write_bytes(b"")  # its complete build
     assert mark_built(settings, "killed-run")
-    mark_published(settings, "resumed-run", resumed=True)
+    mark_published(settings, "resumed-run")
     assert nothing_new_since(settings) == "resumed-run"
+
+
+def test_a_publication_re_executed_after_a_failure_records_its_builds_fingerprint(
+    settings: Settings,
+) -> None:
+    """The UI's "re-execute from failure" of a night whose publication failed is a run of its
+    own: it publishes the complete build of the night's inputs, and records them."""
+    mark_run_started(settings, "night")
+    for part in LOADED_PARTS:
+        mark_loaded(settings, "night", part)
+    settings.build_database.write_bytes(b"")
+    assert mark_built(settings, "night")
+    mark_published(settings, "night-re-executed")
+    assert nothing_new_since(settings) == "night-re-executed"
 
 
 def test_a_pinned_as_of_counts_by_its_instant_not_by_how_it_is_written(

@@ -282,6 +282,7 @@ def test_the_launchers_of_ended_runs_are_removed_when_a_run_writes_its_own(
         left.unlink(missing_ok=True)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="launchers are Linux-only")
 @pytest.mark.parametrize("planted", ["open to all", "a link"])
 def test_the_launchers_are_never_written_to_a_folder_another_user_could_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, planted: str,
@@ -309,6 +310,7 @@ def test_the_launchers_are_never_written_to_a_folder_another_user_could_change(
     assert list(elsewhere.iterdir()) == [] and list(folder.iterdir()) == []
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="launchers are Linux-only")
 def test_the_launchers_folder_is_made_private_when_it_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -321,3 +323,31 @@ def test_the_launchers_folder_is_made_private_when_it_is_missing(
     guard = Path(guarded_executable(str(tmp_path / "some-tool")))
     assert guard.parent == tmp_path / f"sales-kpi-{os.getuid()}"
     assert stat.S_IMODE(guard.parent.lstat().st_mode) == 0o700
+
+
+def test_a_job_thread_that_reaches_the_publication_after_a_stop_does_not_publish() -> None:
+    """SIGTERM while the job's thread is still at work (its checks): the CLI's wait ends at
+    once and the thread is abandoned; when it reaches the publication's swap in the seconds
+    it winds down, `stop_if_requested` stops it there. (In a process of its own: the stop
+    ends every child of the process it runs in.)"""
+    code = (
+        "import os, signal, threading, time\n"
+        "from pipelines.run_guard import RunInterrupted, run_interruptibly, stop_if_requested\n"
+        "reached = []\n"
+        "def work():\n"
+        "    time.sleep(1.0)  # the checks; the stop arrives meanwhile\n"
+        "    try:\n"
+        "        stop_if_requested(); reached.append('swapped')\n"
+        "    except RunInterrupted:\n"
+        "        reached.append('stopped before the swap')\n"
+        "threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()\n"
+        "try:\n"
+        "    run_interruptibly(work, grace_seconds=3.0)\n"
+        "except RunInterrupted as exc:\n"
+        "    print(exc.signum, reached)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent, timeout=60, check=False)
+    assert result.stdout.strip() == f"{int(signal.SIGTERM)} ['stopped before the swap']", (
+        result.stdout + result.stderr
+    )

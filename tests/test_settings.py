@@ -275,15 +275,22 @@ def test_a_dbt_to_start_that_is_not_an_executable_file_is_refused_in_one_line_be
     assert not warehouse.exists()
 
 
-@pytest.mark.parametrize("folder", ["warehouse[prod]", "nightly{1,2}", "what?", "star*"])
-def test_a_spark_warehouse_whose_path_hadoop_reads_as_a_pattern_is_refused(
+@pytest.mark.parametrize(
+    "folder", ["warehouse[prod]", "nightly{1,2}", "what?", "star*", 'the "best"', "a;b"]
+)
+def test_a_spark_warehouse_whose_path_spark_cannot_take_as_a_name_is_refused(
     tmp_path: Path, folder: str
 ) -> None:
-    """Spark's file system takes `[ ] { } * ?` (and a backslash) in a path as a pattern: the
-    Spark build would find no raw layer there. Refused before anything runs, naming the
-    folder; DuckDB has no such limit."""
+    """Spark's file system takes `[ ] { } * ?` (and a backslash) in a path as a pattern (the
+    Spark build would find no raw layer there), a double quote would end the driver's quoted
+    options and a semicolon split Derby's address. Refused before anything runs, naming the
+    folder — also when a link leads there; DuckDB has no such limit."""
     warehouse = tmp_path / folder / "warehouse"
-    with pytest.raises(SettingsError, match=r"warehouse_dir: .* reads as a file pattern"):
+    with pytest.raises(SettingsError, match=r"warehouse_dir: .* the Spark engine needs"):
         Settings(warehouse_dir=warehouse, engine="spark")
+    warehouse.mkdir(parents=True)
+    (tmp_path / "plain").symlink_to(warehouse, target_is_directory=True)
+    with pytest.raises(SettingsError, match=r"warehouse_dir: "):
+        Settings(warehouse_dir=tmp_path / "plain", engine="spark")
     assert Settings(warehouse_dir=warehouse).engine == "duckdb"
     assert Settings(warehouse_dir=tmp_path / "o'neil's warehouse", engine="spark")

@@ -247,10 +247,22 @@ def resolve_mapping(source: str | Path) -> Path:
     )
 
 
-def mapping_document(source: str | Path) -> dict[str, Any]:
-    """A mapping as one document, its `extends:` chain merged in (what `load_mapping` parses):
-    what a run over this mapping depends on, whichever file of the chain changed."""
-    return _read_with_extends(resolve_mapping(source), ())
+def mapping_files(source: str | Path) -> list[Path]:
+    """The files a mapping is read from: itself, then each file its `extends:` chain names
+    (a preset's too) — what a run over this mapping depends on, whichever of them changed."""
+    files: list[Path] = []
+    path = resolve_mapping(source)
+    while path not in files:
+        files.append(path)
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise MappingError([f"{path.name}: not a readable YAML file: {exc}"]) from exc
+        base_name = document.get("extends") if isinstance(document, dict) else None
+        if base_name is None:
+            break
+        path = _extends_path(path, base_name)
+    return files
 
 
 def load_mapping(source: str | Path) -> SourceMapping:

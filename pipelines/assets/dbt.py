@@ -26,6 +26,7 @@ from dagster_dbt import (
 )
 
 from pipelines.assets.owners import DATA_TEAM, WITH_SALES_MANAGEMENT
+from pipelines.assets.warehouse_lock import hold_warehouse
 from pipelines.dbt_parse_ahead import dbt_runs_dir
 from pipelines.dbt_project import (
     dbt_environment_values,
@@ -39,6 +40,7 @@ from pipelines.no_op import forget_build, mark_built
 from pipelines.resources import DbtBuildResource, PipelineSettings
 from pipelines.settings import Settings
 from pipelines.spark_build import (
+    SparkBuildError,
     built_nodes,
     export_sources,
     published_catalog,
@@ -222,6 +224,7 @@ def sales_kpi_dbt_models(
             "assets (or run the nightly job), not a selection of them",
             allow_retries=False,
         )
+    hold_warehouse(settings.warehouse_dir)  # a materialization may start here
     forget_build(settings)  # the build changes from here on
     with dbt_environment(settings):
         variables = dbt_vars(settings)
@@ -260,3 +263,5 @@ def sales_kpi_dbt_models(
         except DagsterDbtCliRuntimeError as exc:
             # A failing model or test fails the same way on a retry: report, don't retry.
             raise Failure(description=f"dbt build failed: {exc}", allow_retries=False) from exc
+        except SparkBuildError as exc:  # so would a Spark build written elsewhere
+            raise Failure(description=str(exc), allow_retries=False) from exc

@@ -7,6 +7,7 @@ from dagster_duckdb import DuckDBResource
 from pipelines.assets.dbt import sales_kpi_dbt_models
 from pipelines.assets.owners import WITH_SALES_MANAGEMENT
 from pipelines.assets.quality import start_resumed_step
+from pipelines.assets.warehouse_lock import hold_warehouse
 from pipelines.no_op import RESUME_JOB, mark_published
 from pipelines.publish import PUBLISHED_TABLES, RunRecord, publish_marts
 from pipelines.resources import PipelineSettings, build_connection, warehouse_connection
@@ -36,6 +37,8 @@ def published_marts(
     settings = pipeline.settings()
     if context.run.job_name == RESUME_JOB:
         start_resumed_step(context.log.info, settings, same_inputs=False)
+    else:
+        hold_warehouse(settings.warehouse_dir)  # the publication materialized alone, too
     with build_connection(warehouse, settings) as con:
         as_of = con.execute("select as_of from intermediate.int_as_of").fetchone()[0]  # type: ignore[index]
         version = con.execute(
@@ -60,7 +63,7 @@ def published_marts(
         settings.build_database, settings.warehouse_dir, run, settings.duckdb_memory_limit,
         history_runs_kept=settings.history_runs_kept,
     )
-    mark_published(settings, context.run.run_id, resumed=context.run.job_name == RESUME_JOB)
+    mark_published(settings, context.run.run_id)
     context.log.info(
         f"published {len(published.tables)} tables to {published.database} ("
         + ("the marts as copied during the checks" if published.written_ahead

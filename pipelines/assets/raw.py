@@ -18,6 +18,7 @@ from duckdb import DuckDBPyConnection
 
 from pipelines.adapters import AdapterError, adapt_source
 from pipelines.assets.owners import DATA_TEAM, WITH_SALES_MANAGEMENT
+from pipelines.assets.warehouse_lock import hold_warehouse
 from pipelines.contract import ENTITIES, ENTITY_NAMES
 from pipelines.engines import EngineUnavailable, require_engine
 from pipelines.ingest.landing import LandingError, LandingFile, scan_landing
@@ -25,7 +26,6 @@ from pipelines.ingest.loader import EntityLoad, load_entities
 from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.no_op import mark_loaded, mark_run_started
 from pipelines.resources import PipelineSettings, warehouse_connection
-from pipelines.run_guard import WarehouseBusy, hold_for_this_process
 from pipelines.settings import Settings
 from pipelines.targets import TargetOverrideError, load_overrides
 
@@ -54,10 +54,7 @@ def canonical_landing(
     settings = pipeline.settings()
     # the first step of every run: a run launched by the Dagster daemon or UI takes the
     # warehouse's lock here for its process (the CLI already holds it); a busy one fails
-    try:
-        hold_for_this_process(settings.warehouse_dir)
-    except WarehouseBusy as exc:
-        raise Failure(description=str(exc), allow_retries=False) from exc
+    hold_warehouse(settings.warehouse_dir)
     # the engine the settings ask for must be able to run here (the CLI refuses earlier;
     # this is the schedule's and `dagster dev`'s refusal, before anything is loaded)
     try:
