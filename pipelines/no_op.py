@@ -80,20 +80,13 @@ def landing_state(source: Path) -> list[tuple[object, ...]]:
         if delivery.name.startswith("."):
             continue
         try:
-            inside = sorted(delivery.iterdir()) if _is_folder(delivery) else [delivery]
+            inside = sorted(delivery.iterdir()) if delivery.is_dir() else [delivery]
         except OSError as exc:  # a folder that cannot be listed, or is gone meanwhile
             entries.append((delivery.name, "unreadable", type(exc).__name__))
             continue
         entries += [_entry_state(path, source) for path in inside
                     if not path.name.startswith(".")]
     return entries
-
-
-def _is_folder(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
 
 
 def _entry_state(path: Path, source: Path) -> tuple[object, ...]:

@@ -53,7 +53,7 @@ class RunInterrupted(KeyboardInterrupt):
 def warehouse_lock(warehouse_dir: Path) -> Iterator[Path]:
     """Hold the warehouse's run lock for the duration (re-entrant within one process)."""
     warehouse_dir.mkdir(parents=True, exist_ok=True)
-    path = warehouse_dir.resolve() / LOCK_FILE
+    path = _lock_path(warehouse_dir)
     if path in _held:
         yield path
         return
@@ -75,6 +75,12 @@ def warehouse_lock(warehouse_dir: Path) -> Iterator[Path]:
     finally:
         del _held[path]
         os.close(fd)  # releases the lock
+
+
+def _lock_path(warehouse_dir: Path) -> Path:
+    """The lock file of a warehouse, by the warehouse's real folder (not through the file,
+    which is never followed if it is a link: `_open_lock_file`)."""
+    return warehouse_dir.resolve() / LOCK_FILE
 
 
 def _open_lock_file(path: Path) -> int:
@@ -105,7 +111,7 @@ def hold_for_this_process(warehouse_dir: Path) -> None:
     """Take the lock for the rest of this process's life (a run launched by the Dagster
     daemon or UI runs in a process of its own; the kernel releases the lock when it ends).
     Within a process that already holds it (the CLI), nothing happens."""
-    path = warehouse_dir.resolve() / LOCK_FILE
+    path = _lock_path(warehouse_dir)
     if path not in _held:
         lock = warehouse_lock(warehouse_dir)
         lock.__enter__()

@@ -20,13 +20,13 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from pipelines.assets.warehouse_lock import hold_warehouse
 from pipelines.audit import stage_previous_publication
 from pipelines.no_op import RESUME_JOB, NothingToResume, require_complete_build
 from pipelines.publication_ahead import start_publication_ahead
 from pipelines.quality.checks import CHECKS, data_docs_index
 from pipelines.quality.run_checks import run_quality_checks
 from pipelines.resources import PipelineSettings, build_connection
-from pipelines.run_guard import WarehouseBusy, hold_for_this_process
 from pipelines.settings import Settings
 
 MARTS_PREFIX = "marts"
@@ -105,9 +105,9 @@ def start_resumed_step(
     `dagster dev` may re-execute alone: it holds the warehouse's lock, as the load does for a
     whole run, and finds the complete build it resumes from (`require_complete_build`), or
     fails saying there is none."""
+    hold_warehouse(settings.warehouse_dir)
     try:
-        hold_for_this_process(settings.warehouse_dir)
         built = require_complete_build(settings, same_inputs=same_inputs)
-    except (WarehouseBusy, NothingToResume) as exc:
+    except NothingToResume as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
     log(f"resuming from the complete build of run {built[:8]}")
