@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -326,6 +327,39 @@ def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
+
+
+# How a process of another run takes a warehouse's lock: as the CLI does (for a block), or as
+# a run of the Dagster daemon or UI does (for the rest of its process, garbage collected since)
+_TAKE_THE_LOCK = {
+    "cli": "with warehouse_lock(Path(sys.argv[1])):\n"
+           "    print('holding', flush=True); time.sleep(60)\n",
+    "for_life": "hold_for_this_process(Path(sys.argv[1])); gc.collect()\n"
+                "print('holding', flush=True); time.sleep(60)\n",
+}
+
+
+@contextmanager
+def lock_held_elsewhere(
+    warehouse: Path, how: str = "cli"
+) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding `warehouse`'s run lock (`how`: _TAKE_THE_LOCK) until the block
+    ends (it is killed then, if it still runs); yields it once it holds the lock."""
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import gc, sys, time; from pathlib import Path\n"
+         "from pipelines.run_guard import hold_for_this_process, warehouse_lock\n"
+         + _TAKE_THE_LOCK[how], str(warehouse)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def session_settings() -> tuple[str, ...]:

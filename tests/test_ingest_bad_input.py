@@ -12,6 +12,7 @@ from conftest import (
     LATER_DELIVERY,
     fetch,
     load,
+    lock_held_elsewhere,
     manifest,
     quarantine,
     row,
@@ -394,9 +395,6 @@ def test_skip_file_waits_for_no_run_it_is_refused_while_a_run_holds_the_warehous
 ):
     """`skip-file` writes the run's warehouse file: while a run holds the warehouse it is
     refused at once (exit 3, naming the holder), as a second run is, and records nothing."""
-    import subprocess
-    import sys
-
     warehouse = tmp_path / "warehouse"
     warehouse.mkdir()
     settings = Settings(extracts_dir=landing, warehouse_dir=warehouse)
@@ -404,21 +402,9 @@ def test_skip_file_waits_for_no_run_it_is_refused_while_a_run_holds_the_warehous
     write_file(landing, DELIVERY, "deals.csv", [row("deals")], columns=columns)
     with duckdb.connect(str(settings.raw_database)) as connection:
         assert only_outcome(load(connection, landing, "deals", settings)).status == "rejected"
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path\n"
-         "from pipelines.run_guard import warehouse_lock\n"
-         "with warehouse_lock(Path(sys.argv[1])):\n"
-         "    print('holding', flush=True); time.sleep(60)\n", str(warehouse)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    with lock_held_elsewhere(warehouse) as holder:
         code = cli.main(["skip-file", f"{DELIVERY}/deals.csv", "--by", "ops",
                          "--warehouse", str(warehouse)])
-    finally:
-        holder.kill()
-        holder.wait()
     assert code == cli.EXIT_BUSY
     assert f"another run (pid {holder.pid}" in capsys.readouterr().err
     with duckdb.connect(str(settings.raw_database)) as connection:

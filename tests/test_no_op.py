@@ -39,6 +39,15 @@ def _published_by(settings: Settings, run_id: str) -> None:
     mark_published(settings, run_id)
 
 
+def _built_completely_by(settings: Settings, run_id: str) -> None:
+    """Run `run_id` started, loaded every part and built the whole project, then stopped."""
+    mark_run_started(settings, run_id)
+    for part in LOADED_PARTS:
+        mark_loaded(settings, run_id, part)
+    settings.build_database.write_bytes(b"")  # its complete build
+    assert mark_built(settings, run_id)
+
+
 def test_a_file_replaced_with_the_same_size_and_modification_time_is_new(
     settings: Settings,
 ) -> None:
@@ -120,11 +129,7 @@ def test_a_publication_of_another_runs_build_vouches_for_nothing(settings: Setti
 def test_a_resumed_run_records_the_fingerprint_of_the_build_it_resumed(
     settings: Settings,
 ) -> None:
-    mark_run_started(settings, "killed-run")
-    for part in LOADED_PARTS:
-        mark_loaded(settings, "killed-run", part)
-    settings.build_database.write_bytes(b"")  # its complete build
-    assert mark_built(settings, "killed-run")
+    _built_completely_by(settings, "killed-run")
     mark_published(settings, "resumed-run")
     assert nothing_new_since(settings) == "resumed-run"
 
@@ -134,11 +139,7 @@ def test_a_publication_re_executed_after_a_failure_records_its_builds_fingerprin
 ) -> None:
     """The UI's "re-execute from failure" of a night whose publication failed is a run of its
     own: it publishes the complete build of the night's inputs, and records them."""
-    mark_run_started(settings, "night")
-    for part in LOADED_PARTS:
-        mark_loaded(settings, "night", part)
-    settings.build_database.write_bytes(b"")
-    assert mark_built(settings, "night")
+    _built_completely_by(settings, "night")
     mark_published(settings, "night-re-executed")
     assert nothing_new_since(settings) == "night-re-executed"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import psutil
 import pytest
-from conftest import recorded
+from conftest import lock_held_elsewhere, recorded
 from run_guard_steps import RESUMING, left_running
 from warm_cli import WarmRun, warm_cli
 from warm_dbt import real_dbt
@@ -89,22 +89,10 @@ def test_one_writer_a_second_run_is_refused_at_once_naming_the_holder(
     sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     warehouse = tmp_path / "warehouse"
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path\n"
-         "from pipelines.run_guard import warehouse_lock\n"
-         "with warehouse_lock(Path(sys.argv[1])):\n"
-         "    print('holding', flush=True); time.sleep(60)\n", str(warehouse)],
-        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    with lock_held_elsewhere(warehouse) as holder:
         started = time.monotonic()
         code = main(["run", "--extracts", str(sample), "--warehouse", str(warehouse)])
         seconds = time.monotonic() - started
-    finally:
-        holder.kill()
-        holder.wait()
     err = capsys.readouterr().err
     assert code == EXIT_BUSY and seconds < 5
     assert f"another run (pid {holder.pid}, started " in err and "holds" in err
@@ -112,42 +100,23 @@ def test_one_writer_a_second_run_is_refused_at_once_naming_the_holder(
 
 
 def test_the_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path\n"
-         "from pipelines.run_guard import warehouse_lock\n"
-         "with warehouse_lock(Path(sys.argv[1])):\n"
-         "    print('holding', flush=True); time.sleep(60)\n", str(tmp_path)],
-        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-    with pytest.raises(WarehouseBusy), warehouse_lock(tmp_path):
-        pass
-    holder.send_signal(signal.SIGKILL)
-    holder.wait()
-    with warehouse_lock(tmp_path):
-        pass
+    with lock_held_elsewhere(tmp_path) as holder:
+        with pytest.raises(WarehouseBusy), warehouse_lock(tmp_path):
+            pass
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        with warehouse_lock(tmp_path):
+            pass
 
 
 def test_a_run_launched_by_dagster_holds_the_lock_until_its_process_ends(tmp_path: Path) -> None:
     """A run of the daemon or the UI takes the lock in its first step for the rest of its
     process (`hold_for_this_process`): still held after the call returned and a garbage
     collection, released only when the process ends."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import gc, sys, time; from pathlib import Path\n"
-         "from pipelines.run_guard import hold_for_this_process\n"
-         "hold_for_this_process(Path(sys.argv[1])); gc.collect()\n"
-         "print('holding', flush=True); time.sleep(60)\n", str(tmp_path)],
-        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        with pytest.raises(WarehouseBusy, match=f"pid {holder.pid}"), warehouse_lock(tmp_path):
-            pass
-    finally:
-        holder.kill()
-        holder.wait()
+    with lock_held_elsewhere(tmp_path, how="for_life") as holder, pytest.raises(
+        WarehouseBusy, match=f"pid {holder.pid}"
+    ), warehouse_lock(tmp_path):
+        pass
     with warehouse_lock(tmp_path):
         pass
 
