@@ -122,6 +122,9 @@ lint: setup
 ## dev: the Dagster UI on http://127.0.0.1:3000 (runs are kept in .dagster_home)
 dev: setup
 	@mkdir -p $(DAGSTER_HOME)
+	@# the instance's settings (run monitoring: a run past its time limit is stopped), unless
+	@# that DAGSTER_HOME has its own
+	@test -e $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## browser: Debian's Chromium for the dashboard's browser test (needs root; skipped without it)

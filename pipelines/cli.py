@@ -28,9 +28,11 @@ from pipelines.settings import (
 if TYPE_CHECKING:
     from pipelines.console import RunConsole, Verbosity
     from pipelines.job_runner import JobOutcome
+    from pipelines.run_guard import RunInterrupted
 
 # Exit codes: 0 success, 1 failed run (rejected input, a blocking check), 2 bad usage or
-# settings, 3 another run holds the warehouse, 128 + n stopped by signal n.
+# settings, 3 another run holds the warehouse, 124 stopped by its time limit
+# (max_run_minutes), 128 + n stopped by signal n.
 EXIT_BUSY = 3
 DEFAULT_SAMPLE_SCALE = 1.0
 DEFAULT_SAMPLE_SEED = 42
@@ -211,7 +213,7 @@ def _run(args: argparse.Namespace) -> int:
         _err(f"error: {exc}")
         return EXIT_BUSY
     except RunInterrupted as exc:  # a signal before the job started
-        return 128 + exc.signum
+        return exc.exit_code
 
 
 def _unwritable_folder(folder: Path) -> str | None:
@@ -354,17 +356,17 @@ def _summary(settings: Settings, run_id: str) -> str:
 
 
 def _interrupted(
-    settings: Settings, exc: BaseException, seconds: float, began: datetime
+    settings: Settings, exc: RunInterrupted, seconds: float, began: datetime
 ) -> int:
-    """A run stopped by SIGTERM or SIGINT: the same guarantees as a failure, and a summary."""
+    """A run stopped by SIGTERM or SIGINT, or by its time limit: the same guarantees as a
+    failure, and a summary."""
     from pipelines.publish import published_state
 
-    signum = getattr(exc, "signum", 2)
     _err(f"run STOPPED by {exc} after {seconds:.1f}s; its child processes were ended")
     # the interrupted run's id is not known here: what it published, if its publish step
     # had finished, is a run published since it began
     _err(published_state(settings.warehouse_dir, since=began))
-    code = 128 + int(signum)
+    code = exc.exit_code
     # the abandoned job thread must not hold the exit up: leave now (the kernel releases the
     # warehouse lock; the children are already ended)
     sys.stdout.flush()

@@ -46,7 +46,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     # Both jobs run the same way: one process (DuckDB allows a single writer per database
     # file), the failure alert, the retries for transient failures
     run_as_nightly = {"executor_def": in_process_executor, "hooks": {alert_on_failure},
-                      "op_retry_policy": retry_policy(settings)}
+                      "op_retry_policy": retry_policy(settings), "tags": run_time_limit(settings)}
     nightly = define_asset_job(
         NIGHTLY_JOB,
         selection=AssetSelection.all(),
@@ -86,6 +86,14 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
             "pipeline": pipeline,
         },
     )
+
+
+def run_time_limit(settings: Settings) -> dict[str, str]:
+    """The jobs' time limit for the runs the daemon and the UI launch: Dagster's run monitoring
+    (enabled in the instance's dagster.yaml) stops a run past its `dagster/max_runtime` as
+    `sales-kpi run` stops itself past `max_run_minutes` (pipelines/run_guard.py)."""
+    seconds = settings.run_time_limit_seconds
+    return {} if seconds is None else {"dagster/max_runtime": str(max(1, round(seconds)))}
 
 
 @definitions

@@ -46,14 +46,16 @@ def run_nightly_job(
     logger (stderr). The job itself is the same whoever watches it.
 
     The run holds the warehouse's lock throughout (a second run raises WarehouseBusy before
-    touching anything), and SIGTERM/SIGINT stop it (RunInterrupted) with its children ended.
+    touching anything), and SIGTERM/SIGINT stop it (RunInterrupted) with its children ended,
+    as does its time limit (`max_run_minutes`: RunTimedOut).
     With DAGSTER_HOME set the run is recorded in that instance (visible in `dagster dev`);
     otherwise an ephemeral one (pipelines/run_instance.py).
     """
     with warehouse_lock(settings.warehouse_dir):
         return run_interruptibly(
             lambda: _run(settings, log_level, instance, run_id or str(uuid.uuid4()), listener,
-                         RESUME_JOB if resume else NIGHTLY_JOB)
+                         RESUME_JOB if resume else NIGHTLY_JOB),
+            time_limit_seconds=settings.run_time_limit_seconds,
         )
 
 

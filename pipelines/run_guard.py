@@ -19,6 +19,7 @@ import stat
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
@@ -47,6 +48,27 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for a process ended by the signal: 128 + its number."""
+        return 128 + int(self.signum)
+
+
+class RunTimedOut(RunInterrupted):
+    """The run passed its time limit (setting `max_run_minutes`) and was stopped as SIGTERM
+    stops it: a hung night (a Spark cluster that never gives the job an executor, a server
+    that stops answering) ends, so the next night is not refused by its lock."""
+
+    def __init__(self, minutes: float) -> None:
+        super().__init__(signal.SIGTERM)
+        self.args = (f"its time limit of {minutes:g} minutes (max_run_minutes)",)
+        self.minutes = minutes
+
+    @property
+    def exit_code(self) -> int:
+        """124, as `timeout(1)` ends a command that ran out of time."""
+        return 124
 
 
 @contextmanager
@@ -118,28 +140,33 @@ def hold_for_this_process(warehouse_dir: Path) -> None:
         _held_for_life.append(lock)
 
 
-# Set when the run of this process was asked to stop (run_interruptibly): the job's thread,
-# which is abandoned rather than killed, checks it before what cannot be undone
-_stop_requested = threading.Event()
+# Why the run of this process was asked to stop (run_interruptibly), once it was: the job's
+# thread, which is abandoned rather than killed, checks it before what cannot be undone
+_stop_requested: list[RunInterrupted] = []
 
 
 def stop_if_requested() -> None:
-    """Raise RunInterrupted when this process's run was asked to stop: called just before a
-    step does what cannot be taken back (the publication's swap), so a run stopped during its
-    checks publishes nothing while its abandoned thread winds down."""
-    if _stop_requested.is_set():
-        raise RunInterrupted(signal.SIGTERM)
+    """Raise the run's stop (RunInterrupted: its signal, or RunTimedOut) when this process's
+    run was asked to stop: called just before a step does what cannot be taken back (the
+    publication's swap), so a run stopped during its checks publishes nothing while its
+    abandoned thread winds down."""
+    if _stop_requested:
+        raise _stop_requested[0]
 
 
-def run_interruptibly(work: Callable[[], T], grace_seconds: float = 2.5) -> T:
-    """Run `work` (the Dagster job) in a worker thread while the main thread waits for it and
-    for SIGTERM/SIGINT. Dagster captures both signals in its main thread and acts on them only
-    at its own safe points (a long dbt build ignored SIGTERM to the end); in a worker thread it
-    leaves them alone. On a signal every child process (dbt) is ended at once, the step fails,
-    the job winds down, and RunInterrupted is raised within a few seconds — whatever the job
-    still does after `grace_seconds` is abandoned (publishing is one atomic rename, so
-    nothing is ever half-published; the next run cleans up a staging file)."""
+def run_interruptibly(
+    work: Callable[[], T], grace_seconds: float = 2.5, time_limit_seconds: float | None = None
+) -> T:
+    """Run `work` (the Dagster job) in a worker thread while the main thread waits for it, for
+    SIGTERM/SIGINT and for its time limit (`time_limit_seconds`; None: none). Dagster captures
+    both signals in its main thread and acts on them only at its own safe points (a long dbt
+    build ignored SIGTERM to the end); in a worker thread it leaves them alone. On a signal,
+    or when the time is up, every child process (dbt) is ended at once, the step fails, the
+    job winds down, and RunInterrupted (RunTimedOut) is raised within a few seconds —
+    whatever the job still does after `grace_seconds` is abandoned (publishing is one atomic
+    rename, so nothing is ever half-published; the next run cleans up a staging file)."""
     outcome: dict[str, Any] = {}
+    deadline = None if time_limit_seconds is None else time.monotonic() + time_limit_seconds
 
     def target() -> None:
         try:
@@ -154,21 +181,28 @@ def run_interruptibly(work: Callable[[], T], grace_seconds: float = 2.5) -> T:
         s: signal.signal(s, lambda signum, _frame: received.append(signum))
         for s in (signal.SIGTERM, signal.SIGINT)
     }
+    stop: RunInterrupted | None = None
     try:
         worker.start()
-        while worker.is_alive() and not received:
+        while worker.is_alive() and stop is None:
             worker.join(0.1)
-        if received:
+            if received:
+                stop = RunInterrupted(received[0])
+            elif deadline is not None and time.monotonic() >= deadline and worker.is_alive():
+                stop = RunTimedOut(time_limit_seconds / 60)  # type: ignore[operator]
+        if stop is None and received:  # a signal as the job ended
+            stop = RunInterrupted(received[0])
+        if stop is not None:
             # the handlers stay while the run winds down: a second Ctrl-C is the same stop,
             # not a KeyboardInterrupt in the middle of ending the children
-            _stop_requested.set()
+            _stop_requested.append(stop)
             end_children(grace_seconds=1.0)
             worker.join(grace_seconds)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if received:
-        raise RunInterrupted(received[0])
+    if stop is not None:
+        raise stop
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]

@@ -179,6 +179,11 @@ class Settings:
     delivery_settle_seconds: int = 60
     step_retries: int = 2
     step_retry_delay_seconds: int = 30
+    # How long a run may take before it is stopped as SIGTERM stops it (nothing published, its
+    # children ended; exit 124): a hung night — a Spark cluster that never gives the job an
+    # executor, a server that stops answering — ends instead of holding the warehouse's lock
+    # against the next night. Far above a normal night (minutes at scale 100); 0: no limit.
+    max_run_minutes: float = 240.0
     # Secret: for Slack and Teams the URL itself is the credential.
     alert_webhook_url: str | None = field(default=None, repr=False, metadata={"secret": True})
     published_max_age_hours: int = 26
@@ -229,6 +234,8 @@ class Settings:
             raise SettingsError("spark_shuffle_partitions must be at least 1")
         if self.spark_threads < 1:
             raise SettingsError("spark_threads must be at least 1")
+        if not self.max_run_minutes >= 0:
+            raise SettingsError("max_run_minutes must be 0 (no limit) or more")
         if self.duckdb_threads < 1:
             raise SettingsError("duckdb_threads must be at least 1")
         if not re.fullmatch(r"[1-9][0-9]*[kmgt]", self.spark_driver_memory.strip().lower()):
@@ -363,6 +370,11 @@ class Settings:
             for name in DEFINITION_SETTINGS
             if getattr(self, name) != getattr(default, name)
         }
+
+    @property
+    def run_time_limit_seconds(self) -> float | None:
+        """The run's time limit in seconds (max_run_minutes), None when it has none."""
+        return self.max_run_minutes * 60 if self.max_run_minutes > 0 else None
 
     def run_settings(self) -> dict[str, Any]:
         """What a published run records as its settings: the definitions' thresholds, the

@@ -26,7 +26,7 @@ from dagster import (
 )
 
 from pipelines.assets.raw import RAW_ENTITIES_STEP
-from pipelines.definitions import NIGHTLY_JOB, build_definitions
+from pipelines.definitions import NIGHTLY_JOB, RESUME_JOB, build_definitions
 from pipelines.operations import alert_on_failure, alerts_path
 from pipelines.resources import PipelineSettings
 from pipelines.settings import PROJECT_ROOT, Settings
@@ -275,3 +275,22 @@ def test_a_selection_of_dbt_assets_on_spark_is_refused_before_anything_is_built(
     (failure,) = [event for event in result.all_events if event.is_step_failure]
     assert "a Spark build is the whole dbt project" in str(failure.event_specific_data)
     assert not (settings.warehouse_dir / "spark").exists()
+
+
+def test_runs_the_daemon_launches_are_stopped_past_the_time_limit_by_run_monitoring(
+    tmp_path: Path,
+) -> None:
+    """Both jobs carry `dagster/max_runtime` from `max_run_minutes` (none when it is 0), and
+    the instance settings `make dev` installs (dagster.yaml) turn on the run monitoring that
+    enforces it: a run of the daemon or the UI past its limit is stopped, as the CLI's is."""
+    from dagster._core.instance.config import dagster_instance_config
+
+    for minutes, tags in ((30, {"dagster/max_runtime": "1800"}), (0, {})):
+        defs = build_definitions(
+            Settings(warehouse_dir=tmp_path / "warehouse", max_run_minutes=minutes)
+        )
+        for job in (NIGHTLY_JOB, RESUME_JOB):
+            carried = defs.resolve_job_def(job).tags
+            assert {k: v for k, v in carried.items() if k == "dagster/max_runtime"} == tags
+    config, _ = dagster_instance_config(str(PROJECT_ROOT), config_filename="dagster.yaml")
+    assert config["run_monitoring"]["enabled"] is True

@@ -7,6 +7,7 @@ its dbt child with psutil, send it signals, and check what is left on disk.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -294,11 +295,24 @@ def test_the_launchers_folder_is_made_private_when_it_is_missing(
     assert stat.S_IMODE(guard.parent.lstat().st_mode) == 0o700
 
 
-def test_a_job_thread_that_reaches_the_publication_after_a_stop_does_not_publish() -> None:
-    """SIGTERM while the job's thread is still at work (its checks): the CLI's wait ends at
-    once and the thread is abandoned; when it reaches the publication's swap in the seconds
-    it winds down, `stop_if_requested` stops it there. (In a process of its own: the stop
-    ends every child of the process it runs in.)"""
+# How each stop is asked for in the stop tests' own process: a signal to it, or a time limit
+_STOPS = {
+    "SIGTERM": ("threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()", None),
+    "SIGINT": ("threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()", None),
+    "time limit": ("", 0.2),
+}
+
+
+@pytest.mark.parametrize("stop", list(_STOPS))
+def test_a_job_thread_that_reaches_the_publication_after_a_stop_does_not_publish(
+    stop: str,
+) -> None:
+    """SIGTERM, Ctrl-C or the run's time limit while the job's thread is still at work (its
+    checks): the CLI's wait ends at once and the thread is abandoned; when it reaches the
+    publication's swap in the seconds it winds down, `stop_if_requested` stops it there, with
+    the stop that was asked for (its exit code). (In a process of its own: the stop ends every
+    child of the process it runs in.)"""
+    ask, time_limit = _STOPS[stop]
     code = (
         "import os, signal, threading, time\n"
         "from pipelines.run_guard import RunInterrupted, run_interruptibly, stop_if_requested\n"
@@ -307,16 +321,56 @@ def test_a_job_thread_that_reaches_the_publication_after_a_stop_does_not_publish
         "    time.sleep(1.0)  # the checks; the stop arrives meanwhile\n"
         "    try:\n"
         "        stop_if_requested(); reached.append('swapped')\n"
-        "    except RunInterrupted:\n"
-        "        reached.append('stopped before the swap')\n"
-        "threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()\n"
+        "    except RunInterrupted as exc:\n"
+        "        reached.append(f'stopped before the swap by {exc}')\n"
+        f"{ask}\n"
         "try:\n"
-        "    run_interruptibly(work, grace_seconds=3.0)\n"
+        f"    run_interruptibly(work, grace_seconds=3.0, time_limit_seconds={time_limit})\n"
         "except RunInterrupted as exc:\n"
-        "    print(exc.signum, reached)\n"
+        "    print(exc.exit_code, reached)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parent.parent, timeout=60, check=False)
-    assert result.stdout.strip() == f"{int(signal.SIGTERM)} ['stopped before the swap']", (
-        result.stdout + result.stderr
+    expected = {
+        "SIGTERM": (128 + signal.SIGTERM, "SIGTERM"),
+        "SIGINT": (128 + signal.SIGINT, "SIGINT"),
+        "time limit": (124, "its time limit of 0.00333333 minutes (max_run_minutes)"),
+    }[stop]
+    assert result.stdout.strip() == (
+        f"{expected[0]} ['stopped before the swap by {expected[1]}']"
+    ), result.stdout + result.stderr
+
+
+def test_a_run_past_its_time_limit_is_stopped_as_sigterm_stops_it(
+    sample: Path, tmp_path: Path
+) -> None:
+    """`max_run_minutes`: a run still at work when its time is up is stopped within seconds
+    with exit 124, its dbt ended, nothing published, and the closing lines say why — a hung
+    night does not hold the warehouse against the next one."""
+    warehouse = tmp_path / "warehouse"
+    started = time.monotonic()
+    run = warm_cli().popen(
+        ["run", "--extracts", str(sample), "--warehouse", str(warehouse)],
+        env={**real_dbt(os.environ), "SALES_KPI_WRITE_SITE": "false",
+             "SALES_KPI_MAX_RUN_MINUTES": "0.1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    seen: dict[int, psutil.Process] = {}  # every dbt the run started (it may be in its load)
+    try:
+        while run.poll() is None and time.monotonic() - started < 60:
+            seen.update((child.pid, child) for child in _dbt_children(run.pid))
+            time.sleep(0.1)
+        _out, err = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=30)
+    assert run.returncode == 124, err[-2000:]
+    stopped = re.search(r"STOPPED by its time limit of 0\.1 minutes \(max_run_minutes\) "
+                        r"after ([0-9.]+)s", err)
+    assert stopped, err[-2000:]
+    assert float(stopped[1]) <= 6 + 5  # the limit, then a few seconds to end it
+    assert "Traceback" not in err
+    assert "nothing is published yet" in err
+    assert left_running(list(seen.values()), 0.5) == []
+    assert not (warehouse / "marts.duckdb").exists()

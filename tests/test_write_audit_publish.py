@@ -27,6 +27,7 @@ import json
 import math
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -948,7 +949,7 @@ def test_a_run_stopped_before_its_publication_swaps_publishes_nothing(
     target.publish("A")
     published = published_database(target.warehouse)
     before = published.read_bytes()
-    run_guard._stop_requested.set()
+    run_guard._stop_requested.append(run_guard.RunInterrupted(signal.SIGINT))
     try:
         with pytest.raises(run_guard.RunInterrupted):
             target.publish("B")
