@@ -466,8 +466,20 @@ def _write_parquet(
     return folder
 
 
+def _parquet_runs(warehouse_dir: Path) -> Path:
+    """`<warehouse>/parquet-runs`, where every run's Parquet copies are written and old ones
+    removed: never through a link (the cleanup would remove folders wherever it pointed)."""
+    folder = warehouse_dir / "parquet-runs"
+    if folder.is_symlink():
+        raise RuntimeError(
+            f"{folder} is a symbolic link: the publisher writes and removes run folders "
+            "there and does not follow it (replace it with a folder)"
+        )
+    return folder
+
+
 def _parquet_run_dir(warehouse_dir: Path, run_id: str) -> Path:
-    return warehouse_dir / "parquet-runs" / run_id
+    return _parquet_runs(warehouse_dir) / run_id
 
 
 def remove_leftovers(warehouse_dir: Path) -> None:
@@ -491,7 +503,7 @@ def _clean_leftovers(
     for leftover in warehouse_dir.glob(".marts-*.duckdb*"):
         if own is None or not leftover.name.startswith(own):
             leftover.unlink(missing_ok=True)
-    runs_dir = warehouse_dir / "parquet-runs"
+    runs_dir = _parquet_runs(warehouse_dir)
     if not runs_dir.is_dir():
         return
     for folder in runs_dir.iterdir():
@@ -545,7 +557,7 @@ def _swap_link(link: Path, target: Path) -> None:
 def _prune_parquet_runs(warehouse_dir: Path, keep: Path) -> None:
     """Keep the last few runs' Parquet folders (a reader may still be reading one)."""
     runs = sorted(
-        (p for p in (warehouse_dir / "parquet-runs").iterdir() if p.is_dir()),
+        (p for p in _parquet_runs(warehouse_dir).iterdir() if p.is_dir()),
         key=lambda p: p.stat().st_mtime,
     )
     for old in runs[:-PARQUET_RUNS_KEPT]:

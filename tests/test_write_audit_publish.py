@@ -961,6 +961,25 @@ def test_a_run_stopped_before_its_publication_swaps_publishes_nothing(
     assert target.publish("C").tables  # the next run publishes as ever
 
 
+def test_a_link_planted_as_the_parquet_runs_folder_is_refused_and_what_it_names_is_untouched(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """The publisher writes every run's Parquet copies under `<warehouse>/parquet-runs` and
+    removes the folders of runs it does not keep: through a link there it would remove
+    folders wherever the link pointed. A link is refused, naming it; nothing it names is
+    touched, and nothing is published."""
+    target = publisher(first_run, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "precious").mkdir(parents=True)
+    (elsewhere / "precious" / "keep.txt").write_text("keep me\n", encoding="utf-8")
+    (target.warehouse / "parquet-runs").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(RuntimeError, match="parquet-runs is a symbolic link"):
+        target.publish("A")
+    assert (elsewhere / "precious" / "keep.txt").read_text(encoding="utf-8") == "keep me\n"
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["precious"]
+    assert not published_database(target.warehouse).exists()
+
+
 def test_a_copy_written_ahead_is_published_only_from_the_build_it_was_copied_from(
     first_run: FirstRun, tmp_path: Path
 ) -> None:
