@@ -332,3 +332,47 @@ def test_the_freshness_check_says_when_the_marts_were_published_and_until_when_t
         metadata={"dagster/freshness_params": {"lower_bound_delta_seconds": 93600}},
     )
     assert check_reason(never) == "the marts were never published"
+
+
+def test_a_failed_dbt_build_is_one_line_naming_how_dbt_ended_and_what_failed(
+    tmp_path: Path,
+) -> None:
+    """The dbt stage's FAILED line says how dbt ended (its exit code, or the signal by name)
+    and the errors dbt logged — what an operator acts on — and not dagster-dbt's echo of the
+    whole command line (the launcher's path and every var), which used to fill the line. The
+    error is dagster-dbt's own (`DbtCliInvocation.get_error`) for a real dbt that failed; the
+    signal's is dagster-dbt's text for a dbt ended by SIGTERM (as a stopped run's shows)."""
+    from dagster_dbt import DagsterDbtCliRuntimeError, DbtCliResource
+
+    from pipelines.assets.dbt import dbt_environment, dbt_failure_reason
+    from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_executable
+
+    settings = Settings(warehouse_dir=tmp_path / "warehouse")
+    settings.warehouse_dir.mkdir()
+    with dbt_environment(settings):
+        dbt = DbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())
+        # a model over a raw layer that was never loaded: dbt fails the model
+        invocation = dbt.cli(
+            ["build", "--select", "stg_crm__users", "--profiles-dir", str(DBT_PROJECT_DIR)],
+            raise_on_error=False,
+            target_path=tmp_path / "target",
+        )
+        list(invocation.stream_raw_events())
+    error = invocation.get_error()
+    assert error is not None and "--select" in str(error)  # the command line is in it
+    reason = dbt_failure_reason(error)
+    assert reason.startswith("dbt build failed (exit code 1): "), reason
+    assert reason.startswith(
+        "dbt build failed (exit code 1): Failure in model stg_crm__users "
+        "(models/staging/stg_crm__users.sql) | Runtime Error in model stg_crm__users"
+    ), reason
+    assert "--select" not in reason
+    assert "\n" not in reason
+    stopped = DagsterDbtCliRuntimeError(
+        description="The dbt CLI process with command\n\n`/tmp/sales-kpi-0/dbt-guard-1 build "
+        "--vars {}`\n\nfailed with exit code `-15`. Check the stdout in the Dagster compute "
+        "logs for the full information about the error."
+    )
+    assert dbt_failure_reason(stopped) == (
+        "dbt build was ended by SIGTERM (dbt's output is in the run's log)"
+    )

@@ -2,7 +2,9 @@
 dbt test becomes an asset check on the model it tests."""
 
 import json
+import re
 import shutil
+import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -176,6 +178,31 @@ def _with_row_counts(events: Iterator[Any], settings: Settings) -> Iterator[Any]
         )
 
 
+# dagster-dbt's error (DbtCliInvocation.get_error): the whole dbt command line, dbt's exit
+# code, then the errors dbt logged (the failing models and tests), if any
+_DBT_EXIT_CODE = re.compile(r"failed with exit code `(-?[0-9]+)`")
+_DBT_ERRORS = "Errors parsed from dbt logs:"
+_DBT_PROGRESS = re.compile(r"[0-9]+ of [0-9]+ ")
+
+
+def dbt_failure_reason(error: DagsterDbtCliRuntimeError) -> str:
+    """The failed build's reason as an operator reads it on one line: how dbt ended (a signal
+    by its name) and the errors dbt logged — not dagster-dbt's echo of the command line, a
+    guard's path and every var, which filled the console's one line (it stays in the log)."""
+    text = str(error)
+    found = _DBT_EXIT_CODE.search(text)
+    code = int(found[1]) if found else None
+    if code is not None and code < 0 and -code in signal.valid_signals():
+        ended = f"was ended by {signal.Signals(-code).name}"
+    else:
+        ended = f"failed (exit code {code})" if code is not None else "failed"
+    # each error on one line; dbt's progress lines ("1 of 7 ERROR creating …") left out
+    errors = [" ".join(part.split()) for part in text.partition(_DBT_ERRORS)[2].split("\n\n")
+              if part.strip() and not _DBT_PROGRESS.match(part.strip())]
+    return f"dbt build {ended}" + (f": {' | '.join(errors)}" if errors else
+                                   " (dbt's output is in the run's log)")
+
+
 def _then(events: Iterator[Any], finish: Callable[[], object]) -> Iterator[Any]:
     """`events`, then `finish()` once they are exhausted (not when they fail)."""
     yield from events
@@ -262,6 +289,7 @@ def sales_kpi_dbt_models(
                 context.log.info(f"complete build recorded for run {context.run_id[:8]}")
         except DagsterDbtCliRuntimeError as exc:
             # A failing model or test fails the same way on a retry: report, don't retry.
-            raise Failure(description=f"dbt build failed: {exc}", allow_retries=False) from exc
+            context.log.error(str(exc))  # the whole of it (dbt's command line) in the log
+            raise Failure(description=dbt_failure_reason(exc), allow_retries=False) from exc
         except SparkBuildError as exc:  # so would a Spark build written elsewhere
             raise Failure(description=str(exc), allow_retries=False) from exc
