@@ -9,6 +9,7 @@ lazy `defs` below, by the CLI through `build_definitions`.
 from __future__ import annotations
 
 from dagster import (
+    MAX_RUNTIME_SECONDS_TAG,
     AssetSelection,
     Definitions,
     define_asset_job,
@@ -93,7 +94,7 @@ def run_time_limit(settings: Settings) -> dict[str, str]:
     (enabled in the instance's dagster.yaml) stops a run past its `dagster/max_runtime` as
     `sales-kpi run` stops itself past `max_run_minutes` (pipelines/run_guard.py)."""
     seconds = settings.run_time_limit_seconds
-    return {} if seconds is None else {"dagster/max_runtime": str(max(1, round(seconds)))}
+    return {} if seconds is None else {MAX_RUNTIME_SECONDS_TAG: str(max(1, round(seconds)))}
 
 
 @definitions

@@ -56,6 +56,7 @@ def run_nightly_job(
             lambda: _run(settings, log_level, instance, run_id or str(uuid.uuid4()), listener,
                          RESUME_JOB if resume else NIGHTLY_JOB),
             time_limit_seconds=settings.run_time_limit_seconds,
+            succeeded=lambda outcome: outcome.success,
         )
 
 

@@ -211,7 +211,8 @@ def discard_candidate(warehouse_dir: Path, run_id: str) -> None:
     audit blocked it, or its writing failed). Never for a run that may have published: its
     Parquet folder may be the one `<warehouse>/parquet` points at."""
     _remove_candidate_file(candidate_database(warehouse_dir, run_id))
-    shutil.rmtree(_parquet_run_dir(warehouse_dir, run_id), ignore_errors=True)
+    if not (warehouse_dir / "parquet-runs").is_symlink():  # a cleanup: refused elsewhere
+        shutil.rmtree(_parquet_run_dir(warehouse_dir, run_id), ignore_errors=True)
 
 
 def _remove_candidate_file(candidate: Path) -> None:

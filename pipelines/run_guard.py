@@ -49,6 +49,14 @@ class RunInterrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.signum,))
+
+    def again(self) -> RunInterrupted:
+        """The same stop as a new exception, for another thread to raise (an exception raised
+        in two threads would share one traceback)."""
+        return RunInterrupted(self.signum)
+
     @property
     def exit_code(self) -> int:
         """The shell's code for a process ended by the signal: 128 + its number."""
@@ -64,6 +72,12 @@ class RunTimedOut(RunInterrupted):
         super().__init__(signal.SIGTERM)
         self.args = (f"its time limit of {minutes:g} minutes (max_run_minutes)",)
         self.minutes = minutes
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.minutes,))
+
+    def again(self) -> RunTimedOut:
+        return RunTimedOut(self.minutes)
 
     @property
     def exit_code(self) -> int:
@@ -151,11 +165,14 @@ def stop_if_requested() -> None:
     publication's swap), so a run stopped during its checks publishes nothing while its
     abandoned thread winds down."""
     if _stop_requested:
-        raise _stop_requested[0]
+        raise _stop_requested[0].again()
 
 
 def run_interruptibly(
-    work: Callable[[], T], grace_seconds: float = 2.5, time_limit_seconds: float | None = None
+    work: Callable[[], T],
+    grace_seconds: float = 2.5,
+    time_limit_seconds: float | None = None,
+    succeeded: Callable[[T], bool] = lambda _value: False,
 ) -> T:
     """Run `work` (the Dagster job) in a worker thread while the main thread waits for it, for
     SIGTERM/SIGINT and for its time limit (`time_limit_seconds`; None: none). Dagster captures
@@ -164,7 +181,9 @@ def run_interruptibly(
     or when the time is up, every child process (dbt) is ended at once, the step fails, the
     job winds down, and RunInterrupted (RunTimedOut) is raised within a few seconds —
     whatever the job still does after `grace_seconds` is abandoned (publishing is one atomic
-    rename, so nothing is ever half-published; the next run cleans up a staging file)."""
+    rename, so nothing is ever half-published; the next run cleans up a staging file). Work
+    that ends as its time runs out keeps its result when `succeeded` says it did: it was
+    done before the stop (a failure then is the stop's, and the stop is raised)."""
     outcome: dict[str, Any] = {}
     deadline = None if time_limit_seconds is None else time.monotonic() + time_limit_seconds
 
@@ -201,6 +220,12 @@ def run_interruptibly(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if stop is None and received:  # a signal before its handler was put back
+        stop = RunInterrupted(received[0])
+    if isinstance(stop, RunTimedOut) and not worker.is_alive() and not received and (
+        "value" in outcome and succeeded(outcome["value"])
+    ):
+        stop = None  # it finished as its time ran out: done, not stopped
     if stop is not None:
         raise stop
     if "error" in outcome:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import re
 import sys
@@ -234,8 +235,8 @@ class Settings:
             raise SettingsError("spark_shuffle_partitions must be at least 1")
         if self.spark_threads < 1:
             raise SettingsError("spark_threads must be at least 1")
-        if not self.max_run_minutes >= 0:
-            raise SettingsError("max_run_minutes must be 0 (no limit) or more")
+        if not (math.isfinite(self.max_run_minutes) and self.max_run_minutes >= 0):
+            raise SettingsError("max_run_minutes must be a number of minutes, 0 for no limit")
         if self.duckdb_threads < 1:
             raise SettingsError("duckdb_threads must be at least 1")
         if not re.fullmatch(r"[1-9][0-9]*[kmgt]", self.spark_driver_memory.strip().lower()):

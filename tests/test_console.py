@@ -334,6 +334,7 @@ def test_the_freshness_check_says_when_the_marts_were_published_and_until_when_t
     assert check_reason(never) == "the marts were never published"
 
 
+@pytest.mark.slow  # a real dbt
 def test_a_failed_dbt_build_is_one_line_naming_how_dbt_ended_and_what_failed(
     tmp_path: Path,
 ) -> None:

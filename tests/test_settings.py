@@ -299,10 +299,10 @@ def test_a_spark_warehouse_whose_path_spark_cannot_take_as_a_name_is_refused(
 def test_a_run_has_a_time_limit_in_minutes_that_zero_turns_off() -> None:
     """`max_run_minutes` (SALES_KPI_MAX_RUN_MINUTES, default 240): how long a run may take
     before it is stopped (pipelines/run_guard.py); 0 is no limit; a negative or not-a-number
-    limit is refused, naming the setting."""
+    or infinite limit is refused, naming the setting."""
     assert Settings().run_time_limit_seconds == 240 * 60
     assert Settings.from_env({"SALES_KPI_MAX_RUN_MINUTES": "1.5"}).run_time_limit_seconds == 90
     assert Settings.from_env({"SALES_KPI_MAX_RUN_MINUTES": "0"}).run_time_limit_seconds is None
-    for refused in ("-1", "nan"):
+    for refused in ("-1", "nan", "inf"):
         with pytest.raises(SettingsError, match="max_run_minutes"):
             Settings.from_env({"SALES_KPI_MAX_RUN_MINUTES": refused})

@@ -179,28 +179,38 @@ def _with_row_counts(events: Iterator[Any], settings: Settings) -> Iterator[Any]
 
 
 # dagster-dbt's error (DbtCliInvocation.get_error): the whole dbt command line, dbt's exit
-# code, then the errors dbt logged (the failing models and tests), if any
-_DBT_EXIT_CODE = re.compile(r"failed with exit code `(-?[0-9]+)`")
+# code after it, then the errors dbt logged (the failing models and tests), if any
+_DBT_EXIT_CODE = re.compile(r"`\s+failed with exit code `(-?[0-9]+)`")
 _DBT_ERRORS = "Errors parsed from dbt logs:"
 _DBT_PROGRESS = re.compile(r"[0-9]+ of [0-9]+ ")
+DBT_ERRORS_SHOWN = 3
 
 
 def dbt_failure_reason(error: DagsterDbtCliRuntimeError) -> str:
     """The failed build's reason as an operator reads it on one line: how dbt ended (a signal
-    by its name) and the errors dbt logged — not dagster-dbt's echo of the command line, a
-    guard's path and every var, which filled the console's one line (it stays in the log)."""
+    by its name) and the first errors dbt logged — not dagster-dbt's echo of the command line,
+    a guard's path and every var, which filled the console's one line (the whole error is the
+    failure's cause, in the run's log)."""
     text = str(error)
-    found = _DBT_EXIT_CODE.search(text)
-    code = int(found[1]) if found else None
-    if code is not None and code < 0 and -code in signal.valid_signals():
-        ended = f"was ended by {signal.Signals(-code).name}"
+    codes = _DBT_EXIT_CODE.findall(text)
+    code = int(codes[-1]) if codes else None
+    if code is None:
+        ended = "failed"
+    elif code < 0:
+        try:
+            ended = f"was ended by {signal.Signals(-code).name}"
+        except ValueError:  # a signal Python has no name for (a real-time one)
+            ended = f"was ended by signal {-code}"
     else:
-        ended = f"failed (exit code {code})" if code is not None else "failed"
+        ended = f"failed (exit code {code})"
     # each error on one line; dbt's progress lines ("1 of 7 ERROR creating …") left out
     errors = [" ".join(part.split()) for part in text.partition(_DBT_ERRORS)[2].split("\n\n")
               if part.strip() and not _DBT_PROGRESS.match(part.strip())]
-    return f"dbt build {ended}" + (f": {' | '.join(errors)}" if errors else
-                                   " (dbt's output is in the run's log)")
+    if not errors:
+        return f"dbt build {ended} (dbt's output is in the run's log)"
+    more = len(errors) - DBT_ERRORS_SHOWN
+    return (f"dbt build {ended}: {' | '.join(errors[:DBT_ERRORS_SHOWN])}"
+            + (f" (and {more} more in the run's log)" if more > 0 else ""))
 
 
 def _then(events: Iterator[Any], finish: Callable[[], object]) -> Iterator[Any]:
@@ -289,7 +299,6 @@ def sales_kpi_dbt_models(
                 context.log.info(f"complete build recorded for run {context.run_id[:8]}")
         except DagsterDbtCliRuntimeError as exc:
             # A failing model or test fails the same way on a retry: report, don't retry.
-            context.log.error(str(exc))  # the whole of it (dbt's command line) in the log
             raise Failure(description=dbt_failure_reason(exc), allow_retries=False) from exc
         except SparkBuildError as exc:  # so would a Spark build written elsewhere
             raise Failure(description=str(exc), allow_retries=False) from exc
