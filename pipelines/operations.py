@@ -31,6 +31,7 @@ from dagster import (
 
 from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.publish import published_state
+from pipelines.run_guard import stop_reason
 from pipelines.safe_text import single_line
 from pipelines.settings import Settings, redact_secrets
 
@@ -139,8 +140,12 @@ def _context_value(context: HookContext, name: str) -> str:
 
 def build_alert(context: HookContext, settings: Settings) -> dict[str, Any]:
     error = context.op_exception
+    # a step that failed as the run was being stopped (its dbt ended by the stop) failed
+    # because of the stop: the alert says which, not only "ended by SIGTERM"
+    stopped_by = stop_reason()
     return {
-        "alert": "sales-kpi nightly run failed",
+        "alert": "sales-kpi nightly run " + ("stopped" if stopped_by else "failed"),
+        **({"stopped_by": stopped_by} if stopped_by else {}),
         "run_id": _context_value(context, "run_id"),
         "step": _context_value(context, "step_key"),
         # Redacted and escaped: an exception may quote a secret setting or hostile data.

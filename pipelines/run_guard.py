@@ -168,6 +168,13 @@ def stop_if_requested() -> None:
         raise _stop_requested[0].again()
 
 
+def stop_reason() -> str | None:
+    """Why this process's run was asked to stop — its signal's name, or its time limit — or
+    None: a step failing in the seconds the run winds down failed because of the stop (the
+    failure alert says so)."""
+    return str(_stop_requested[0]) if _stop_requested else None
+
+
 def run_interruptibly(
     work: Callable[[], T],
     grace_seconds: float = 2.5,

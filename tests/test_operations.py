@@ -295,3 +295,27 @@ def test_the_jobs_carry_the_time_limit_and_the_instance_settings_turn_on_run_mon
             assert {k: v for k, v in carried.items() if k == "dagster/max_runtime"} == tags
     config, _ = dagster_instance_config(str(PROJECT_ROOT), config_filename="dagster.yaml")
     assert config["run_monitoring"]["enabled"] is True
+
+
+def test_a_step_that_failed_as_the_run_was_stopped_alerts_that_the_run_was_stopped_and_why(
+    tmp_path: Path,
+) -> None:
+    """The stop ends the run's dbt, and the dbt step fails with "ended by SIGTERM" even when
+    the stop was the run's time limit: the alert says the run was stopped, and by what."""
+    from pipelines import run_guard
+
+    settings = Settings(extracts_dir=tmp_path, warehouse_dir=tmp_path / "wh")
+    context = build_hook_context(
+        resources={"pipeline": PipelineSettings.from_settings(settings)},
+        op_exception=RuntimeError("dbt build was ended by SIGTERM"),
+    )
+    run_guard._stop_requested.append(run_guard.RunTimedOut(240))
+    try:
+        alert_on_failure.decorated_fn(context)
+    finally:
+        run_guard._stop_requested.clear()
+    alert_on_failure.decorated_fn(context)  # a failure of a run nobody stopped
+    stopped, failed = [json.loads(line) for line in alerts_path(settings).read_text().splitlines()]
+    assert stopped["alert"] == "sales-kpi nightly run stopped"
+    assert stopped["stopped_by"] == "its time limit of 240 minutes (max_run_minutes)"
+    assert failed["alert"] == "sales-kpi nightly run failed" and "stopped_by" not in failed
