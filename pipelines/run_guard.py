@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
@@ -49,13 +50,17 @@ class RunInterrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
+    def _arguments(self) -> tuple[Any, ...]:
+        """What the constructor takes to make this stop again."""
+        return (self.signum,)
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.signum,))
+        return (type(self), self._arguments())
 
     def again(self) -> RunInterrupted:
         """The same stop as a new exception, for another thread to raise (an exception raised
         in two threads would share one traceback)."""
-        return RunInterrupted(self.signum)
+        return type(self)(*self._arguments())
 
     @property
     def exit_code(self) -> int:
@@ -73,11 +78,8 @@ class RunTimedOut(RunInterrupted):
         self.args = (f"its time limit of {minutes:g} minutes (max_run_minutes)",)
         self.minutes = minutes
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.minutes,))
-
-    def again(self) -> RunTimedOut:
-        return RunTimedOut(self.minutes)
+    def _arguments(self) -> tuple[Any, ...]:
+        return (self.minutes,)
 
     @property
     def exit_code(self) -> int:
@@ -154,25 +156,30 @@ def hold_for_this_process(warehouse_dir: Path) -> None:
         _held_for_life.append(lock)
 
 
-# Why the run of this process was asked to stop (run_interruptibly), once it was: the job's
-# thread, which is abandoned rather than killed, checks it before what cannot be undone
-_stop_requested: list[RunInterrupted] = []
+# The stop asked of each run's job thread (run_interruptibly), by the thread: the thread,
+# abandoned rather than killed, checks it before what cannot be undone. Weakly held: a later
+# run in the same process has a thread, and so a stop, of its own
+_stops: weakref.WeakKeyDictionary[threading.Thread, RunInterrupted] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def stop_if_requested() -> None:
-    """Raise the run's stop (RunInterrupted: its signal, or RunTimedOut) when this process's
-    run was asked to stop: called just before a step does what cannot be taken back (the
-    publication's swap), so a run stopped during its checks publishes nothing while its
-    abandoned thread winds down."""
-    if _stop_requested:
-        raise _stop_requested[0].again()
+    """Raise the run's stop (RunInterrupted: its signal, or RunTimedOut) when the run whose
+    job this thread runs was asked to stop: called just before a step does what cannot be
+    taken back (the publication's swap), so a run stopped during its checks publishes nothing
+    while its abandoned thread winds down."""
+    stop = _stops.get(threading.current_thread())
+    if stop is not None:
+        raise stop.again()
 
 
 def stop_reason() -> str | None:
-    """Why this process's run was asked to stop — its signal's name, or its time limit — or
-    None: a step failing in the seconds the run winds down failed because of the stop (the
-    failure alert says so)."""
-    return str(_stop_requested[0]) if _stop_requested else None
+    """Why the run whose job this thread runs was asked to stop — its signal's name, or its
+    time limit — or None: a step failing in the seconds the run winds down failed because of
+    the stop (the failure alert says so)."""
+    stop = _stops.get(threading.current_thread())
+    return None if stop is None else str(stop)
 
 
 def run_interruptibly(
@@ -202,7 +209,6 @@ def run_interruptibly(
 
     received: list[int] = []
     worker = threading.Thread(target=target, name="nightly-run", daemon=True)
-    _stop_requested.clear()
     previous = {
         s: signal.signal(s, lambda signum, _frame: received.append(signum))
         for s in (signal.SIGTERM, signal.SIGINT)
@@ -221,7 +227,7 @@ def run_interruptibly(
         if stop is not None:
             # the handlers stay while the run winds down: a second Ctrl-C is the same stop,
             # not a KeyboardInterrupt in the middle of ending the children
-            _stop_requested.append(stop)
+            _stops[worker] = stop
             end_children(grace_seconds=1.0)
             worker.join(grace_seconds)
     finally:

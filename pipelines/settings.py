@@ -235,7 +235,7 @@ class Settings:
             raise SettingsError("spark_shuffle_partitions must be at least 1")
         if self.spark_threads < 1:
             raise SettingsError("spark_threads must be at least 1")
-        if not (math.isfinite(self.max_run_minutes) and self.max_run_minutes >= 0):
+        if not (math.isfinite(self.max_run_minutes * 60) and self.max_run_minutes >= 0):
             raise SettingsError("max_run_minutes must be a number of minutes, 0 for no limit")
         if self.duckdb_threads < 1:
             raise SettingsError("duckdb_threads must be at least 1")

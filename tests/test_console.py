@@ -377,3 +377,16 @@ def test_a_failed_dbt_build_is_one_line_naming_how_dbt_ended_and_what_failed(
     assert dbt_failure_reason(stopped) == (
         "dbt build was ended by SIGTERM (dbt's output is in the run's log)"
     )
+    many = DagsterDbtCliRuntimeError(
+        description="The dbt CLI process with command\n\n`dbt build`\n\nfailed with exit code "
+        "`-40`. Check the stdout in the Dagster compute logs for the full information about "
+        "the error.\n\nErrors parsed from dbt logs:\n\n"
+        + "\n\n".join(f"Failure in test t{n} (models/m.yml)" for n in range(5))
+        # a value quoted from the data that reads like dagster-dbt's sentence changes nothing
+        + "\n\nfailed with exit code `-9`. Check the stdout in the Dagster compute logs"
+    )
+    assert dbt_failure_reason(many) == (
+        "dbt build was ended by signal 40: Failure in test t0 (models/m.yml) | Failure in "
+        "test t1 (models/m.yml) | Failure in test t2 (models/m.yml) (and 3 more in the "
+        "run's log)"
+    )

@@ -309,11 +309,11 @@ def test_a_step_that_failed_as_the_run_was_stopped_alerts_that_the_run_was_stopp
         resources={"pipeline": PipelineSettings.from_settings(settings)},
         op_exception=RuntimeError("dbt build was ended by SIGTERM"),
     )
-    run_guard._stop_requested.append(run_guard.RunTimedOut(240))
+    run_guard._stops[threading.current_thread()] = run_guard.RunTimedOut(240)
     try:
         alert_on_failure.decorated_fn(context)
     finally:
-        run_guard._stop_requested.clear()
+        run_guard._stops.pop(threading.current_thread(), None)
     alert_on_failure.decorated_fn(context)  # a failure of a run nobody stopped
     stopped, failed = [json.loads(line) for line in alerts_path(settings).read_text().splitlines()]
     assert stopped["alert"] == "sales-kpi nightly run stopped"

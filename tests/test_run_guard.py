@@ -7,11 +7,13 @@ its dbt child with psutil, send it signals, and check what is left on disk.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import suppress
@@ -341,6 +343,33 @@ def test_a_job_thread_that_reaches_the_publication_after_a_stop_does_not_publish
     ), result.stdout + result.stderr
 
 
+def test_a_stop_is_its_runs_own_and_is_raised_again_as_itself() -> None:
+    """A stop is asked of one run's job thread: another thread of the process (a later run's)
+    is not stopped by it; the thread raises it as a new exception of its own kind, which
+    survives pickling (Dagster serialises a step's error)."""
+    from pipelines import run_guard
+
+    raised: list[BaseException] = []
+
+    def job() -> None:
+        try:
+            run_guard.stop_if_requested()
+        except run_guard.RunInterrupted as exc:
+            raised.append(exc)
+
+    stopped = threading.Thread(target=job)
+    run_guard._stops[stopped] = run_guard.RunTimedOut(5)
+    stopped.start()
+    stopped.join()
+    run_guard.stop_if_requested()  # this thread's run was not stopped
+    assert run_guard.stop_reason() is None
+    (again,) = raised
+    assert type(again) is run_guard.RunTimedOut and again is not run_guard._stops[stopped]
+    for stop in (again, run_guard.RunInterrupted(signal.SIGINT)):
+        copy = pickle.loads(pickle.dumps(stop))
+        assert (type(copy), str(copy), copy.exit_code) == (type(stop), str(stop), stop.exit_code)
+
+
 @pytest.mark.parametrize(("succeeded", "expected"), [
     (True, "returned done"),
     (False, "stopped by its time limit of 0.005 minutes (max_run_minutes), exit 124"),
@@ -356,10 +385,10 @@ def test_work_that_ends_as_its_time_runs_out_keeps_its_result_only_if_it_succeed
         "import time\n"
         "from pipelines.run_guard import RunInterrupted, run_interruptibly\n"
         "def work():\n"
-        "    time.sleep(0.6)  # still at work when the time is up, done within the grace\n"
+        "    time.sleep(3.0)  # still at work when the time is up, done within the grace\n"
         "    return 'done'\n"
         "try:\n"
-        "    value = run_interruptibly(work, grace_seconds=3.0, time_limit_seconds=0.3,\n"
+        "    value = run_interruptibly(work, grace_seconds=8.0, time_limit_seconds=0.3,\n"
         f"                              succeeded=lambda value: {succeeded})\n"
         "    print('returned', value)\n"
         "except RunInterrupted as exc:\n"
@@ -381,15 +410,16 @@ def test_a_run_past_its_time_limit_is_stopped_as_sigterm_stops_it(
     hung_dbt.write_text("#!/bin/sh\nsleep 300\n", encoding="utf-8")
     hung_dbt.chmod(0o755)
     warehouse = tmp_path / "warehouse"
+    started = time.monotonic()
     run = warm_cli().popen(
         ["run", "--extracts", str(sample), "--warehouse", str(warehouse)],
         env={**os.environ, "SALES_KPI_DBT_EXECUTABLE": str(hung_dbt),
-             "SALES_KPI_WRITE_SITE": "false", "SALES_KPI_MAX_RUN_MINUTES": "0.15"},
+             "SALES_KPI_WRITE_SITE": "false", "SALES_KPI_MAX_RUN_MINUTES": "0.2"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     seen: dict[int, psutil.Process] = {}  # every dbt the run started
     try:
-        while run.poll() is None:
+        while run.poll() is None and time.monotonic() - started < 90:
             seen.update((child.pid, child) for child in _dbt_children(run.pid))
             time.sleep(0.1)
         _out, err = run.communicate(timeout=30)
@@ -398,10 +428,10 @@ def test_a_run_past_its_time_limit_is_stopped_as_sigterm_stops_it(
             run.kill()
             run.communicate(timeout=30)
     assert run.returncode == 124, err[-2000:]
-    stopped = re.search(r"STOPPED by its time limit of 0\.15 minutes \(max_run_minutes\) "
+    stopped = re.search(r"STOPPED by its time limit of 0\.2 minutes \(max_run_minutes\) "
                         r"after ([0-9.]+)s", err)
     assert stopped, err[-2000:]
-    assert float(stopped[1]) <= 9 + 8  # the limit, then a few seconds to end the run
+    assert float(stopped[1]) <= 12 + 8  # the limit, then a few seconds to end the run
     assert "Traceback" not in err
     assert "nothing is published yet" in err
     assert seen, "the run never started its dbt"

@@ -303,6 +303,6 @@ def test_a_run_has_a_time_limit_in_minutes_that_zero_turns_off() -> None:
     assert Settings().run_time_limit_seconds == 240 * 60
     assert Settings.from_env({"SALES_KPI_MAX_RUN_MINUTES": "1.5"}).run_time_limit_seconds == 90
     assert Settings.from_env({"SALES_KPI_MAX_RUN_MINUTES": "0"}).run_time_limit_seconds is None
-    for refused in ("-1", "nan", "inf"):
+    for refused in ("-1", "nan", "inf", "1e307"):
         with pytest.raises(SettingsError, match="max_run_minutes"):
             Settings.from_env({"SALES_KPI_MAX_RUN_MINUTES": refused})

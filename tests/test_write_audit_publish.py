@@ -30,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -949,12 +950,12 @@ def test_a_run_stopped_before_its_publication_swaps_publishes_nothing(
     target.publish("A")
     published = published_database(target.warehouse)
     before = published.read_bytes()
-    run_guard._stop_requested.append(run_guard.RunInterrupted(signal.SIGINT))
+    run_guard._stops[threading.current_thread()] = run_guard.RunInterrupted(signal.SIGINT)
     try:
         with pytest.raises(run_guard.RunInterrupted):
             target.publish("B")
     finally:
-        run_guard._stop_requested.clear()
+        run_guard._stops.pop(threading.current_thread(), None)
     assert published.read_bytes() == before
     assert published_parquet(target.warehouse).resolve().name == "A"
     assert list(target.warehouse.glob(".marts-*")) == []

@@ -180,7 +180,9 @@ def _with_row_counts(events: Iterator[Any], settings: Settings) -> Iterator[Any]
 
 # dagster-dbt's error (DbtCliInvocation.get_error): the whole dbt command line, dbt's exit
 # code after it, then the errors dbt logged (the failing models and tests), if any
-_DBT_EXIT_CODE = re.compile(r"`\s+failed with exit code `(-?[0-9]+)`")
+_DBT_EXIT_CODE = re.compile(
+    r"`\s+failed with exit code `(-?[0-9]+)`\. Check the stdout in the Dagster compute logs"
+)
 _DBT_ERRORS = "Errors parsed from dbt logs:"
 _DBT_PROGRESS = re.compile(r"[0-9]+ of [0-9]+ ")
 DBT_ERRORS_SHOWN = 3
@@ -192,8 +194,9 @@ def dbt_failure_reason(error: DagsterDbtCliRuntimeError) -> str:
     a guard's path and every var, which filled the console's one line (the whole error is the
     failure's cause, in the run's log)."""
     text = str(error)
-    codes = _DBT_EXIT_CODE.findall(text)
-    code = int(codes[-1]) if codes else None
+    # the first: dbt's logged errors after it may quote the data (a value that failed a cast)
+    found = _DBT_EXIT_CODE.search(text)
+    code = int(found[1]) if found else None
     if code is None:
         ended = "failed"
     elif code < 0:
