@@ -30,9 +30,12 @@ if TYPE_CHECKING:
     from pipelines.job_runner import JobOutcome
     from pipelines.run_guard import RunInterrupted
 
-# Exit codes: 0 success, 1 failed run (rejected input, a blocking check), 2 bad usage or
-# settings, 3 another run holds the warehouse, 124 stopped by its time limit
-# (max_run_minutes), 128 + n stopped by signal n.
+# The run's exit codes, as `sales-kpi run --help` shows them.
+RUN_EXIT_CODES = (
+    "exit codes: 0 success; 1 a failed run (rejected input, a blocking check); 2 bad usage "
+    "or settings; 3 another run holds the warehouse; 124 stopped by its time limit "
+    "(max_run_minutes); 128 + n stopped by signal n (143 SIGTERM, 130 Ctrl-C)"
+)
 EXIT_BUSY = 3
 DEFAULT_SAMPLE_SCALE = 1.0
 DEFAULT_SAMPLE_SEED = 42
@@ -65,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=DEFAULT_SAMPLE_SEED)
     generate.set_defaults(handler=_generate)
 
-    run = commands.add_parser("run", help="run the nightly job in-process")
+    run = commands.add_parser("run", help="run the nightly job in-process",
+                              epilog=RUN_EXIT_CODES)
     run.add_argument("--extracts", type=Path,
                      help="landing folder (default: the bundled sample, generated if missing)")
     run.add_argument("--warehouse", type=Path, help="warehouse folder (default: ./warehouse)")

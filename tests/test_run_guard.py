@@ -437,3 +437,16 @@ def test_a_run_past_its_time_limit_is_stopped_as_sigterm_stops_it(
     assert seen, "the run never started its dbt"
     assert left_running(list(seen.values()), 0.5) == []
     assert not (warehouse / "marts.duckdb").exists()
+
+
+def test_the_runs_exit_codes_are_in_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """An operator (or cron's wrapper) reads what each exit code means where the command is
+    described: success, failure, bad usage, a busy warehouse, the time limit, a signal."""
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for code, meaning in ((0, "success"), (1, "a failed run"), (2, "bad usage"),
+                          (EXIT_BUSY, "another run holds the warehouse"),
+                          (124, "stopped by its time limit (max_run_minutes)"),
+                          ("128 + n", "stopped by signal n")):
+        assert f"{code} {meaning}" in shown
