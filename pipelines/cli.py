@@ -30,13 +30,14 @@ if TYPE_CHECKING:
     from pipelines.job_runner import JobOutcome
     from pipelines.run_guard import RunInterrupted
 
-# The run's exit codes, as `sales-kpi run --help` shows them.
+EXIT_BUSY = 3
+# The run's exit codes, as `sales-kpi run --help` shows them (124: RunTimedOut's, as
+# timeout(1) ends a command; 128 + n: RunInterrupted's, as a shell reports a signal)
 RUN_EXIT_CODES = (
     "exit codes: 0 success; 1 a failed run (rejected input, a blocking check); 2 bad usage "
-    "or settings; 3 another run holds the warehouse; 124 stopped by its time limit "
-    "(max_run_minutes); 128 + n stopped by signal n (143 SIGTERM, 130 Ctrl-C)"
+    f"or settings; {EXIT_BUSY} another run holds the warehouse; 124 stopped by its time "
+    "limit (max_run_minutes); 128 + n stopped by signal n (143 SIGTERM, 130 Ctrl-C)"
 )
-EXIT_BUSY = 3
 DEFAULT_SAMPLE_SCALE = 1.0
 DEFAULT_SAMPLE_SEED = 42
 
