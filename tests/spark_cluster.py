@@ -144,7 +144,8 @@ def _start(
     return process
 
 
-def _wait_for_workers(cluster: SparkCluster) -> None:
+def _wait_for_workers(cluster: SparkCluster, workers: int) -> None:
+    """Until the master answers with `workers` workers registered (none: it answers)."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     alive = 0
     while time.monotonic() < deadline:
@@ -156,11 +157,11 @@ def _wait_for_workers(cluster: SparkCluster) -> None:
                 )
         with suppress(OSError, ValueError):
             alive = cluster.state().get("aliveworkers", 0)
-            if alive >= WORKERS:
+            if alive >= workers:
                 return
         time.sleep(1)
     raise ClusterError(
-        f"{alive} of {WORKERS} Spark workers registered with {cluster.master_url} in "
+        f"{alive} of {workers} Spark workers registered with {cluster.master_url} in "
         f"{START_TIMEOUT_SECONDS} s; logs in {cluster.folder / 'logs'}"
     )
 
@@ -184,9 +185,10 @@ def stop(cluster: SparkCluster) -> None:
 
 
 @contextmanager
-def spark_cluster(folder: Path) -> Iterator[SparkCluster]:
-    """A master and WORKERS workers (WORKER_CORES core, WORKER_MEMORY each) on 127.0.0.1,
-    once every worker has registered; stopped on the way out, whatever happened inside."""
+def spark_cluster(folder: Path, workers: int = WORKERS) -> Iterator[SparkCluster]:
+    """A master and `workers` workers (WORKER_CORES core, WORKER_MEMORY each) on 127.0.0.1,
+    once every worker has registered; stopped on the way out, whatever happened inside. With
+    no worker, a cluster that accepts an application and never gives it an executor."""
     folder.mkdir(parents=True, exist_ok=True)
     env = _daemon_env(folder)
     port, web_port = free_port(), free_port()
@@ -200,7 +202,7 @@ def spark_cluster(folder: Path) -> Iterator[SparkCluster]:
             "org.apache.spark.deploy.master.Master",
             "--host", LOOPBACK, "--port", str(port), "--webui-port", str(web_port),
         ], env)
-        for number in range(1, WORKERS + 1):
+        for number in range(1, workers + 1):
             name = f"worker-{number}"
             work_dir = cluster.worker_dir(name)
             work_dir.mkdir(exist_ok=True)
@@ -211,7 +213,7 @@ def spark_cluster(folder: Path) -> Iterator[SparkCluster]:
                 "--cores", str(WORKER_CORES), "--memory", WORKER_MEMORY,
                 "--work-dir", str(work_dir), cluster.master_url,
             ], {**env, "SPARK_WORKER_DIR": str(work_dir)})
-        _wait_for_workers(cluster)
+        _wait_for_workers(cluster, workers)
         yield cluster
     finally:
         stop(cluster)
