@@ -100,8 +100,9 @@ test: setup
 
 ## test-spark: the Spark path (marker `spark`): parity of every published mart with DuckDB's,
 ## the job on a local standalone cluster, Spark Connect and Thrift (the audit through a Thrift
-## server too), a CRM export mapped by --source, a blocked and a stopped Spark night (about
-## fifteen minutes on two cores). Spark is required here: a Spark test that cannot run
+## server too), a CRM export mapped by --source, a blocked and a stopped Spark night, one
+## hung on a cluster without executors and ended by its time limit (about fifteen minutes on
+## two cores). Spark is required here: a Spark test that cannot run
 ## (no spark extra, no Java 17) fails instead of skipping (SALES_KPI_REQUIRE_SPARK). Its dbt
 ## is the real one, not the warm dbt of `make test` (tests/warm_dbt.py; conftest.py
 ## `warm_dbt`): a Spark build's dbt hosts Spark's driver, which the tests look for under the run
