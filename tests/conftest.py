@@ -293,6 +293,9 @@ COSTLIEST_FIRST = (
     # jobs of its own (blocked, SIGTERM, no-op night), so it starts the runs while the other
     # core takes the next files (READ_SPARK_RUNS come last)
     "test_spark_job",
+    # a Spark night hung on a cluster without executors, ended by its time limit (≈ 2
+    # minutes, mostly waiting: beside the shared runs' builds)
+    "test_spark_time_limit",
     # a Spark Connect and a Thrift server, a small Spark build on each (minutes under load)
     "test_spark_servers",
     # a Salesforce export mapped by --source, on Spark and on DuckDB (≈ 3 minutes)
