@@ -31,7 +31,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,7 +211,7 @@ def discard_candidate(warehouse_dir: Path, run_id: str) -> None:
     audit blocked it, or its writing failed). Never for a run that may have published: its
     Parquet folder may be the one `<warehouse>/parquet` points at."""
     _remove_candidate_file(candidate_database(warehouse_dir, run_id))
-    if not (warehouse_dir / "parquet-runs").is_symlink():  # a cleanup: refused elsewhere
+    with suppress(ParquetRunsLinked):  # a cleanup: the publication refuses the link
         shutil.rmtree(_parquet_run_dir(warehouse_dir, run_id), ignore_errors=True)
 
 
@@ -467,12 +467,16 @@ def _write_parquet(
     return folder
 
 
+class ParquetRunsLinked(RuntimeError):
+    """`<warehouse>/parquet-runs` is a symbolic link: nothing is written or removed there."""
+
+
 def _parquet_runs(warehouse_dir: Path) -> Path:
     """`<warehouse>/parquet-runs`, where every run's Parquet copies are written and old ones
     removed: never through a link (the cleanup would remove folders wherever it pointed)."""
     folder = warehouse_dir / "parquet-runs"
     if folder.is_symlink():
-        raise RuntimeError(
+        raise ParquetRunsLinked(
             f"{folder} is a symbolic link: the publisher writes and removes run folders "
             "there and does not follow it (replace it with a folder)"
         )

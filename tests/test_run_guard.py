@@ -297,6 +297,13 @@ def test_the_launchers_folder_is_made_private_when_it_is_missing(
     assert stat.S_IMODE(guard.parent.lstat().st_mode) == 0o700
 
 
+def _in_a_process_of_its_own(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` run by a new Python in the project folder (a stop ends every child of the
+    process it runs in, so the stop tests run theirs apart from the test worker)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=60, check=False)
+
+
 # How each stop is asked for in the stop tests' own process: a signal to it, or a time limit
 _STOPS = {
     "SIGTERM": ("threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()", None),
@@ -331,8 +338,7 @@ def test_a_job_thread_that_reaches_the_publication_after_a_stop_does_not_publish
         "except RunInterrupted as exc:\n"
         "    print(exc.exit_code, reached)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parent.parent, timeout=60, check=False)
+    result = _in_a_process_of_its_own(code)
     expected = {
         "SIGTERM": (128 + signal.SIGTERM, "SIGTERM"),
         "SIGINT": (128 + signal.SIGINT, "SIGINT"),
@@ -394,8 +400,7 @@ def test_work_that_ends_as_its_time_runs_out_keeps_its_result_only_if_it_succeed
         "except RunInterrupted as exc:\n"
         "    print(f'stopped by {exc}, exit {exc.exit_code}')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parent.parent, timeout=60, check=False)
+    result = _in_a_process_of_its_own(code)
     assert result.stdout.strip() == expected, result.stdout + result.stderr
 
 
