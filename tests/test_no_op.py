@@ -155,3 +155,30 @@ def test_a_pinned_as_of_counts_by_its_instant_not_by_how_it_is_written(
     assert run_fingerprint(in_utc) == run_fingerprint(in_amsterdam)
     assert run_fingerprint(in_utc) != run_fingerprint(settings.replace(
         as_of=instant + timedelta(seconds=1)))
+
+
+@pytest.mark.slow  # a run of the job
+def test_a_dbt_that_ends_well_without_building_fails_the_run_and_records_no_build(
+    sample_extracts: Path, tmp_path: Path
+) -> None:
+    """dbt ended with exit 0 but built nothing (a wrapper that exits 0 once its dbt was
+    ended): the dbt step fails, naming why — it does not succeed with every later step
+    skipped, the run reported a success and the empty build recorded as complete for the
+    next night to "resume" from."""
+    from conftest import run_cli_subprocess
+
+    from pipelines.no_op import BUILT
+
+    quiet_dbt = tmp_path / "quiet-dbt"
+    quiet_dbt.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    quiet_dbt.chmod(0o755)
+    warehouse = tmp_path / "warehouse"
+    outcome = run_cli_subprocess(
+        "--extracts", str(sample_extracts), "--warehouse", str(warehouse),
+        env={"SALES_KPI_DBT_EXECUTABLE": str(quiet_dbt), "SALES_KPI_WRITE_SITE": "false"},
+    )
+    shown = outcome["stdout"] + outcome["stderr"]
+    assert outcome["code"] == 1, shown
+    assert "dbt ended without writing its run results" in shown and "built nothing" in shown
+    assert not (warehouse / BUILT).exists()
+    assert not (warehouse / "marts.duckdb").exists()

@@ -427,12 +427,12 @@ def test_a_run_past_its_time_limit_is_stopped_as_sigterm_stops_it(
         while run.poll() is None and time.monotonic() - started < 90:
             seen.update((child.pid, child) for child in _dbt_children(run.pid))
             time.sleep(0.1)
-        _out, err = run.communicate(timeout=30)
+        out, err = run.communicate(timeout=30)
     finally:
         if run.poll() is None:
             run.kill()
             run.communicate(timeout=30)
-    assert run.returncode == 124, err[-2000:]
+    assert run.returncode == 124, out[-2000:] + err[-2000:]
     stopped = re.search(r"STOPPED by its time limit of 0\.2 minutes \(max_run_minutes\) "
                         r"after ([0-9.]+)s", err)
     assert stopped, err[-2000:]

@@ -216,6 +216,34 @@ def dbt_failure_reason(error: DagsterDbtCliRuntimeError) -> str:
             + (f" (and {more} more in the run's log)" if more > 0 else ""))
 
 
+class IncompleteBuild(RuntimeError):
+    """dbt ended well without building what it was asked to."""
+
+
+def require_built(target: Path, whole_project: bool) -> set[str]:
+    """The models and seeds dbt built in `target` (its run results). A dbt that ended with
+    exit 0 without them — no run results at all, or, asked for the whole project, some model
+    or seed missing from them — did not build: the step fails rather than succeed with every
+    later step skipped, the run reported a success and the empty build recorded as complete
+    (seen: a dbt ended by a run's stop whose wrapper exited 0)."""
+    results = target / "run_results.json"
+    if not results.exists():
+        raise IncompleteBuild(
+            f"dbt ended without writing its run results ({results}): it built nothing"
+        )
+    built = built_nodes(target)
+    if whole_project:
+        expected = {unique_id for unique_id, node in read_manifest(target)["nodes"].items()
+                    if node["resource_type"] in ("model", "seed")}
+        missing = sorted(expected - built)
+        if missing:
+            raise IncompleteBuild(
+                f"dbt ended without building {len(missing)} of the project's {len(expected)} "
+                f"models and seeds (the first: {missing[0]})"
+            )
+    return built
+
+
 def _then(events: Iterator[Any], finish: Callable[[], object]) -> Iterator[Any]:
     """`events`, then `finish()` once they are exhausted (not when they fail)."""
     yield from events
@@ -287,12 +315,14 @@ def sales_kpi_dbt_models(
             dbt.wait_for_parse_ahead()  # a fresh warehouse's parse, started with the run
             _prune_dbt_runs(target.parent, keep=DBT_RUNS_KEPT)
             reuse_partial_parse(target.parent, target)
-            events = dbt.cli(args, context=context, target_path=target).stream()
+            built: set[str] = set()
+            events = _then(dbt.cli(args, context=context, target_path=target).stream(),
+                           lambda: built.update(require_built(target, not context.is_subset)))
             if settings.engine == "spark":
                 # the publisher (and the audit's staged tables) read the Spark build through
                 # DuckDB views
                 events = _then(events, lambda: write_build_views(
-                    settings, read_manifest(target), built=built_nodes(target)
+                    settings, read_manifest(target), built=built
                 ))
             yield from _with_row_counts(events, settings)
             keep_partial_parse(target.parent, target)
@@ -303,5 +333,5 @@ def sales_kpi_dbt_models(
         except DagsterDbtCliRuntimeError as exc:
             # A failing model or test fails the same way on a retry: report, don't retry.
             raise Failure(description=dbt_failure_reason(exc), allow_retries=False) from exc
-        except SparkBuildError as exc:  # so would a Spark build written elsewhere
+        except (SparkBuildError, IncompleteBuild) as exc:  # so would these
             raise Failure(description=str(exc), allow_retries=False) from exc
