@@ -14,9 +14,14 @@
     end
 {%- endmacro %}
 
-{#- A period is complete when the local midnight that starts the next period is <= as_of. -#}
-{% macro is_period_complete(period_start, grain, as_of) -%}
-    ({{ local_to_utc(next_period_start(period_start, grain), var("business_timezone")) }} <= {{ as_of }})
+{#- A period is complete when the local midnight that starts the next period is <= as_of:
+    when the local date at as_of has reached the next period's first day. Compared on local
+    dates (as_of taken to local time, which is exact) rather than by taking that midnight to
+    an instant: a midnight the clocks repeat (a fall-back at midnight) is two instants and a
+    midnight they skip is none, and the engines chose differently between the two; on dates
+    the period is complete from the first instant of the day, on both. -#}
+{% macro is_period_complete(period_start, grain, as_of_local_date) -%}
+    ({{ next_period_start(period_start, grain) }} <= {{ as_of_local_date }})
 {%- endmacro %}
 
 {#- The end of the conversion window of an instant: exactly conversion_window_days × 24 hours

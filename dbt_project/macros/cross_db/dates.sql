@@ -16,19 +16,6 @@
     convert_timezone('UTC', '{{ tz }}', cast({{ instant }} as timestamp_ntz))
 {%- endmacro %}
 
-{#- The instant at which the wall clock in `tz` shows `local` (a date or naive timestamp). -#}
-{% macro local_to_utc(local, tz) -%}
-    {{ return(adapter.dispatch('local_to_utc')(local, tz)) }}
-{%- endmacro %}
-
-{% macro duckdb__local_to_utc(local, tz) -%}
-    timezone('{{ tz }}', cast({{ local }} as timestamp))
-{%- endmacro %}
-
-{% macro spark__local_to_utc(local, tz) -%}
-    to_utc_timestamp(cast({{ local }} as timestamp_ntz), '{{ tz }}')
-{%- endmacro %}
-
 {#- A date `days` calendar days after a date (a DATE). -#}
 {% macro add_days(day, days) -%}
     {{ return(adapter.dispatch('add_days')(day, days)) }}

@@ -1,5 +1,6 @@
 -- Every KPI value per period and scope, with completeness: a period is complete when the
--- local midnight that starts the next one is <= as_of; a conversion cohort also has to be
+-- local midnight that starts the next one is <= as_of (the local date of as_of has reached the
+-- next period's first day: kpi_periods.sql); a conversion cohort also has to be
 -- mature: (last day of its month + conversion_window_days) <= the local date of as_of.
 with counts as (
     select * from {{ ref('int_kpi__count_values') }}
@@ -36,7 +37,7 @@ final as (
         all_values.value,
         all_values.numerator,
         all_values.denominator,
-        {{ is_period_complete('all_values.period_start', 'all_values.grain', 'as_of.as_of') }}
+        {{ is_period_complete('all_values.period_start', 'all_values.grain', 'as_of.as_of_local_date') }}
         and (
             not all_values.is_conversion
             or {{ add_days(
