@@ -33,6 +33,10 @@ from pipelines.dbt_project import DBT_PROJECT_DIR, prepared_dbt_project
 from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.targets import OVERRIDES_DDL
 
+# dbt runs here as on a machine in the business timezone (a data team's laptop): the rules must
+# not depend on the machine's timezone (DuckDB's session takes it unless the build pins UTC).
+MACHINE_TIMEZONE = "Europe/Amsterdam"
+
 
 @dataclass(frozen=True)
 class EmptyBuild:
@@ -46,7 +50,8 @@ class EmptyBuild:
 
     def dbt(self, *args: str) -> subprocess.CompletedProcess[str]:
         return dbt_as_installed(
-            *args, warehouse=self.database.parent, project=DBT_PROJECT_DIR, target=self.target
+            *args, warehouse=self.database.parent, project=DBT_PROJECT_DIR, target=self.target,
+            machine_timezone=MACHINE_TIMEZONE,
         )
 
 

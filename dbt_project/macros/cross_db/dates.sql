@@ -3,6 +3,23 @@
     Spark session's timezone is pinned to UTC in profiles.yml so it never shows in results).
     Local wall time is a naive timestamp: DuckDB `timestamp`, Spark `timestamp_ntz`. -#}
 
+{#- The session's timezone, pinned to UTC for the whole build (an `on-run-start` hook): DuckDB
+    takes the machine's (TZ) by default, and it shows wherever an instant becomes text (the
+    md5 of dim_leads.inputs_fingerprint) or a text without an offset becomes an instant (an
+    `as_of` var given by hand). `set global`: every cursor dbt-duckdb opens shares it, for one
+    statement per build (as a profile `settings` entry it would run on every node's cursor).
+    Spark's session timezone is pinned in profiles.yml. -#}
+{% macro pin_session_timezone() -%}
+    {{ return(adapter.dispatch('pin_session_timezone')()) }}
+{%- endmacro %}
+
+{% macro duckdb__pin_session_timezone() -%}
+    set global TimeZone = 'UTC'
+{%- endmacro %}
+
+{% macro spark__pin_session_timezone() -%}
+{%- endmacro %}
+
 {#- The wall-clock time in `tz` of an instant (DST included). -#}
 {% macro utc_to_local(instant, tz) -%}
     {{ return(adapter.dispatch('utc_to_local')(instant, tz)) }}
