@@ -19,7 +19,9 @@ domains as (
         contacts.company_id,
         contacts.owner_user_id,
         contacts.email,
-        nullif(lower(trim(regexp_extract(contacts.email, '@([^@]*)$', 1))), '') as email_domain,
+        nullif(
+            {{ lower_text("trim(regexp_extract(contacts.email, '@([^@]*)$', 1))") }}, ''
+        ) as email_domain,
         companies.company_id is not null as has_live_company
     from contacts
     left join companies on contacts.company_id = companies.company_id

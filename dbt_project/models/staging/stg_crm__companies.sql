@@ -11,10 +11,10 @@ renamed as (
     select
         company_id,
         name as company_name,
-        lower(domain) as domain,
+        {{ lower_text('domain') }} as domain,
         industry,
         employee_count,
-        upper(country) as country,
+        {{ upper_text('country') }} as country,
         created_at,
         updated_at,
         _delivery as source_delivery,
