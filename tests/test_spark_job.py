@@ -370,6 +370,11 @@ def test_a_blocking_check_failing_on_spark_leaves_the_published_marts_as_they_we
     assert [r["meta"]["active_batch_definition"]["datasource_name"] for r in blocked] == [
         SPARK_DATASOURCE_NAME
     ]
+    # and its failed expectation names the deal where the Data Docs page reads offending keys
+    # from, as a DuckDB night's does (GX's Spark engine keeps them elsewhere under SUMMARY)
+    assert FX_GAP_DEAL in [key["deal_id"] for result in blocked for e in result["results"]
+                           if not e["success"]
+                           for key in e["result"].get("unexpected_index_list", [])]
     assert _sha(published) == before
     assert _parquet_fingerprint(warehouse) == parquet_before
     # the Spark build itself was made (the check read it), in the warehouse's Spark folder

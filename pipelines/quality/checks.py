@@ -47,7 +47,9 @@ class QualityCheck:
     def result_format(self) -> dict[str, Any]:
         """GX's COMPLETE format with the check's key columns, so that each failed
         expectation lists its offending keys in the results and the Data Docs (GX's SQL engine
-        fetches at most `partial_unexpected_count` of those rows)."""
+        fetches at most `partial_unexpected_count` of those keys; the audit on Spark asks for
+        SUMMARY and stores the same first keys under the same name: gx_spark
+        `with_offending_keys`)."""
         return {
             "result_format": "COMPLETE",
             "unexpected_index_column_names": list(self.keys),

@@ -104,8 +104,42 @@ def validate_dataframe(
         batch_definition = asset.get_batch_definition(BATCH_DEFINITION_NAME)
     except KeyError:
         batch_definition = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
-    return run_validation(
+    result = run_validation(
         context, name, suite_name, batch_definition, batch_parameters={"dataframe": dataframe},
         result_format=result_format, require_evaluated=require_evaluated,
         expectation_parameters=expectation_parameters, run_name=run_name,
     )
+    return with_offending_keys(context, result)
+
+
+def with_offending_keys(
+    context: AbstractDataContext, result: ExpectationSuiteValidationResult
+) -> ExpectationSuiteValidationResult:
+    """The stored result again, each failed expectation's first offending keys under the name
+    GX's Data Docs read them from. The audit on Spark validates with SUMMARY (GX's Spark engine
+    would collect every offending key under COMPLETE), which keeps the first
+    `partial_unexpected_count` keys as `partial_unexpected_index_list`; the page shows keys only
+    from `unexpected_index_list` — which a DuckDB night's COMPLETE fills with the same first
+    keys (GX's SQL engine fetches no more). Without this a Spark night's pages showed counts
+    and no contact, deal or KPI."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    copied = False
+    for expectation in result.results:
+        found = expectation.result
+        if found and "partial_unexpected_index_list" in found and (
+                "unexpected_index_list" not in found):
+            found["unexpected_index_list"] = found["partial_unexpected_index_list"]
+            copied = True
+    if copied:
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
+            run_id=result.meta["run_id"],
+            # GX's id of the validated batch, as every expectation's kwargs name it
+            batch_identifier=result.results[0].expectation_config.kwargs["batch_id"],
+        )
+        context.validation_results_store.set(key, result)
+    return result
