@@ -62,8 +62,13 @@ def _unit_test_scenario(path: Path, line: str, defaults: dict[str, object]) -> b
     if "unit_tests" not in path.parts or path.suffix != ".yml":
         return False
     stated = re.match(r"\s*(\w+)\s*:\s*(\S.*)$", line)
-    return bool(stated) and stated[1] in defaults and (
-        yaml.safe_load(stated[2]) != defaults[stated[1]])
+    if not stated or stated[1] not in defaults:
+        return False
+    value, default = yaml.safe_load(stated[2]), defaults[stated[1]]
+    try:  # dbt pastes a var into SQL as text: "20", 20.0 and 2e1 all state the default 20
+        return float(value) != float(default)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value) != str(default)
 
 
 def test_no_other_file_states_a_threshold_default() -> None:
@@ -87,6 +92,21 @@ def test_no_other_file_states_a_threshold_default() -> None:
                     and not _unit_test_scenario(path, line, defaults)):
                 offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{number}: {line.strip()}")
     assert offenders == [], "\n".join(offenders)
+
+
+def test_a_unit_test_may_set_a_setting_to_another_value_but_not_restate_its_default() -> None:
+    defaults = _vars()
+    unit_test = DBT / "models" / "marts" / "unit_tests" / "example.yml"
+    restated = ['min_labels_judged: "20"', "min_labels_judged: 20.0",
+                "max_label_disagreement: '0.05'", "max_label_disagreement: 5e-2",
+                "business_timezone: Europe/Amsterdam"]
+    scenarios = ["min_labels_judged: 10", "business_timezone: America/Havana"]
+    assert [line for line in restated
+            if _unit_test_scenario(unit_test, f"        {line}", defaults)] == []
+    assert all(_unit_test_scenario(unit_test, f"        {line}", defaults) for line in scenarios)
+    # outside a unit test, any value is a second home
+    model_docs = DBT / "models" / "marts" / "_marts.yml"
+    assert not _unit_test_scenario(model_docs, "        min_labels_judged: 10", defaults)
 
 
 def test_no_kpi_id_is_named_outside_the_registry() -> None:

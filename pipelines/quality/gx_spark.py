@@ -130,7 +130,7 @@ def with_offending_keys(
     copied = False
     for expectation in result.results:
         found = expectation.result
-        if found and "partial_unexpected_index_list" in found and (
+        if found and found.get("partial_unexpected_index_list") and (
                 "unexpected_index_list" not in found):
             found["unexpected_index_list"] = found["partial_unexpected_index_list"]
             copied = True
@@ -138,8 +138,7 @@ def with_offending_keys(
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
             run_id=result.meta["run_id"],
-            # GX's id of the validated batch, as every expectation's kwargs name it
-            batch_identifier=result.results[0].expectation_config.kwargs["batch_id"],
+            batch_identifier=result.batch_id,  # the validator's active batch, as GX keyed it
         )
         context.validation_results_store.set(key, result)
     return result
