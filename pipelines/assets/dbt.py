@@ -1,6 +1,7 @@
 """dbt models as Dagster assets (downstream of the raw assets through dbt sources); every
 dbt test becomes an asset check on the model it tests."""
 
+import functools
 import json
 import re
 import shutil
@@ -220,20 +221,23 @@ class IncompleteBuild(RuntimeError):
     """dbt ended well without building what it was asked to."""
 
 
-def require_built(target: Path, whole_project: bool) -> set[str]:
+def require_built(
+    target: Path, whole_project: Callable[[], Mapping[str, Any]] | None
+) -> set[str]:
     """The models and seeds dbt built in `target` (its run results). A dbt that ended with
-    exit 0 without them — no run results at all, or, asked for the whole project, some model
-    or seed missing from them — did not build: the step fails rather than succeed with every
-    later step skipped, the run reported a success and the empty build recorded as complete
-    (seen: a dbt ended by a run's stop whose wrapper exited 0)."""
+    exit 0 without them — no run results at all, or, asked for the whole project
+    (`whole_project` reads the build's manifest), some model or seed missing from them — did
+    not build: the step fails rather than succeed with every later step skipped, the run
+    reported a success and the empty build recorded as complete (seen: a dbt ended by a run's
+    stop whose wrapper exited 0)."""
     results = target / "run_results.json"
     if not results.exists():
         raise IncompleteBuild(
             f"dbt ended without writing its run results ({results}): it built nothing"
         )
     built = built_nodes(target)
-    if whole_project:
-        expected = {unique_id for unique_id, node in read_manifest(target)["nodes"].items()
+    if whole_project is not None:
+        expected = {unique_id for unique_id, node in whole_project()["nodes"].items()
                     if node["resource_type"] in ("model", "seed")}
         missing = sorted(expected - built)
         if missing:
@@ -316,13 +320,19 @@ def sales_kpi_dbt_models(
             _prune_dbt_runs(target.parent, keep=DBT_RUNS_KEPT)
             reuse_partial_parse(target.parent, target)
             built: set[str] = set()
-            events = _then(dbt.cli(args, context=context, target_path=target).stream(),
-                           lambda: built.update(require_built(target, not context.is_subset)))
+            # the build's manifest, read once when the build has ended (a few MB of JSON)
+            manifest = functools.cache(lambda: read_manifest(target))
+            events = _then(
+                dbt.cli(args, context=context, target_path=target).stream(),
+                lambda: built.update(
+                    require_built(target, None if context.is_subset else manifest)
+                ),
+            )
             if settings.engine == "spark":
                 # the publisher (and the audit's staged tables) read the Spark build through
                 # DuckDB views
                 events = _then(events, lambda: write_build_views(
-                    settings, read_manifest(target), built=built
+                    settings, manifest(), built=built
                 ))
             yield from _with_row_counts(events, settings)
             keep_partial_parse(target.parent, target)
