@@ -74,10 +74,16 @@ PARQUET_RUNS_KEPT = 3
 HISTORY_DESCRIPTIONS = {
     "runs": "One row per published run: when it was published, as of which instant, under "
             "which definitions version and settings, from how many source files.",
-    "dim_leads_history": "Every published run's classification of every live contact "
-                         "(the dim_leads columns an auditor needs), with the run_id.",
-    "kpi_scorecard_history": "Every published run's scorecard rows, with the run_id: what "
-                             "was reported when, and under which version.",
+    "dim_leads_history": "Published classifications of every live contact (the dim_leads "
+                         "columns an auditor needs), one copy per run_id: a run's rows are "
+                         "those of its runs.history_run_id (an identical re-publication "
+                         "adds no copy); the copies of the last history_runs_kept runs "
+                         "are kept.",
+    "kpi_scorecard_history": "Published scorecard rows, one copy per run_id: what was "
+                             "reported when, and under which version. A run's rows are "
+                             "those of its runs.history_run_id (an identical re-publication "
+                             "adds no copy); the copies of the last history_runs_kept runs "
+                             "are kept.",
 }
 # The `runs` table: each column's DuckDB type (the publisher's DDL, and the Spark catalog's
 # definition of the published `runs`: spark_build.published_catalog) and description.
@@ -459,11 +465,30 @@ def _copy_comments(con: duckdb.DuckDBPyConnection) -> None:
 def _write_parquet(
     con: duckdb.DuckDBPyConnection, warehouse_dir: Path, run_id: str, names: tuple[str, ...]
 ) -> Path:
+    """Each table as `<run folder>/<table>.parquet`, every column OPTIONAL (nullable).
+
+    DuckDB 2 marks a column REQUIRED when the table's statistics show it held no NULL that
+    night, so a column's nullability would follow the data (`fct_deals.rate_to_eur` REQUIRED
+    on a night without an FX gap, OPTIONAL on the next): a BI tool or catalog that pins the
+    files' schema would see it change. A NULL-preserving CASE hides the statistics from the
+    writer: every column is written OPTIONAL, as DuckDB 1.x and Spark write them, every night
+    the same; whether a column may be empty is in the marts' docs."""
     folder = _parquet_run_dir(warehouse_dir, run_id)
     folder.mkdir(parents=True, exist_ok=True)
     for name in names:
         file = folder / published_parquet(warehouse_dir, name).name
-        con.execute(f"copy {_PUBLISHING}.{name} to {sql_literal(str(file))} (format parquet)")
+        columns = [column for (column,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = ? "
+            "and table_name = ? order by column_index", [_PUBLISHING, name],
+        ).fetchall()]
+        select = ", ".join(
+            f"case when {quote_ident(c)} is null then null else {quote_ident(c)} end "
+            f"as {quote_ident(c)}" for c in columns
+        )
+        con.execute(
+            f"copy (select {select} from {_PUBLISHING}.{name}) to {sql_literal(str(file))} "
+            "(format parquet)"
+        )
     return folder
 
 

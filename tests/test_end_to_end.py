@@ -175,6 +175,28 @@ def test_marts_are_published_as_duckdb_and_parquet(warehouse: Path) -> None:
         assert (warehouse / "parquet" / f"{table}.parquet").exists()
 
 
+def test_parquet_columns_are_nullable_every_night_as_in_the_published_file(
+    warehouse: Path,
+) -> None:
+    """A BI tool or catalog that pins the Parquet files' schema sees the same schema every
+    night: every column OPTIONAL (DuckDB 2 would mark REQUIRED each column that held no NULL
+    that night, e.g. `fct_deals.rate_to_eur` on a night without an FX gap), with the types
+    of the published file."""
+    with duckdb.connect() as con:
+        con.execute(f"attach '{warehouse / 'marts.duckdb'}' as published (read_only)")
+        for file in sorted((warehouse / "parquet").glob("*.parquet")):
+            schema = con.execute(
+                "select name, repetition_type from parquet_schema(?) where num_children is "
+                "null or num_children = 0", [str(file)],
+            ).fetchall()
+            assert [name for name, repetition in schema if repetition != "OPTIONAL"] == [], (
+                file.name)
+            def types(relation: str) -> list[tuple[str, str]]:
+                return [row[:2] for row in con.execute(f"describe {relation}").fetchall()]
+
+            assert types(f"select * from '{file}'") == types(f"published.{file.stem}"), file.name
+
+
 def _first(warehouse: Path, where: str) -> str:
     with duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True) as con:
         row = con.execute(
