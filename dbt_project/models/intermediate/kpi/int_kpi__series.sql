@@ -36,13 +36,25 @@ rep_activity as (
     group by owner_user_id
 ),
 
-rep_deals as (
+rep_deal_events as (
+    -- a deal's events are its creation and, when closed, its close: the later of the two
+    -- is the deal's last (a deal closed before it was created, a CRM anomaly, ends at its
+    -- creation)
     select
         owner_user_id,
         min(created_at) as first_created_at,
-        max(coalesce(closed_at, created_at)) as last_event_at
+        max(created_at) as last_created_at,
+        max(closed_at) as last_closed_at
     from deals
     group by owner_user_id
+),
+
+rep_deals as (
+    select
+        owner_user_id,
+        first_created_at,
+        greatest(last_created_at, coalesce(last_closed_at, last_created_at)) as last_event_at
+    from rep_deal_events
 ),
 
 rep_bounds as (
