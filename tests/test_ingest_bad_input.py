@@ -58,6 +58,52 @@ def test_missing_required_column_rejects_the_file_whole(con, landing):
     assert_rejected(con, result, "contacts", "contacts.csv", "created_at", "missing required")
 
 
+@pytest.mark.parametrize("extension", ["csv", "parquet"])
+def test_a_column_named_twice_rejects_the_file_whole(con, landing, extension):
+    """Two columns whose names differ only in case are the same contract column: which one
+    holds the role? The file is rejected naming both, in every format (DuckDB's Parquet
+    reader renames the second `ROLE_1`, which loaded the first and kept the other as an
+    extra column)."""
+    path = landing / DELIVERY / f"users.{extension}"
+    path.parent.mkdir(parents=True)
+    names = ["user_id", "full_name", "role", "ROLE", "updated_at"]
+    values = ["u1", "Ann Smit", "ae", "bogus", "2026-11-01T09:00:00Z"]
+    if extension == "csv":
+        path.write_text(",".join(names) + "\n" + ",".join(values) + "\n", encoding="utf-8")
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table([pa.array([v]) for v in values], names=names), path)
+    result = load(con, landing, "users")
+    assert_rejected(con, result, "users", f"users.{extension}", "ROLE", "same column")
+
+
+def test_a_file_that_cannot_be_read_when_its_turn_comes_is_rejected_naming_it(con, landing):
+    """A file listed by the scan that is gone (or unreadable) when the loader opens it is a
+    rejected file, named with the reason: the run fails as for any rejected file, and the
+    entity's other files load. (It used to end the load with a bare FileNotFoundError.) It
+    is not recorded in the manifest: there is no content to hash, and a later scan sees the
+    folder as it is then."""
+    from pipelines.ingest.landing import scan_landing
+    from pipelines.ingest.loader import load_entity
+    from pipelines.ingest.raw_layer import ensure_raw_layer
+
+    write_file(landing, DELIVERY, "users.csv", [row("users")])
+    gone = write_file(landing, LATER_DELIVERY, "users.csv", [row("users", user_id="u2")])
+    files, _notes = scan_landing(landing)
+    gone.unlink()
+    ensure_raw_layer(con)
+    settings = Settings(extracts_dir=landing, warehouse_dir=landing.parent / "wh")
+    result = load_entity(con, "users", files, settings, run_id="test")
+    statuses = {outcome.file.delivery: outcome.status for outcome in result.outcomes}
+    assert statuses == {DELIVERY: "loaded", LATER_DELIVERY: "rejected"}
+    (rejected,) = result.rejected
+    assert f"{LATER_DELIVERY}/users.csv" in rejected.describe()
+    assert "cannot be read" in rejected.describe()
+    assert [entry["delivery"] for entry in manifest(con)] == [DELIVERY]
+
+
 def test_missing_primary_key_column_rejects_the_file_whole(con, landing):
     columns = [c for c in row("users") if c != "user_id"]
     write_file(landing, DELIVERY, "users.jsonl", [row("users")], columns=columns)

@@ -490,3 +490,66 @@ def test_tabs_around_values_are_trimmed(con, landing):
     write_file(landing, DELIVERY, "users.csv", [row("users", role="\tae\t", team=" \tNorth ")])
     load(con, landing, "users")
     assert fetch(con, "select role, team from raw.users") == [{"role": "ae", "team": "North"}]
+
+
+def test_xlsx_rows_beyond_the_size_the_sheet_records_are_read(con, landing):
+    """A workbook whose sheet records a smaller size than it holds (`<dimension ref>`, which
+    some exporters write wrong) is read to its last row: openpyxl's read-only mode stops at
+    the recorded size, which dropped every row past it — the bad row that should have been
+    quarantined with them — without a word."""
+    import re
+    import zipfile
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    header = ["user_id", "full_name", "role", "updated_at"]
+    sheet.append(header)
+    for user, role in (("u1", "ae"), ("u2", "sdr"), ("u3", "bogus"), ("u4", "ae")):
+        sheet.append([user, f"Name {user}", role, "2026-01-01T09:00:00Z"])
+    written = landing.parent / "users-as-written.xlsx"
+    workbook.save(written)
+    path = landing / DELIVERY / "users.xlsx"
+    path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(written) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data, changed = re.subn(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:D2"',
+                                        data)
+                assert changed == 1
+            target.writestr(item, data)
+
+    result = load(con, landing, "users")
+    assert (result.rows_loaded, result.rows_quarantined) == (3, 1), result.outcomes
+    assert [(q["line"], q["column_name"]) for q in quarantine(con)] == [(4, "role")]
+
+
+@pytest.mark.parametrize("extension", ["csv", "csv.gz", "parquet", "jsonl", "xlsx"])
+def test_a_column_named_like_the_loaders_line_number_is_an_extra_column(
+    con, landing, extension
+):
+    """A file column named `_line` (any case) is an unknown extra column like any other: kept
+    in raw and ignored. It used to take the place of the loader's own line numbers, so
+    "the later line wins" and the quarantine's lines followed the file's column."""
+    rows = [row("users", full_name="Old", _LINE="9"), row("users", full_name="New", _LINE="2"),
+            row("users", user_id="u2", role="bogus", _LINE="66")]
+    write_file(landing, DELIVERY, f"users.{extension}", rows)
+    result = load(con, landing, "users")
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 1), result.outcomes
+    loaded = fetch(con, "select full_name, _line, _extra_columns from raw.users order by _line")
+    assert [(r["full_name"], r["_line"]) for r in loaded] == [("Old", 2), ("New", 3)]
+    assert [json.loads(r["_extra_columns"]) for r in loaded] == [{"_LINE": "9"}, {"_LINE": "2"}]
+    assert [(q["line"], q["column_name"]) for q in quarantine(con)] == [(4, "role")]
+
+
+@pytest.mark.parametrize("value", ["2026-01-15T10:00:00+25:00", "2026-01-15T10:00:00+01:60",
+                                   "2026-01-15T10:00:00-24:30"])
+def test_an_offset_no_clock_has_is_an_unparsable_timestamp(con, landing, value):
+    """ISO 8601 offsets run from -23:59 to +23:59 with minutes below 60: `+25:00` or `+01:60`
+    is not a time anywhere, so the value is quarantined as unparsable, not moved by it."""
+    write_file(landing, DELIVERY, "deals.csv", [row("deals", created_at=value)])
+    result = load(con, landing, "deals")
+    assert (result.rows_loaded, result.rows_quarantined) == (0, 1), result.outcomes
+    assert [q["column_name"] for q in quarantine(con)] == ["created_at"]

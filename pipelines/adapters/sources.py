@@ -170,13 +170,14 @@ def read_source_file(
         except UnreadableFileError as exc:
             raise fail(str(exc)) from exc
         names = list(relation.columns)
+        line_column = relation.line
         columns = [quote_ident(n) for n in names]
         select_from = f"{TEXT_TABLE}"
     names = _renamed(names, spec)
     reserved = [n for n in names if n.lower() in RESERVED]
     if reserved:
         raise fail(f"column {reserved[0]!r} has a name the adapter reserves; rename it")
-    line = "cast(ordinality + 1 as bigint)" if file_format == "csv" else "_line"
+    line = "cast(ordinality + 1 as bigint)" if file_format == "csv" else quote_ident(line_column)
     values = ", ".join(
         f"nullif(trim({column}, {sql_literal(TRIM_CHARACTERS)}), '') as {quote_ident(name)}"
         for column, name in zip(columns, names, strict=True)

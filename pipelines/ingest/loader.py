@@ -270,7 +270,14 @@ def _load_file(
     except OutsideLandingError as exc:
         # Not recorded in the manifest: that would hash and measure the file behind the link.
         return FileOutcome(file, "rejected", message=str(exc))
-    content_hash = file.content_hash
+    try:
+        content_hash = file.content_hash
+    except OSError as exc:  # gone or unreadable since the scan listed it
+        # Not recorded in the manifest: there is no content to hash or measure; the next
+        # run's scan sees the folder as it is then.
+        return FileOutcome(
+            file, "rejected", message=f"the file cannot be read: {excerpt(exc.strerror or exc)}"
+        )
     previous = con.execute(
         f"""
         select status, message from {RAW_SCHEMA}.load_manifest
@@ -343,7 +350,7 @@ def _validate_and_insert(
     kept = dict(zip(TRACE_ALIASES, trace, strict=True)) if trace else {}
     # One pass over the file: read, typed, checked; the text is kept for bad rows only.
     select = checked_select_with_evidence(
-        entity, match, settings.business_timezone, source.relation(), kept
+        entity, match, settings.business_timezone, source.relation(), kept, source.line
     )
     try:
         con.execute(f"create temp table {CHECKED_TABLE} as {select}")

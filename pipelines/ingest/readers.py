@@ -1,7 +1,8 @@
 """Reading one landing file into DuckDB as text, whatever its format.
 
 Every format is turned into the same shape, a relation of VARCHAR columns named as in the file
-plus `_line` (header = line 1, first data row = line 2), so one set of SQL rules
+plus the line number (header = line 1, first data row = line 2; `_line`, unless the file has
+a column of that name: `line_column`), so one set of SQL rules
 (`validation.py`) applies to all of them. Typed formats are cast to text on the way in, which
 gives them exactly the text rules of the contract: a Parquet TIMESTAMPTZ prints with an offset
 (exact), a naive TIMESTAMP without one (local wall time) and a DATE as a bare date (local
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import gzip
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import BinaryIO
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.contract import MAX_LINE_BYTES
 from pipelines.ingest.landing import LandingFile
@@ -33,6 +35,21 @@ from pipelines.safe_text import excerpt
 from pipelines.sql_text import quote_ident, sql_literal
 
 TEXT_TABLE = "landing_text"
+LINE_COLUMN = "_line"
+
+
+def line_column(names: Iterable[str]) -> str:
+    """The name of the line-number column beside a file's own column `names`: `_line`, or,
+    when the file has a column of that name (DuckDB's names ignore case), `_line_2`,
+    `_line_3`, …: a file's `_line` column stays one of its columns (an extra, kept in raw)
+    and never takes the place of the line numbers ("the later line wins", the quarantine's
+    lines)."""
+    taken = {name.lower() for name in names}
+    candidate, number = LINE_COLUMN, 1
+    while candidate.lower() in taken:
+        number += 1
+        candidate = f"{LINE_COLUMN}_{number}"
+    return candidate
 
 
 class UnreadableFileError(Exception):
@@ -41,22 +58,26 @@ class UnreadableFileError(Exception):
 
 @dataclass(frozen=True)
 class TextRelation:
-    """What `read_as_text` produced: the file's own column names, in file order."""
+    """What `read_as_text` produced: the file's own column names, in file order, and the name
+    of its line-number column (`line_column`)."""
 
     columns: tuple[str, ...]
     rows: int
+    line: str = LINE_COLUMN
 
 
 @dataclass(frozen=True)
 class FileSource:
     """A landing file as something to select from: `query` yields the file's columns as
-    VARCHAR, named as in the file (`columns`, file order), plus `_line`. For CSV and Parquet
-    it is a query over DuckDB's reader, so the file is read (and may turn out unreadable) only
-    when a statement selects from it; `unreadable` then says why, naming the line where it can."""
+    VARCHAR, named as in the file (`columns`, file order), plus the line number, named `line`
+    (`line_column`). For CSV and Parquet it is a query over DuckDB's reader, so the file is
+    read (and may turn out unreadable) only when a statement selects from it; `unreadable`
+    then says why, naming the line where it can."""
 
     columns: tuple[str, ...]
     query: str
     unreadable: Callable[[duckdb.Error], str]
+    line: str = LINE_COLUMN
 
     def relation(self) -> str:
         """The query as a parenthesised relation for a `from` clause."""
@@ -101,7 +122,7 @@ def read_as_text(con: duckdb.DuckDBPyConnection, file: LandingFile) -> TextRelat
         except duckdb.Error as exc:
             raise UnreadableFileError(source.unreadable(exc)) from exc
     rows = con.execute(f"select count(*) from {TEXT_TABLE}").fetchone()[0]  # type: ignore[index]
-    return TextRelation(source.columns, rows)
+    return TextRelation(source.columns, rows, source.line)
 
 
 def _stored_query() -> str:
@@ -115,7 +136,10 @@ def _stored_source(
 
     def opener(con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
         columns = reader(con, path)
-        return FileSource(tuple(columns), _stored_query(), lambda exc: _first_lines(str(exc)))
+        return FileSource(
+            tuple(columns), _stored_query(), lambda exc: _first_lines(str(exc)),
+            line_column(columns),
+        )
 
     return opener
 
@@ -188,8 +212,9 @@ def _csv_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
     # Unique positional names; the file's own names are returned for matching.
     columns = ", ".join(f"{sql_literal(f'c{i}')}: 'VARCHAR'" for i in range(len(names)))
     select = ", ".join(f"c{i} as {quote_ident(name)}" for i, name in enumerate(names))
+    line = line_column(names)
     query = f"""
-            select {select}, cast(ordinality + 1 as bigint) as _line
+            select {select}, cast(ordinality + 1 as bigint) as {quote_ident(line)}
             from read_csv(
                 {sql_literal(str(path))}, header = true, auto_detect = false,
                 delim = {sql_literal(delimiter)}, quote = '"', escape = '"',
@@ -202,7 +227,7 @@ def _csv_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
         """DuckDB refused the file: our own reader names the line and the column."""
         return _csv_structure_problem(path, delimiter, names) or _first_lines(str(exc))
 
-    return FileSource(tuple(names), query, unreadable)
+    return FileSource(tuple(names), query, unreadable, line)
 
 
 # The fallback reader may hold a field this large before giving up on naming its column; a
@@ -271,12 +296,28 @@ def _decode_line(number: int, raw: bytes) -> str:
 def _parquet_source(con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
     source = f"read_parquet({sql_literal(str(path))}, file_row_number = true)"
     described = con.execute(f"describe select * from {source}").fetchall()
-    names = [row[0] for row in described if row[0] != "file_row_number"]
+    read_as = [row[0] for row in described if row[0] != "file_row_number"]
+    # The names as the file has them: DuckDB renames a repeated name (`role`, `ROLE` →
+    # `ROLE_1`), which would hide the repetition that a CSV header is rejected for
+    # (match_columns says so). The file's schema is its metadata: no row is read.
+    try:
+        names = pq.read_schema(path).names
+    except (pa.ArrowException, OSError) as exc:
+        raise UnreadableFileError(
+            f"not a readable Parquet file: {excerpt(exc, MESSAGE_CHARACTERS)}"
+        ) from exc
+    if len(names) != len(read_as):
+        names = read_as  # nested columns: DuckDB's top-level names are the columns
     select = ", ".join(
-        f"cast({quote_ident(name)} as varchar) as {quote_ident(name)}" for name in names
+        f"cast({quote_ident(duck)} as varchar) as {quote_ident(name)}"
+        for duck, name in zip(read_as, names, strict=True)
     )
-    query = f"select {select}, cast(file_row_number + 2 as bigint) as _line from {source}"
-    return FileSource(tuple(names), query, lambda exc: _first_lines(str(exc)))
+    line = line_column(names)
+    query = (
+        f"select {select}, cast(file_row_number + 2 as bigint) as {quote_ident(line)} "
+        f"from {source}"
+    )
+    return FileSource(tuple(names), query, lambda exc: _first_lines(str(exc)), line)
 
 
 # --- JSON lines ----------------------------------------------------------------------------
@@ -308,7 +349,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         )
         con.execute(
             f"create temp table {TEXT_TABLE} as select {select}{', ' if keys else ''}"
-            "_line from landing_json"
+            f"_line as {quote_ident(line_column(keys))} from landing_json"
         )
     finally:
         con.execute("drop table if exists landing_json")
@@ -336,6 +377,9 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         ) from exc
     try:
         sheet = workbook.worksheets[0]
+        # read to the last row the sheet holds, not the size it records (`<dimension ref>`):
+        # some exporters write it wrong, and the read-only mode stops there, dropping the rest
+        sheet.reset_dimensions()
         rows = sheet.iter_rows(values_only=True)
         header = next(rows, None)
         if header is None:
@@ -368,7 +412,10 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     con.register("landing_arrow", table)
     try:
         select = ", ".join(f"c{i} as {quote_ident(name)}" for i, name in enumerate(names))
-        con.execute(f"create temp table {TEXT_TABLE} as select {select}, _line from landing_arrow")
+        con.execute(
+            f"create temp table {TEXT_TABLE} as select {select}, "
+            f"_line as {quote_ident(line_column(names))} from landing_arrow"
+        )
     finally:
         con.unregister("landing_arrow")
     return names

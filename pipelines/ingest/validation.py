@@ -10,12 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipelines.contract import MAX_FIELD_CHARACTERS, Column, Entity
+from pipelines.ingest.readers import LINE_COLUMN
 from pipelines.safe_text import EXCERPT_CHARACTERS, excerpt
 from pipelines.sql_text import quote_ident, sql_literal
 
-# Text that carries an explicit offset (or Z) after a time of day: an exact instant.
+# Text that carries an explicit offset (or Z) after a time of day: an exact instant. The
+# offset's hours run 00–23 and its minutes 00–59 (RFC 3339's time-numoffset): DuckDB's cast
+# would take `+25:00` or `+01:60` and move the instant by it.
 OFFSET_PATTERN = (
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$"
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?\s*"
+    r"([Zz]|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
 )
 # Text without an offset: a bare date or a local date and time. Anything else (a zone name, an
 # offset of another shape) is a bad value: DuckDB's cast to TIMESTAMP would silently drop it.
@@ -224,10 +228,12 @@ def _problem(
     return f"case {whens} end"
 
 
-def _checked_query(entity: Entity, match: ColumnMatch, timezone: str, source: str) -> str:
+def _checked_query(
+    entity: Entity, match: ColumnMatch, timezone: str, source: str, line: str
+) -> str:
     """The checked rows of `source`, with the file's columns carried as `_raw_<i>` (file order
     of `_file_columns`): typed columns, `_err_<col>` problems, the extra columns as JSON and
-    `_line`.
+    `_line` (the source's line numbers, in its column `line`: readers.line_column).
 
     Built in layers — trimmed texts, then typed values, then problems — so that each
     expression is evaluated once per row: a problem refers to its column's typed value
@@ -241,7 +247,8 @@ def _checked_query(entity: Entity, match: ColumnMatch, timezone: str, source: st
         f"{_value_text(quote_ident(match.found[c.name]))} as {text[c.name]}" for c in present
     ]
     carried = [f"{quote_ident(name)} as {alias}" for name, alias in raw.items()]
-    layer_text = f"select {', '.join([*carried, *texts, '_line'])}\nfrom {source}"
+    numbered = f"{quote_ident(line)} as _line"
+    layer_text = f"select {', '.join([*carried, *texts, numbered])}\nfrom {source}"
 
     typed_sql = {c.name: _typed(c, text[c.name], timezone) for c in entity.columns}
     typed = {c.name: f"_value_{i}" for i, c in enumerate(entity.columns)}
@@ -282,17 +289,19 @@ def _output_columns(entity: Entity) -> list[str]:
     ]
 
 
-def checked_select(entity: Entity, match: ColumnMatch, timezone: str, source: str) -> str:
+def checked_select(
+    entity: Entity, match: ColumnMatch, timezone: str, source: str, line: str = LINE_COLUMN
+) -> str:
     """`select` of typed columns, `_err_<col>` problems, `_line` and the extra columns as JSON."""
     return (
         f"select {', '.join(_output_columns(entity))}\n"
-        f"from ({_checked_query(entity, match, timezone, source)})"
+        f"from ({_checked_query(entity, match, timezone, source, line)})"
     )
 
 
 def checked_select_with_evidence(
     entity: Entity, match: ColumnMatch, timezone: str, source: str,
-    kept: dict[str, str] | None = None,
+    kept: dict[str, str] | None = None, line: str = LINE_COLUMN,
 ) -> str:
     """The loader's one pass over a file: the typed columns, `_extra_columns`, `_line` and
     `_is_bad`, and for bad rows only what their quarantine needs — `_problems` (a list of
@@ -322,7 +331,7 @@ def checked_select_with_evidence(
     ]
     return (
         "select " + ",\n       ".join(outer)
-        + f"\nfrom ({_checked_query(entity, match, timezone, source)})"
+        + f"\nfrom ({_checked_query(entity, match, timezone, source, line)})"
     )
 
 

@@ -134,7 +134,7 @@ def read_canonical(
         entity = ENTITIES[file.entity]
         relation = read_as_text(con, file)
         match = match_columns(entity, relation.columns)
-        select = checked_select(entity, match, timezone, TEXT_TABLE)
+        select = checked_select(entity, match, timezone, TEXT_TABLE, relation.line)
         con.execute(f"create or replace temp table twin_checked as {select}")
         problems = " or ".join(f"{quote_ident('_err_' + c.name)} is not null"
                                for c in entity.columns)
