@@ -489,6 +489,47 @@ def test_rule_2_stage_order_above_max_order_breaches_blocks_publishing(
     assert parquet_fingerprint(warehouse) == blocked_run.parquet_before
 
 
+def _breaches_without_a_sales_lead_just_above_the_threshold(
+    con: duckdb.DuckDBPyConnection, settings: Settings
+) -> str:
+    """Contacts without a sales_lead_at given a breach (a quote sent before its own deal was
+    created: an upsell deal's contact, say), as many as take the breaching contacts just
+    past max_order_breaches of the contacts with a sales_lead_at — and not past it when only
+    breaching sales leads count."""
+    sales_leads, breaching = _one(
+        con,
+        "select count(sales_lead_at), count(*) filter (where has_order_breach) "
+        "from marts.dim_leads",
+    )
+    allowed = int(settings.max_order_breaches * sales_leads)
+    added = allowed - breaching + 1
+    assert added > 0
+    contacts = [contact for (contact,) in con.execute(
+        "select contact_id from marts.dim_leads where sales_lead_at is null "
+        "and not has_order_breach order by contact_id limit ?", [added],
+    ).fetchall()]
+    assert len(contacts) == added
+    con.execute(
+        "update marts.dim_leads set has_order_breach = true, order_breach = 'quote q sent "
+        "before its deal d was created' where list_contains(?, contact_id)", [contacts],
+    )
+    return contacts[0]
+
+
+def test_rule_2_breaching_contacts_without_a_sales_lead_count_towards_the_threshold(
+    first_run: FirstRun, landing: Path, tmp_path: Path
+) -> None:
+    """Rule 2 stops publishing when *the contacts with at least one breach* exceed
+    max_order_breaches of the contacts with a sales_lead_at: a breaching contact without a
+    sales lead counts too (the check counted breaching sales leads only)."""
+    audit, contact = audit_tampered_copy(
+        first_run, landing, tmp_path, _breaches_without_a_sales_lead_just_above_the_threshold
+    )
+    audit.assert_blocks("stage_order", contact)
+    assert not audit.outcomes["stage_order_breaches"].passed
+    assert contact in audit.outcomes["stage_order_breaches"].first_offenders
+
+
 def test_revenue_in_eur_a_won_deal_without_fx_rate_blocks_publishing(
     blocked_run: TamperedRun,
 ) -> None:
