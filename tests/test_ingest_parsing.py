@@ -295,6 +295,16 @@ def test_integer_accepts_whole_numbers_including_a_float_columns_trailing_zero(c
     ]
 
 
+@pytest.mark.parametrize("value", ["1_000", "0x1F", "1,000", "inf", "nan"])
+def test_integer_written_otherwise_than_plainly_is_quarantined(con, landing, value):
+    """An integer is written as decimals are (no separators, underscores, hex, NaN or
+    infinity): DuckDB's cast read `1_000` as a thousand."""
+    write_file(landing, DELIVERY, "companies.csv", [row("companies", employee_count=value)])
+    result = load(con, landing, "companies")
+    assert (result.rows_loaded, result.rows_quarantined) == (0, 1), result.outcomes
+    assert [q["column_name"] for q in quarantine(con)] == ["employee_count"]
+
+
 BOOLEAN_SPELLINGS = {
     "true": True, "TRUE": True, "True": True, "1": True, "yes": True, "Yes": True, "y": True,
     "Y": True, "false": False, "FALSE": False, "0": False, "no": False, "NO": False, "n": False,
@@ -553,3 +563,15 @@ def test_an_offset_no_clock_has_is_an_unparsable_timestamp(con, landing, value):
     result = load(con, landing, "deals")
     assert (result.rows_loaded, result.rows_quarantined) == (0, 1), result.outcomes
     assert [q["column_name"] for q in quarantine(con)] == ["created_at"]
+
+
+def test_an_xlsx_formula_without_a_saved_value_rejects_the_file_naming_its_cell(con, landing):
+    """A formula cell whose workbook holds no saved result (written by a library, never opened
+    in a spreadsheet app) has no value to load: the file is rejected naming the line and the
+    column. It was read as empty: an optional team silently became `Unassigned`."""
+    write_file(landing, DELIVERY, "users.xlsx",
+               [row("users"), row("users", user_id="u2", team='="North"')])
+    result = load(con, landing, "users")
+    (outcome,) = result.outcomes
+    assert outcome.status == "rejected", outcome
+    assert "line 3, column team: a formula without a saved value" in outcome.describe()

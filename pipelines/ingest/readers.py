@@ -370,17 +370,22 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     import openpyxl
 
     try:
+        # the cells' values (a formula's saved result), and beside them what was written in
+        # them: a formula without a saved result has no value to load
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        written = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
         raise UnreadableFileError(
             f"not a readable xlsx workbook: {excerpt(exc, MESSAGE_CHARACTERS)}"
         ) from exc
     try:
-        sheet = workbook.worksheets[0]
-        # read to the last row the sheet holds, not the size it records (`<dimension ref>`):
-        # some exporters write it wrong, and the read-only mode stops there, dropping the rest
-        sheet.reset_dimensions()
-        rows = sheet.iter_rows(values_only=True)
+        sheets = [book.worksheets[0] for book in (workbook, written)]
+        for sheet in sheets:
+            # read to the last row the sheet holds, not the size it records (`<dimension
+            # ref>`): some exporters write it wrong, and the read-only mode stops there
+            sheet.reset_dimensions()
+        rows, formulas = (sheet.iter_rows(values_only=True) for sheet in sheets)
+        next(formulas, None)
         header = next(rows, None)
         if header is None:
             raise UnreadableFileError("no header row (the first sheet is empty)")
@@ -392,6 +397,7 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         data: list[list[str | None]] = [[] for _ in names]
         lines: list[int] = []
         for number, row in enumerate(rows, start=2):
+            _refuse_formulas_without_values(number, names, row, next(formulas, ()))
             values = [_cell_text(v) for v in row[: len(names)]]
             values += [None] * (len(names) - len(values))
             extra = [v for v in row[len(names):] if v is not None and str(v).strip()]
@@ -406,6 +412,7 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
             lines.append(number)
     finally:
         workbook.close()
+        written.close()
     arrays = {f"c{i}": pa.array(column, pa.string()) for i, column in enumerate(data)}
     arrays["_line"] = pa.array(lines, pa.int64())
     table = pa.table(arrays)
@@ -419,6 +426,19 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     finally:
         con.unregister("landing_arrow")
     return names
+
+
+def _refuse_formulas_without_values(
+    number: int, names: list[str], values: tuple[object, ...], written: tuple[object, ...]
+) -> None:
+    """A cell that holds a formula and no saved result (a workbook written by a library and
+    never opened in a spreadsheet app) is not an empty value: the file is refused, naming it."""
+    for position, (value, text) in enumerate(zip(values[: len(names)], written, strict=False)):
+        if value is None and isinstance(text, str) and text.startswith("="):
+            raise UnreadableFileError(
+                f"line {number}, column {excerpt(names[position])}: a formula without a saved "
+                "value (open and save the workbook in a spreadsheet app, or export its values)"
+            )
 
 
 def _cell_text(value: object) -> str | None:
