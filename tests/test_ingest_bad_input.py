@@ -104,6 +104,27 @@ def test_a_file_that_cannot_be_read_when_its_turn_comes_is_rejected_naming_it(co
     assert [entry["delivery"] for entry in manifest(con)] == [DELIVERY]
 
 
+@pytest.mark.parametrize(("second_line", "problem"), [
+    ('{"user_id": "u2", "full_name": "B", "role": "bogus", "role": "ae", '
+     '"updated_at": "2026-11-01T09:00:00Z"}', "line 3: a key appears twice in one object"),
+    ('{"user_id": "u2", "full_name": "B", "role": "ae", "": "x", '
+     '"updated_at": "2026-11-01T09:00:00Z"}', "line 3: a key with an empty name"),
+])
+def test_a_json_object_with_a_key_twice_or_without_a_name_rejects_the_file(
+    con, landing, second_line, problem
+):
+    """Which of two values of one key is the role? JSON leaves it open (DuckDB read the
+    first, silently); a key without a name names no column (it ended in a SQL parser error).
+    Either rejects the file, naming the line."""
+    path = landing / DELIVERY / "users.jsonl"
+    path.parent.mkdir(parents=True)
+    first = ('{"user_id": "u1", "full_name": "A", "role": "ae", '
+             '"updated_at": "2026-11-01T09:00:00Z"}')
+    path.write_text(first + "\n" + second_line + "\n", encoding="utf-8")
+    result = load(con, landing, "users")
+    assert_rejected(con, result, "users", "users.jsonl", problem)
+
+
 def test_missing_primary_key_column_rejects_the_file_whole(con, landing):
     columns = [c for c in row("users") if c != "user_id"]
     write_file(landing, DELIVERY, "users.jsonl", [row("users")], columns=columns)

@@ -335,6 +335,17 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         ).fetchone()[0]  # type: ignore[index]
         if not_objects is not None:
             raise UnreadableFileError(f"line {not_objects}: not a JSON object")
+        # A key twice in one object has no one value (JSON leaves it open; DuckDB takes the
+        # first), and a key without a name names no column: the file is refused, named.
+        repeated, unnamed = con.execute(
+            "select min(_line) filter (where len(json_keys(json)) "
+            "<> len(list_distinct(json_keys(json)))), "
+            "min(_line) filter (where list_contains(json_keys(json), '')) from landing_json"
+        ).fetchone()  # type: ignore[misc]
+        if repeated is not None:
+            raise UnreadableFileError(f"line {repeated}: a key appears twice in one object")
+        if unnamed is not None:
+            raise UnreadableFileError(f"line {unnamed}: a key with an empty name")
         keys = [
             row[0]
             for row in con.execute(
