@@ -125,6 +125,17 @@ def test_a_json_object_with_a_key_twice_or_without_a_name_rejects_the_file(
     assert_rejected(con, result, "users", "users.jsonl", problem)
 
 
+def test_a_blank_first_line_rejects_the_file_saying_so(con, landing):
+    """A CSV whose first line is blank has no header where the contract wants it; the
+    rejection says so, not that the file is empty (it said 'the file is empty')."""
+    path = landing / DELIVERY / "users.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("\nuser_id,full_name,role,updated_at\nu1,A,ae,2026-11-01T09:00:00Z\n",
+                    encoding="utf-8")
+    result = load(con, landing, "users")
+    assert_rejected(con, result, "users", "users.csv", "line 1: the header row is blank")
+
+
 def test_missing_primary_key_column_rejects_the_file_whole(con, landing):
     columns = [c for c in row("users") if c != "user_id"]
     write_file(landing, DELIVERY, "users.jsonl", [row("users")], columns=columns)

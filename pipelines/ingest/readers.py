@@ -189,8 +189,10 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
         first = first_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UnreadableFileError(f"line 1: not UTF-8 encoded ({exc.reason})") from exc
-    if not first.strip():
+    if not first_bytes:
         raise UnreadableFileError("no header row (the file is empty)")
+    if not first.strip():
+        raise UnreadableFileError("line 1: the header row is blank (the header must come first)")
     delimiter = ";" if first.count(";") > first.count(",") else ","
     try:
         names = [name.strip() for name in next(csv.reader([first], delimiter=delimiter))]
