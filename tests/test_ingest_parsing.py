@@ -575,3 +575,18 @@ def test_an_xlsx_formula_without_a_saved_value_rejects_the_file_naming_its_cell(
     (outcome,) = result.outcomes
     assert outcome.status == "rejected", outcome
     assert "line 3, column team: a formula without a saved value" in outcome.describe()
+
+
+def test_a_parquet_column_named_like_duckdbs_row_number_is_an_extra_column(con, landing):
+    """A Parquet column named `file_row_number` is an unknown extra column, kept in raw: it
+    used to clash with DuckDB's own row-number column and reject the file with a binder
+    error. The rows are still numbered in file order."""
+    rows = [row("users", file_row_number="7"), row("users", user_id="u2", role="bogus",
+                                                    file_row_number="8")]
+    write_file(landing, DELIVERY, "users.parquet", rows)
+    result = load(con, landing, "users")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1), result.outcomes
+    (loaded,) = fetch(con, "select _line, _extra_columns from raw.users")
+    assert (loaded["_line"], json.loads(loaded["_extra_columns"])) == (
+        2, {"file_row_number": "7"})
+    assert [(q["line"], q["column_name"]) for q in quarantine(con)] == [(3, "role")]

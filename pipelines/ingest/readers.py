@@ -296,9 +296,6 @@ def _decode_line(number: int, raw: bytes) -> str:
 
 
 def _parquet_source(con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
-    source = f"read_parquet({sql_literal(str(path))}, file_row_number = true)"
-    described = con.execute(f"describe select * from {source}").fetchall()
-    read_as = [row[0] for row in described if row[0] != "file_row_number"]
     # The names as the file has them: DuckDB renames a repeated name (`role`, `ROLE` →
     # `ROLE_1`), which would hide the repetition that a CSV header is rejected for
     # (match_columns says so). The file's schema is its metadata: no row is read.
@@ -308,6 +305,12 @@ def _parquet_source(con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
         raise UnreadableFileError(
             f"not a readable Parquet file: {excerpt(exc, MESSAGE_CHARACTERS)}"
         ) from exc
+    # Rows are numbered by DuckDB's `file_row_number`, unless the file has a column of that
+    # name (an extra column like any other): then by the reader's ordinality, in file order.
+    numbered = "file_row_number" not in {name.lower() for name in names}
+    reader = f"read_parquet({sql_literal(str(path))}{', file_row_number = true' * numbered})"
+    described = con.execute(f"describe select * from {reader}").fetchall()
+    read_as = [row[0] for row in described][: len(described) - numbered]
     if len(names) != len(read_as):
         names = read_as  # nested columns: DuckDB's top-level names are the columns
     select = ", ".join(
@@ -315,9 +318,12 @@ def _parquet_source(con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
         for duck, name in zip(read_as, names, strict=True)
     )
     line = line_column(names)
+    number, source = (
+        ("file_row_number + 2", reader) if numbered
+        else ("ordinality + 1", f"{reader} with ordinality")
+    )
     query = (
-        f"select {select}, cast(file_row_number + 2 as bigint) as {quote_ident(line)} "
-        f"from {source}"
+        f"select {select}, cast({number} as bigint) as {quote_ident(line)} from {source}"
     )
     return FileSource(tuple(names), query, lambda exc: _first_lines(str(exc)), line)
 
