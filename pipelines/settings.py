@@ -247,6 +247,13 @@ class Settings:
         self._check_where_spark_runs()
         if not 0 <= self.max_bad_row_share <= 1:
             raise SettingsError("max_bad_row_share must be between 0 and 1")
+        if not 0 <= self.max_order_breaches < 1:
+            # rule 2's check takes any breach without a sales lead for a share of 1 (it
+            # exceeds every share of none): a threshold of 1 or more would let it through
+            raise SettingsError(
+                "max_order_breaches must be at least 0 and below 1 (a share of the contacts "
+                "with a sales_lead_at)"
+            )
         for name in SECRET_SETTINGS:
             value = getattr(self, name)
             if value:

@@ -18,10 +18,10 @@ were captured from the explain that read the build database, before it was rewri
 - CON-EXPL-LATE: a sales lead whose only intent event came after its deal: sales-sourced.
 - CON-EXPL-SAME: a sales lead whose intent event came at exactly sales_lead_at: it qualifies.
 
-A single stage-order breach must stay below `max_order_breaches` (1 %) of the sales leads or
-the run would not publish; a sample at scale 0.1 has about 80, so the delivery adds plain
-sales leads (a contact and its new_business deal, nothing else) to keep the breach a warning
-whatever sample it is added to.
+The contacts with a stage-order breach must stay below `max_order_breaches` (1 %) of the
+contacts with a sales_lead_at or the run would not publish; a sample at scale 0.1 has about
+80 sales leads, so the delivery adds plain sales leads (a contact and its new_business deal,
+nothing else) to keep the breach a warning whatever sample it is added to.
 """
 
 from __future__ import annotations

@@ -565,28 +565,69 @@ def test_an_offset_no_clock_has_is_an_unparsable_timestamp(con, landing, value):
     assert [q["column_name"] for q in quarantine(con)] == ["created_at"]
 
 
-def test_an_xlsx_formula_without_a_saved_value_rejects_the_file_naming_its_cell(con, landing):
+def _users_workbook_with_cell(landing: Path, cell_xml: str) -> None:
+    """users.xlsx: two users (a header of seven columns, user_id … updated_at), the second
+    one's `team` (cell E3) written as `cell_xml`, or `cell_xml` added after its last cell
+    (G3) when it is a cell of column H."""
+    import re
+    import zipfile
+
+    write_file(landing, DELIVERY, "users.xlsx",
+               [row("users"), row("users", user_id="u2", team="placeholder")])
+    path = landing / DELIVERY / "users.xlsx"
+    with zipfile.ZipFile(path) as source:
+        parts = {item.filename: source.read(item.filename) for item in source.infolist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode("utf-8")
+    if cell_xml.startswith('<c r="H3"'):
+        sheet, changed = re.subn(r'(<c r="G3"[^>]*>.*?</c>)',
+                                 lambda found: found.group(1) + cell_xml, sheet)
+    else:
+        sheet, changed = re.subn(r'<c r="E3"[^>]*>.*?</c>', cell_xml, sheet)
+    assert changed == 1, sheet
+    parts["xl/worksheets/sheet1.xml"] = sheet.encode("utf-8")
+    with zipfile.ZipFile(path, "w") as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+
+
+@pytest.mark.parametrize(("cell", "column"), [
+    ('<c r="E3"><f>"North"</f><v></v></c>', "team"),  # as a library writes it
+    ('<c r="E3" t="array"><f t="array" ref="E3">"North"</f></c>', "team"),  # an array formula
+    ('<c r="H3"><f>"stray"</f><v></v></c>', "#8"),  # beyond the header's seven columns
+])
+def test_an_xlsx_formula_without_a_saved_value_rejects_the_file_naming_its_cell(
+    con, landing, cell, column
+):
     """A formula cell whose workbook holds no saved result (written by a library, never opened
     in a spreadsheet app) has no value to load: the file is rejected naming the line and the
     column. It was read as empty: an optional team silently became `Unassigned`."""
-    write_file(landing, DELIVERY, "users.xlsx",
-               [row("users"), row("users", user_id="u2", team='="North"')])
+    _users_workbook_with_cell(landing, cell)
     result = load(con, landing, "users")
     (outcome,) = result.outcomes
     assert outcome.status == "rejected", outcome
-    assert "line 3, column team: a formula without a saved value" in outcome.describe()
+    assert f"line 3, column {column}: a formula without a saved value" in outcome.describe()
+
+
+def test_an_xlsx_formula_whose_saved_result_is_empty_text_is_an_empty_value(con, landing):
+    """`=IF(…, "", …)` saved by a spreadsheet app: the result is the empty text (`t="str"`,
+    an empty `<v>`), an empty value like any other — the row loads, the team empty."""
+    _users_workbook_with_cell(landing, '<c r="E3" t="str"><f>IF(A3="x","North","")</f><v></v></c>')
+    result = load(con, landing, "users")
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 0), result.outcomes
+    assert fetch(con, "select user_id, team from raw.users order by _line") == [
+        {"user_id": "u1", "team": "North"}, {"user_id": "u2", "team": None}]
 
 
 def test_a_parquet_column_named_like_duckdbs_row_number_is_an_extra_column(con, landing):
     """A Parquet column named `file_row_number` is an unknown extra column, kept in raw: it
     used to clash with DuckDB's own row-number column and reject the file with a binder
     error. The rows are still numbered in file order."""
-    rows = [row("users", file_row_number="7"), row("users", user_id="u2", role="bogus",
-                                                    file_row_number="8")]
+    rows = [row("users", file_row_number="7", ordinality="x"),
+            row("users", user_id="u2", role="bogus", file_row_number="8", ordinality="y")]
     write_file(landing, DELIVERY, "users.parquet", rows)
     result = load(con, landing, "users")
     assert (result.rows_loaded, result.rows_quarantined) == (1, 1), result.outcomes
     (loaded,) = fetch(con, "select _line, _extra_columns from raw.users")
     assert (loaded["_line"], json.loads(loaded["_extra_columns"])) == (
-        2, {"file_row_number": "7"})
+        2, {"file_row_number": "7", "ordinality": "x"})
     assert [(q["line"], q["column_name"]) for q in quarantine(con)] == [(3, "role")]

@@ -38,6 +38,14 @@ def test_the_engine_is_duckdb_unless_the_environment_asks_for_spark() -> None:
     assert Settings().build_database == Settings().raw_database
 
 
+@pytest.mark.parametrize("share", ["1", "1.5", "-0.01"])
+def test_max_order_breaches_is_a_share_below_one(share: str) -> None:
+    """Rule 2's threshold is a share of the contacts with a sales_lead_at, below 1: with no
+    sales lead, any breach counts as a share of 1, which a threshold of 1 would let pass."""
+    with pytest.raises(SettingsError, match=r"max_order_breaches must be at least 0 and below 1"):
+        Settings.from_env({"SALES_KPI_MAX_ORDER_BREACHES": share})
+
+
 def test_an_unknown_engine_is_refused_naming_the_engines() -> None:
     with pytest.raises(SettingsError, match=r"engine: unknown engine 'postgres'.*duckdb, spark"):
         Settings.from_env({"SALES_KPI_ENGINE": "postgres"})

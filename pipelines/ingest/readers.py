@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import duckdb
 import pyarrow as pa
@@ -307,24 +307,22 @@ def _parquet_source(con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
         ) from exc
     # Rows are numbered by DuckDB's `file_row_number`, unless the file has a column of that
     # name (an extra column like any other): then by the reader's ordinality, in file order.
+    # Either way the reader's columns are renamed by position (c0, c1, …, and _n for the
+    # number), so no name of the file can stand in for the row number.
     numbered = "file_row_number" not in {name.lower() for name in names}
     reader = f"read_parquet({sql_literal(str(path))}{', file_row_number = true' * numbered})"
     described = con.execute(f"describe select * from {reader}").fetchall()
     read_as = [row[0] for row in described][: len(described) - numbered]
-    if len(names) != len(read_as):
-        names = read_as  # nested columns: DuckDB's top-level names are the columns
+    if len(names) != len(read_as):  # not expected: both list the top-level columns
+        names = read_as
+    positions = ", ".join(f"c{i}" for i in range(len(names)))
+    source = f"{reader}{'' if numbered else ' with ordinality'} as t({positions}, _n)"
     select = ", ".join(
-        f"cast({quote_ident(duck)} as varchar) as {quote_ident(name)}"
-        for duck, name in zip(read_as, names, strict=True)
+        f"cast(c{i} as varchar) as {quote_ident(name)}" for i, name in enumerate(names)
     )
     line = line_column(names)
-    number, source = (
-        ("file_row_number + 2", reader) if numbered
-        else ("ordinality + 1", f"{reader} with ordinality")
-    )
-    query = (
-        f"select {select}, cast({number} as bigint) as {quote_ident(line)} from {source}"
-    )
+    first = 2 if numbered else 1  # file_row_number counts from 0, ordinality from 1
+    query = f"select {select}, cast(_n + {first} as bigint) as {quote_ident(line)} from {source}"
     return FileSource(tuple(names), query, lambda exc: _first_lines(str(exc)), line)
 
 
@@ -403,20 +401,22 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
             # read to the last row the sheet holds, not the size it records (`<dimension
             # ref>`): some exporters write it wrong, and the read-only mode stops there
             sheet.reset_dimensions()
-        rows, formulas = (sheet.iter_rows(values_only=True) for sheet in sheets)
+        rows = sheets[0].iter_rows()
+        formulas = sheets[1].iter_rows(values_only=True)
         next(formulas, None)
         header = next(rows, None)
         if header is None:
             raise UnreadableFileError("no header row (the first sheet is empty)")
-        names = [str(v).strip() if v is not None else "" for v in header]
+        names = [str(c.value).strip() if c.value is not None else "" for c in header]
         while names and names[-1] == "":
             names.pop()
         if "" in names:
             raise UnreadableFileError("the header row has an empty column name")
         data: list[list[str | None]] = [[] for _ in names]
         lines: list[int] = []
-        for number, row in enumerate(rows, start=2):
-            _refuse_formulas_without_values(number, names, row, next(formulas, ()))
+        for number, cells in enumerate(rows, start=2):
+            _refuse_formulas_without_values(number, names, cells, next(formulas, ()))
+            row = [cell.value for cell in cells]
             values = [_cell_text(v) for v in row[: len(names)]]
             values += [None] * (len(names) - len(values))
             extra = [v for v in row[len(names):] if v is not None and str(v).strip()]
@@ -447,15 +447,28 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     return names
 
 
+# What openpyxl reads as a cell's saved type when that is text: a formula whose saved result
+# is the empty text (`t="str"` and an empty `<v>`, as spreadsheet apps write `=IF(…, "", …)`)
+# has a value, the empty one.
+_TEXT_TYPES = ("s", "str", "inlineStr")
+
+
 def _refuse_formulas_without_values(
-    number: int, names: list[str], values: tuple[object, ...], written: tuple[object, ...]
+    number: int, names: list[str], cells: tuple[Any, ...], written: tuple[object, ...]
 ) -> None:
-    """A cell that holds a formula and no saved result (a workbook written by a library and
-    never opened in a spreadsheet app) is not an empty value: the file is refused, naming it."""
-    for position, (value, text) in enumerate(zip(values[: len(names)], written, strict=False)):
-        if value is None and isinstance(text, str) and text.startswith("="):
+    """A cell that holds a formula (plain, array or data table) and no saved result (a
+    workbook written by a library and never opened in a spreadsheet app) is not an empty
+    value: the file is refused, naming the cell, inside the header's columns or beyond."""
+    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+
+    for position, (cell, text) in enumerate(zip(cells, written, strict=False)):
+        formula = isinstance(text, ArrayFormula | DataTableFormula) or (
+            isinstance(text, str) and text.startswith("=")
+        )
+        if formula and cell.value is None and cell.data_type not in _TEXT_TYPES:
+            column = names[position] if position < len(names) else f"#{position + 1}"
             raise UnreadableFileError(
-                f"line {number}, column {excerpt(names[position])}: a formula without a saved "
+                f"line {number}, column {excerpt(column)}: a formula without a saved "
                 "value (open and save the workbook in a spreadsheet app, or export its values)"
             )
 

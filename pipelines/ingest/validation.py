@@ -141,9 +141,13 @@ def _typed(column: Column, text: str, timezone: str) -> str:
     if column.type == "integer":
         # Whole numbers only (`12`, or `12.0` from a float column): DuckDB's cast to BIGINT
         # would silently round `12.5` to 13 and read hex such as `0x1F`.
-        # Written plainly, as decimals are: DuckDB's casts take `1_000` as a thousand.
-        number = _plain_number(text)
-        return f"case when {number} = trunc({number}) then try_cast({text} as bigint) end"
+        # Written plainly, as decimals are: DuckDB's casts take `1_000` as a thousand (the
+        # pattern tested once, outside the CASE that uses the number twice).
+        number = f"try_cast({text} as double)"
+        return (
+            f"case when regexp_full_match({text}, {sql_literal(NUMBER_PATTERN)}) then "
+            f"case when {number} = trunc({number}) then try_cast({text} as bigint) end end"
+        )
     if column.type == "decimal":
         return f"try_cast({_plain_number(text)} as {sql_type(column)})"
     if column.type == "month":
