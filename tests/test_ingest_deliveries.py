@@ -3,7 +3,12 @@ nightly Dagster job end to end on a tiny landing folder."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +33,7 @@ from pipelines.contract import ENTITY_NAMES
 from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.ingest.loader import load_entities, load_entity
 from pipelines.ingest.raw_layer import ensure_raw_layer
-from pipelines.settings import Settings
+from pipelines.settings import PROJECT_ROOT, Settings
 
 
 def test_reloading_the_same_folder_loads_nothing_twice(con, landing):
@@ -322,6 +327,48 @@ def test_nightly_job_fails_naming_file_and_column_while_other_entities_load(
     counts = raw_counts(settings)
     assert counts.pop("quotes") == 0
     assert counts == dict.fromkeys(counts, 1)
+
+
+def _as_a_process_bound_by_permissions(command: list[str]) -> list[str]:
+    """`command` run so that file permissions bind it: as it is for any user but root; for
+    root, without the capabilities that override them (`setpriv`, util-linux)."""
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("setpriv") is None:
+        pytest.skip("root without setpriv: no process here is bound by file permissions")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+
+
+@pytest.mark.slow  # a run of the job (that fails at the load)
+def test_a_delivery_folder_the_job_may_not_read_fails_the_run_at_once_naming_it(
+    tmp_path, landing
+):
+    """A delivery folder the job may not list may hold anything: the run fails at once,
+    naming it and why, with the published marts untouched. It used to be retried as a
+    passing problem (two minutes) and then end the closing summary in a traceback."""
+    write_delivery(landing, DELIVERY, {"users": [dict(VALID["users"])]})
+    locked = landing / LATER_DELIVERY
+    write_file(landing, LATER_DELIVERY, "users.csv", [dict(VALID["users"])])
+    locked.chmod(0)
+    try:
+        command = _as_a_process_bound_by_permissions([
+            sys.executable, "-m", "pipelines.cli", "run", "--extracts", str(landing),
+            "--warehouse", str(tmp_path / "warehouse"),
+        ])
+        started = time.monotonic()
+        result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                timeout=600, check=False,
+                                env={**os.environ, "SALES_KPI_WRITE_SITE": "false"})
+        took = time.monotonic() - started
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert f"delivery {LATER_DELIVERY} cannot be read (Permission denied)" in result.stderr, (
+        result.stderr[-3000:])
+    assert "Traceback" not in result.stderr and "will be retried" not in result.stdout, (
+        result.stdout[-2000:] + result.stderr[-3000:])
+    assert took < 60, took
+    assert not (tmp_path / "warehouse" / "marts.duckdb").exists()
 
 
 def _raw_step(settings: Settings, *names: str):
