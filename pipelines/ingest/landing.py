@@ -118,7 +118,7 @@ def scan_landing(landing: Path) -> tuple[list[LandingFile], list[str]]:
     notes: list[str] = []
     outside: list[str] = []
     loose: list[str] = []
-    for entry in _listed(landing, f"landing folder {single_line(str(landing))}"):
+    for entry in _listed(landing, f"landing folder {single_line(str(landing))}", ""):
         name = single_line(entry.name)  # names are data: escaped wherever they are shown
         if leaves_folder(entry, landing):
             outside.append(name)
@@ -152,7 +152,8 @@ def _scan_delivery(
     delivery_dir: Path, landing: Path, notes: list[str], outside: list[str]
 ) -> list[LandingFile]:
     seen: dict[str, LandingFile] = {}
-    for path in _listed(delivery_dir, f"delivery {single_line(delivery_dir.name)}"):
+    for path in _listed(delivery_dir, f"delivery {single_line(delivery_dir.name)}",
+                        ", or remove it"):
         label = single_line(f"{delivery_dir.name}/{path.name}")
         if leaves_folder(path, landing):
             outside.append(label)
@@ -177,7 +178,7 @@ def _scan_delivery(
     return list(seen.values())
 
 
-def _listed(folder: Path, what: str) -> list[Path]:
+def _listed(folder: Path, what: str, or_else: str) -> list[Path]:
     """The entries of `folder`, sorted; a folder the job may not list (its permissions, or
     gone since it was seen) is a LandingError naming it: a delivery nobody can read may hold
     anything, so the run fails — at once, as for any unusable landing folder, not after the
@@ -187,7 +188,7 @@ def _listed(folder: Path, what: str) -> list[Path]:
     except OSError as exc:
         raise LandingError(
             f"{what} cannot be read ({exc.strerror or type(exc).__name__}): make it readable "
-            "by the job, or remove it"
+            f"by the job{or_else}"
         ) from exc
 
 
