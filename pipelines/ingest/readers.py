@@ -295,7 +295,7 @@ def _decode_line(number: int, raw: bytes) -> str:
 # --- Parquet -------------------------------------------------------------------------------
 
 
-def _parquet_source(con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
+def _parquet_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
     # The names as the file has them: DuckDB renames a repeated name (`role`, `ROLE` →
     # `ROLE_1`), which would hide the repetition that a CSV header is rejected for
     # (match_columns says so). The file's schema is its metadata: no row is read.
@@ -309,12 +309,10 @@ def _parquet_source(con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
     # name (an extra column like any other): then by the reader's ordinality, in file order.
     # Either way the reader's columns are renamed by position (c0, c1, …, and _n for the
     # number), so no name of the file can stand in for the row number.
+    # (A reader whose columns are not the schema's would fail the file at its read, naming
+    # DuckDB's error, as any unreadable file.)
     numbered = "file_row_number" not in {name.lower() for name in names}
     reader = f"read_parquet({sql_literal(str(path))}{', file_row_number = true' * numbered})"
-    described = con.execute(f"describe select * from {reader}").fetchall()
-    read_as = [row[0] for row in described][: len(described) - numbered]
-    if len(names) != len(read_as):  # not expected: both list the top-level columns
-        names = read_as
     positions = ", ".join(f"c{i}" for i in range(len(names)))
     source = f"{reader}{'' if numbered else ' with ordinality'} as t({positions}, _n)"
     select = ", ".join(

@@ -144,9 +144,8 @@ def _typed(column: Column, text: str, timezone: str) -> str:
         # Written plainly, as decimals are: DuckDB's casts take `1_000` as a thousand (the
         # pattern tested once, outside the CASE that uses the number twice).
         number = f"try_cast({text} as double)"
-        return (
-            f"case when regexp_full_match({text}, {sql_literal(NUMBER_PATTERN)}) then "
-            f"case when {number} = trunc({number}) then try_cast({text} as bigint) end end"
+        return _if_plain_number(
+            text, f"case when {number} = trunc({number}) then try_cast({text} as bigint) end"
         )
     if column.type == "decimal":
         return f"try_cast({_plain_number(text)} as {sql_type(column)})"
@@ -158,10 +157,12 @@ def _typed(column: Column, text: str, timezone: str) -> str:
 def _plain_number(text: str) -> str:
     """A decimal written plainly (`-12`, `3.50`, `.5`, `1e3`) as DOUBLE, else NULL: no
     thousands separators, underscores, hex, NaN or infinity slip through DuckDB's casts."""
-    return (
-        f"case when regexp_full_match({text}, {sql_literal(NUMBER_PATTERN)}) "
-        f"then try_cast({text} as double) end"
-    )
+    return _if_plain_number(text, f"try_cast({text} as double)")
+
+
+def _if_plain_number(text: str, value: str) -> str:
+    """`value` where `text` is a number written plainly (NUMBER_PATTERN), else NULL."""
+    return f"case when regexp_full_match({text}, {sql_literal(NUMBER_PATTERN)}) then {value} end"
 
 
 def _shown(text: str) -> str:
