@@ -56,10 +56,13 @@ PUBLISHED_TABLES = (
     "fct_marketing_event_judgements",
 )
 HISTORY_COLUMNS = {
+    # every column the contract lists for dim_leads (the classification and what explains
+    # it: the qualifying event, fit, owner, who set the label), and rule 5's fingerprint
     "dim_leads_history": (
         "dim_leads",
-        "contact_id, team, stage, lead_origin, marketing_lead_at, sales_lead_at, quote_at, "
-        "customer_at, qualifying_event_id, sales_lead_deal_id, crm_label, crm_label_consistent, "
+        "contact_id, company_id, owner_user_id, team, stage, lead_origin, marketing_lead_at, "
+        "sales_lead_at, quote_at, customer_at, qualifying_event_id, qualifying_event_type, "
+        "is_fit, sales_lead_deal_id, crm_label, crm_label_set_by, crm_label_consistent, "
         "definitions_version, inputs_fingerprint",
     ),
     "kpi_scorecard_history": (
@@ -74,8 +77,10 @@ PARQUET_RUNS_KEPT = 3
 HISTORY_DESCRIPTIONS = {
     "runs": "One row per published run: when it was published, as of which instant, under "
             "which definitions version and settings, from how many source files.",
-    "dim_leads_history": "Published classifications of every live contact (the dim_leads "
-                         "columns an auditor needs), one copy per run_id: a run's rows are "
+    "dim_leads_history": "Published classifications of every live contact (every column the "
+                         "marts contract lists for dim_leads, and rule 5's inputs "
+                         "fingerprint; a column added later is empty in the copies "
+                         "published before it), one copy per run_id: a run's rows are "
                          "those of its runs.history_run_id (an identical re-publication "
                          "adds no copy); the copies of the last history_runs_kept runs "
                          "are kept.",
@@ -358,8 +363,11 @@ def _carry_history(
             f"select history_run_id from {_PUBLISHING}.runs order by published_at desc limit 1"
         ).fetchone()
         last_copy = row[0] if row else None
+    kept_columns = {history: _carried_columns(con, history, source, columns) if previous else ""
+                    for history, (source, columns) in HISTORY_COLUMNS.items()}
     identical = last_copy is not None and all(
-        _checksum(con, f"build.{MARTS_SCHEMA}.{source}", columns)
+        kept_columns[history] == columns
+        and _checksum(con, f"build.{MARTS_SCHEMA}.{source}", columns)
         == _checksum(con, _previous(con, history), columns, last_copy)
         for history, (source, columns) in HISTORY_COLUMNS.items()
     )
@@ -378,13 +386,36 @@ def _carry_history(
     for history, (source, columns) in HISTORY_COLUMNS.items():
         parts = []
         if previous:
-            parts.append(f"select * from {_previous(con, history)} where list_contains(?, run_id)")
+            parts.append(f"select run_id, {kept_columns[history]} from {_previous(con, history)} "
+                         "where list_contains(?, run_id)")
         if not identical:
             parts.append(f"select ? as run_id, {columns} from build.{MARTS_SCHEMA}.{source}")
         params: list[Any] = ([kept] if previous else []) + ([] if identical else [run.run_id])
         con.execute(
             f"create table {_PUBLISHING}.{history} as " + " union all ".join(parts), params
         )
+
+
+def _carried_columns(
+    con: duckdb.DuckDBPyConnection, history: str, source: str, columns: str
+) -> str:
+    """The select list that carries the previous file's copies of `history` over with today's
+    `columns`: a column the previous file's table lacks (published before it was added to
+    the history) is empty in those copies — it was not recorded then — typed as the mart's.
+    Equal to `columns` when the previous table has them all."""
+    found = {column[0] for column in con.execute(
+        f"select * from {_previous(con, history)} limit 0"
+    ).description}
+    types = dict(con.execute(
+        "select column_name, data_type from duckdb_columns() where database_name = 'build' "
+        "and schema_name = ? and table_name = ?", [MARTS_SCHEMA, source],
+    ).fetchall())
+    names = [column.strip() for column in columns.split(",")]
+    if set(names) <= found:
+        return columns
+    return ", ".join(
+        name if name in found else f"cast(null as {types[name]}) as {name}" for name in names
+    )
 
 
 def _checksum(

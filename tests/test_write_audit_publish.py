@@ -1098,3 +1098,69 @@ def test_history_retention_keeps_the_last_runs_copies_and_no_identical_copy(
     }
     assert history(warehouse)["dim_leads_history"].keys() == {"B"}
     assert history(warehouse)["kpi_scorecard_history"].keys() == {"B"}
+
+
+# The columns MARTS.md lists for dim_leads (restated): what an auditor reads of a contact's
+# classification on the night it was published.
+DIM_LEADS_CONTRACT_COLUMNS = (
+    "contact_id", "company_id", "owner_user_id", "team", "stage", "lead_origin",
+    "marketing_lead_at", "sales_lead_at", "quote_at", "customer_at", "qualifying_event_id",
+    "qualifying_event_type", "is_fit", "sales_lead_deal_id", "crm_label", "crm_label_set_by",
+    "crm_label_consistent", "definitions_version",
+)
+
+
+def _columns(warehouse: Path, table: str) -> list[str]:
+    return [name for (name,) in published_query(
+        warehouse, "select column_name from duckdb_columns() where table_name = ? "
+        "order by column_index", [table],
+    )]
+
+
+def test_dim_leads_history_keeps_every_dim_leads_column_of_the_contract(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """What was reported when (MARTS.md, history for auditors): a run's copy of dim_leads
+    holds every column the contract lists for it — why a contact was a marketing lead that
+    night (`qualifying_event_type`, `is_fit`), whose it was (`company_id`, `owner_user_id`)
+    and who set its CRM label (`crm_label_set_by`) — with the values dim_leads had."""
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    columns = _columns(target.warehouse, "dim_leads_history")
+    assert set(DIM_LEADS_CONTRACT_COLUMNS) <= set(columns), columns
+    listed = ", ".join(DIM_LEADS_CONTRACT_COLUMNS)
+    assert published_query(
+        target.warehouse,
+        f"select count(*) from (select {listed} from dim_leads except all "
+        f"select {listed} from dim_leads_history where run_id = 'A')",
+    ) == [(0,)]
+
+
+def test_a_history_published_before_columns_were_added_keeps_its_copies_with_them_empty(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """A published file whose dim_leads_history predates some of its columns (an upgrade):
+    the next publication keeps the old copies, those columns empty (NULL: not recorded
+    then), and adds its own complete copy — even when it reports the same classification,
+    since the old copy cannot show what the new one holds."""
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    added = ("company_id", "owner_user_id", "qualifying_event_type", "is_fit",
+             "crm_label_set_by")
+    with duckdb.connect(str(published(target.warehouse))) as con:
+        for column in added:
+            con.execute(f"alter table dim_leads_history drop column {column}")
+    target.publish("B")  # the same build: the same classification as A's
+    warehouse = target.warehouse
+    contacts = published_query(warehouse, "select count(*) from dim_leads")[0][0]
+    assert history(warehouse)["dim_leads_history"] == {"A": contacts, "B": contacts}
+    assert dict(published_query(warehouse, "select run_id, history_run_id from runs")) == {
+        "A": "A", "B": "B",
+    }
+    empty = " and ".join(f"{column} is null" for column in added)
+    assert published_query(
+        warehouse, f"select count(*) from dim_leads_history where run_id = 'A' and {empty}"
+    ) == [(contacts,)]
+    assert published_query(
+        warehouse, "select count(*) from dim_leads_history where run_id = 'B' and is_fit is null"
+    ) == [(0,)]
