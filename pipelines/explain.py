@@ -65,7 +65,7 @@ class _Published:
 def _fmt(value: datetime | None, tz: ZoneInfo) -> str:
     if value is None:
         return "—"
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def explain_contact(

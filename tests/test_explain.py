@@ -182,7 +182,7 @@ def test_explain_needs_only_the_published_marts(
     assert_says(
         out,
         f"Contact {LABEL} — stage: marketing_lead (definitions v",
-        "as of 2026-11-25 21:31 CET)",  # derived from the sample (scale 0.3, seed 5)
+        "as of 2026-11-25 21:31:07 CET)",  # derived from the sample (scale 0.3, seed 5)
         "), a sales rep",
         "fit: yes (domain ",
         "sales lead: no — no new_business deal with this contact as primary contact",
@@ -197,7 +197,7 @@ def test_lead_stages_1_the_qualifying_event_and_every_events_judgement_are_read(
     out = explain(published_only, LABEL, capsys)
     assert_says(
         out,
-        "marketing lead: 2026-05-10 11:00 CEST — qualifying event EVT-EXPL-02 (demo_request)",
+        "marketing lead: 2026-05-10 11:00:00 CEST — qualifying event EVT-EXPL-02 (demo_request)",
         "EVT-EXPL-01  webinar_attended       not intent",
         "EVT-EXPL-02  demo_request           QUALIFYING",
         "EVT-EXPL-03  pricing_request        intent, later than the qualifying event",
@@ -211,7 +211,7 @@ def test_rule_4_a_disagreeing_label_says_what_it_means_and_the_stage_then(
     assert_says(
         out,
         "CRM label: sales_qualified_lead, set by USR-",
-        " on 2026-06-01 11:00 CEST — INCONSISTENT — it means sales_lead or quote, the agreed "
+        " on 2026-06-01 11:00:00 CEST — INCONSISTENT — it means sales_lead or quote, the agreed "
         "stage then was marketing_lead",
     )
 
@@ -223,12 +223,12 @@ def test_rule_2_a_stage_order_breach_is_named(
     assert_says(
         out,
         f"Contact {BREACH} — stage: quote",
-        "marketing lead: 2026-06-01 11:00 CEST — qualifying event EVT-EXPL-04 (demo_request)",
-        "sales lead: 2026-06-10 11:00 CEST — deal DEAL-EXPL-BREACH (new_business, now proposal, "
+        "marketing lead: 2026-06-01 11:00:00 CEST — qualifying event EVT-EXPL-04 (demo_request)",
+        "sales lead: 2026-06-10 11:00:00 CEST — deal DEAL-EXPL-BREACH (new_business, now proposal, "
         "owner USR-",
-        "quote: 2026-06-09 11:00 CEST",
+        "quote: 2026-06-09 11:00:00 CEST",
         "CRM label: opportunity, set by USR-",
-        "on 2026-06-15 11:00 CEST — consistent",
+        "on 2026-06-15 11:00:00 CEST — consistent",
         "stage order: BREACH — sales_lead_at after quote_at; quote QUO-EXPL-BREACH sent before "
         "its deal DEAL-EXPL-BREACH was created",
         "EVT-EXPL-04  demo_request           QUALIFYING",
@@ -243,7 +243,7 @@ def test_lead_stages_1_intent_after_becoming_a_sales_lead_does_not_qualify(
         out,
         f"Contact {LATE} — stage: sales_lead",
         "marketing lead: no — intent only after becoming a sales lead",
-        "sales lead: 2026-04-10 11:00 CEST — deal DEAL-EXPL-LATE (new_business, now proposal",
+        "sales lead: 2026-04-10 11:00:00 CEST — deal DEAL-EXPL-LATE (new_business, now proposal",
         "origin: sales (sales-sourced)",
         "CRM label: none (nothing to judge)",
         "EVT-EXPL-05  newsletter_signup      not intent",
@@ -258,8 +258,8 @@ def test_lead_stages_1_intent_at_exactly_sales_lead_at_still_qualifies(
     out = explain(published_only, SAME, capsys)
     assert_says(
         out,
-        "marketing lead: 2026-04-15 11:00 CEST — qualifying event EVT-EXPL-07 (contact_form)",
-        "sales lead: 2026-04-15 11:00 CEST — deal DEAL-EXPL-SAME",
+        "marketing lead: 2026-04-15 11:00:00 CEST — qualifying event EVT-EXPL-07 (contact_form)",
+        "sales lead: 2026-04-15 11:00:00 CEST — deal DEAL-EXPL-SAME",
         "origin: marketing",
         "EVT-EXPL-07  contact_form           QUALIFYING",
     )

@@ -1,4 +1,4 @@
--- The agreed lead stages of every live contact (definitions v1, "Lead stages"):
+-- The agreed lead stages of every live contact (definitions v1.1, "Lead stages"):
 --   sales lead     = created_at of the contact's first new_business deal (the sales-lead deal)
 --   marketing lead = the first intent event of a fit contact at or before sales_lead_at
 --   quote          = the earliest sent_at of a non-draft quote on its new_business deals
