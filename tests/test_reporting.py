@@ -280,6 +280,44 @@ def test_definitions_page_marks_settings_that_differ(published: Path, tmp_path: 
     assert f'id="version">Versie {_latest_version()} +custom</span>' in page
 
 
+# What stops publishing and what warns, restated from the definitions ("Rules 1, 2 (above its
+# threshold), 3, 5 and 6 stop the publishing of new marts; 4 warns"), by check name.
+STOPS_PUBLISHING = ("lead_stages", "stage_order", "marketing_leads_qualified",
+                    "classification_stability", "kpi_sanity")
+WARNS = ("stage_order_breaches", "label_agreement")
+
+
+def test_the_auditors_pack_says_which_checks_stop_publishing_and_which_warn(
+    tmp_path: Path,
+) -> None:
+    """An auditor asks "would this run have been blocked?": the pack lists every check with
+    what a failure does, in both languages."""
+    for language, stops, warns in (("en", "stops publishing", "warns"),
+                                   ("nl", "stopt de publicatie", "waarschuwt")):
+        page = write_definitions_page(DBT_PROJECT, tmp_path / f"{language}.html", None,
+                                      language).read_text(encoding="utf-8")
+        assert 'id="checks"' in page
+        for name, effect in [(n, stops) for n in STOPS_PUBLISHING] + [(n, warns) for n in WARNS]:
+            row = re.search(rf'<tr class="[^"]*"><td><code>{name}</code></td>.*?</tr>', page)
+            assert row, (language, name)
+            assert f">{effect}<" in row.group(0), (language, name, row.group(0))
+
+
+def test_every_threshold_in_the_auditors_pack_says_what_it_does(tmp_path: Path) -> None:
+    page = write_definitions_page(DBT_PROJECT, tmp_path / "d.html").read_text(encoding="utf-8")
+    thresholds = page.split('id="thresholds"')[1].split("</section>")[0]
+    rows = re.findall(r"<tr class=\"\w*\"><td><code>(\w+)</code></td>.*?<td>([^<]*)</td></tr>",
+                      thresholds)
+    assert {name for name, _ in rows} >= {"max_order_breaches", "min_conversation_seconds",
+                                          "target_uplift", "ratchet_after", "business_timezone"}
+    assert [name for name, text in rows if not text.strip()] == []
+
+
+def test_the_auditors_pack_states_the_lead_origin_rule(tmp_path: Path) -> None:
+    page = write_definitions_page(DBT_PROJECT, tmp_path / "d.html").read_text(encoding="utf-8")
+    assert "Lead origin" in page and "sales-sourced" in page
+
+
 def test_dutch_definitions_page_speaks_dutch(tmp_path: Path) -> None:
     """Headings, the registry's vocabulary and KPI names in Dutch; the rule texts quoted
     from the seeds are marked as English (lang="en") and the page says why."""

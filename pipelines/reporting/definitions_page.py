@@ -2,9 +2,11 @@
 
 Every rule, threshold, version and change on the page is read from the dbt project: the seeds
 in `seeds/definitions/`, the `vars:` of `dbt_project.yml` (with their comments) and the model
-documentation of the rule-bearing models. Nothing is copied by hand, so the page cannot drift
-from what the numbers were computed with. The run's effective settings, when given, are shown
-next to the defaults with the differences marked (such a run is a `+custom` variant).
+documentation of the rule-bearing models; the checks that gate publishing, and whether each
+stops it or warns, from their one home, `pipelines/quality/checks.py`. Nothing is copied by
+hand, so the page cannot drift from what the numbers were computed with. The run's effective
+settings, when given, are shown next to the defaults with the differences marked (such a run
+is a `+custom` variant).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import yaml
 
 from pipelines.files import write_atomically
+from pipelines.quality.checks import CHECKS
 from pipelines.reporting.html import environment, static_text
 from pipelines.reporting.i18n import TEXT, check_language, tr
 
@@ -211,7 +214,7 @@ def _context(project: Path, effective: Mapping[str, Any] | None, language: str) 
     nav = [(anchor, t(key)) for anchor, key in (
         ("changelog", "def_changelog"), ("thresholds", "def_thresholds"), ("kpis", "def_kpis"),
         ("intent", "def_intent"), ("free-mail", "def_free_mail"), ("roles", "def_roles"),
-        ("labels", "def_labels"), ("rules", "def_rules"))]
+        ("labels", "def_labels"), ("checks", "def_checks"), ("rules", "def_rules"))]
     return {
         "lang": language,
         "t": t,
@@ -238,5 +241,8 @@ def _context(project: Path, effective: Mapping[str, Any] | None, language: str) 
         "labels": labels,
         "extra_seeds": extra,
         "rules": _model_docs(project),
+        "checks": [{"name": check.name, "guards": check.asset, "blocking": check.blocking,
+                    "description": check.description,
+                    "query": f"expectations/queries/{check.query}.sql"} for check in CHECKS],
         "english_note": t("def_in_english"),
     }

@@ -313,6 +313,21 @@ TEXT: dict[str, tuple[str, str]] = {
         "{version}+custom.",
         "Deze run gebruikte {n} afwijkende drempel(s): de rijen dragen versie {version}+custom.",
     ),
+    "def_checks": ("Checks before publishing", "Controles vóór publicatie"),
+    "def_checks_help": (
+        "Every run checks its build before anything is published (write–audit–publish). A "
+        "check that stops publishing leaves the published marts as they were and fails the "
+        "run; a warning is reported and the marts are published with it.",
+        "Elke run controleert zijn build voordat er iets gepubliceerd wordt (write–audit–"
+        "publish). Een controle die de publicatie stopt laat de gepubliceerde marts zoals ze "
+        "waren en laat de run falen; een waarschuwing wordt gemeld en de marts worden ermee "
+        "gepubliceerd.",
+    ),
+    "def_check": ("Check", "Controle"),
+    "def_guards": ("Guards", "Bewaakt"),
+    "def_on_failure": ("On failure", "Bij falen"),
+    "def_stops": ("stops publishing", "stopt de publicatie"),
+    "def_warns": ("warns", "waarschuwt"),
     "def_rules": ("Rules as implemented", "Regels zoals geïmplementeerd"),
     "def_rules_help": (
         "The documentation of the dbt models that apply the definitions.",
