@@ -47,6 +47,17 @@ def _definition_defaults() -> dict[str, Any]:
 
 
 DEFINITION_DEFAULTS = _definition_defaults()
+# The loader's thresholds (the extract contract's, not the definitions'): recorded with every
+# published run's settings, since they decide which rows reach the marts, and shown in the
+# auditor's pack with what they do. A run that changes them is not `+custom` (that marks the
+# definitions' thresholds).
+LOAD_SETTINGS = {
+    "max_bad_row_share": "loading (the extract contract): a file with more than this share of "
+                         "bad rows, and at least min_bad_rows_to_reject of them, is rejected "
+                         "whole; fewer bad rows are quarantined and the rest loaded",
+    "min_bad_rows_to_reject": "loading (the extract contract): a file with fewer bad rows than "
+                              "this is never rejected whole (its bad rows are quarantined)",
+}
 # Settings whose defaults are part of the agreed definitions: a run that changes any of them
 # is marked `<version>+custom` (see the definitions).
 DEFINITION_SETTINGS = tuple(DEFINITION_DEFAULTS)
@@ -385,10 +396,12 @@ class Settings:
         return self.max_run_minutes * 60 if self.max_run_minutes > 0 else None
 
     def run_settings(self) -> dict[str, Any]:
-        """What a published run records as its settings: the definitions' thresholds, the
-        timezone and a pinned as_of (paths are where, not what, so they are left out)."""
+        """What a published run records as its settings (`runs.settings`): the definitions'
+        thresholds, the timezone, a pinned as_of and the loader's thresholds — what decides
+        the numbers (paths are where, not what, so they are left out)."""
         values = {name: _to_text(getattr(self, name)) for name in DEFINITION_SETTINGS}
         values["as_of"] = _to_text(self.as_of)
+        values.update({name: _to_text(getattr(self, name)) for name in LOAD_SETTINGS})
         return values
 
     def as_dict(self) -> dict[str, Any]:

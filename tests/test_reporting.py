@@ -657,3 +657,15 @@ def test_the_dbt_docs_of_a_run_show_the_sql_its_build_ran(published: Path) -> No
     catalog, _ = json.JSONDecoder().raw_decode(page, page.index("catalog:{") + len("catalog:"))
     assert {node.split(".")[-1] for node in catalog["nodes"]} >= {
         "dim_leads", "fct_activities", "kpi_values", "kpi_scorecard", "label_consistency"}
+
+
+def test_the_auditors_pack_shows_the_loaders_thresholds_a_run_used(tmp_path: Path) -> None:
+    """A run that let more bad rows through says so next to the definitions' thresholds —
+    marked as differing from the default, without making the definitions version custom."""
+    effective = Settings(max_bad_row_share=0.5).run_settings()
+    page = write_definitions_page(DBT_PROJECT, tmp_path / "d.html", effective).read_text(
+        encoding="utf-8")
+    row = re.search(r'<tr class="(\w*)"><td><code>max_bad_row_share</code></td>'
+                    r"<td>0.05</td><td>0.5 .*?</tr>", page)
+    assert row and row.group(1) == "differs" and "rejected whole" in row.group(0)
+    assert f'id="version">Version {_latest_version()}</span>' in page  # not +custom

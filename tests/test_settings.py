@@ -314,3 +314,17 @@ def test_a_run_has_a_time_limit_in_minutes_that_zero_turns_off() -> None:
     for refused in ("-1", "nan", "inf", "1e307"):
         with pytest.raises(SettingsError, match="max_run_minutes"):
             Settings.from_env({"SALES_KPI_MAX_RUN_MINUTES": refused})
+
+
+def test_a_run_records_the_loaders_thresholds_among_its_effective_settings() -> None:
+    """`runs.settings` is the JSON of the effective settings (the marts contract): the share
+    of bad rows above which a file is rejected, and the count below which it never is, change
+    what reaches the marts, so an auditor must see them next to the definitions' thresholds."""
+    settings = Settings.from_env({"SALES_KPI_MAX_BAD_ROW_SHARE": "0.5",
+                                  "SALES_KPI_MIN_BAD_ROWS_TO_REJECT": "1000"})
+    recorded = settings.run_settings()
+    assert recorded["max_bad_row_share"] == 0.5
+    assert recorded["min_bad_rows_to_reject"] == 1000
+    assert Settings().run_settings()["max_bad_row_share"] == 0.05
+    # the loader's thresholds are the contract's, not the definitions': no `+custom`
+    assert settings.definition_overrides() == {}

@@ -25,6 +25,7 @@ from pipelines.files import write_atomically
 from pipelines.quality.checks import CHECKS
 from pipelines.reporting.html import environment, static_text
 from pipelines.reporting.i18n import TEXT, check_language, tr
+from pipelines.settings import LOAD_SETTINGS, Settings
 
 SEEDS_DIR = Path("seeds") / "definitions"
 KNOWN_SEEDS = (
@@ -169,21 +170,24 @@ def _context(project: Path, effective: Mapping[str, Any] | None, language: str) 
     seeds = {name: _read_seed(project, name) for name in KNOWN_SEEDS}
     seed_docs = _seed_descriptions(project)
     defaults, comments = _vars(project)
+    # the loader's thresholds: defaults and meaning from the settings, their home
+    loader_defaults = {name: getattr(Settings, name) for name in LOAD_SETTINGS}
     changelog = seeds["definitions_changelog"]
     latest = _latest(changelog)
     version = latest["version"] if latest else "–"
 
     thresholds, custom = [], []
-    for name in list(defaults) + [k for k in (effective or {}) if k not in defaults]:
-        row = {"name": name, "default": _shown(defaults.get(name), language)
-               if name in defaults else "–", "effective": None, "differs": False,
-               "comment": comments.get(name, "")}
+    known = {**defaults, **loader_defaults}
+    for name in list(known) + [k for k in (effective or {}) if k not in known]:
+        row = {"name": name, "default": _shown(known.get(name), language)
+               if name in known else "–", "effective": None, "differs": False,
+               "comment": comments.get(name) or LOAD_SETTINGS.get(name, "")}
         if effective is not None:
             row["effective"] = _shown(effective[name], language) if name in effective else "–"
-            row["differs"] = (name in effective and name in defaults
-                              and not _same(defaults.get(name), effective[name]))
+            row["differs"] = (name in effective and name in known
+                              and not _same(known.get(name), effective[name]))
         thresholds.append(row)
-        if row["differs"] and name not in NOT_THRESHOLDS:
+        if row["differs"] and name not in NOT_THRESHOLDS and name in defaults:
             custom.append(name)
 
     scopes: dict[str, list[str]] = {}

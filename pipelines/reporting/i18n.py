@@ -297,12 +297,16 @@ TEXT: dict[str, tuple[str, str]] = {
                    "CRM-labels en de fasen waarmee ze overeenkomen"),
     "def_crm_label": ("CRM label", "CRM-label"),
     "def_agreed_stages": ("Agreed stage(s)", "Overeenkomende fase(n)"),
-    "def_thresholds": ("Thresholds (dbt vars)", "Drempels (dbt-variabelen)"),
+    "def_thresholds": ("Thresholds", "Drempels"),
     "def_thresholds_help": (
-        "Defaults from dbt_project.yml. A run whose effective values differ is a custom "
-        "variant of the version (`+custom`).",
-        "Standaardwaarden uit dbt_project.yml. Een run met afwijkende waarden is een "
-        "aangepaste variant van de versie (`+custom`).",
+        "The definitions' thresholds, with their defaults from dbt_project.yml: a run whose "
+        "effective values differ is a custom variant of the version (`+custom`). Then the "
+        "loader's thresholds (the extract contract's, defaults in the settings), which a run "
+        "records too but which do not make it `+custom`.",
+        "De drempels van de definities, met hun standaardwaarden uit dbt_project.yml: een run "
+        "met afwijkende waarden is een aangepaste variant van de versie (`+custom`). Daarna de "
+        "drempels van het laden (uit het extractcontract, standaardwaarden in de instellingen), "
+        "die een run ook vastlegt maar die hem niet `+custom` maken.",
     ),
     "def_name": ("Name", "Naam"),
     "def_default": ("Default", "Standaard"),
