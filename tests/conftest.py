@@ -708,8 +708,12 @@ def read_only_project_command(command: Sequence[str]) -> list[str]:
 ESC_RED = "\x1b[31m"
 OSC_TITLE = "\x1b]0;pwned\x07"
 HOSTILE = f"{ESC_RED}{OSC_TITLE}\r\b\x7f\x9b2J\u202e"
+# HOSTILE as a folder's name: without the colour's `[`, which opens a file pattern (a delivery
+# named with one is refused before anything is read: test_trust_boundaries.py); the OSC title's
+# ESC, the C1 introducer and the bidi override stay
+HOSTILE_FOLDER_NAME = f"{OSC_TITLE}\r\b\x7f\x9b2J\u202e"
 # The delivery of hostile names added after the shared sample's last one.
-HOSTILE_DELIVERY = f"2026-11-27T0200{HOSTILE}"
+HOSTILE_DELIVERY = f"2026-11-27T0200{HOSTILE_FOLDER_NAME}"
 
 
 def plant_hostile_names(extracts: Path) -> None:
@@ -781,7 +785,7 @@ def rejected_hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     one run instead of one each."""
 
     def build(folder: Path) -> None:
-        delivery = folder / "extracts" / f"{DELIVERY}{HOSTILE}"
+        delivery = folder / "extracts" / f"{DELIVERY}{HOSTILE_FOLDER_NAME}"
         delivery.mkdir(parents=True)
         (delivery / "users.csv").write_text(f"user_id,{HOSTILE}\nu1,{HOSTILE}\n",
                                             encoding="utf-8")

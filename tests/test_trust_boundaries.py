@@ -28,7 +28,7 @@ from conftest import (
 from test_adapters import PEOPLE, with_columns
 
 from pipelines.contract import MAX_FIELD_CHARACTERS, MAX_LINE_BYTES
-from pipelines.ingest.landing import OutsideLandingError, scan_landing
+from pipelines.ingest.landing import LandingError, OutsideLandingError, scan_landing
 
 SECRET_LINE = "API_TOKEN=s3cr3t-do-not-print"
 
@@ -71,6 +71,33 @@ def test_symlink_swapped_in_after_the_scan_is_refused_by_the_loader(tmp_path, co
     assert [o.status for o in result.outcomes] == ["rejected"]
     assert "outside the landing folder" in result.outcomes[0].message
     assert manifest(con) == []  # nothing recorded: not even the hash of the secrets file
+
+
+@pytest.mark.parametrize("name", ["[.]stash", "*", "2026-11-2?T0200", "{.stash,x}"])
+def test_a_delivery_named_like_a_file_pattern_is_refused_and_reads_nothing_else(
+    tmp_path, landing, name
+):
+    """DuckDB's readers take a path as a pattern (`*`, `?`, `[…]`, `{…}`): a delivery named
+    `[.]stash` read the files of the hidden `.stash` — there a link to a file outside the
+    landing folder, which the scan never looks at — and published them under its own name.
+    Such a delivery is refused, named, before anything is read."""
+    secrets = tmp_path / "outside-users.csv"
+    secrets.write_text(csv_text([row("users")]), encoding="utf-8")
+    (landing / ".stash").mkdir()
+    (landing / ".stash" / "users.csv").symlink_to(secrets)
+    write_file(landing, DELIVERY, "users.csv", [row("users")])
+    write_file(landing, name, "users.csv", [row("users")])
+    with pytest.raises(LandingError) as caught:
+        scan_landing(landing)
+    message = str(caught.value)
+    assert name in message and "pattern" in message
+
+
+def test_a_landing_folder_whose_path_reads_as_a_file_pattern_is_refused(tmp_path):
+    landing = tmp_path / "landing[1]"
+    write_file(landing, DELIVERY, "users.csv", [row("users")])
+    with pytest.raises(LandingError, match="pattern"):
+        scan_landing(landing)
 
 
 def test_symlink_inside_the_landing_folder_is_followed(con, landing):
@@ -273,7 +300,8 @@ def test_hostile_names_never_reach_the_terminal_from_any_part_of_a_run(
     out, err = stdout.decode("utf-8"), stderr.decode("utf-8")
     both = out + err
     assert f"notes{escaped}.txt" in out  # the run summary's landing notes
-    assert f"2026-11-27T0200{escaped}/users.csv: loaded" in both  # Dagster's event line
+    escaped_folder = escaped.removeprefix("\\x1b[31m")  # HOSTILE_FOLDER_NAME, escaped
+    assert f"2026-11-27T0200{escaped_folder}/users.csv: loaded" in both  # Dagster's event
     assert any(escaped in line for line in both.splitlines()
                if "label_agreement" in line)  # a check naming a rep
 
@@ -432,3 +460,22 @@ def test_mapping_extends_reaches_only_presets_and_files_beside_it(tmp_path):
     (mine / "base.yaml").write_text(PEOPLE, encoding="utf-8")
     (mine / "mapping.yaml").write_text("extends: base.yaml\n", encoding="utf-8")
     assert "users" in load_mapping(mine / "mapping.yaml").entities
+
+
+def test_an_export_file_or_delivery_named_like_a_file_pattern_is_refused(tmp_path):
+    """The export folder of `--source` is read by the same readers: `User_[1].csv` would
+    read `User_1.csv`, and a delivery `*` every delivery."""
+    from pipelines.adapters.errors import SourceFileError
+    from pipelines.adapters.mapping import load_mapping
+    from pipelines.adapters.sources import scan_source
+
+    mapping = load_mapping("salesforce")
+    export = tmp_path / "export"
+    (export / "2026-11-26T0200").mkdir(parents=True)
+    (export / "2026-11-26T0200" / "User_[1].csv").write_text("Id\n", encoding="utf-8")
+    with pytest.raises(SourceFileError, match=r"pattern.*User_\[1\]\.csv"):
+        scan_source(export, mapping)
+    (export / "2026-11-26T0200" / "User_[1].csv").unlink()
+    (export / "*").mkdir()
+    with pytest.raises(SourceFileError, match="pattern"):
+        scan_source(export, mapping)

@@ -26,7 +26,13 @@ import duckdb
 from pipelines.adapters.errors import SourceFileError
 from pipelines.adapters.expressions import PSEUDO_COLUMNS
 from pipelines.adapters.mapping import FileSpec, SourceMapping, normalize_label
-from pipelines.ingest.landing import OWN_FILES, LandingFile, leaves_folder
+from pipelines.ingest.landing import (
+    OWN_FILES,
+    PATTERN_CHARACTERS,
+    LandingFile,
+    leaves_folder,
+    reads_as_pattern,
+)
 from pipelines.ingest.readers import (
     TEXT_TABLE,
     UnreadableFileError,
@@ -68,9 +74,16 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
     two keys match is an error naming both (read twice, one export would pose as another)."""
     if not source_dir.is_dir():
         raise SourceFileError([f"source folder {source_dir} does not exist or is not a folder"])
+    if reads_as_pattern(str(source_dir)) or reads_as_pattern(str(source_dir.resolve())):
+        raise SourceFileError([
+            f"source folder {source_dir}: its path holds a character the file readers take as "
+            f"a pattern ({' '.join(PATTERN_CHARACTERS)}): refused (not read); move it to a "
+            "path without them"
+        ])
     notes: list[str] = []
     ambiguous: list[str] = []
     outside: list[str] = []
+    patterned: list[str] = []
     files: dict[str, dict[str, list[SourceFile]]] = {}
     # The export folder is a trust boundary like the landing folder (pipelines.ingest.landing):
     # links leading out of it are refused, dot-names are ignored by rule and listed.
@@ -81,6 +94,8 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
         elif entry.name.startswith("."):
             if entry.name not in OWN_FILES:
                 notes.append(f"{entry.name}: name starts with a dot, ignored by rule")
+        elif entry.is_dir() and reads_as_pattern(entry.name):
+            patterned.append(entry.name)
         elif entry.is_dir():
             deliveries.append(entry)
         elif not entry.is_file():
@@ -96,6 +111,9 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
                 notes.append(f"{folder.name}/{path.name}: {reason}, ignored by rule")
                 continue
             keys = [spec.key for spec in mapping.files.values() if spec.matches(path.name)]
+            if keys and reads_as_pattern(path.name):
+                patterned.append(f"{folder.name}/{path.name}")
+                continue
             if len(keys) > 1:
                 ambiguous.append(
                     f"{mapping.name}: {folder.name}/{path.name} matches "
@@ -122,6 +140,12 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
         raise SourceFileError([
             "refused (not read): symbolic link(s) leading outside the source folder: "
             + ", ".join(outside) + "; put the files themselves in the delivery folders"
+        ])
+    if patterned:
+        raise SourceFileError([
+            "refused (not read): named with a character the file readers take as a pattern "
+            f"({' '.join(PATTERN_CHARACTERS)}), which would read other files: "
+            + ", ".join(patterned) + "; rename them"
         ])
     if ambiguous:
         raise SourceFileError(ambiguous)

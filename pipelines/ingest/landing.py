@@ -95,6 +95,18 @@ def leaves_folder(path: Path, root: Path) -> bool:
     return real != real_root and real_root not in real.parents
 
 
+# What opens a pattern for DuckDB's file readers in a path (glob: `*`, `?`, `[…]`, `{…}`; a
+# `]` or `}` without its opener is a plain character): a delivery named `[.]stash` read the
+# hidden `.stash` (a pattern that matches nothing is read as the name it is, one that
+# matches reads what it matches), and `*` every delivery
+PATTERN_CHARACTERS = ("*", "?", "[", "{")
+
+
+def reads_as_pattern(path: str) -> bool:
+    """Whether a reader given `path` would read it as a file pattern, not as one file."""
+    return any(character in path for character in PATTERN_CHARACTERS)
+
+
 def check_inside(path: Path, root: Path, label: str) -> None:
     """Raise OutsideLandingError when `path` leads outside `root`: called by the scan and again
     just before a file is opened (the link could have been swapped in between)."""
@@ -114,10 +126,17 @@ def scan_landing(landing: Path) -> tuple[list[LandingFile], list[str]]:
     """
     if not landing.is_dir():
         raise LandingError(f"landing folder {landing} does not exist or is not a folder")
+    if reads_as_pattern(str(landing)) or reads_as_pattern(str(landing.resolve())):
+        raise LandingError(
+            f"landing folder {single_line(str(landing))}: its path holds a character the file "
+            f"readers take as a pattern ({' '.join(PATTERN_CHARACTERS)}): refused (not read); "
+            "move the landing folder to a path without them"
+        )
     files: list[LandingFile] = []
     notes: list[str] = []
     outside: list[str] = []
     loose: list[str] = []
+    patterned: list[str] = []
     for entry in _listed(landing, f"landing folder {single_line(str(landing))}", ""):
         name = single_line(entry.name)  # names are data: escaped wherever they are shown
         if leaves_folder(entry, landing):
@@ -129,7 +148,9 @@ def scan_landing(landing: Path) -> tuple[list[LandingFile], list[str]]:
             notes.append(f"{name}: name starts with a dot ({_kind(entry)}), ignored by rule"
                          + (_entity_count(entry) if entry.is_dir() else ""))
             continue
-        if entry.is_dir():
+        if entry.is_dir() and reads_as_pattern(entry.name):
+            patterned.append(name)
+        elif entry.is_dir():
             files.extend(_scan_delivery(entry, landing, notes, outside))
         elif entry.is_file() and split_name(entry.name):
             loose.append(name)
@@ -139,6 +160,12 @@ def scan_landing(landing: Path) -> tuple[list[LandingFile], list[str]]:
         raise OutsideLandingError(
             "refused (not read): symbolic link(s) leading outside the landing folder: "
             + ", ".join(outside) + "; put the files themselves in the delivery folders"
+        )
+    if patterned:
+        raise LandingError(
+            "refused (not read): delivery folder(s) named with a character the file readers "
+            f"take as a pattern ({' '.join(PATTERN_CHARACTERS)}), which would read other "
+            f"folders' files: {', '.join(patterned)}; rename them"
         )
     if loose:
         notes.append(
