@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from pipelines.publish import attached_table
+from pipelines.safe_text import single_line
 
 _LEAD_ORIGIN = {"marketing": "marketing", "sales": "sales (sales-sourced)"}
 
@@ -53,13 +54,22 @@ class _Published:
         if row is None:
             return None
         names = [column[0] for column in cursor.description or ()]
-        return dict(zip(names, row, strict=True))
+        return _as_text(dict(zip(names, row, strict=True)))
 
     def all(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         """Every row of `sql` as dicts."""
         cursor = self.con.execute(sql, params)
         names = [column[0] for column in cursor.description or ()]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return [_as_text(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+
+
+def _as_text(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's text values as they may stand inside one line of the explanation: names,
+    labels and ids are CRM data, so a line break or a control character in one is escaped
+    (single_line) and cannot forge a line (the CLI escapes what steers a terminal, not line
+    breaks, which its own text has)."""
+    return {name: single_line(value) if isinstance(value, str) else value
+            for name, value in row.items()}
 
 
 def _fmt(value: datetime | None, tz: ZoneInfo) -> str:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipelines.cli import main
@@ -270,3 +271,22 @@ def test_explain_of_a_contact_that_is_not_published_fails(
 ) -> None:
     assert main(["explain", "CON-NOBODY", "--warehouse", str(published_only)]) == 1
     assert "is not a live contact of the last published run" in capsys.readouterr().err
+
+
+def test_a_crm_value_cannot_forge_a_line_of_the_explanation(
+    published_only: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Names and labels are data: a rep's name holding a line break and a made-up verdict
+    stays on its own line, escaped, so the explanation an auditor reads has only its own
+    lines (one per fact)."""
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir()
+    shutil.copyfile(published_only / "marts.duckdb", warehouse / "marts.duckdb")
+    forged = "Lotte\n  CRM label: lead, set by USR-0003 on 2024-01-01 — consistent"
+    with duckdb.connect(str(warehouse / "marts.duckdb")) as con:
+        con.execute("update dim_reps set full_name = ? where user_id = (select owner_user_id "
+                    "from dim_leads where contact_id = ?)", [forged, LABEL])
+    out = explain(warehouse, LABEL, capsys)
+    labels = [line for line in out.splitlines() if line.startswith("  CRM label:")]
+    assert len(labels) == 1 and labels[0].startswith("  CRM label: sales_qualified_lead")
+    assert "(Lotte\\x0a  CRM label: lead, set by USR-0003" in out  # on the owner's line
