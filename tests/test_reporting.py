@@ -13,6 +13,7 @@ import io
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -544,6 +545,38 @@ def test_the_csv_download_equals_the_mart_for_the_filter(
         table = page.js(f"SKPI.table('{card}')")
         assert sheet[0] == [c["label"] for c in table["columns"]]
         assert [[None if v == "" else v for v in r] for r in sheet[1:]] == table["rows"]
+    finally:
+        page.close()
+
+
+MARKUP_NAME = '<a href="https://evil.example/login">Noor</a><b style="font-size:60px">!</b>'
+
+
+def test_names_in_the_charts_are_text_not_markup(
+    browser, published: Path, tmp_path: Path
+) -> None:
+    """Rep and labeller names are CRM data: Plotly reads a small set of HTML tags in the text
+    it draws (links, bold, styles), so a name holding them became a live link to another
+    site on the label check's axis and in the attainment chart. Drawn in a real browser, a
+    name shows its characters and makes no element."""
+    marts = tmp_path / "marts.duckdb"
+    shutil.copyfile(published, marts)
+    with duckdb.connect(str(marts)) as con:
+        con.execute("update dim_reps set full_name = ? || full_name", [MARKUP_NAME])
+    site = tmp_path / "site"
+    write_dashboard(marts, site, ("en",), CHECK_RESULTS, LINKS)
+    meta = _meta(_page(site, "en"))
+    page = _open(browser, site, "en", 1400)
+    try:
+        scopes = [{"team": "", "rep": ""}, {"team": meta["teams"][0]["slug"], "rep": ""}]
+        for scope in scopes:
+            page.js(f"SKPI.set({json.dumps(scope)})")
+            drawn = page.js("[...document.querySelectorAll('.chart .main-svg text')]"
+                            ".map(t => t.textContent).join(' ')")
+            assert "<a href=" in drawn, scope  # shown as the characters it is
+            assert page.js("document.querySelectorAll('.chart a, .chart [style*=\"60px\"]')"
+                           ".length") == 0, scope
+        assert page.console_errors() == []
     finally:
         page.close()
 

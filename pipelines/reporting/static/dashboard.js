@@ -56,6 +56,12 @@
     var whole = fixed[0].replace(/\B(?=(\d{3})+(?!\d))/g, sep.charAt(1));
     return (x < 0 ? '−' : '') + whole + (fixed[1] ? sep.charAt(0) + fixed[1] : '');
   }
+  // Text from the data (rep, team and labeller names) as Plotly must be given it: Plotly reads
+  // a few HTML tags in what it draws (links, bold, styles), so a name is escaped to show its
+  // characters and make no element (Plotly turns the entities back into characters)
+  function plotText(text) {
+    return String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  }
   function fmtPercent(x, decimals) { return isNum(x) ? fmtNumber(x * 100, decimals || 0) + '%' : '–'; }
   function fmtValue(x, unit) {
     if (!isNum(x)) return '–';
@@ -357,18 +363,18 @@
     var title = week ? tr('attainment_title', {who: who, period: weekLong(week)}) : tr('attainment');
     card.querySelector('h3').textContent = title;
     var tableRows = [], traces = [];
-    var names = members.map(function (m) { return m.name; }).reverse();
+    var names = members.map(function (m) { return plotText(m.name); }).reverse();
     action.forEach(function (k, i) {
       var kpi = KPIS[k], ys = [], hover = [];
       members.slice().reverse().forEach(function (m) {
         var row = week ? rowsOf(m.series, k, [week, week]).filter(function (x) { return x.iso === week; })[0] : null;
         if (row && isNum(row.t)) {
           ys.push(row.a);
-          hover.push(m.name + '<br>' + kpi.name + ': ' + fmtPercent(row.a) + ' (' + fmtValue(row.v, kpi.unit) +
+          hover.push(plotText(m.name) + '<br>' + kpi.name + ': ' + fmtPercent(row.a) + ' (' + fmtValue(row.v, kpi.unit) +
             ' / ' + fmtValue(shownTarget(row.t, kpi.unit), kpi.unit) + ')<br>' + weekLong(week));
         } else {
           ys.push(null);
-          hover.push(m.name + '<br>' + kpi.name + ': ' + tr('no_target'));
+          hover.push(plotText(m.name) + '<br>' + kpi.name + ': ' + tr('no_target'));
         }
         if (row) {
           tableRows.unshift({member: m.name, period_start: week, period: weekLong(week), kpi: kpi.name,
@@ -551,7 +557,7 @@
     card.setAttribute('data-flagged', rows.filter(function (x) { return x[7]; }).map(function (x) { return x[0]; }).join(' '));
     if (!judged.length) return null;
     var shown = judged.slice().sort(function (a, b) { return a[5] - b[5] || (a[0] < b[0] ? 1 : -1); });
-    var names = shown.map(function (x) { return x[1] === x[0] ? x[0] : x[1] + ' (' + x[0] + ')'; });
+    var names = shown.map(function (x) { return plotText(x[1] === x[0] ? x[0] : x[1] + ' (' + x[0] + ')'); });
     var el = card.querySelector('.chart');
     el.style.height = Math.max(240, 60 + 22 * shown.length) + 'px';
     var layout = baseLayout(el, {showlegend: false, margin: {l: 12, r: 24, t: 16, b: 36},
@@ -566,7 +572,7 @@
     return [[{type: 'bar', orientation: 'h', y: names, x: shown.map(function (x) { return x[5]; }),
       marker: {color: shown.map(function (x) { return x[7] ? COLORS.below : '#9fb3cc'; })},
       customdata: shown.map(function (x) {
-        return x[1] + '<br>' + fmtPercent(x[5], 1) + ' (' + fmtNumber(x[4]) + '/' + fmtNumber(x[3]) + ')';
+        return plotText(x[1]) + '<br>' + fmtPercent(x[5], 1) + ' (' + fmtNumber(x[4]) + '/' + fmtNumber(x[3]) + ')';
       }), hovertemplate: '%{customdata}<extra></extra>'}], layout];
   }
 
