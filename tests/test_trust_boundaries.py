@@ -8,6 +8,7 @@ the two hostile-names tests through the CLI read runs of the session (conftest.p
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import duckdb
@@ -165,6 +166,30 @@ def test_ten_megabyte_field_rejects_the_file_naming_line_column_and_the_limit(co
     assert "line 3, column full_name" in outcome.message
     assert f"line limit ({MAX_LINE_BYTES:,} bytes)" in outcome.message
     assert "131072" not in outcome.message and "xxxxxxxxxx" not in outcome.message
+
+
+@pytest.mark.parametrize("name", ["users.csv", "users.csv.gz"])
+@pytest.mark.parametrize("ending", ["\n", ""])
+def test_a_last_line_beyond_the_readers_buffer_rejects_the_file_not_drops_the_line(
+    con, landing, name, ending
+):
+    """DuckDB's CSV reader returns the other rows and no error when the file's last line is
+    larger than its 32 MB buffer: that row was gone without a word. The file is rejected,
+    naming the line and its column, as a long line anywhere else is."""
+    rows = [row("users"), row("users", user_id="u2"),
+            row("users", user_id="u3", full_name="x" * 33_000_000)]
+    write_file(landing, DELIVERY, name, rows)
+    path = landing / DELIVERY / name
+    if not ending:  # the same file without its last line break
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            data = handle.read()
+        with opener(path, "wb") as handle:
+            handle.write(data.rstrip(b"\r\n"))
+    (outcome,) = load(con, landing, "users").outcomes
+    assert outcome.status == "rejected", outcome
+    assert "line 4, column full_name" in outcome.message
+    assert f"line limit ({MAX_LINE_BYTES:,} bytes)" in outcome.message
 
 
 def test_value_over_the_field_limit_is_quarantined_naming_line_and_column(con, landing):

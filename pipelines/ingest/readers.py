@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -211,6 +212,13 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
 
 def _csv_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
     names, delimiter = _csv_header(path)
+    if _last_line_bytes(path) > MAX_LINE_BYTES:
+        # DuckDB's reader returns the other rows and no error when the last line is larger
+        # than its buffer (32 MB): refused here, naming the line, as a long line elsewhere is
+        raise UnreadableFileError(
+            _csv_structure_problem(path, delimiter, names)
+            or f"the last line is longer than the line limit ({MAX_LINE_BYTES:,} bytes)"
+        )
     # Unique positional names; the file's own names are returned for matching.
     columns = ", ".join(f"{sql_literal(f'c{i}')}: 'VARCHAR'" for i in range(len(names)))
     select = ", ".join(f"c{i} as {quote_ident(name)}" for i, name in enumerate(names))
@@ -230,6 +238,42 @@ def _csv_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
         return _csv_structure_problem(path, delimiter, names) or _first_lines(str(exc))
 
     return FileSource(tuple(names), query, unreadable, line)
+
+
+_TAIL_CHUNK = 1 << 20
+
+
+def _last_line_bytes(path: Path) -> int:
+    """The length in bytes of the file's last line (without its line break), or more than
+    the line limit when it is longer: read from the end of a plain file (the line limit and
+    a few bytes), in one streaming pass over a compressed one (a chunk at a time)."""
+    if path.name.lower().endswith(".gz"):
+        current = previous = 0  # bytes since the last line break; the line it ended
+        try:
+            with _open_binary(path) as handle:
+                while chunk := handle.read(_TAIL_CHUNK):
+                    last = chunk.rfind(b"\n")
+                    if last < 0:
+                        current += len(chunk)
+                        continue
+                    before = chunk.rfind(b"\n", 0, last)
+                    previous = current + last if before < 0 else last - before - 1
+                    current = len(chunk) - last - 1
+        except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt
+            raise UnreadableFileError(
+                f"not a readable CSV file: {excerpt(exc, MESSAGE_CHARACTERS)}"
+            ) from exc
+        return current or previous
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        start = max(0, size - (MAX_LINE_BYTES + 2))
+        handle.seek(start)
+        tail = handle.read()
+    tail = tail.removesuffix(b"\n")
+    newline = tail.rfind(b"\n")
+    if newline >= 0:
+        return len(tail) - newline - 1
+    return len(tail) if start == 0 else MAX_LINE_BYTES + 1  # it began before the tail
 
 
 # The fallback reader may hold a field this large before giving up on naming its column; a
