@@ -10,6 +10,9 @@ written by people outside the team:
 - `excerpt` bounds a piece of file content to a short, escaped, single-line quote, so an error
   message names the problem without carrying the file (a secrets file must never end up in
   stderr, the load manifest or alerts.log);
+- `html_text` makes a value from data text in an HTML page: its markup escaped (a rep named
+  ``<script>…`` is shown, not run) and its control characters shown as `single_line` shows
+  them (the GX Data Docs' validation pages: pipelines/quality/gx_duckdb.py);
 - `redact` removes secret setting values (pipelines.settings marks them) from any text;
 - `terminal_safe_output` escapes whatever a command writes to stdout and stderr — its own
   messages, Dagster's console log, the lines dbt prints — so no text from data reaches the
@@ -18,6 +21,7 @@ written by people outside the team:
 
 from __future__ import annotations
 
+import html
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -59,6 +63,13 @@ def excerpt(text: object, limit: int = EXCERPT_CHARACTERS) -> str:
     if len(value) <= limit:
         return single_line(value)
     return single_line(value[:limit]) + f"…(+{len(value) - limit:,} characters)"
+
+
+def html_text(text: object) -> str:
+    """`text` as text of an HTML page (an element's content or a quoted attribute): `<`, `>`,
+    `&` and quotes escaped, control and format characters, line breaks and tabs shown escaped
+    (`single_line`)."""
+    return html.escape(single_line(text), quote=True)
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:

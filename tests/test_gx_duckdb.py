@@ -325,3 +325,146 @@ def test_the_committed_gx_project_holds_each_checks_query_as_its_sql_file_has_it
     assets = config["fluent_datasources"][DATASOURCE_NAME]["assets"]
     stale = [c.name for c in CHECKS if assets.get(c.name, {}).get("query") != as_select(c.sql)]
     assert stale == []
+
+
+# CRM values as a person may type them into a rep's name or an id: markup, a script, an
+# event handler, a terminal escape and a right-to-left override.
+SCRIPT_NAME = '<script>document.title="XSS"</script>'
+IMG_NAME = "<img src=x onerror=\"document.title='XSS'\">Bo\x1b[31m\u202eb"
+EVIL_ID = "<svg onload=\"document.title='XSS'\">"
+
+
+def test_crm_values_in_the_data_docs_are_text_not_markup(tmp_path: Path) -> None:
+    """The job's own audit (the committed GX project, two real checks) on a build whose CRM
+    values are markup: the stored results keep the values as they are, and the Data Docs pages
+    show them as text — no element, attribute or script comes from data, control and bidi
+    characters are shown escaped (`\\x1b`, `\\u202e`), and a browser runs no script of theirs."""
+    from pipelines.quality.checks import CHECKS
+    from pipelines.quality.run_checks import run_quality_checks
+
+    settings = _crm_markup_build(tmp_path)
+    checks = tuple(c for c in CHECKS if c.name in ("label_agreement", "lead_stages"))
+    outcomes = run_quality_checks(settings, "night-1", checks=checks)
+    assert [o.passed for o in outcomes] == [False, False]
+    _assert_data_as_text(tmp_path, settings)
+
+
+def test_pages_written_before_data_was_text_are_drawn_again_once(tmp_path: Path) -> None:
+    """A site whose pages were written before (GX drew data as markup) has every kept result's
+    page drawn again at the next run, once; later runs leave earlier pages as they are."""
+    from pipelines.quality.checks import CHECKS
+    from pipelines.quality.data_docs import DATA_AS_TEXT_MARK
+    from pipelines.quality.run_checks import run_quality_checks
+
+    settings = _crm_markup_build(tmp_path)
+    checks = tuple(c for c in CHECKS if c.name in ("label_agreement", "lead_stages"))
+    run_quality_checks(settings, "night-1", checks=checks)
+    docs = settings.quality_dir / "data_docs"
+    # as the code before left it: data as markup in the page, no mark
+    old = next(docs.glob("validations/label_agreement/night-1/*/*.html"))
+    page = old.read_text(encoding="utf-8")
+    old.write_text(page.replace("&lt;svg onload", "<svg onload", 1), encoding="utf-8")
+    (docs / DATA_AS_TEXT_MARK).unlink()
+    run_quality_checks(settings, "night-2", checks=checks[:1])
+    assert (docs / DATA_AS_TEXT_MARK).is_file()
+    assert "<svg onload" not in old.read_text(encoding="utf-8")  # drawn again
+    _assert_data_as_text(tmp_path, settings)
+    before = old.stat().st_mtime_ns
+    run_quality_checks(settings, "night-3", checks=checks[:1])
+    assert old.stat().st_mtime_ns == before
+
+
+def _crm_markup_build(tmp_path: Path) -> Any:
+    """A build database holding what the label_agreement and lead_stages checks read, with
+    CRM values that are markup."""
+    from pipelines.settings import Settings
+
+    settings = Settings(extracts_dir=tmp_path, warehouse_dir=tmp_path / "warehouse")
+    settings.build_database.parent.mkdir(parents=True)
+    with duckdb.connect(str(settings.build_database)) as con:
+        con.execute("create schema marts; create schema staging")
+        con.execute("create table staging.stg_crm__contacts (contact_id varchar)")
+        con.execute("insert into staging.stg_crm__contacts values (?), ('C-2')", [EVIL_ID])
+        con.execute(
+            "create table marts.dim_leads (contact_id varchar, stage varchar, "
+            "definitions_version varchar)")
+        con.execute("insert into marts.dim_leads values (?, ?, 'v1.1'), ('C-2', 'quote', 'v1.1')",
+                    [EVIL_ID, "<b>won</b>\x1b]0;title\x07"])
+        con.execute("create table marts.dim_reps (user_id varchar, full_name varchar)")
+        con.execute("insert into marts.dim_reps values ('USR-1', ?), (?, ?)",
+                    [SCRIPT_NAME, EVIL_ID, IMG_NAME])
+        con.execute(
+            "create table marts.label_consistency as select * from (values "
+            "('USR-1', 14, 9, 0.64, true), (?, 14, 8, 0.57, true)) as t(labeller, "
+            "labels_judged, inconsistent, inconsistency_rate, exceeds_threshold)", [EVIL_ID])
+    return settings
+
+
+def _assert_data_as_text(tmp_path: Path, settings: Any) -> None:
+    """The night-1 results keep the CRM values as they are; its pages show them as text."""
+    from html.parser import HTMLParser
+
+    # the results are the truth, unescaped
+    [stored] = (settings.quality_dir / "validations" / "label_agreement").glob("*/*/*.json")
+    result = json.loads(stored.read_text(encoding="utf-8"))["results"][0]["result"]
+    assert {(r["labeller"], r["labeller_name"]) for r in result["unexpected_index_list"]} == {
+        ("USR-1", SCRIPT_NAME), (EVIL_ID, IMG_NAME)}
+
+    class Page(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.tags: list[tuple[str, dict[str, str | None]]] = []
+            self.scripts: list[str] = []
+            self.text: list[str] = []
+            self._in_script = False
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append((tag, dict(attrs)))
+            self._in_script = tag == "script"
+
+        def handle_endtag(self, tag: str) -> None:
+            self._in_script = False
+
+        def handle_data(self, data: str) -> None:
+            (self.scripts if self._in_script else self.text).append(data)
+
+    docs = settings.quality_dir / "data_docs"
+    pages = {name: next(docs.glob(f"validations/{name}/night-1/*/*.html")) for name in
+             ("label_agreement", "lead_stages")}
+    shown = {}
+    for name, path in pages.items():
+        html = path.read_text(encoding="utf-8")
+        assert "\x1b" not in html and "\u202e" not in html and "\x07" not in html, name
+        page = Page()
+        page.feed(html)
+        # GX's own buttons have onclick handlers; none may come from data
+        handlers = [(t, a) for t, a in page.tags if any(
+            k.startswith("on") and "XSS" in (v or "") for k, v in a.items())]
+        assert handlers == [], name
+        assert ("img", {"src": "x"}) not in [(t, {"src": a.get("src")}) for t, a in page.tags]
+        assert not [t for t, _ in page.tags if t in ("svg", "b")], name
+        assert not [s for s in page.scripts if "XSS" in s], name
+        shown[name] = " ".join(page.text)
+    assert SCRIPT_NAME in shown["label_agreement"]
+    assert "<img src=x onerror=\"document.title='XSS'\">Bo\\x1b[31m\\u202eb" in shown[
+        "label_agreement"]
+    assert EVIL_ID in shown["label_agreement"] and EVIL_ID in shown["lead_stages"]
+    assert "<b>won</b>\\x1b]0;title\\x07" in shown["lead_stages"]
+
+    # in a browser, offline: the page's own scripts run (the tables are drawn), data's do not
+    from browser import chromium, chromium_binary
+
+    if chromium_binary() is None:
+        return
+    with chromium(tmp_path / "chromium-profile") as browser:
+        for name, path in pages.items():
+            tab = browser.page(1400)
+            tab.goto(path.as_uri())
+            tab.wait_for("document.querySelectorAll('.bootstrap-table table').length > 0")
+            time.sleep(0.5)  # an onerror/onload of data would have fired by now
+            assert tab.js("document.title") != "XSS", name
+            text = tab.js("document.body.innerText")
+            assert EVIL_ID in text, name
+            if name == "label_agreement":
+                assert SCRIPT_NAME in text and "Bo\\x1b[31m\\u202eb" in text
+            assert tab.console_errors() == [], name

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.quality.data_docs import make_site_offline
+from pipelines.quality.data_docs import DATA_AS_TEXT_MARK, make_site_offline
 from pipelines.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
@@ -208,7 +208,9 @@ def build_run_data_docs(
     earlier runs are on disk already and are not rendered again: rendering every kept result
     again (GX's `build_data_docs()` without identifiers, ≈ 10 ms a page, 11 pages a night)
     made a night's Data Docs cost grow with the nights kept. (The index still lists every
-    kept result: that part grows, by a file read per result.)"""
+    kept result: that part grows, by a file read per result.) Once, on a site whose pages were
+    written before its data values were escaped (no DATA_AS_TEXT_MARK), every kept result's
+    page is drawn again."""
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
@@ -227,13 +229,15 @@ def build_run_data_docs(
     ]
     if missing := sorted(ran - {suite_run for suite_run, _ in stored}):
         raise RuntimeError(f"validation results not found in the results store: {missing}")
+    data_as_text = (site / DATA_AS_TEXT_MARK).is_file()
     keys = [
         key for suite_run, key in stored
-        if suite_run in ran or not _validation_page(site, key).is_file()
+        if suite_run in ran or not data_as_text or not _validation_page(site, key).is_file()
     ]
     suites = [ExpectationSuiteIdentifier(name=name) for name in sorted({n for n, _ in ran})]
     context.build_data_docs(resource_identifiers=[*suites, *keys])
     make_site_offline(site, since_last=True)
+    (site / DATA_AS_TEXT_MARK).touch()
 
 
 def _validation_page(site: Path, key: Any) -> Path:

@@ -150,6 +150,10 @@ class DataDocsAssetError(RuntimeError):
 
 
 OFFLINE_MARK = ".offline"  # touched in the site when every page in it was made offline
+# touched in the site when every validation page in it was drawn with data as text
+# (pipelines/quality/gx_duckdb.py `DataAsTextValidationResultsPageRenderer`): a site without it
+# has its kept results' pages drawn again, once (pages written before data was escaped)
+DATA_AS_TEXT_MARK = ".data_as_text"
 
 
 def make_site_offline(site_dir: Path, since_last: bool = False) -> list[Path]:

@@ -19,13 +19,26 @@ Layout under `project_root`: GX's own files in `gx/` (its `uncommitted/` holds r
 Docs and is git-ignored), suites in `expectations/<suite>.json`. The committed config says
 `duckdb:///${SALES_KPI_GX_DUCKDB}`, and `open_gx_context` supplies the value in memory (GX's
 `runtime_environment`), so the same config serves any warehouse file.
+
+Data Docs show data as text. GX 1.24 writes the values of a result — the offending rows' keys
+(`unexpected_index_list`: a rep's name, contact, deal and team ids from the CRM), the
+unexpected values — into its pages' table cells as they are, unescaped (its templates are
+`.j2` files, outside its Jinja autoescape), and an exception's traceback likewise. Every site's
+validation pages are therefore drawn by `DataAsTextValidationResultsPageRenderer` (GX's own
+renderer, named in the site's config: `site_section_builders.validations.renderer`), which
+hands GX's renderer a copy of the result with those values as escaped text
+(`pipelines.safe_text.html_text`). The stored results, which auditors and tools read as
+JSON, keep the values as they are.
 """
 
 from __future__ import annotations
 
+import copy
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,7 +50,10 @@ from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context import AbstractDataContext
 from great_expectations.datasource.fluent.sql_datasource import QueryAsset, SQLDatasource
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+from great_expectations.render.renderer import ValidationResultsPageRenderer
 from packaging.version import Version
+
+from pipelines.safe_text import html_text, terminal_safe
 
 DATASOURCE_NAME = "warehouse"
 DATABASE_VARIABLE = "SALES_KPI_GX_DUCKDB"
@@ -55,6 +71,12 @@ RESULTLESS_EXPECTATIONS = frozenset({"expect_column_to_exist"})
 
 # The GX versions this workaround was written for and verified against.
 GX_VERSIONS = (Version("1.24"), Version("1.25"))
+
+
+# How every Data Docs site draws a validation result's page (GX instantiates it by name).
+VALIDATIONS_RENDERER = {
+    "module_name": __name__, "class_name": "DataAsTextValidationResultsPageRenderer",
+}
 
 
 class NotEvaluatedError(AssertionError):
@@ -120,6 +142,82 @@ class DuckDBDatasource(SQLDatasource):
         return DuckDBExecutionEngine
 
 
+class DataAsTextValidationResultsPageRenderer(ValidationResultsPageRenderer):
+    """GX's validation page, drawn from a copy of the result whose data values are text.
+
+    GX writes the strings of an expectation's `result` (offending keys, unexpected values,
+    their counts) into table cells as HTML, and an exception's traceback as a template of its
+    own: those are escaped here (`html_text`: markup, and control characters shown as
+    `\\x1b`). An exception's message is a template parameter, which GX escapes itself: its
+    control characters only are shown escaped (escaping it here too would show `&lt;`).
+    Numbers, dates, booleans and nulls are kept, so GX formats them as before.
+    """
+
+    def render(
+        self, validation_results: ExpectationSuiteValidationResult, suite_parameters: Any = None,
+    ) -> Any:
+        return super().render(data_as_text(validation_results), suite_parameters)
+
+
+def data_as_text(result: ExpectationSuiteValidationResult) -> ExpectationSuiteValidationResult:
+    """A copy of `result` for GX's page renderer: each expectation's `result` values and
+    exception texts as `DataAsTextValidationResultsPageRenderer` says."""
+    shown = copy.deepcopy(result)
+    for item in shown.results:
+        item.result = _values_as_text(item.result)
+        item.exception_info = _exception_as_text(item.exception_info)
+    return shown
+
+
+_KEPT_TYPES = (bool, int, float, Decimal, date, time, timedelta)
+
+
+def _values_as_text(value: Any) -> Any:
+    """`value` with every string in it (and anything that is not a number, date, boolean or
+    null) as `html_text`; the keys of a mapping (column and field names) kept."""
+    if isinstance(value, str):
+        return html_text(value)
+    if isinstance(value, Mapping):
+        return {key: _values_as_text(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_values_as_text(item) for item in value]
+    if value is None or isinstance(value, _KEPT_TYPES):
+        return value
+    return html_text(value)
+
+
+def _exception_as_text(info: Any) -> Any:
+    """GX's `exception_info` (either shape: one exception, or one per metric) with the
+    traceback escaped and the message's control characters shown."""
+    if not isinstance(info, Mapping):
+        return info
+    if "raised_exception" not in info:
+        return {key: _exception_as_text(item) for key, item in info.items()}
+    shown = dict(info)
+    if isinstance(shown.get("exception_traceback"), str):
+        shown["exception_traceback"] = html_text(shown["exception_traceback"])
+    if isinstance(shown.get("exception_message"), str):
+        shown["exception_message"] = terminal_safe(shown["exception_message"])
+    return shown
+
+
+def render_data_as_text(context: AbstractDataContext) -> None:
+    """Every Data Docs site of `context` draws its validation pages with
+    `DataAsTextValidationResultsPageRenderer` (in memory; the committed config says so too)."""
+    sites = context.variables.data_docs_sites or {}
+    changed = False
+    for site in sites.values():
+        builders = site.get("site_section_builders") or {}
+        validations = builders.get("validations") or {}
+        if validations.get("renderer") != VALIDATIONS_RENDERER:
+            validations["renderer"] = dict(VALIDATIONS_RENDERER)
+            builders["validations"] = validations
+            site["site_section_builders"] = builders
+            changed = True
+    if changed:
+        context.variables.data_docs_sites = sites
+
+
 def open_gx_context(
     project_root: Path, database: Path, results_dir: Path | None = None,
     variables: Mapping[str, str] | None = None,
@@ -151,6 +249,7 @@ def open_gx_context(
         context = gx.get_context(
             mode="file", project_root_dir=str(project_root), runtime_environment=runtime
         )
+    render_data_as_text(context)
     if DATASOURCE_NAME not in context.data_sources.all():
         context.data_sources.add_duckdb_sqlalchemy(
             name=DATASOURCE_NAME,
