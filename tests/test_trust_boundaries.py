@@ -504,3 +504,24 @@ def test_an_export_file_or_delivery_named_like_a_file_pattern_is_refused(tmp_pat
     (export / "*").mkdir()
     with pytest.raises(SourceFileError, match="pattern"):
         scan_source(export, mapping)
+
+
+def test_a_huge_line_in_a_compressed_csv_is_named_without_holding_it(con, landing):
+    """A few megabytes of .gz can hold a line of a gigabyte: the reader that names the
+    line of a refused file reads it a bounded piece at a time, so the rejection costs
+    memory by the limit, not by the line."""
+    import resource
+
+    path = landing / DELIVERY / "fx_rates.csv.gz"
+    path.parent.mkdir(parents=True)
+    with gzip.open(path, "wb", compresslevel=1) as handle:
+        handle.write(b"currency,month,rate_to_eur\nUSD,2026-01,1.1\nUSD,2026-02,")
+        for _ in range(512):
+            handle.write(b"9" * (1 << 20))  # one line of 512 MiB
+        handle.write(b"\nUSD,2026-03,1.2\n")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    (outcome,) = load(con, landing, "fx_rates").outcomes
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert outcome.status == "rejected"
+    assert "line 3" in outcome.message
+    assert grown_mib < 400, f"the peak grew by {grown_mib:.0f} MiB"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import gzip
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -291,8 +291,7 @@ def _csv_structure_problem(path: Path, delimiter: str, names: list[str]) -> str 
     end_of_previous = 1
     try:
         with _open_binary(path) as handle:
-            lines = (_decode_line(number, raw) for number, raw in enumerate(handle, start=1))
-            reader = csv.reader(lines, delimiter=delimiter)
+            reader = csv.reader(_bounded_lines(handle), delimiter=delimiter)
             for record in reader:
                 start, end_of_previous = end_of_previous + 1, reader.line_num
                 size = sum(len(value.encode("utf-8")) for value in record) + len(record)
@@ -311,6 +310,11 @@ def _csv_structure_problem(path: Path, delimiter: str, names: list[str]) -> str 
                     )
     except _NotUtf8 as exc:
         return str(exc)
+    except _BeyondTheFieldLimit as exc:
+        return (
+            f"line {exc.args[0]}: longer than {_FALLBACK_FIELD_LIMIT:,} bytes, far beyond "
+            f"the line limit ({MAX_LINE_BYTES:,} bytes)"
+        )
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
             return (
@@ -325,6 +329,22 @@ def _csv_structure_problem(path: Path, delimiter: str, names: list[str]) -> str 
 
 class _NotUtf8(Exception):
     pass
+
+
+class _BeyondTheFieldLimit(Exception):
+    """A physical line longer than the fallback reader holds (its number in args[0])."""
+
+
+def _bounded_lines(handle: BinaryIO) -> Iterator[str]:
+    """The file's lines, decoded, each read at most `_FALLBACK_FIELD_LIMIT` bytes at a time:
+    a longer line is named (_BeyondTheFieldLimit), never held whole — a few megabytes of
+    .gz can hold a line of gigabytes."""
+    number = 0
+    while raw := handle.readline(_FALLBACK_FIELD_LIMIT + 1):
+        number += 1
+        if len(raw) > _FALLBACK_FIELD_LIMIT:
+            raise _BeyondTheFieldLimit(number)
+        yield _decode_line(number, raw)
 
 
 def _decode_line(number: int, raw: bytes) -> str:
