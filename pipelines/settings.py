@@ -89,9 +89,30 @@ def secret_reference(value: str) -> str:
 
 
 def redact_secrets(text: str) -> str:
-    """`text` with every secret setting value this process has seen replaced by `***`: the
-    one redaction used by every printer (CLI, alerts, logs)."""
-    return redact(text, sorted(_KNOWN_SECRETS.values(), key=len, reverse=True))
+    """`text` with every secret setting value this process has seen replaced by `***`, and
+    every secret part of one (`secret_parts`): the one redaction used by every printer (CLI,
+    alerts, logs)."""
+    secrets = {part for value in _KNOWN_SECRETS.values() for part in secret_parts(value)}
+    return redact(text, sorted(secrets, key=len, reverse=True))
+
+
+# A piece of a secret this long or longer is redacted wherever it stands
+SECRET_PART_CHARACTERS = 12  # a word of a path ("services") is no credential
+_SECRET_SEPARATORS = re.compile(r"[/?&=#:@;,\s]+|\\[tnr]")
+
+
+def secret_parts(value: str) -> list[str]:
+    """The value, and the pieces of it an error may quote alone: an HTTP library quotes a
+    bad URL's path only (a webhook's path is its credential), a tab in it as `\\t`. The
+    pieces are the value's runs between separators (`/ ? & = # : @ ; ,` and white space), at
+    least SECRET_PART_CHARACTERS long; of a URL, those after its host (the scheme and host
+    name no one's credential and stay readable in a message)."""
+    scheme, _, rest = value.partition("://")
+    host = rest.split("/")[0].split("@")[-1]  # host[:port]
+    public = {scheme, *_SECRET_SEPARATORS.split(host)} if rest else set()
+    pieces = _SECRET_SEPARATORS.split(value)
+    return [value, *(piece for piece in pieces
+                     if len(piece) >= SECRET_PART_CHARACTERS and piece not in public)]
 
 
 # The dbt to start instead of the one installed beside this Python: a choice of the install (a

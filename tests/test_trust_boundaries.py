@@ -525,3 +525,20 @@ def test_a_huge_line_in_a_compressed_csv_is_named_without_holding_it(con, landin
     assert outcome.status == "rejected"
     assert "line 3" in outcome.message
     assert grown_mib < 400, f"the peak grew by {grown_mib:.0f} MiB"
+
+
+def test_a_piece_of_a_secret_quoted_by_an_error_is_redacted_too():
+    """A webhook URL pasted with a space in it: the HTTP library's error quotes only its
+    path — the part that is the credential — and a tab in it as `\\t`, so redacting the
+    whole value left the token in the run's log. The secret parts of a secret are redacted
+    wherever they stand; the host, which names no one's credential, stays for diagnosis."""
+    from pipelines.settings import Settings, redact_secrets
+
+    url = "https://hooks.slack.com/services/T0000/B0000/XXXXSECRETTOKEN\tYYY"
+    Settings(alert_webhook_url=url)
+    message = ("InvalidURL: URL can't contain control characters. "
+               "'/services/T0000/B0000/XXXXSECRETTOKEN\\tYYY' (found at least '\\t')")
+    redacted = redact_secrets(message)
+    assert "XXXXSECRETTOKEN" not in redacted
+    assert redact_secrets(f"POST to {url} failed") == "POST to *** failed"
+    assert redact_secrets("hooks.slack.com did not answer") == "hooks.slack.com did not answer"
