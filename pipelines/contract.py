@@ -20,6 +20,11 @@ FILE_EXTENSIONS = ("csv.gz", "csv", "parquet", "jsonl", "xlsx")
 # cannot be read safely at all: the file is rejected, naming line, column and the limit.
 MAX_FIELD_CHARACTERS = 65_536
 MAX_LINE_BYTES = 1_048_576
+# An xlsx sheet is read up to this many cells — openpyxl hands each row over padded to its
+# last cell, empty ones included, so one formatted cell in column XFD makes 16,384 of a row —
+# and refused beyond it (half a million rows of twenty columns fit; a spreadsheet that size is
+# an export better written as CSV).
+MAX_XLSX_CELLS = 10_000_000
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,7 @@ def test_ten_megabyte_field_rejects_the_file_naming_line_column_and_the_limit(co
     assert "131072" not in outcome.message and "xxxxxxxxxx" not in outcome.message
 
 
+@pytest.mark.slow  # seconds of reading: not a rule of test-fast
 @pytest.mark.parametrize("name", ["users.csv", "users.csv.gz"])
 @pytest.mark.parametrize("ending", ["\n", ""])
 def test_a_last_line_beyond_the_readers_buffer_rejects_the_file_not_drops_the_line(
@@ -506,6 +507,7 @@ def test_an_export_file_or_delivery_named_like_a_file_pattern_is_refused(tmp_pat
         scan_source(export, mapping)
 
 
+@pytest.mark.slow  # seconds of reading: not a rule of test-fast
 def test_a_huge_line_in_a_compressed_csv_is_named_without_holding_it(con, landing):
     """A few megabytes of .gz can hold a line of a gigabyte: the reader that names the
     line of a refused file reads it a bounded piece at a time, so the rejection costs
@@ -542,3 +544,31 @@ def test_a_piece_of_a_secret_quoted_by_an_error_is_redacted_too():
     assert "XXXXSECRETTOKEN" not in redacted
     assert redact_secrets(f"POST to {url} failed") == "POST to *** failed"
     assert redact_secrets("hooks.slack.com did not answer") == "hooks.slack.com did not answer"
+
+
+@pytest.mark.slow  # seconds of reading: not a rule of test-fast
+def test_a_spreadsheet_padded_to_its_last_column_is_refused_at_its_cell_limit(con, landing):
+    """openpyxl hands every row over padded to the row's last cell: one empty, formatted cell
+    in column XFD makes 16,384 cells of each row (a small file of a few million such rows
+    would read for hours). A sheet is read up to MAX_XLSX_CELLS cells and refused beyond."""
+    import openpyxl
+    from openpyxl.styles import Font
+
+    from pipelines.contract import MAX_XLSX_CELLS
+
+    rows = MAX_XLSX_CELLS // 16_384 + 2
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet()
+    header = list(row("users"))
+    sheet.append(header)
+    far = openpyxl.cell.WriteOnlyCell(sheet, value=None)
+    far.font = Font(bold=True)
+    for number in range(rows):
+        values = [*row("users", user_id=f"u{number}").values()]
+        sheet.append(values + [None] * (16_384 - len(values) - 1) + [far])
+    path = landing / DELIVERY / "users.xlsx"
+    path.parent.mkdir(parents=True)
+    workbook.save(path)
+    (outcome,) = load(con, landing, "users").outcomes
+    assert outcome.status == "rejected", outcome
+    assert f"{MAX_XLSX_CELLS:,} cells" in outcome.message

@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.contract import MAX_LINE_BYTES
+from pipelines.contract import MAX_LINE_BYTES, MAX_XLSX_CELLS
 from pipelines.ingest.landing import LandingFile
 from pipelines.safe_text import excerpt
 from pipelines.sql_text import quote_ident, sql_literal
@@ -476,7 +476,15 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
             raise UnreadableFileError("the header row has an empty column name")
         data: list[list[str | None]] = [[] for _ in names]
         lines: list[int] = []
+        cells_read = len(header)
         for number, cells in enumerate(rows, start=2):
+            cells_read += len(cells)
+            if cells_read > MAX_XLSX_CELLS:
+                raise UnreadableFileError(
+                    f"line {number}: the first sheet holds more than {MAX_XLSX_CELLS:,} cells "
+                    "(each row counted to its last cell, empty ones included): export it as "
+                    "CSV, or clear the cells right of the data"
+                )
             _refuse_formulas_without_values(number, names, cells, next(formulas, ()))
             row = [cell.value for cell in cells]
             values = [_cell_text(v) for v in row[: len(names)]]
