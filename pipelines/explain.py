@@ -54,20 +54,20 @@ class _Published:
         if row is None:
             return None
         names = [column[0] for column in cursor.description or ()]
-        return _as_text(dict(zip(names, row, strict=True)))
+        return dict(zip(names, row, strict=True))
 
     def all(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         """Every row of `sql` as dicts."""
         cursor = self.con.execute(sql, params)
         names = [column[0] for column in cursor.description or ()]
-        return [_as_text(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _as_text(row: dict[str, Any]) -> dict[str, Any]:
     """A row's text values as they may stand inside one line of the explanation: names,
     labels and ids are CRM data, so a line break or a control character in one is escaped
     (single_line) and cannot forge a line (the CLI escapes what steers a terminal, not line
-    breaks, which its own text has)."""
+    breaks, which its own text has). For showing only: lookups use the values as they are."""
     return {name: single_line(value) if isinstance(value, str) else value
             for name, value in row.items()}
 
@@ -116,7 +116,11 @@ def explain_contact(
                 [lead["sales_lead_deal_id"]],
             )
     as_of = run["as_of"] if run else None
-    return "\n".join(_lines(contact_id, lead, as_of, owner, deal, events, tz))
+    # looked up with the values as they are; shown escaped, one line each
+    return "\n".join(_lines(
+        single_line(contact_id), _as_text(lead), as_of, owner and _as_text(owner),
+        deal and _as_text(deal), [_as_text(event) for event in events], tz,
+    ))
 
 
 def _lines(

@@ -56,8 +56,9 @@ PUBLISHED_TABLES = (
     "fct_marketing_event_judgements",
 )
 HISTORY_COLUMNS = {
-    # every column the contract lists for dim_leads (the classification and what explains
-    # it: the qualifying event, fit, owner, who set the label), and rule 5's fingerprint
+    # the 18 columns the published marts' contract (v1.1) requires of dim_leads — the
+    # classification and what explains it: the qualifying event and its type, fit, owner, who
+    # set the label — and rule 5's fingerprint; not dim_leads' further explanation columns
     "dim_leads_history": (
         "dim_leads",
         "contact_id, company_id, owner_user_id, team, stage, lead_origin, marketing_lead_at, "
@@ -77,9 +78,9 @@ PARQUET_RUNS_KEPT = 3
 HISTORY_DESCRIPTIONS = {
     "runs": "One row per published run: when it was published, as of which instant, under "
             "which definitions version and settings, from how many source files.",
-    "dim_leads_history": "Published classifications of every live contact (every column the "
-                         "marts contract lists for dim_leads, and rule 5's inputs "
-                         "fingerprint; a column added later is empty in the copies "
+    "dim_leads_history": "Published classifications of every live contact (the dim_leads "
+                         "columns the published marts' contract v1.1 requires, and rule 5's "
+                         "inputs fingerprint; a column added later is empty in the copies "
                          "published before it), one copy per run_id: a run's rows are "
                          "those of its runs.history_run_id (an identical re-publication "
                          "adds no copy); the copies of the last history_runs_kept runs "

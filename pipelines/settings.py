@@ -19,11 +19,12 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from pipelines.safe_text import redact, terminal_safe
+from pipelines.safe_text import redact, single_line, terminal_safe
 
 ENV_PREFIX = "SALES_KPI_"
 # The HiveServer2 auth modes a Thrift server is reached with (PyHive's names, as dbt-spark's
@@ -96,23 +97,40 @@ def redact_secrets(text: str) -> str:
     return redact(text, sorted(secrets, key=len, reverse=True))
 
 
-# A piece of a secret this long or longer is redacted wherever it stands
-SECRET_PART_CHARACTERS = 12  # a word of a path ("services") is no credential
-_SECRET_SEPARATORS = re.compile(r"[/?&=#:@;,\s]+|\\[tnr]")
+# A part of a secret this long or longer is redacted wherever it stands (a word of a path,
+# `services`, names no credential; a webhook's token is longer)
+SECRET_PART_CHARACTERS = 12
+_URL_PART_SEPARATORS = re.compile(r"[/?&#=]+")
+_UNPRINTABLE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 
 def secret_parts(value: str) -> list[str]:
-    """The value, and the pieces of it an error may quote alone: an HTTP library quotes a
-    bad URL's path only (a webhook's path is its credential), a tab in it as `\\t`. The
-    pieces are the value's runs between separators (`/ ? & = # : @ ; ,` and white space), at
-    least SECRET_PART_CHARACTERS long; of a URL, those after its host (the scheme and host
-    name no one's credential and stay readable in a message)."""
-    scheme, _, rest = value.partition("://")
-    host = rest.split("/")[0].split("@")[-1]  # host[:port]
-    public = {scheme, *_SECRET_SEPARATORS.split(host)} if rest else set()
-    pieces = _SECRET_SEPARATORS.split(value)
-    return [value, *(piece for piece in pieces
-                     if len(piece) >= SECRET_PART_CHARACTERS and piece not in public)]
+    """The value, and the parts of it an error may quote alone, as it may quote them: an
+    HTTP library quotes a malformed URL's path only (a webhook's path is its credential), a
+    tab in it as `\\t`. Of a URL: its user and password, and the parts of its path, query
+    and fragment (between `/ ? & # =`) — not its scheme and host, which name no one's
+    credential and stay readable; of any other secret, the whole. A part is redacted when it
+    is SECRET_PART_CHARACTERS long or holds white space or a control character (a token
+    pasted with a tab), in every rendering a message may give it (as it is, escaped as Python
+    and this project escape, percent-encoded), and so is each long run of it between such
+    characters."""
+    _scheme, separator, rest = value.partition("://")
+    if separator:
+        authority, _, tail = rest.partition("/")
+        userinfo = authority.rpartition("@")[0]
+        candidates = [*userinfo.split(":"), *_URL_PART_SEPARATORS.split(tail)]
+    else:
+        candidates = [value]
+    parts = {value}
+    for candidate in candidates:
+        odd = _UNPRINTABLE.search(candidate) is not None
+        if len(candidate) >= SECRET_PART_CHARACTERS or (odd and candidate.strip()):
+            parts.update((candidate, repr(candidate)[1:-1], single_line(candidate),
+                          quote(candidate, safe="")))
+        if odd:
+            parts.update(run for run in _UNPRINTABLE.split(candidate)
+                         if len(run) >= SECRET_PART_CHARACTERS)
+    return sorted(parts, key=len, reverse=True)
 
 
 # The dbt to start instead of the one installed beside this Python: a choice of the install (a
@@ -235,8 +253,8 @@ class Settings:
     write_site: bool = True
     # Local wall time of the business: periods, naive timestamps, bare dates.
     business_timezone: str = DEFINITION_DEFAULTS["business_timezone"]
-    # Loading (contract): a file with more than this share of bad rows, and at least
-    # `min_bad_rows_to_reject` of them, is rejected whole.
+    # Loading (contract): when a file is rejected whole for its bad rows (LOAD_SETTINGS says
+    # what each does; the loader applies them).
     max_bad_row_share: float = 0.05
     min_bad_rows_to_reject: int = 10
     # Definitions (see README, "Definitions"): defaults from dbt_project.yml's vars.

@@ -263,6 +263,25 @@ def spark_missing() -> str | None:
 _SPARK_MISSING: list[str | None] = []
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The install's dbt parse brought up to date once, by the real dbt, before the test
+    workers start (in the controlling process: one parse, not one per worker), as `make
+    setup` leaves it: every warm dbt's warm-up starts from it. On a project edited since the
+    install (a model's description, say), the warm-up's own re-parse left a thread running,
+    so each warm dbt ended and every dbt of the session failed ("connection reset"). A project
+    that does not parse is left for the tests that run dbt to report."""
+    if hasattr(config, "workerinput"):  # an xdist worker: its controller parsed
+        return
+    from pipelines.dbt_project import parse_project
+
+    try:
+        parse_project()
+    except RuntimeError as exc:
+        config.issue_config_time_warning(
+            pytest.PytestWarning(f"the dbt project did not parse: {exc}"), stacklevel=2
+        )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """A test marked `spark` is skipped when Spark cannot run here, or fails under

@@ -290,3 +290,25 @@ def test_a_crm_value_cannot_forge_a_line_of_the_explanation(
     labels = [line for line in out.splitlines() if line.startswith("  CRM label:")]
     assert len(labels) == 1 and labels[0].startswith("  CRM label: sales_qualified_lead")
     assert "(Lotte\\x0a  CRM label: lead, set by USR-0003" in out  # on the owner's line
+
+
+def test_an_owner_id_holding_a_control_character_still_finds_its_owner(
+    published_only: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Escaping is for showing: the owner and the deal are looked up by the ids as they are,
+    so an id with a character the explanation escapes still finds its rep."""
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir()
+    shutil.copyfile(published_only / "marts.duckdb", warehouse / "marts.duckdb")
+    with duckdb.connect(str(warehouse / "marts.duckdb")) as con:
+        (owner,) = con.execute("select owner_user_id from dim_leads where contact_id = ?",
+                               [LABEL]).fetchone()
+        (name,) = con.execute("select full_name from dim_reps where user_id = ?",
+                              [owner]).fetchone()
+        odd = owner + "\u200b"
+        con.execute("update dim_reps set user_id = ? where user_id = ?", [odd, owner])
+        con.execute("update dim_leads set owner_user_id = ? where owner_user_id = ?",
+                    [odd, owner])
+    out = explain(warehouse, LABEL, capsys)
+    assert f"({name}), a sales rep" in out
+    assert "unknown" not in out

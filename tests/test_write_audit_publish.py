@@ -1120,10 +1120,11 @@ def _columns(warehouse: Path, table: str) -> list[str]:
 def test_dim_leads_history_keeps_every_dim_leads_column_of_the_contract(
     first_run: FirstRun, tmp_path: Path
 ) -> None:
-    """What was reported when (MARTS.md, history for auditors): a run's copy of dim_leads
-    holds every column the contract lists for it — why a contact was a marketing lead that
-    night (`qualifying_event_type`, `is_fit`), whose it was (`company_id`, `owner_user_id`)
-    and who set its CRM label (`crm_label_set_by`) — with the values dim_leads had."""
+    """What was reported when (the marts contract v1.1, history for auditors): a run's copy
+    of dim_leads holds every column the contract requires of it — why a contact was a
+    marketing lead that night (`qualifying_event_type`, `is_fit`), whose it was
+    (`company_id`, `owner_user_id`) and who set its CRM label (`crm_label_set_by`) — with
+    the values dim_leads had."""
     target = publisher(first_run, tmp_path)
     target.publish("A")
     columns = _columns(target.warehouse, "dim_leads_history")

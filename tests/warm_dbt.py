@@ -169,13 +169,6 @@ def start_warm_dbt() -> WarmDbt | None:
     operator's own: the suite runs it)."""
     if os.environ.get(COLD_DBT_ENV) or os.environ.get(DBT_EXECUTABLE_ENV):
         return None
-    # The install's parse brought up to date first, by the real dbt, as `make setup` leaves
-    # it: the warm-up starts from it, and on a project edited since (a model's description,
-    # say) the warm-up's own re-parse left a thread running, so the warm dbt ended and every
-    # dbt of the session failed ("connection reset")
-    from pipelines.dbt_project import parse_project
-
-    parse_project()
     warm = WarmDbt()
     os.environ[DBT_EXECUTABLE_ENV] = str(warm.client)
     return warm

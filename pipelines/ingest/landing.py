@@ -95,11 +95,11 @@ def leaves_folder(path: Path, root: Path) -> bool:
     return real != real_root and real_root not in real.parents
 
 
-# What opens a pattern for DuckDB's file readers in a path (glob: `*`, `?`, `[…]`, `{…}`; a
-# `]` or `}` without its opener is a plain character): a delivery named `[.]stash` read the
-# hidden `.stash` (a pattern that matches nothing is read as the name it is, one that
-# matches reads what it matches), and `*` every delivery
-PATTERN_CHARACTERS = ("*", "?", "[", "{")
+# What opens a pattern for DuckDB's file readers in a path (its glob: `*`, `?`, `[…]`; a `]`
+# without its opener is a plain character, and braces are not expanded): a delivery named
+# `[.]stash` read the hidden `.stash` (a pattern that matches nothing is read as the name it
+# is, one that matches reads what it matches), and `*` every delivery
+PATTERN_CHARACTERS = ("*", "?", "[")
 
 
 def reads_as_pattern(path: str) -> bool:

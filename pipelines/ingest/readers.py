@@ -212,24 +212,27 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
 
 def _csv_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
     names, delimiter = _csv_header(path)
-    if _last_line_bytes(path) > MAX_LINE_BYTES:
-        # DuckDB's reader returns the other rows and no error when the last line is larger
-        # than its buffer (32 MB): refused here, naming the line, as a long line elsewhere is
+    if _has_a_line_beyond_the_limit(path):
+        # DuckDB's reader returns the other rows and no error when a line larger than its
+        # buffer (32 MB) is the last record (blank lines after it included): refused here,
+        # naming the line, before DuckDB reads the file
         raise UnreadableFileError(
             _csv_structure_problem(path, delimiter, names)
-            or f"the last line is longer than the line limit ({MAX_LINE_BYTES:,} bytes)"
+            or f"a line is longer than the line limit ({MAX_LINE_BYTES:,} bytes)"
         )
     # Unique positional names; the file's own names are returned for matching.
     columns = ", ".join(f"{sql_literal(f'c{i}')}: 'VARCHAR'" for i in range(len(names)))
     select = ", ".join(f"c{i} as {quote_ident(name)}" for i, name in enumerate(names))
     line = line_column(names)
+    # DuckDB's own limit leaves room for a line's ending (it counted a CR LF line of exactly
+    # the limit as over it): the limit itself is held above, on every physical line
     query = f"""
             select {select}, cast(ordinality + 1 as bigint) as {quote_ident(line)}
             from read_csv(
                 {sql_literal(str(path))}, header = true, auto_detect = false,
                 delim = {sql_literal(delimiter)}, quote = '"', escape = '"',
                 columns = {{{columns}}}, strict_mode = true,
-                max_line_size = {MAX_LINE_BYTES}
+                max_line_size = {MAX_LINE_BYTES + 2}
             ) with ordinality
             """
 
@@ -240,40 +243,35 @@ def _csv_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
     return FileSource(tuple(names), query, unreadable, line)
 
 
-_TAIL_CHUNK = 1 << 20
+def _has_a_line_beyond_the_limit(path: Path) -> bool:
+    """Whether a physical line of the file (CR, LF or CRLF ended, without its ending) is
+    longer than MAX_LINE_BYTES. One streaming pass, a chunk of the limit's size at a time: a
+    line inside one chunk is shorter than the limit by construction, so only the runs that
+    cross chunks are counted (C-speed searches; a compressed file is decompressed once)."""
+    run = 0  # bytes since the last line ending
+    try:
+        with _open_binary(path) as handle:
+            while chunk := handle.read(MAX_LINE_BYTES):
+                first = _first_line_end(chunk)
+                if first < 0:
+                    run += len(chunk)
+                else:
+                    if run + first > MAX_LINE_BYTES:
+                        return True
+                    run = len(chunk) - max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) - 1
+                if run > MAX_LINE_BYTES:
+                    return True
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz
+        raise UnreadableFileError(
+            f"not a readable CSV file: {excerpt(exc, MESSAGE_CHARACTERS)}"
+        ) from exc
+    return False
 
 
-def _last_line_bytes(path: Path) -> int:
-    """The length in bytes of the file's last line (without its line break), or more than
-    the line limit when it is longer: read from the end of a plain file (the line limit and
-    a few bytes), in one streaming pass over a compressed one (a chunk at a time)."""
-    if path.name.lower().endswith(".gz"):
-        current = previous = 0  # bytes since the last line break; the line it ended
-        try:
-            with _open_binary(path) as handle:
-                while chunk := handle.read(_TAIL_CHUNK):
-                    last = chunk.rfind(b"\n")
-                    if last < 0:
-                        current += len(chunk)
-                        continue
-                    before = chunk.rfind(b"\n", 0, last)
-                    previous = current + last if before < 0 else last - before - 1
-                    current = len(chunk) - last - 1
-        except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt
-            raise UnreadableFileError(
-                f"not a readable CSV file: {excerpt(exc, MESSAGE_CHARACTERS)}"
-            ) from exc
-        return current or previous
-    with path.open("rb") as handle:
-        size = handle.seek(0, 2)
-        start = max(0, size - (MAX_LINE_BYTES + 2))
-        handle.seek(start)
-        tail = handle.read()
-    tail = tail.removesuffix(b"\n")
-    newline = tail.rfind(b"\n")
-    if newline >= 0:
-        return len(tail) - newline - 1
-    return len(tail) if start == 0 else MAX_LINE_BYTES + 1  # it began before the tail
+def _first_line_end(chunk: bytes) -> int:
+    """The position of the first CR or LF in `chunk`, -1 when it has none."""
+    ends = [at for at in (chunk.find(b"\n"), chunk.find(b"\r")) if at >= 0]
+    return min(ends) if ends else -1
 
 
 # The fallback reader may hold a field this large before giving up on naming its column; a
@@ -294,7 +292,8 @@ def _csv_structure_problem(path: Path, delimiter: str, names: list[str]) -> str 
             reader = csv.reader(_bounded_lines(handle), delimiter=delimiter)
             for record in reader:
                 start, end_of_previous = end_of_previous + 1, reader.line_num
-                size = sum(len(value.encode("utf-8")) for value in record) + len(record)
+                size = sum(len(value.encode("utf-8")) for value in record) + max(
+                    len(record) - 1, 0)  # the values and the delimiters between them
                 if size > MAX_LINE_BYTES:
                     position = max(range(len(record)), key=lambda i: len(record[i]))
                     column = names[position] if position < width else f"#{position + 1}"

@@ -110,6 +110,22 @@ def _model_docs(project: Path) -> list[tuple[str, str, str]]:
     return docs
 
 
+def _dbt_tests(project: Path) -> list[dict[str, Any]]:
+    """The dbt build's singular tests (`tests/*.sql`), as the checks section shows them: a
+    failing one stops the run before the checks, unless its config makes it a warning; what
+    it holds is its leading comment."""
+    tests = []
+    for path in sorted((project / "tests").glob("*.sql")):
+        text = path.read_text(encoding="utf-8")
+        comment = " ".join(line.removeprefix("--").strip() for line in text.splitlines()
+                           if line.startswith("--"))
+        warns = re.search(r"severity\s*=\s*['\"]warn['\"]", text) is not None
+        tests.append({"name": path.stem, "guards": "dbt build", "blocking": not warns,
+                      "description": comment,
+                      "query": path.relative_to(project.parent).as_posix()})
+    return tests
+
+
 def _seed_descriptions(project: Path) -> dict[str, str]:
     descriptions: dict[str, str] = {}
     for path in sorted((project / "seeds").rglob("*.yml")):
@@ -245,8 +261,9 @@ def _context(project: Path, effective: Mapping[str, Any] | None, language: str) 
         "labels": labels,
         "extra_seeds": extra,
         "rules": _model_docs(project),
-        "checks": [{"name": check.name, "guards": check.asset, "blocking": check.blocking,
-                    "description": check.description,
-                    "query": f"expectations/queries/{check.query}.sql"} for check in CHECKS],
+        "checks": [*_dbt_tests(project),
+                   *({"name": check.name, "guards": check.asset, "blocking": check.blocking,
+                      "description": check.description,
+                      "query": f"expectations/queries/{check.query}.sql"} for check in CHECKS)],
         "english_note": t("def_in_english"),
     }

@@ -321,11 +321,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "def_checks_help": (
         "Every run checks its build before anything is published (write–audit–publish). A "
         "check that stops publishing leaves the published marts as they were and fails the "
-        "run; a warning is reported and the marts are published with it.",
+        "run; a warning is reported and the marts are published with it. First come the dbt "
+        "build's own data tests: every model's table rules (keys, required values, agreed "
+        "values) stop the run when one fails, as do the singular tests listed first below "
+        "unless marked as warnings; then the checks of the consistency rules.",
         "Elke run controleert zijn build voordat er iets gepubliceerd wordt (write–audit–"
         "publish). Een controle die de publicatie stopt laat de gepubliceerde marts zoals ze "
         "waren en laat de run falen; een waarschuwing wordt gemeld en de marts worden ermee "
-        "gepubliceerd.",
+        "gepubliceerd. Eerst komen de datatests van de dbt-build zelf: de tabelregels van elk "
+        "model (sleutels, verplichte en afgesproken waarden) stoppen de run als er een faalt, "
+        "net als de hieronder eerst genoemde losse tests, tenzij als waarschuwing gemarkeerd; "
+        "daarna de controles van de consistentieregels.",
     ),
     "def_check": ("Check", "Controle"),
     "def_guards": ("Guards", "Bewaakt"),
