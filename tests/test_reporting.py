@@ -582,6 +582,34 @@ def test_names_in_the_charts_are_text_not_markup(
         page.close()
 
 
+FORMULA_NAME = '=HYPERLINK("https://evil.example/login","Noor")'
+
+
+def test_a_name_in_a_csv_download_is_text_not_a_formula(
+    browser, published: Path, tmp_path: Path
+) -> None:
+    """A spreadsheet opening the dashboard's CSV runs a cell that starts with = + - or @ as a
+    formula (CSV injection): a rep named `=HYPERLINK(…)` became a link to another site in
+    the manager's spreadsheet. Such a text cell is written with a leading apostrophe, which
+    spreadsheets show as text; numbers stay numbers. (The xlsx download writes text cells
+    as inline strings, never formulas.)"""
+    marts = tmp_path / "marts.duckdb"
+    shutil.copyfile(published, marts)
+    with duckdb.connect(str(marts)) as con:
+        con.execute("update dim_reps set full_name = ?", [FORMULA_NAME])
+    site = tmp_path / "site"
+    write_dashboard(marts, site, ("en",), CHECK_RESULTS, LINKS)
+    page = _open(browser, site, "en", 1400)
+    try:
+        text = page.js("SKPI.csv('card-labels')")
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        names = [row[0] for row in rows[1:] if row[0] != "automation"]  # a labeller, no rep
+        assert names and all(name == "'" + FORMULA_NAME for name in names), names[:3]
+        assert not [cell for row in rows for cell in row if cell[:1] in ("=", "+", "@")]
+    finally:
+        page.close()
+
+
 def test_any_team_and_rep_can_be_shown(browser, site: Path) -> None:
     meta = _meta(_page(site, "nl"))
     page = _open(browser, site, "nl", 1400)

@@ -679,7 +679,10 @@
     if (!t) return '';
     function q(v) {
       if (v === null || v === undefined) return '';
-      var s = typeof v === 'number' ? String(v) : String(v);
+      var s = String(v);
+      // text a spreadsheet would run as a formula (= + - @, or a tab or CR before one: CSV
+      // injection) is written with a leading apostrophe, which spreadsheets show as text
+      if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
       return /[",\r\n;]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
     }
     var lines = [t.columns.map(function (c) { return q(c.label); }).join(',')];
