@@ -72,6 +72,15 @@ def html_text(text: object) -> str:
     return html.escape(single_line(text), quote=True)
 
 
+def markdown_code_block(text: str) -> str:
+    """`text` as one Markdown code block, for metadata a UI renders as Markdown (Dagster's):
+    fenced by more backticks than any run of them in the text (CommonMark closes a fence
+    only with one at least as long), so no byte of it is read as a link, emphasis or HTML."""
+    runs = [len(run) for run in re.findall(r"`+", text)]
+    fence = "`" * max(3, max(runs, default=0) + 1)
+    return f"{fence}\n{text}\n{fence}"
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """`text` with every non-empty secret replaced by `***`."""
     for secret in secrets:

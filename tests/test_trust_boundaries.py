@@ -587,3 +587,26 @@ def test_a_spreadsheet_padded_to_its_last_column_is_refused_at_its_cell_limit(co
     (outcome,) = load(con, landing, "users").outcomes
     assert outcome.status == "rejected", outcome
     assert f"{MAX_XLSX_CELLS:,} cells" in outcome.message
+
+
+def test_file_names_and_messages_in_dagsters_metadata_are_text_not_markdown(tmp_path):
+    """The raw assets' `files` metadata is Markdown in Dagster's UI: a rejection message
+    quotes a file's header, so a header `[sign in](https://evil.example)` became a link
+    there, and a run of backticks could close a code block early. The list is one code
+    block fenced longer than any backtick run in it: every byte of data is shown as text."""
+    from markdown_it import MarkdownIt
+
+    from pipelines.assets.raw import _load_metadata
+    from pipelines.ingest.landing import LandingFile
+    from pipelines.ingest.loader import EntityLoad, FileOutcome
+
+    hostile = "missing required column user_id (the file has: [sign in](https://evil.example), ```)"
+    outcome = FileOutcome(
+        file=LandingFile(DELIVERY, "users", tmp_path / "users.csv", "csv"), status="rejected",
+        rows_read=0, rows_loaded=0, rows_quarantined=0, message=hostile, seconds=0.1,
+    )
+    markdown = _load_metadata(EntityLoad("users", [outcome]), 0)["files"].value
+    rendered = MarkdownIt("commonmark").render(markdown)
+    assert "<a " not in rendered
+    assert "[sign in](https://evil.example), ```)" in rendered  # shown, in one code block
+    assert rendered.count("<code") == 1

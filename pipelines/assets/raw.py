@@ -26,6 +26,7 @@ from pipelines.ingest.loader import EntityLoad, load_entities
 from pipelines.ingest.raw_layer import ensure_raw_layer
 from pipelines.no_op import mark_loaded, mark_run_started
 from pipelines.resources import PipelineSettings, warehouse_connection
+from pipelines.safe_text import markdown_code_block
 from pipelines.settings import Settings
 from pipelines.targets import TargetOverrideError, load_overrides
 
@@ -78,7 +79,7 @@ def canonical_landing(
     metadata = {
         "source": settings.source_mapping,
         "landing": str(settings.landing_dir),
-        "report": MetadataValue.md(f"```\n{report.format()}\n```"),
+        "report": MetadataValue.md(markdown_code_block(report.format())),
     }
     if not report.ok:
         raise Failure(
@@ -228,10 +229,11 @@ def _load_metadata(result: EntityLoad, total: int) -> dict[str, object]:
         "files_duplicate": result.count("duplicate"),
         "files_rejected": len(result.rejected),
         "raw_rows_total": total,
-        "files": MetadataValue.md(
+        # file names and messages are data: one code block, shown as text
+        "files": MetadataValue.md(markdown_code_block(
             "\n".join(f"- {o.describe()}" for o in result.outcomes if o.status != "unchanged")
             or "no new files"
-        ),
+        )),
     }
 
 
