@@ -9,6 +9,7 @@ variable of a setting is its name upper-cased with the prefix ``SALES_KPI_``, e.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import os
@@ -93,8 +94,15 @@ def redact_secrets(text: str) -> str:
     """`text` with every secret setting value this process has seen replaced by `***`, and
     every secret part of one (`secret_parts`): the one redaction used by every printer (CLI,
     alerts, logs)."""
-    secrets = {part for value in _KNOWN_SECRETS.values() for part in secret_parts(value)}
-    return redact(text, sorted(secrets, key=len, reverse=True))
+    return redact(text, _redacted_parts(tuple(_KNOWN_SECRETS.values())))
+
+
+@functools.lru_cache(maxsize=8)
+def _redacted_parts(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Every part of `secrets` to redact, the longest first: worked out once per set of
+    secrets, not for every line a run prints."""
+    parts = {part for value in secrets for part in secret_parts(value)}
+    return tuple(sorted(parts, key=len, reverse=True))
 
 
 # A part of a secret this long or longer is redacted wherever it stands (a word of a path,

@@ -157,10 +157,16 @@ def published_only(derived_oracle_run: Path, tmp_path_factory: pytest.TempPathFa
     tests/oracle_runs.py: the sample at scale 0.3, seed 5, with this file's delivery among
     others, as_of derived from the data, no site), of which only `marts.duckdb` is copied —
     no build database to explain from."""
-    warehouse = tmp_path_factory.mktemp("explain") / "warehouse"
-    warehouse.mkdir()
-    shutil.copyfile(derived_oracle_run / "warehouse" / "marts.duckdb", warehouse / "marts.duckdb")
-    return warehouse
+    return _copy_of(derived_oracle_run / "warehouse", tmp_path_factory.mktemp("explain"))
+
+
+def _copy_of(warehouse: Path, folder: Path) -> Path:
+    """A warehouse folder under `folder` holding a copy of `warehouse`'s published marts (a
+    test may change it)."""
+    copy = folder / "warehouse"
+    copy.mkdir()
+    shutil.copyfile(warehouse / "marts.duckdb", copy / "marts.duckdb")
+    return copy
 
 
 def explain(warehouse: Path, contact: str, capsys: pytest.CaptureFixture[str]) -> str:
@@ -279,9 +285,7 @@ def test_a_crm_value_cannot_forge_a_line_of_the_explanation(
     """Names and labels are data: a rep's name holding a line break and a made-up verdict
     stays on its own line, escaped, so the explanation an auditor reads has only its own
     lines (one per fact)."""
-    warehouse = tmp_path / "warehouse"
-    warehouse.mkdir()
-    shutil.copyfile(published_only / "marts.duckdb", warehouse / "marts.duckdb")
+    warehouse = _copy_of(published_only, tmp_path)
     forged = "Lotte\n  CRM label: lead, set by USR-0003 on 2024-01-01 — consistent"
     with duckdb.connect(str(warehouse / "marts.duckdb")) as con:
         con.execute("update dim_reps set full_name = ? where user_id = (select owner_user_id "
@@ -297,9 +301,7 @@ def test_an_owner_id_holding_a_control_character_still_finds_its_owner(
 ) -> None:
     """Escaping is for showing: the owner and the deal are looked up by the ids as they are,
     so an id with a character the explanation escapes still finds its rep."""
-    warehouse = tmp_path / "warehouse"
-    warehouse.mkdir()
-    shutil.copyfile(published_only / "marts.duckdb", warehouse / "marts.duckdb")
+    warehouse = _copy_of(published_only, tmp_path)
     with duckdb.connect(str(warehouse / "marts.duckdb")) as con:
         (owner,) = con.execute("select owner_user_id from dim_leads where contact_id = ?",
                                [LABEL]).fetchone()

@@ -550,6 +550,17 @@ def test_the_csv_download_equals_the_mart_for_the_filter(
         page.close()
 
 
+def _dashboard_with_rep_names(published: Path, folder: Path, name_sql: str, value: str) -> Path:
+    """The English dashboard of a copy of `published` whose reps are renamed to `name_sql`
+    (its `?` is `value`): CRM names as a hostile CRM would write them."""
+    marts = folder / "marts.duckdb"
+    shutil.copyfile(published, marts)
+    with duckdb.connect(str(marts)) as con:
+        con.execute(f"update dim_reps set full_name = {name_sql}", [value])
+    write_dashboard(marts, folder / "site", ("en",), CHECK_RESULTS, LINKS)
+    return folder / "site"
+
+
 MARKUP_NAME = '<a href="https://evil.example/login">Noor</a><b style="font-size:60px">!</b>'
 
 
@@ -560,12 +571,7 @@ def test_names_in_the_charts_are_text_not_markup(
     it draws (links, bold, styles), so a name holding them became a live link to another
     site on the label check's axis and in the attainment chart. Drawn in a real browser, a
     name shows its characters and makes no element."""
-    marts = tmp_path / "marts.duckdb"
-    shutil.copyfile(published, marts)
-    with duckdb.connect(str(marts)) as con:
-        con.execute("update dim_reps set full_name = ? || full_name", [MARKUP_NAME])
-    site = tmp_path / "site"
-    write_dashboard(marts, site, ("en",), CHECK_RESULTS, LINKS)
+    site = _dashboard_with_rep_names(published, tmp_path, "? || full_name", MARKUP_NAME)
     meta = _meta(_page(site, "en"))
     page = _open(browser, site, "en", 1400)
     try:
@@ -593,12 +599,7 @@ def test_a_name_in_a_csv_download_is_text_not_a_formula(
     the manager's spreadsheet. Such a text cell is written with a leading apostrophe, which
     spreadsheets show as text; numbers stay numbers. (The xlsx download writes text cells
     as inline strings, never formulas.)"""
-    marts = tmp_path / "marts.duckdb"
-    shutil.copyfile(published, marts)
-    with duckdb.connect(str(marts)) as con:
-        con.execute("update dim_reps set full_name = ?", [FORMULA_NAME])
-    site = tmp_path / "site"
-    write_dashboard(marts, site, ("en",), CHECK_RESULTS, LINKS)
+    site = _dashboard_with_rep_names(published, tmp_path, "?", FORMULA_NAME)
     page = _open(browser, site, "en", 1400)
     try:
         text = page.js("SKPI.csv('card-labels')")

@@ -31,6 +31,7 @@ from pipelines.ingest.landing import (
     PATTERN_CHARACTERS,
     LandingFile,
     leaves_folder,
+    pattern_path_problem,
     reads_as_pattern,
 )
 from pipelines.ingest.readers import (
@@ -74,12 +75,8 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
     two keys match is an error naming both (read twice, one export would pose as another)."""
     if not source_dir.is_dir():
         raise SourceFileError([f"source folder {source_dir} does not exist or is not a folder"])
-    if reads_as_pattern(str(source_dir)) or reads_as_pattern(str(source_dir.resolve())):
-        raise SourceFileError([
-            f"source folder {source_dir}: its path holds a character the file readers take as "
-            f"a pattern ({' '.join(PATTERN_CHARACTERS)}): refused (not read); move it to a "
-            "path without them"
-        ])
+    if problem := pattern_path_problem(source_dir, "source folder"):
+        raise SourceFileError([problem])
     notes: list[str] = []
     ambiguous: list[str] = []
     outside: list[str] = []

@@ -107,6 +107,18 @@ def reads_as_pattern(path: str) -> bool:
     return any(character in path for character in PATTERN_CHARACTERS)
 
 
+def pattern_path_problem(folder: Path, what: str) -> str | None:
+    """Why a folder (the landing folder, a source's export folder) cannot be read from, when
+    its path, as given or resolved, would be read as a file pattern; else None."""
+    if not (reads_as_pattern(str(folder)) or reads_as_pattern(str(folder.resolve()))):
+        return None
+    return (
+        f"{what} {single_line(str(folder))}: its path holds a character the file readers "
+        f"take as a pattern ({' '.join(PATTERN_CHARACTERS)}): refused (not read); move it to "
+        "a path without them"
+    )
+
+
 def check_inside(path: Path, root: Path, label: str) -> None:
     """Raise OutsideLandingError when `path` leads outside `root`: called by the scan and again
     just before a file is opened (the link could have been swapped in between)."""
@@ -126,12 +138,8 @@ def scan_landing(landing: Path) -> tuple[list[LandingFile], list[str]]:
     """
     if not landing.is_dir():
         raise LandingError(f"landing folder {landing} does not exist or is not a folder")
-    if reads_as_pattern(str(landing)) or reads_as_pattern(str(landing.resolve())):
-        raise LandingError(
-            f"landing folder {single_line(str(landing))}: its path holds a character the file "
-            f"readers take as a pattern ({' '.join(PATTERN_CHARACTERS)}): refused (not read); "
-            "move the landing folder to a path without them"
-        )
+    if problem := pattern_path_problem(landing, "landing folder"):
+        raise LandingError(problem)
     files: list[LandingFile] = []
     notes: list[str] = []
     outside: list[str] = []

@@ -201,23 +201,6 @@ def _exception_as_text(info: Any) -> Any:
     return shown
 
 
-def render_data_as_text(context: AbstractDataContext) -> None:
-    """Every Data Docs site of `context` draws its validation pages with
-    `DataAsTextValidationResultsPageRenderer` (in memory; the committed config says so too)."""
-    sites = context.variables.data_docs_sites or {}
-    changed = False
-    for site in sites.values():
-        builders = site.get("site_section_builders") or {}
-        validations = builders.get("validations") or {}
-        if validations.get("renderer") != VALIDATIONS_RENDERER:
-            validations["renderer"] = dict(VALIDATIONS_RENDERER)
-            builders["validations"] = validations
-            site["site_section_builders"] = builders
-            changed = True
-    if changed:
-        context.variables.data_docs_sites = sites
-
-
 def open_gx_context(
     project_root: Path, database: Path, results_dir: Path | None = None,
     variables: Mapping[str, str] | None = None,
@@ -249,7 +232,6 @@ def open_gx_context(
         context = gx.get_context(
             mode="file", project_root_dir=str(project_root), runtime_environment=runtime
         )
-    render_data_as_text(context)
     if DATASOURCE_NAME not in context.data_sources.all():
         context.data_sources.add_duckdb_sqlalchemy(
             name=DATASOURCE_NAME,
@@ -271,6 +253,8 @@ def _configure_new_project(context: AbstractDataContext, stores: dict[str, Any])
     for site in sites.values():
         site["store_backend"]["base_directory"] = DATA_DOCS_DIRECTORY
         site["show_how_to_buttons"] = False
+        # its validation pages drawn with data as text (the committed config says so too)
+        site["site_section_builders"] = {"validations": {"renderer": dict(VALIDATIONS_RENDERER)}}
     context.variables.data_docs_sites = sites
     context.variables.progress_bars = {"globally": False}
     context.config.analytics_enabled = False
