@@ -40,6 +40,7 @@ from pipelines.dbt_project import (
     reuse_partial_parse,
 )
 from pipelines.no_op import forget_build, mark_built
+from pipelines.quality.run_checks import import_audit_ahead
 from pipelines.resources import DbtBuildResource, PipelineSettings
 from pipelines.settings import Settings
 from pipelines.spark_build import (
@@ -322,19 +323,25 @@ def sales_kpi_dbt_models(
             built: set[str] = set()
             # the build's manifest, read once when the build has ended (a few MB of JSON)
             manifest = functools.cache(lambda: read_manifest(target))
-            events = _then(
-                dbt.cli(args, context=context, target_path=target).stream(),
-                lambda: built.update(
-                    require_built(target, None if context.is_subset else manifest)
-                ),
-            )
-            if settings.engine == "spark":
-                # the publisher (and the audit's staged tables) read the Spark build through
-                # DuckDB views
-                events = _then(events, lambda: write_build_views(
-                    settings, manifest(), built=built
-                ))
-            yield from _with_row_counts(events, settings)
+            invocation = dbt.cli(args, context=context, target_path=target)
+            # the checks' import of Great Expectations, while dbt starts and builds
+            audit_import = import_audit_ahead(settings)
+            try:
+                events = _then(
+                    invocation.stream(),
+                    lambda: built.update(
+                        require_built(target, None if context.is_subset else manifest)
+                    ),
+                )
+                if settings.engine == "spark":
+                    # the publisher (and the audit's staged tables) read the Spark build
+                    # through DuckDB views
+                    events = _then(events, lambda: write_build_views(
+                        settings, manifest(), built=built
+                    ))
+                yield from _with_row_counts(events, settings)
+            finally:
+                audit_import.wait()
             keep_partial_parse(target.parent, target)
             # the whole project built over this run's load: a run stopped after this point
             # is resumed from here (pipelines/no_op.py)

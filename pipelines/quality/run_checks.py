@@ -9,6 +9,8 @@ which serves SQL only, GX's SQL data source has the server's Spark run them
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Callable
 
 from pipelines.quality.checks import (
@@ -42,9 +44,8 @@ def run_quality_checks(
         # GX is imported here, not with the definitions: its import is the largest of the
         # job's (≈3 s of CPU; more with pyspark installed, which GX then imports too), and
         # loading the definitions (`dagster dev`, the schedule's and sensors' ticks, the CLI)
-        # needs only the checks' names. Not imported ahead on a thread during the load: a
-        # concurrent import of the same package (sqlalchemy, by Dagster's event log) can hand
-        # one thread a partially initialised module — seen in a test run, it failed the load.
+        # needs only the checks' names. A run imports it ahead while dbt builds
+        # (`import_audit_ahead`); a resumed run or a test, here.
         from pipelines.quality.gx_duckdb import open_gx_context, query_rows, validate_query
 
         results_dir = settings.quality_dir
@@ -74,3 +75,52 @@ def checks_run_on_spark(settings: Settings) -> bool:
 def checks_run_on_thrift(settings: Settings) -> bool:
     """Whether GX validates SQL run by a Spark Thrift server (the build's server)."""
     return settings.engine == "spark" and settings.spark_connection == "thrift"
+
+
+# The module the audit of each kind of build imports (GX with it), for `import_audit_ahead`.
+# A Spark session's audit runs in a process of its own, which imports GX there.
+_AUDIT_MODULES = {"duckdb": "pipelines.quality.gx_duckdb", "thrift": "pipelines.quality.gx_thrift"}
+
+
+def audit_module(settings: Settings) -> str | None:
+    """The module `run_quality_checks` imports in this process for the run's engine."""
+    if checks_run_on_spark(settings):
+        return None
+    return _AUDIT_MODULES["thrift" if checks_run_on_thrift(settings) else "duckdb"]
+
+
+class AuditImport:
+    """The audit's module (and Great Expectations) being imported on a thread of its own."""
+
+    def __init__(self, module: str | None) -> None:
+        self._thread: threading.Thread | None = None
+        if module is not None:
+            self._thread = threading.Thread(
+                target=self._import, args=(module,), name="audit-import", daemon=True
+            )
+            self._thread.start()
+
+    @staticmethod
+    def _import(module: str) -> None:
+        try:
+            importlib.import_module(module)
+        except Exception:  # the checks' own import raises it again, where it is needed
+            return
+
+    def wait(self) -> None:
+        """Until the import has ended (at once when there is none)."""
+        if self._thread is not None:
+            self._thread.join()
+
+
+def import_audit_ahead(settings: Settings) -> AuditImport:
+    """Import the audit's GX module while dbt builds, off the run's path: ≈ 2–3 s of a
+    single-threaded import the checks step would otherwise start with.
+
+    Why a thread is safe here, when one during the load was not (a concurrent import of the
+    same package, sqlalchemy by Dagster's event log, once handed a thread a partially
+    initialised module): while the dbt step streams dbt's output, the run's process imports
+    no module at all (seen with an import tracer over a whole run), so nothing else takes the
+    import locks this thread takes. The caller waits for it before the step ends, so the import
+    never overlaps another step's. An import that fails is left for the checks to raise."""
+    return AuditImport(audit_module(settings))

@@ -1,0 +1,47 @@
+"""The audit's Great Expectations is imported while dbt builds, not at the start of the checks.
+
+Each test runs in an interpreter of its own: the test session has long imported GX.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+def _modules_after_import_ahead(engine: str) -> tuple[bool, bool, str | None]:
+    """In a new interpreter: (GX imported before, GX imported after `import_audit_ahead`
+    has been waited for, the audit module it named)."""
+    code = textwrap.dedent(f"""
+        import sys
+        from pipelines.quality.run_checks import audit_module, import_audit_ahead
+        from pipelines.settings import Settings
+        settings = Settings.from_env({{}}).replace(engine={engine!r})
+        before = "great_expectations" in sys.modules
+        import_audit_ahead(settings).wait()
+        module = audit_module(settings)
+        after = "great_expectations" in sys.modules and (module is None or module in sys.modules)
+        print(before, after, module)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    return out[0] == "True", out[1] == "True", None if out[2] == "None" else out[2]
+
+
+@pytest.mark.slow
+def test_a_duckdb_build_has_the_audit_and_gx_imported_ahead() -> None:
+    before, after, module = _modules_after_import_ahead("duckdb")
+    assert module == "pipelines.quality.gx_duckdb"
+    assert not before, "loading the settings and the checks' names must not import GX"
+    assert after
+
+
+def test_a_spark_session_audit_imports_nothing_ahead_in_the_run_process() -> None:
+    """Its audit runs in a process of its own (pipelines/quality/spark_audit.py)."""
+    before, after, module = _modules_after_import_ahead("spark")
+    assert module is None
+    assert not before
+    assert not after
