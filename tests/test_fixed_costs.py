@@ -1,6 +1,11 @@
-"""The audit's Great Expectations is imported while dbt builds, not at the start of the checks.
+"""What every run pays whatever its data: paid beside other work, or not at all.
 
-Each test runs in an interpreter of its own: the test session has long imported GX.
+- The audit's Great Expectations is imported while dbt builds, not at the start of the checks.
+- The CLI's process ends without the interpreter's last garbage collection over every object
+  of the run.
+
+Each test runs in an interpreter of its own: the test session has long imported GX, and its
+exit is not the CLI's.
 """
 
 from __future__ import annotations
@@ -45,3 +50,24 @@ def test_a_spark_session_audit_imports_nothing_ahead_in_the_run_process() -> Non
     assert module is None
     assert not before
     assert not after
+
+
+def test_the_cli_process_ends_without_collecting_every_object_of_the_run() -> None:
+    """`main` has the exit freeze what is alive (gc.freeze), so the exit's collection,
+    which at the end of a run traversed ≈ 600k objects for 1.8 s, finds nothing to look at.
+    A process that does not call `main` keeps Python's usual exit."""
+    code = textwrap.dedent("""
+        import atexit, gc
+        from pipelines.cli import main
+        atexit._run_exitfuncs()
+        untouched = gc.get_freeze_count() == 0
+        try:
+            main(["--help"])
+        except SystemExit:
+            pass
+        atexit._run_exitfuncs()
+        print(untouched, gc.get_freeze_count() > 0)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert out[-2:] == ["True", "True"]
