@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--scale", type=float, default=DEFAULT_SAMPLE_SCALE,
                           help="1 ≈ 10k contacts and 100k activities (default 1)")
     generate.add_argument("--seed", type=int, default=DEFAULT_SAMPLE_SEED)
+    generate.add_argument(
+        "--staff-scale", type=float, default=None,
+        help="size of the sales organisation apart from the contacts (default: --scale; "
+        "1 ≈ 20 users in 3 teams): e.g. --scale 18 --staff-scale 66 ≈ 1,400 users over 180k "
+        "contacts, few contacts per rep",
+    )
     generate.set_defaults(handler=_generate)
 
     run = commands.add_parser("run", help="run the nightly job in-process",
@@ -156,7 +162,8 @@ def _explain(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from pipelines.sample import generate_sample
 
-    summary = generate_sample(args.out, scale=args.scale, seed=args.seed, progress=_say)
+    summary = generate_sample(args.out, scale=args.scale, seed=args.seed, progress=_say,
+                              staff_scale=args.staff_scale)
     rows = ", ".join(f"{entity} {count:,}" for entity, count in summary.rows.items())
     _say(
         f"wrote {summary.files} files in {len(summary.deliveries)} deliveries to "

@@ -519,6 +519,21 @@ def test_rows_grow_roughly_in_proportion_to_scale(tmp_path: Path) -> None:
         assert 1.6 < ratio < 2.4, (entity, ratio)
 
 
+def test_staff_scale_sizes_the_sales_organisation_and_scale_the_contacts(tmp_path: Path) -> None:
+    """A large org with few contacts per rep (issue 14's extract: 1,410 reps, 178k contacts):
+    three teams per unit of staff scale, the contacts as many as the scale gives."""
+    plain = generate_sample(tmp_path / "p", scale=0.2, seed=5, end=END)
+    large_org = generate_sample(tmp_path / "o", scale=0.2, seed=5, end=END, staff_scale=2.0)
+
+    def teams(folder: Path) -> int:
+        _, users = read_file(folder / DELIVERIES[0] / "users.csv")
+        return len({u["team"] for u in users if u["role"] in ("sdr", "ae")})
+
+    assert (teams(tmp_path / "p"), teams(tmp_path / "o")) == (2, 6)
+    assert large_org.rows["users"] > 2 * plain.rows["users"]
+    assert 0.8 < large_org.rows["contacts"] / plain.rows["contacts"] < 1.25
+
+
 def test_tiny_scale_still_has_two_teams_and_rows_for_every_entity(tmp_path: Path) -> None:
     summary = generate_sample(tmp_path, scale=0.01, seed=2, end=END)
     assert all(n >= 3 for n in summary.rows.values()), summary.rows

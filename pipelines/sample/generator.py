@@ -96,14 +96,19 @@ def generate_sample(
     seed: int = 42,
     end: date = DEFAULT_END,
     progress: Callable[[str], None] | None = None,
+    staff_scale: float | None = None,
 ) -> SampleSummary:
     """Write a landing folder with deliveries `<end-2>T0200` (full), `<end-1>T0200` and
     `<end>T0200` (deltas) under `out_dir`. Scale 1 ≈ 10k contacts and 100k activities; the
-    history covers the 24 months before `end`'s month up to `end`."""
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale}")
+    history covers the 24 months before `end`'s month up to `end`. `staff_scale` sizes the
+    sales organisation apart from the contacts (default: `scale`; 1 ≈ 20 users in 3 teams):
+    a large org with few contacts per rep, e.g. scale 18 with staff scale 66 ≈ 1,400 users
+    over 180k contacts."""
+    for name, value in (("scale", scale), ("staff scale", staff_scale)):
+        if value is not None and not value > 0:
+            raise ValueError(f"{name} must be positive, got {value}")
     started = time.perf_counter()
-    world = build_world(scale, seed, end, progress)
+    world = build_world(scale, seed, end, progress, staff_scale=staff_scale)
     out_dir = Path(out_dir)
     rows = dict.fromkeys(ENTITIES, 0)
     files = 0

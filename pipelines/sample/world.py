@@ -28,16 +28,19 @@ class World:
 
 
 def build_world(
-    scale: float, seed: int, end: date, progress: Callable[[str], None] | None = None
+    scale: float, seed: int, end: date, progress: Callable[[str], None] | None = None,
+    staff_scale: float | None = None,
 ) -> World:
-    """Every entity's versions for one (scale, seed, end): deterministic, wall-clock free."""
+    """Every entity's versions for one (scale, seed, end): deterministic, wall-clock free.
+    The sales organisation (teams, reps, marketers) follows `staff_scale` when given, the
+    contacts and everything they do `scale`."""
 
     def say(message: str) -> None:
         if progress is not None:
             progress(message)
 
     clock = make_clock(end)
-    staff = build_staff(scale, seed, clock)
+    staff = build_staff(scale if staff_scale is None else staff_scale, seed, clock)
     people = build_people(scale, seed, clock, staff)
     say(f"companies and contacts: {people.companies.n:,} / {people.n:,}")
     mk = build_marketing(seed, clock, people)
