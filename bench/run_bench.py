@@ -383,7 +383,7 @@ def result_suffix(engine: str, mode: str | None) -> str:
 def scale_label(args: argparse.Namespace) -> str:
     """`<scale>` in a report's name, `<scale>-staff-<staff scale>` for a sales organisation
     sized apart from the contacts."""
-    staff = f"-staff-{args.staff_scale:g}" if args.staff_scale else ""
+    staff = f"-staff-{args.staff_scale:g}" if args.staff_scale is not None else ""
     return f"{args.scale:g}{staff}"
 
 
@@ -429,7 +429,7 @@ def main() -> int:
     generate = {"seconds": 0.0, "peak_rss_mb": 0.0} if reuse else measure(
         [python, "-m", "pipelines.cli", "generate", "--out", str(extracts),
          "--scale", str(args.scale), "--seed", str(args.seed),
-         *(["--staff-scale", str(args.staff_scale)] if args.staff_scale else [])]
+         *(["--staff-scale", str(args.staff_scale)] if args.staff_scale is not None else [])]
     )
     if args.compare:
         report = {
@@ -482,8 +482,8 @@ def main() -> int:
     run["load_average_before"] = load
     run["load_average_after"] = load_average()
     if run.get("timed_out"):
-        report = {"scale": args.scale, "engine": args.engine, "mode": mode,
-                  "machine": machine(), "run": run, "cluster": cluster_info or None,
+        report = {"scale": args.scale, "staff_scale": args.staff_scale, "engine": args.engine,
+                  "mode": mode, "machine": machine(), "run": run, "cluster": cluster_info or None,
                   "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         args.results.mkdir(parents=True, exist_ok=True)
         out = args.results / f"scale-{scale_label(args)}{result_suffix(args.engine, mode)}.json"
@@ -497,7 +497,7 @@ def main() -> int:
     rows = stage["rows_loaded"]
     input_bytes = sum(f.stat().st_size for f in extracts.rglob("*") if f.is_file())
     report = {
-        "scale": args.scale,
+        "scale": args.scale, "staff_scale": args.staff_scale,
         "seed": args.seed,
         "engine": args.engine,
         "mode": mode,

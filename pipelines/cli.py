@@ -162,8 +162,12 @@ def _explain(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from pipelines.sample import generate_sample
 
-    summary = generate_sample(args.out, scale=args.scale, seed=args.seed, progress=_say,
-                              staff_scale=args.staff_scale)
+    try:
+        summary = generate_sample(args.out, scale=args.scale, seed=args.seed, progress=_say,
+                                  staff_scale=args.staff_scale)
+    except ValueError as exc:  # a scale out of range: what to give instead
+        _err(f"error: {exc}")
+        return 2
     rows = ", ".join(f"{entity} {count:,}" for entity, count in summary.rows.items())
     _say(
         f"wrote {summary.files} files in {len(summary.deliveries)} deliveries to "

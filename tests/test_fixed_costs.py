@@ -71,3 +71,27 @@ def test_the_cli_process_ends_without_collecting_every_object_of_the_run() -> No
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True).stdout.split()
     assert out[-2:] == ["True", "True"]
+
+
+def test_a_stopped_run_does_not_wait_for_the_audits_import() -> None:
+    """A run asked to stop has seconds to wind down and say so (pipelines/run_guard.py): the
+    dbt step's wait for the import ahead ends at the stop, the import going on alone."""
+    code = textwrap.dedent("""
+        import threading
+        from pipelines import run_guard
+        from pipelines.quality.run_checks import import_audit_ahead
+        from pipelines.settings import Settings
+        seen = {}
+        def job():
+            importing = import_audit_ahead(Settings.from_env({}))
+            run_guard._stops[threading.current_thread()] = run_guard.RunInterrupted(15)
+            importing.wait()
+            seen["still importing"] = importing._thread.is_alive()
+        worker = threading.Thread(target=job)
+        worker.start()
+        worker.join()
+        print(seen["still importing"])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert out[-1] == "True"

@@ -534,6 +534,25 @@ def test_staff_scale_sizes_the_sales_organisation_and_scale_the_contacts(tmp_pat
     assert 0.8 < large_org.rows["contacts"] / plain.rows["contacts"] < 1.25
 
 
+def test_every_user_has_a_name_of_their_own_in_a_large_organisation(tmp_path: Path) -> None:
+    """The first delta's hire too (it once took a name already given, at staff scale 66)."""
+    generate_sample(tmp_path, scale=0.01, seed=42, end=END, staff_scale=66)
+    names: dict[str, str] = {}
+    for delivery in DELIVERIES:
+        for path in (tmp_path / delivery).glob("users.*"):
+            for user in read_file(path)[1]:
+                names[user["user_id"]] = user["full_name"]
+    assert len(names) > 1_300
+    assert len(set(names.values())) == len(names)
+
+
+def test_a_staff_scale_beyond_the_names_there_are_is_refused_naming_the_largest(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ValueError, match="at most 212"):
+        generate_sample(tmp_path, scale=0.01, seed=1, end=END, staff_scale=213)
+
+
 def test_tiny_scale_still_has_two_teams_and_rows_for_every_entity(tmp_path: Path) -> None:
     summary = generate_sample(tmp_path, scale=0.01, seed=2, end=END)
     assert all(n >= 3 for n in summary.rows.values()), summary.rows

@@ -21,6 +21,7 @@ from pipelines.quality.checks import (
     staged_gx_project,
     validate_checks,
 )
+from pipelines.run_guard import stop_reason
 from pipelines.settings import Settings
 
 
@@ -108,9 +109,12 @@ class AuditImport:
             return
 
     def wait(self) -> None:
-        """Until the import has ended (at once when there is none)."""
-        if self._thread is not None:
-            self._thread.join()
+        """Until the import has ended (at once when there is none), or the run is asked to
+        stop: a stopped run has seconds to wind down and report the stop (run_guard), which an
+        import of several seconds on a busy machine would take from it; nothing imports after
+        a stop (seen with an import tracer), and the checks would wait for the module."""
+        while self._thread is not None and self._thread.is_alive() and stop_reason() is None:
+            self._thread.join(0.1)
 
 
 def import_audit_ahead(settings: Settings) -> AuditImport:
@@ -122,5 +126,6 @@ def import_audit_ahead(settings: Settings) -> AuditImport:
     initialised module): while the dbt step streams dbt's output, the run's process imports
     no module at all (seen with an import tracer over a whole run), so nothing else takes the
     import locks this thread takes. The caller waits for it before the step ends, so the import
-    never overlaps another step's. An import that fails is left for the checks to raise."""
+    never overlaps another step's (a stop aside: see `AuditImport.wait`). An import that fails
+    is left for the checks to raise."""
     return AuditImport(audit_module(settings))

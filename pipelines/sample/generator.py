@@ -2,8 +2,8 @@
 format (contract v1): one full delivery and two deltas, in a deliberate mix of file formats,
 timestamp styles and boolean spellings so that every reader path is exercised.
 
-Same (scale, seed, end) → byte-identical files: nothing reads the wall clock or the machine's
-time zone, and every random draw comes from a seeded stream.
+Same (scale, staff scale, seed, end) → byte-identical files: nothing reads the wall clock or
+the machine's time zone, and every random draw comes from a seeded stream.
 """
 
 from __future__ import annotations

@@ -72,12 +72,27 @@ def _team_names(n: int) -> list[str]:
     ]
 
 
+def _users(scale: float) -> int:
+    """How many users `build_staff` makes at `scale`, the first delta's hire included."""
+    teams = max(2, round(3 * scale))
+    return 1 + 6 * teams + max(2, round(3 * scale)) + max(1, round(scale**0.5)) + 1
+
+
 def build_staff(scale: float, seed: int, clock: Clock) -> Staff:
     """Teams of SDRs, AEs and a manager, marketers, a sales director and CRM admins."""
     g = stream(seed, "users")
     n_teams = max(2, round(3 * scale))
     n_marketing = max(2, round(3 * scale))
     n_other = max(1, round(scale**0.5))
+    # every user has a name of their own: a larger organisation would draw names for ever
+    names_there_are = len(vocab.FIRST_NAMES) * len(vocab.LAST_NAMES)
+    if _users(scale) > names_there_are:
+        largest = next(s for s in range(int(scale), 0, -1) if _users(s) <= names_there_are)
+        raise ValueError(
+            f"a sales organisation at staff scale {scale:g} has {_users(scale):,} users, more "
+            f"than the {names_there_are:,} different names the generator has: take a staff "
+            f"scale of at most {largest} (--staff-scale, or --scale when it is not given)"
+        )
     team_names = _team_names(n_teams)
 
     used: set[str] = set()
@@ -195,11 +210,17 @@ def _user_changes(staff: Staff, clock: Clock, g: np.random.Generator) -> None:
     admin = int(staff.others[0])
     v.add(np.array([admin]), moment + 600, is_active=False, updated_at=moment + 600)
     staff.leave[admin] = moment + 600
-    # A hire only in the delta: appended as a record first visible in the first delta window.
-    first = vocab.FIRST_NAMES[int(g.integers(len(vocab.FIRST_NAMES)))]
-    last = vocab.LAST_NAMES[int(g.integers(len(vocab.LAST_NAMES)))]
-    hire_at = moment + 1200
+    # A hire only in the delta: appended as a record first visible in the first delta window,
+    # named as nobody else is (drawn again while the name is taken: a large sales organisation
+    # uses many of the names there are)
     cols = v.cols
+    taken = set(cols["full_name"].to_pylist())
+    while True:
+        first = vocab.FIRST_NAMES[int(g.integers(len(vocab.FIRST_NAMES)))]
+        last = vocab.LAST_NAMES[int(g.integers(len(vocab.LAST_NAMES)))]
+        if f"{first} {last}" not in taken:
+            break
+    hire_at = moment + 1200
     v.cols = {
         "user_id": np.append(cols["user_id"], v.n),
         "full_name": pa.concat_arrays([cols["full_name"], pa.array([f"{first} {last}"])]),
