@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.dbt_ahead import AHEAD_ENV
 from pipelines.run_guard import GUARDED, guarded_executable, process_ended
 from pipelines.settings import (
     DEFINITION_SETTINGS,
@@ -55,7 +56,7 @@ def dbt_executable() -> str:
     names (DBT_WORKDIR_ENV; pipelines/run_guard.py)."""
     installed = installed_dbt()
     executable = chosen_dbt() or (str(installed) if installed.exists() else "dbt")
-    return guarded_executable(executable, workdir_env=DBT_WORKDIR_ENV)
+    return guarded_executable(executable, workdir_env=DBT_WORKDIR_ENV, hand_over_env=AHEAD_ENV)
 
 
 def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:

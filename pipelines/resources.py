@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 from packaging import version
 from pydantic import PrivateAttr
 
+from pipelines.dbt_ahead_process import DbtAhead, start_dbt_ahead
 from pipelines.dbt_parse_ahead import ParseAhead, start_parse_ahead
 from pipelines.settings import Settings
 
@@ -101,16 +102,32 @@ class DbtBuildResource(DbtCliResource):
     # none: no parse ahead.
     pipeline: ResourceDependency[PipelineSettings | None] = None
     _parse_ahead: ParseAhead | None = PrivateAttr(default=None)
+    _dbt_ahead: DbtAhead | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        """With the in-process executor, at the start of the run: the parse runs beside the
-        load."""
+        """With the in-process executor, at the start of the run: the parse and the build's
+        dbt's imports (pipelines/dbt_ahead.py) run beside the load."""
         if self.pipeline is not None:
-            self._parse_ahead = start_parse_ahead(self.pipeline.settings(), self.dbt_executable)
+            settings = self.pipeline.settings()
+            self._parse_ahead = start_parse_ahead(settings, self.dbt_executable)
+            self._dbt_ahead = start_dbt_ahead(settings)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._parse_ahead is not None:
             self._parse_ahead.stop()
+        if self._dbt_ahead is not None:
+            self._dbt_ahead.stop()
+
+    def build_ran_ahead(self) -> int | None:
+        """The process id of the dbt started ahead when it ran the build to a good end (one
+        that took no command is still waiting, or was ended)."""
+        ahead = self._dbt_ahead
+        return ahead.process.pid if ahead is not None and ahead.process.poll() == 0 else None
+
+    def build_environment(self) -> dict[str, str]:
+        """For the one `dbt build` of the run: where its launcher finds the dbt started ahead
+        (empty: none, and the launcher starts dbt as usual)."""
+        return self._dbt_ahead.environment() if self._dbt_ahead is not None else {}
 
     def wait_for_parse_ahead(self) -> None:
         """Before the build: the parse ahead's state kept for it (or nothing to wait for)."""

@@ -267,32 +267,47 @@ import ctypes, os, signal, sys
 ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 if os.getppid() == 1:
     sys.exit("the run that started " + {name!r} + " is gone")
-{chdir}os.execvp({executable!r}, [{executable!r}, *sys.argv[1:]])
+{chdir}{hand_over}os.execvp({executable!r}, [{executable!r}, *sys.argv[1:]])
 '''
 # ... and, for a launcher that is given one, in the folder the run names in the environment
 _CHDIR = "if os.environ.get({variable!r}):\n    os.chdir(os.environ[{variable!r}])\n"
+# ... and, for dbt's, handing its command to the build's dbt started ahead when the run names
+# one (pipelines/dbt_ahead.py; it returns when there is none to take it)
+_HAND_OVER = (
+    "if os.environ.get({variable!r}):\n"
+    "    from pipelines.dbt_ahead import hand_over\n"
+    "    hand_over(os.environ[{variable!r}], sys.argv[1:])\n"
+)
 
 
-def guarded_executable(executable: str, workdir_env: str | None = None) -> str:
+def guarded_executable(
+    executable: str, workdir_env: str | None = None, hand_over_env: str | None = None
+) -> str:
     """A launcher for `executable` (dbt; Python for the audit on Spark) that dies with this
     process (Linux); elsewhere the executable itself. With `workdir_env`, the launcher starts
     the executable in the folder that environment variable names, when it is set (dbt in the
     run's warehouse: pipelines/dbt_project.py, DBT_WORKDIR_ENV). Written per process,
     executable and working-folder variable to the temporary folder, never the source tree;
     written whole (a rename) or not at all, and the launchers of processes that have ended are
-    removed then (one per run would pile up)."""
+    removed then (one per run would pile up). With `hand_over_env`, a launcher for dbt that
+    hands its command to the dbt started ahead at the socket that variable names, when it is
+    set (pipelines/dbt_ahead.py)."""
     if not GUARDED:
         return executable
-    folder = _private_folder(Path(tempfile.gettempdir()) / f"sales-kpi-{os.getuid()}")
+    folder = launcher_folder()
     name = Path(executable).name
-    digest = hashlib.sha256(f"{executable}\0{workdir_env or ''}".encode()).hexdigest()[:12]
-    guard = folder / f"{name}{_GUARD_MARK}{os.getpid()}-{digest}"
+    digest = hashlib.sha256(
+        f"{executable}\0{workdir_env or ''}\0{hand_over_env or ''}".encode()
+    ).hexdigest()[:12]
+    guard = folder / f"{name}{GUARD_MARK}{os.getpid()}-{digest}"
     if not guard.exists():
         _remove_ended_guards(folder)
         written = guard.with_name(f".{guard.name}.{threading.get_ident()}")
         chdir = _CHDIR.format(variable=workdir_env) if workdir_env else ""
+        hand_over = _HAND_OVER.format(variable=hand_over_env) if hand_over_env else ""
         written.write_text(
-            _GUARD.format(python=sys.executable, executable=executable, name=name, chdir=chdir),
+            _GUARD.format(python=sys.executable, executable=executable, name=name, chdir=chdir,
+                          hand_over=hand_over),
             encoding="utf-8",
         )
         written.chmod(stat.S_IRWXU)
@@ -300,7 +315,12 @@ def guarded_executable(executable: str, workdir_env: str | None = None) -> str:
     return str(guard)
 
 
-_GUARD_MARK = "-guard-"
+GUARD_MARK = "-guard-"  # <name><mark><pid>…: what a process of this pid left in the folder
+
+
+def launcher_folder() -> Path:
+    """This user's private folder for the launchers (and the dbt started ahead's socket)."""
+    return _private_folder(Path(tempfile.gettempdir()) / f"sales-kpi-{os.getuid()}")
 
 
 class UnsafeFolderError(RuntimeError):
@@ -328,7 +348,7 @@ def _private_folder(folder: Path) -> Path:
 def _remove_ended_guards(folder: Path) -> None:
     """Remove the launchers (`<name>-guard-<pid>…`) whose process has ended."""
     for path in folder.iterdir():
-        _before, mark, after = path.name.partition(_GUARD_MARK)
+        _before, mark, after = path.name.partition(GUARD_MARK)
         if mark and process_ended(after.split("-", 1)[0]):
             with suppress(OSError):
                 path.unlink()

@@ -50,7 +50,9 @@ def _start_run(sample: Path, warehouse: Path) -> WarmRun:
     )
 
 
-def _dbt_children(pid: int) -> list[psutil.Process]:
+def _dbt_children(pid: int, command: str = "") -> list[psutil.Process]:
+    """The run's dbt processes (the dbt started ahead among them, which imports dbt during
+    the load: pipelines/dbt_ahead.py), or those running `dbt <command>`."""
     try:
         children = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
@@ -58,20 +60,21 @@ def _dbt_children(pid: int) -> list[psutil.Process]:
     found = []
     for child in children:
         try:
-            if any("dbt" in part for part in child.cmdline()):
-                found.append(child)
+            cmdline = child.cmdline()
         except psutil.NoSuchProcess:
             continue
+        if any("dbt" in part for part in cmdline) and (not command or command in cmdline):
+            found.append(child)
     return found
 
 
 def _wait_for_dbt(run: WarmRun, seconds: float = 240) -> list[psutil.Process]:
+    """Once the build has started: the run's dbt processes."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        children = _dbt_children(run.pid)
-        if children:
+        if _dbt_children(run.pid, "build"):
             time.sleep(1.0)  # well into the build
-            return _dbt_children(run.pid) or children
+            return _dbt_children(run.pid)
         assert run.poll() is None, run.communicate()
         time.sleep(0.2)
     raise AssertionError("dbt never started")

@@ -52,18 +52,13 @@ from pathlib import Path
 
 from warm_fork import WarmProcess, serve
 
+from pipelines.dbt_ahead import BUILD_IMPORTS
 from pipelines.settings import DBT_EXECUTABLE_ENV, installed_dbt
 
 # What a dbt build, test, parse and docs generate import (dbt imports lazily, by command):
-# imported here once, so that no forked dbt imports them again
-PRELOAD = (
-    "dbt.cli.main", "dbt.adapters.duckdb", "dbt.adapters.duckdb.impl",
-    "dbt.adapters.duckdb.connections", "dbt.task.build", "dbt.task.docs.generate",
-    "dbt.task.test", "dbt.task.seed", "dbt.parser.manifest", "dbt.compilation",
-    "dbt.context.providers", "dbt_common.clients.agate_helper", "dbt_metricflow", "agate",
-    "duckdb", "babel.dates", "google.protobuf.descriptor_pb2", "multiprocessing.dummy",
-    "multiprocessing.resource_tracker", "_strptime",
-)
+# imported here once, so that no forked dbt imports them again (a build's, as the run's dbt
+# started ahead imports them: pipelines/dbt_ahead.py)
+PRELOAD = (*BUILD_IMPORTS, "dbt.task.docs.generate")
 # Set this to anything to run the suite with the real dbt everywhere (to compare, or to rule
 # the warm dbt out)
 COLD_DBT_ENV = "SALES_KPI_TEST_COLD_DBT"

@@ -323,7 +323,8 @@ def sales_kpi_dbt_models(
             built: set[str] = set()
             # the build's manifest, read once when the build has ended (a few MB of JSON)
             manifest = functools.cache(lambda: read_manifest(target))
-            invocation = dbt.cli(args, context=context, target_path=target)
+            with environment_set(dbt.build_environment()):  # the dbt started ahead, if any
+                invocation = dbt.cli(args, context=context, target_path=target)
             # the checks' import of Great Expectations, while dbt starts and builds
             audit_import = import_audit_ahead(settings)
             try:
@@ -343,6 +344,8 @@ def sales_kpi_dbt_models(
             finally:
                 audit_import.wait()
             keep_partial_parse(target.parent, target)
+            if (ahead := dbt.build_ran_ahead()) is not None:
+                context.log.info(f"dbt build ran in the dbt started during the load (pid {ahead})")
             # the whole project built over this run's load: a run stopped after this point
             # is resumed from here (pipelines/no_op.py)
             if not context.is_subset and mark_built(settings, context.run_id):
