@@ -21,6 +21,8 @@ from pipelines.dbt_project import dbt_executable
 
 
 def _start_ahead(socket_path: Path) -> subprocess.Popen[bytes]:
+    """`python -m pipelines.dbt_ahead`, once it listens (a launcher may connect from then on:
+    it waits while dbt is imported)."""
     ahead = subprocess.Popen(
         [sys.executable, "-m", "pipelines.dbt_ahead", str(socket_path)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -47,43 +49,32 @@ def _launch_dbt(
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_the_build_launcher_hands_its_command_to_the_dbt_started_ahead(tmp_path: Path) -> None:
-    socket_path = tmp_path / "ahead"
-    ahead = _start_ahead(socket_path)
-    try:
-        done = _launch_dbt(["--version"], socket_path, tmp_path)
-        # the command ran there: a dbt that takes no command keeps waiting
-        assert ahead.wait(timeout=60) == 0
-    finally:
-        ahead.kill()
-        ahead.wait()
-    assert done.returncode == 0, done.stderr
-    assert "Core:" in done.stdout  # dbt's answer, written to the launcher's own stdout
-
-
-def test_the_dbt_started_ahead_runs_in_the_launchers_folder_and_environment(
+def test_the_launcher_hands_its_command_to_the_dbt_started_ahead_with_its_folder_and_environment(
     tmp_path: Path,
 ) -> None:
-    """`dbt debug --config-dir` names the profiles folder dbt finds from its environment
-    (DBT_PROFILES_DIR) or else its working folder: the launcher's, not the ones the ahead
-    dbt was started with."""
+    """The command runs there (a dbt started ahead that takes none keeps waiting), writing to
+    the launcher's own stdout, in the launcher's working folder and environment: `dbt debug
+    --config-dir` names the profiles folder dbt finds from its environment (DBT_PROFILES_DIR)
+    or else its working folder, not the ones the ahead dbt was started with."""
     folder = tmp_path / "launched here"
     folder.mkdir()
     (folder / "profiles.yml").write_text("", encoding="utf-8")
     named = tmp_path / "named by the environment"
     named.mkdir()
+    environments = ({"DBT_PROFILES_DIR": None}, {"DBT_PROFILES_DIR": str(named)})
+    sockets = [tmp_path / f"ahead-{n}" for n in range(len(environments))]
+    aheads = [_start_ahead(path) for path in sockets]  # importing dbt side by side
     seen = []
-    for env in ({"DBT_PROFILES_DIR": None}, {"DBT_PROFILES_DIR": str(named)}):
-        socket_path = tmp_path / f"ahead-{len(seen)}"
-        ahead = _start_ahead(socket_path)
-        try:
+    try:
+        for env, socket_path, ahead in zip(environments, sockets, aheads, strict=True):
             done = _launch_dbt(["debug", "--config-dir"], socket_path, folder, env)
             assert ahead.wait(timeout=60) == 0
-        finally:
+            assert done.returncode == 0, done.stderr
+            seen.append(done.stdout)
+    finally:
+        for ahead in aheads:
             ahead.kill()
             ahead.wait()
-        assert done.returncode == 0, done.stderr
-        seen.append(done.stdout)
     assert str(folder) in seen[0]
     assert str(named) in seen[1]
 
