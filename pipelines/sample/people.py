@@ -72,18 +72,26 @@ def _team_names(n: int) -> list[str]:
     ]
 
 
+AES_PER_TEAM = 3
+SDRS_PER_TEAM = 2
+
+
+def _staff_sizes(scale: float) -> tuple[int, int, int]:
+    """How many teams, marketers and CRM admins the sales organisation has at `scale`."""
+    return max(2, round(3 * scale)), max(2, round(3 * scale)), max(1, round(scale**0.5))
+
+
 def _users(scale: float) -> int:
-    """How many users `build_staff` makes at `scale`, the first delta's hire included."""
-    teams = max(2, round(3 * scale))
-    return 1 + 6 * teams + max(2, round(3 * scale)) + max(1, round(scale**0.5)) + 1
+    """How many users `build_staff` makes at `scale`: the director, each team's manager, AEs
+    and SDRs, the marketers, the admins, and the first delta's hire (_user_changes)."""
+    n_teams, n_marketing, n_other = _staff_sizes(scale)
+    return 1 + n_teams * (1 + AES_PER_TEAM + SDRS_PER_TEAM) + n_marketing + n_other + 1
 
 
 def build_staff(scale: float, seed: int, clock: Clock) -> Staff:
     """Teams of SDRs, AEs and a manager, marketers, a sales director and CRM admins."""
     g = stream(seed, "users")
-    n_teams = max(2, round(3 * scale))
-    n_marketing = max(2, round(3 * scale))
-    n_other = max(1, round(scale**0.5))
+    n_teams, n_marketing, n_other = _staff_sizes(scale)
     # every user has a name of their own: a larger organisation would draw names for ever
     names_there_are = len(vocab.FIRST_NAMES) * len(vocab.LAST_NAMES)
     if _users(scale) > names_there_are:
@@ -123,17 +131,17 @@ def build_staff(scale: float, seed: int, clock: Clock) -> Staff:
 
     end_day = clock.end_day
     director = add(ROLE_MANAGER, -1)
-    sdr = np.zeros((n_teams, 2), dtype=np.int64)
-    ae = np.zeros((n_teams, 3), dtype=np.int64)
+    sdr = np.zeros((n_teams, SDRS_PER_TEAM), dtype=np.int64)
+    ae = np.zeros((n_teams, AES_PER_TEAM), dtype=np.int64)
     manager = np.zeros(n_teams, dtype=np.int64)
     for t in range(n_teams):
         manager[t] = add(ROLE_MANAGER, t)
-        for k in range(3):
+        for k in range(AES_PER_TEAM):
             left = NEVER
             if k == 2 and t % 3 == 2:
                 left = _leave_instant(end_day - 200 - (23 * t) % 100)
             ae[t, k] = add(ROLE_AE, t, left)
-        for k in range(2):
+        for k in range(SDRS_PER_TEAM):
             left = NEVER
             if k == 1 and t % 2 == 1:
                 left = _leave_instant(end_day - 100 - (37 * t) % 120)
