@@ -56,9 +56,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-_ENDING_FAST: list[bool] = []
-
-
 def _end_without_the_final_collection() -> None:
     """When this process exits, skip the garbage collection that Python runs over everything
     still alive: after a run that is every object Dagster, dbt's manifest and GX made (≈ 600k),
@@ -66,11 +63,11 @@ def _end_without_the_final_collection() -> None:
     0.1 s with the objects frozen (`gc.freeze`) once the exit handlers run. Nothing relies on
     that collection: files, DuckDB connections and child processes are closed by the code that
     opened them (a run leaves no DuckDB write-ahead log behind), and objects freed by their
-    reference counts still are. Registered once per process (a process that calls `main`
-    again, as the tests' warm CLI does, keeps collecting normally until it exits)."""
-    if not _ENDING_FAST:
-        _ENDING_FAST.append(True)
-        atexit.register(gc.freeze)
+    reference counts still are. Registered once per process however often `main` is called (a
+    process that calls it again, as the tests' warm CLI does, keeps collecting normally until
+    it exits)."""
+    atexit.unregister(gc.freeze)  # atexit would run it once per registration
+    atexit.register(gc.freeze)
 
 
 def _parser() -> argparse.ArgumentParser:
