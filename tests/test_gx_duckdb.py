@@ -216,6 +216,40 @@ def test_evaluation_happens_in_duckdb_not_pandas(project: Path, tmp_path: Path) 
     assert elapsed < 10, f"validation took {elapsed:.1f}s"
 
 
+def test_a_checks_query_runs_once_however_many_metrics_its_suite_asks(
+    project: Path, warehouse: Path
+) -> None:
+    """GX fills a temp table from the query once and computes every metric from it: a suite
+    of four expectations ran the query eleven times before (1.5 s of the audit's 4 at a large
+    org's size, kpi_sanity)."""
+    write_suite(
+        project,
+        "t_many",
+        ("expect_table_row_count_to_equal", {"value": 5}),
+        ("expect_column_values_to_not_be_null", {"column": "name"}),
+        ("expect_column_values_to_be_unique", {"column": "id"}),
+        ("expect_column_values_to_be_between", {"column": "amount", "min_value": 0}),
+    )
+    context = open_gx_context(project, warehouse)
+    query = "select * from marts.t where 'counted' = 'counted'"
+    context.data_sources.get(DATASOURCE_NAME).add_query_asset(name="t_many", query=query)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
+    try:
+        result = validate_query(context, "t_many", query, require_evaluated=False)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
+
+    assert_evaluated(result)
+    assert by_type(result)["expect_column_values_to_not_be_null"].result["unexpected_count"] == 1
+    assert by_type(result)["expect_column_values_to_be_between"].result["unexpected_count"] == 0
+    assert len([s for s in statements if "'counted'" in s]) == 1, statements
+
+
 def test_an_error_is_reported_and_does_not_abort_later_metrics(
     project: Path, warehouse: Path
 ) -> None:
