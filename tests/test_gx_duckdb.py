@@ -267,6 +267,20 @@ def test_an_error_is_reported_and_does_not_abort_later_metrics(
     assert not_null.result["unexpected_count"] == 1
 
 
+def test_a_query_that_fails_is_not_evaluated_naming_duckdbs_reason(
+    project: Path, warehouse: Path
+) -> None:
+    """The query runs once, as GX loads the batch: its error is the check's, one line."""
+    write_suite(project, "t_bad", ("expect_column_values_to_not_be_null", {"column": "id"}))
+    context = open_gx_context(project, warehouse)
+    reason = r"query of t_bad failed: .*no_such_table"
+    for require_evaluated in (True, False):
+        with pytest.raises(NotEvaluatedError, match=reason) as exc:
+            validate_query(context, "t_bad", "select * from marts.no_such_table",
+                           require_evaluated=require_evaluated)
+        assert "\n" not in str(exc.value) and "CREATE TEMPORARY" not in str(exc.value)
+
+
 def test_an_empty_suite_is_not_a_pass(project: Path, warehouse: Path) -> None:
     write_suite(project, "empty")
     with pytest.raises(NotEvaluatedError, match="no expectations"):

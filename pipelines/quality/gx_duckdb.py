@@ -11,8 +11,8 @@ empty result instead of a value.
 The fix is built the way GX builds its own dialect-specific data sources (`PostgresDatasource`
 is a `SQLDatasource` subclass with its own `type`): `DuckDBDatasource` uses
 `DuckDBExecutionEngine`, which keeps one connection open, as GX does for sqlite. Nothing in GX
-is patched. Data is read only through query assets: a table asset outside schema `main` fails,
-because reflection needs `pg_catalog.pg_collation` and GX's fallback query drops the schema.
+is patched. Data is read only through query assets (duckdb_engine's own reflection needs
+`pg_catalog.pg_collation`, which DuckDB lacks: `TableColumns` answers GX's instead).
 The file is opened read-only; GX fills a temp table from each query once and computes every
 metric from it (a DuckDB temp table lives in the connection's memory, outside the file; see
 `TableColumns` for the reflection that makes that work).
@@ -89,7 +89,9 @@ def check_gx_version() -> None:
     """Refuse GX versions the workaround was not verified against.
 
     `DuckDBExecutionEngine` relies on GX internals: that every metric query goes through
-    `get_connection()` and that rows are fetched after it returns. Before widening the range, run
+    `get_connection()` and that rows are fetched after it returns, and that GX reflects a
+    batch's table only by `get_inspector()` (its `get_columns`, `get_pk_constraint` and
+    `dialect`: `TableColumns`). Before widening the range, run
     tests/test_gx_duckdb.py. Its `test_plain_sql_datasource_still_does_not_evaluate` shows
     whether the new GX needs the workaround at all.
     """
@@ -140,7 +142,7 @@ class TableColumns:
 
     GX evaluates a query asset on a temp table it fills once from the query
     (`create_temp_table`), so that each metric scans those rows instead of running the query
-    again: twelve times for kpi_sanity, 1.5 s of the audit at a large org's size. A DuckDB temp
+    again: eleven times for kpi_sanity, 1.5 s of the audit at a large org's size. A DuckDB temp
     table exists for its own connection only; SQLAlchemy's inspector reads another pooled
     connection, and duckdb_engine's reflection (PostgreSQL's) needs
     `pg_catalog.pg_collation`, which DuckDB lacks, so GX's fallback then selects from the temp
@@ -313,10 +315,12 @@ def validate_query(
     """Validate the rows of `query` (DuckDB SQL; see `as_select`) against suite `suite_name`.
 
     The query becomes a GX query asset and validation definition called `name` (default: the
-    suite's name). They are rewritten only when the query changes. GX only runs the query
-    wrapped in its own aggregates or LIMITs, inside DuckDB. Avoid a top-level ORDER BY: GX runs
-    the bare query once to learn its columns. The result is stored for Data Docs, and it is
-    checked by `assert_evaluated` unless `require_evaluated` is false.
+    suite's name). They are rewritten only when the query changes. GX runs the query once,
+    into a temp table of the engine's connection (in DuckDB's memory, spilling within its
+    budget), and computes every metric from that table; so the query's columns need distinct
+    names (a temp table renames a repeated one, `id` and `id_1`). The result is stored for Data
+    Docs, and it is checked by `assert_evaluated` unless `require_evaluated` is false. A query
+    that fails raises `NotEvaluatedError` with DuckDB's message (there is no result to keep).
     """
     name = name or suite_name
     datasource = context.data_sources.get(DATASOURCE_NAME)
@@ -332,6 +336,11 @@ def validate_query(
             require_evaluated=require_evaluated, expectation_parameters=expectation_parameters,
             run_name=run_name,
         )
+    except sa.exc.DBAPIError as exc:  # the query itself, run into GX's temp table
+        reason = str(exc.orig).strip().splitlines() or ["unknown error"]
+        raise NotEvaluatedError(
+            f"GX validation not evaluated: the query of {name} failed: {reason[0][:300]}"
+        ) from exc
     finally:
         engine.close()
 
