@@ -83,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True, help="landing folder to write")
     generate.add_argument("--scale", type=float, default=DEFAULT_SAMPLE_SCALE,
                           help="1 ≈ 10k contacts and 100k activities (default 1)")
-    generate.add_argument("--seed", type=int, default=DEFAULT_SAMPLE_SEED)
+    generate.add_argument("--seed", type=int, default=DEFAULT_SAMPLE_SEED,
+                          help="the random seed: the same scale and seed write the same files "
+                          f"(default {DEFAULT_SAMPLE_SEED}, the bundled sample's)")
     generate.add_argument(
         "--staff-scale", type=float, default=None,
         help="size of the sales organisation apart from the contacts (default: --scale; "

@@ -542,22 +542,42 @@ def _parse(name: str, type_name: Any, raw: str) -> Any:
         if "datetime" in type_text:
             return parse_instant(raw)
         if "date" in type_text:
-            return date.fromisoformat(raw)
+            return _parsed(date.fromisoformat, raw, "expected a date, YYYY-MM-DD")
         if "int" in type_text:
-            return int(raw)
+            return _parsed(int, raw, "expected a whole number")
         if "float" in type_text:
-            return float(raw)
+            return _parsed(float, raw, "expected a number")
     except ValueError as exc:
         raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r}: {exc}") from exc
     return raw
 
 
+INSTANT_FORMAT = (
+    "expected an ISO 8601 date and time, e.g. 2026-11-30T23:00:00+01:00 or 2026-11-30T22:00Z "
+    "(without an offset: local time in the business timezone; offsets run to ±23:59)"
+)
+
+
 def parse_instant(text: str, timezone: str = "Europe/Amsterdam") -> datetime:
-    """An ISO 8601 instant; a naive one is local time in the business timezone."""
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    """An ISO 8601 instant; a naive one is local time in the business timezone. Python's own
+    messages ("Invalid isoformat string", "offset must be a timedelta strictly between …")
+    are replaced by one that says what is expected."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(INSTANT_FORMAT) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(timezone))
     return value
+
+
+def _parsed(parse: Any, raw: str, expected: str) -> Any:
+    """`parse(raw)`, its failure said as what was expected (not Python's wording, such as
+    "invalid literal for int() with base 10")."""
+    try:
+        return parse(raw)
+    except ValueError:
+        raise ValueError(expected) from None
 
 
 def _to_text(value: Any) -> Any:

@@ -24,6 +24,23 @@ def test_a_naive_as_of_from_the_environment_is_local_to_the_business_timezone() 
     assert settings.as_of.utcoffset().total_seconds() == 3600  # BST, not CEST
 
 
+@pytest.mark.parametrize(("variable", "raw", "expected"), [
+    ("SALES_KPI_DUCKDB_THREADS", "abc", "expected a whole number"),
+    ("SALES_KPI_TARGET_UPLIFT", "ten percent", "expected a number"),
+    ("SALES_KPI_KPI_PROGRAM_START", "2026-13-01", "expected a date, YYYY-MM-DD"),
+    ("SALES_KPI_AS_OF", "yesterday", "expected an ISO 8601 date and time"),
+    ("SALES_KPI_AS_OF", "2026-11-01T00:00:00+25:00", "offsets run to ±23:59"),
+])
+def test_a_bad_setting_says_what_is_expected_not_pythons_wording(
+    variable: str, raw: str, expected: str,
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({variable: raw})
+    message = str(refused.value)
+    assert message.startswith(f"{variable}={raw!r}: ") and expected in message
+    assert "isoformat" not in message and "literal" not in message and "timedelta" not in message
+
+
 def test_the_engine_is_duckdb_unless_the_environment_asks_for_spark() -> None:
     assert Settings.from_env({}).engine == "duckdb"
     spark = Settings.from_env({
@@ -169,6 +186,25 @@ def test_two_ways_to_reach_spark_are_refused_by_the_cli_before_anything_runs(
         "reached in one way: a master (local[*], spark://host:7077), a Spark Connect server "
         "(sc://host:15002) or a Thrift server; unset the others"
     ]
+    assert not warehouse.exists()
+
+
+def test_a_bad_as_of_is_refused_by_the_cli_in_one_line_saying_the_format(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from pipelines.settings import PROJECT_ROOT
+
+    warehouse = tmp_path / "warehouse"
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--as-of", "yesterday",
+         "--extracts", str(tmp_path), "--warehouse", str(warehouse)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=120,
+        env=dict(os.environ),
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: --as-of: expected an ISO 8601 date and time, e.g. ")
     assert not warehouse.exists()
 
 
