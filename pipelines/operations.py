@@ -3,8 +3,10 @@ the freshness check of the published marts. All of it runs the one `nightly` job
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,11 +78,14 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def delivery_signature(settings: Settings) -> tuple[str, list[str]]:
-    """The landing folder's settled deliveries, as a stable signature and a list of names.
+def delivery_signature(settings: Settings) -> tuple[str, list[str], list[str]]:
+    """The landing folder as the sensor compares it: a signature of every file (its delivery,
+    name, size and modification time, so that a file replaced by one of the same size counts),
+    the deliveries, and those still arriving.
 
-    A delivery counts once none of its files changed for `delivery_settle_seconds`, so a run
-    does not start on a folder that is still being copied.
+    A delivery is still arriving while one of its files was written within
+    `delivery_settle_seconds`: by its modification time or, for a copy that keeps the source's
+    times (`cp -p`, `rsync -a`), its change time, which a copy cannot keep.
     """
     if settings.source_mapping:  # an export to map: watch the export files themselves
         from pipelines.adapters import source_files
@@ -88,17 +93,24 @@ def delivery_signature(settings: Settings) -> tuple[str, list[str]]:
         files = list(source_files(settings.source_mapping, settings.extracts_dir))
     else:
         files, _ = scan_landing(settings.extracts_dir)
-    now = datetime.now(UTC).timestamp()
-    settled: dict[str, list[str]] = {}
-    pending: set[str] = set()
+    now = _now()
+    entries: dict[str, list[str]] = {}
+    arriving: set[str] = set()
     for file in files:
         stat = file.path.stat()
-        if now - stat.st_mtime < settings.delivery_settle_seconds:
-            pending.add(file.delivery)
-        settled.setdefault(file.delivery, []).append(f"{file.path.name}:{stat.st_size}")
-    deliveries = sorted(d for d in settled if d not in pending)
-    signature = json.dumps({d: sorted(settled[d]) for d in deliveries}, sort_keys=True)
-    return signature, deliveries
+        if now - max(stat.st_mtime, stat.st_ctime) < settings.delivery_settle_seconds:
+            arriving.add(file.delivery)
+        entries.setdefault(file.delivery, []).append(
+            f"{file.path.name}:{stat.st_size}:{stat.st_mtime_ns}"
+        )
+    signature = json.dumps({d: sorted(names) for d, names in entries.items()}, sort_keys=True)
+    return signature, sorted(entries), sorted(arriving)
+
+
+def _now() -> float:
+    """The sensor's clock (tests move it on instead of ageing files: a change time cannot be
+    set)."""
+    return time.time()
 
 
 def new_delivery_sensor(settings: Settings) -> SensorDefinition:
@@ -109,21 +121,33 @@ def new_delivery_sensor(settings: Settings) -> SensorDefinition:
         default_status=_sensor_status(settings),
         description=(
             "Starts the nightly job when a new delivery (or a replaced file) has landed in "
-            "the landing folder and has been quiet for delivery_settle_seconds."
+            "the landing folder and the whole folder has been quiet for "
+            "delivery_settle_seconds; not when the last publication already has it."
         ),
     )
     def _sensor(context: SensorEvaluationContext) -> Any:
+        from pipelines.no_op import nothing_new_since
+
         try:
-            signature, deliveries = delivery_signature(settings)
+            signature, deliveries, arriving = delivery_signature(settings)
         except LandingError as exc:
             return SkipReason(str(exc))
+        if arriving:  # the job loads the whole folder: no run while any of it is changing
+            return SkipReason(
+                f"still arriving: {', '.join(arriving)} (a file written within the last "
+                f"{settings.delivery_settle_seconds} s); waiting until the folder is quiet"
+            )
         if not deliveries:
-            return SkipReason(f"no settled delivery in {settings.extracts_dir}")
+            return SkipReason(f"no delivery in {settings.extracts_dir}")
         if signature == context.cursor:
             return SkipReason("no new delivery since the last run")
         context.update_cursor(signature)
+        published = nothing_new_since(settings)
+        if published:  # e.g. the sensor's first tick, on a folder the last run published
+            return SkipReason(f"nothing new since run {published[:8]}: no rebuild, no publication")
         return RunRequest(
-            run_key=f"deliveries-{abs(hash(signature))}",
+            # a digest, the same in every process (Python's hash() of a text is not)
+            run_key="deliveries-" + hashlib.sha256(signature.encode()).hexdigest()[:20],
             tags={"sales_kpi/trigger": "new_delivery", "sales_kpi/latest": deliveries[-1]},
         )
 

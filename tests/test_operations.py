@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from dagster import (
@@ -63,20 +63,36 @@ def test_the_schedule_time_is_a_setting(tmp_path: Path) -> None:
     assert defs.resolve_schedule_def("nightly_schedule").cron_schedule == "30 5 * * 1-5"
 
 
-def test_the_sensor_starts_a_run_when_a_new_delivery_has_landed(tmp_path: Path) -> None:
+def later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The sensor's clock moved on by `seconds` (a file's change time cannot be set back)."""
+    import pipelines.operations as operations
+
+    now = time.time() + seconds
+    monkeypatch.setattr(operations, "_now", lambda: now)
+
+
+def tick(sensor: Any, instance: DagsterInstance, cursor: str | None = None) -> Any:
+    return sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=cursor))
+
+
+def test_the_sensor_starts_a_run_when_a_new_delivery_has_landed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     settings = Settings(extracts_dir=tmp_path, warehouse_dir=tmp_path / "wh")
     sensor = build_definitions(settings).resolve_sensor_def("new_delivery_sensor")
     landing_with_delivery(tmp_path, "2026-11-26T0200", age_seconds=600)
+    later(monkeypatch, 600)
     with DagsterInstance.ephemeral() as instance:
-        first = sensor.evaluate_tick(build_sensor_context(instance=instance))
+        first = tick(sensor, instance)
         assert [r.job_name or NIGHTLY_JOB for r in first.run_requests] == [NIGHTLY_JOB]
         assert first.run_requests[0].tags["sales_kpi/latest"] == "2026-11-26T0200"
         # nothing new: skipped
-        again = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=first.cursor))
+        again = tick(sensor, instance, first.cursor)
         assert not again.run_requests and again.skip_message
         # a new delivery: another run
         landing_with_delivery(tmp_path, "2026-11-27T0200", age_seconds=600)
-        second = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=first.cursor))
+        later(monkeypatch, 1200)
+        second = tick(sensor, instance, first.cursor)
         assert len(second.run_requests) == 1
         assert second.run_requests[0].tags["sales_kpi/latest"] == "2026-11-27T0200"
 
@@ -88,9 +104,97 @@ def test_the_sensor_waits_for_a_delivery_still_being_copied(tmp_path: Path) -> N
     sensor = build_definitions(settings).resolve_sensor_def("new_delivery_sensor")
     landing_with_delivery(tmp_path, "2026-11-27T0200", age_seconds=1)
     with DagsterInstance.ephemeral() as instance:
-        result = sensor.evaluate_tick(build_sensor_context(instance=instance))
+        result = tick(sensor, instance)
     assert not result.run_requests
-    assert "no settled delivery" in (result.skip_message or "")
+    assert "still arriving: 2026-11-27T0200" in (result.skip_message or "")
+
+
+def test_the_sensor_starts_no_run_while_a_file_of_a_delivery_it_ran_is_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The job loads the whole landing folder: a file being written anywhere in it holds
+    every run back, and once it is quiet the sensor runs again, even at the same size."""
+    settings = Settings(extracts_dir=tmp_path, warehouse_dir=tmp_path / "wh")
+    sensor = build_definitions(settings).resolve_sensor_def("new_delivery_sensor")
+    path = landing_with_delivery(tmp_path, "2026-11-26T0200", age_seconds=600)
+    later(monkeypatch, 600)
+    with DagsterInstance.ephemeral() as instance:
+        first = tick(sensor, instance)
+        assert len(first.run_requests) == 1
+        half = path.read_text().replace("Ann", "Bob")  # the same size, other content
+        path.write_text(half[: len(half) // 2])
+        later(monkeypatch, 0)  # being written now
+        writing = tick(sensor, instance, first.cursor)
+        assert not writing.run_requests and "still arriving" in (writing.skip_message or "")
+        path.write_text(half)
+        later(monkeypatch, 600)  # quiet again
+        replaced = tick(sensor, instance, first.cursor)
+        assert len(replaced.run_requests) == 1
+        assert replaced.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_a_delivery_copied_with_its_old_times_is_still_arriving_until_quiet(
+    tmp_path: Path,
+) -> None:
+    """`cp -p` and `rsync -a` keep a file's modification time, not its change time."""
+    settings = Settings(
+        extracts_dir=tmp_path, warehouse_dir=tmp_path / "wh", delivery_settle_seconds=60
+    )
+    sensor = build_definitions(settings).resolve_sensor_def("new_delivery_sensor")
+    landing_with_delivery(tmp_path, "2026-11-27T0200", age_seconds=86_400)
+    with DagsterInstance.ephemeral() as instance:
+        result = tick(sensor, instance)
+    assert not result.run_requests and "still arriving" in (result.skip_message or "")
+
+
+def test_the_sensors_run_key_is_the_same_in_every_process(tmp_path: Path) -> None:
+    """Dagster drops a run request whose key it has seen: the same deliveries must give the
+    same key after a restart (Python's hash() of a text changes with each process)."""
+    landing_with_delivery(tmp_path, "2026-11-26T0200", age_seconds=600)
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from dagster import DagsterInstance, build_sensor_context\n"
+        "import pipelines.operations as operations\n"
+        "from pipelines.definitions import build_definitions\n"
+        "from pipelines.settings import Settings\n"
+        "operations._now = lambda: time.time() + 600\n"
+        "root = Path(sys.argv[1])\n"
+        "settings = Settings(extracts_dir=root, warehouse_dir=root / 'wh')\n"
+        "sensor = build_definitions(settings).resolve_sensor_def('new_delivery_sensor')\n"
+        "with DagsterInstance.ephemeral() as instance:\n"
+        "    result = sensor.evaluate_tick(build_sensor_context(instance=instance))\n"
+        "print(result.run_requests[0].run_key)\n"
+    )
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)], cwd=PROJECT_ROOT, capture_output=True,
+            text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(keys) == 1 and next(iter(keys)).startswith("deliveries-")
+
+
+def test_the_sensor_starts_no_run_for_what_the_last_publication_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its first tick (no cursor yet: the sensor just turned on) on a folder the last run
+    published: skipped as the schedule skips it, not a rebuild of everything."""
+    from pipelines.no_op import mark_published, mark_run_started
+
+    landing = tmp_path / "landing"
+    landing_with_delivery(landing, "2026-11-24T0200", age_seconds=3600)
+    later(monkeypatch, 3600)
+    settings = Settings(extracts_dir=landing, warehouse_dir=tmp_path / "warehouse")
+    mark_run_started(settings, "run-of-last-night")
+    mark_published(settings, "run-of-last-night")
+    (settings.warehouse_dir / "marts.duckdb").write_bytes(b"")  # a publication exists
+    sensor = build_definitions(settings).resolve_sensor_def("new_delivery_sensor")
+    with DagsterInstance.ephemeral() as instance:
+        result = tick(sensor, instance)
+    assert not result.run_requests
+    assert "nothing new since run run-of-" in (result.skip_message or "")
 
 
 def test_the_sensor_skips_a_missing_landing_folder(tmp_path: Path) -> None:
