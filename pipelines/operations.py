@@ -48,12 +48,8 @@ def nightly_schedule(settings: Settings) -> ScheduleDefinition:
     the reason, when nothing it depends on changed since the last publication."""
 
     def evaluate(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-        from pipelines.no_op import nothing_new_since
-
-        last = nothing_new_since(settings)
-        if last:
-            return SkipReason(f"nothing new since run {last[:8]}: no rebuild, no publication")
-        return RunRequest()
+        skipped = _published_already(settings)
+        return skipped if skipped is not None else RunRequest()
 
     return ScheduleDefinition(
         name="nightly_schedule",
@@ -67,6 +63,17 @@ def nightly_schedule(settings: Settings) -> ScheduleDefinition:
         ),
         description="Load new CRM extracts, rebuild, audit and publish the KPI marts.",
     )
+
+
+def _published_already(settings: Settings) -> SkipReason | None:
+    """Why the schedule or the sensor starts no run: the last publication has everything the
+    run would build from (pipelines/no_op.py); None when something is new."""
+    from pipelines.no_op import nothing_new_since
+
+    last = nothing_new_since(settings)
+    if last is None:
+        return None
+    return SkipReason(f"nothing new since run {last[:8]}: no rebuild, no publication")
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -126,8 +133,6 @@ def new_delivery_sensor(settings: Settings) -> SensorDefinition:
         ),
     )
     def _sensor(context: SensorEvaluationContext) -> Any:
-        from pipelines.no_op import nothing_new_since
-
         try:
             signature, deliveries, arriving = delivery_signature(settings)
         except LandingError as exc:
@@ -142,9 +147,9 @@ def new_delivery_sensor(settings: Settings) -> SensorDefinition:
         if signature == context.cursor:
             return SkipReason("no new delivery since the last run")
         context.update_cursor(signature)
-        published = nothing_new_since(settings)
-        if published:  # e.g. the sensor's first tick, on a folder the last run published
-            return SkipReason(f"nothing new since run {published[:8]}: no rebuild, no publication")
+        skipped = _published_already(settings)  # e.g. its first tick, on a published folder
+        if skipped is not None:
+            return skipped
         return RunRequest(
             # a digest, the same in every process (Python's hash() of a text is not)
             run_key="deliveries-" + hashlib.sha256(signature.encode()).hexdigest()[:20],

@@ -562,10 +562,7 @@ def parse_instant(text: str, timezone: str = "Europe/Amsterdam") -> datetime:
     """An ISO 8601 instant; a naive one is local time in the business timezone. Python's own
     messages ("Invalid isoformat string", "offset must be a timedelta strictly between …")
     are replaced by one that says what is expected."""
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(INSTANT_FORMAT) from None
+    value = _parsed(datetime.fromisoformat, text.strip().replace("Z", "+00:00"), INSTANT_FORMAT)
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(timezone))
     return value

@@ -63,6 +63,13 @@ def test_the_schedule_time_is_a_setting(tmp_path: Path) -> None:
     assert defs.resolve_schedule_def("nightly_schedule").cron_schedule == "30 5 * * 1-5"
 
 
+def delivery_sensor(landing: Path, **settings: Any) -> Any:
+    """The new-delivery sensor of a job watching `landing` (its warehouse a folder in it)."""
+    return build_definitions(
+        Settings(extracts_dir=landing, warehouse_dir=landing / "wh", **settings)
+    ).resolve_sensor_def("new_delivery_sensor")
+
+
 def later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """The sensor's clock moved on by `seconds` (a file's change time cannot be set back)."""
     import pipelines.operations as operations
@@ -78,8 +85,7 @@ def tick(sensor: Any, instance: DagsterInstance, cursor: str | None = None) -> A
 def test_the_sensor_starts_a_run_when_a_new_delivery_has_landed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = Settings(extracts_dir=tmp_path, warehouse_dir=tmp_path / "wh")
-    sensor = build_definitions(settings).resolve_sensor_def("new_delivery_sensor")
+    sensor = delivery_sensor(tmp_path)
     landing_with_delivery(tmp_path, "2026-11-26T0200", age_seconds=600)
     later(monkeypatch, 600)
     with DagsterInstance.ephemeral() as instance:
@@ -98,10 +104,7 @@ def test_the_sensor_starts_a_run_when_a_new_delivery_has_landed(
 
 
 def test_the_sensor_waits_for_a_delivery_still_being_copied(tmp_path: Path) -> None:
-    settings = Settings(
-        extracts_dir=tmp_path, warehouse_dir=tmp_path / "wh", delivery_settle_seconds=60
-    )
-    sensor = build_definitions(settings).resolve_sensor_def("new_delivery_sensor")
+    sensor = delivery_sensor(tmp_path, delivery_settle_seconds=60)
     landing_with_delivery(tmp_path, "2026-11-27T0200", age_seconds=1)
     with DagsterInstance.ephemeral() as instance:
         result = tick(sensor, instance)
@@ -114,8 +117,7 @@ def test_the_sensor_starts_no_run_while_a_file_of_a_delivery_it_ran_is_rewritten
 ) -> None:
     """The job loads the whole landing folder: a file being written anywhere in it holds
     every run back, and once it is quiet the sensor runs again, even at the same size."""
-    settings = Settings(extracts_dir=tmp_path, warehouse_dir=tmp_path / "wh")
-    sensor = build_definitions(settings).resolve_sensor_def("new_delivery_sensor")
+    sensor = delivery_sensor(tmp_path)
     path = landing_with_delivery(tmp_path, "2026-11-26T0200", age_seconds=600)
     later(monkeypatch, 600)
     with DagsterInstance.ephemeral() as instance:
@@ -137,10 +139,7 @@ def test_a_delivery_copied_with_its_old_times_is_still_arriving_until_quiet(
     tmp_path: Path,
 ) -> None:
     """`cp -p` and `rsync -a` keep a file's modification time, not its change time."""
-    settings = Settings(
-        extracts_dir=tmp_path, warehouse_dir=tmp_path / "wh", delivery_settle_seconds=60
-    )
-    sensor = build_definitions(settings).resolve_sensor_def("new_delivery_sensor")
+    sensor = delivery_sensor(tmp_path, delivery_settle_seconds=60)
     landing_with_delivery(tmp_path, "2026-11-27T0200", age_seconds=86_400)
     with DagsterInstance.ephemeral() as instance:
         result = tick(sensor, instance)
