@@ -331,16 +331,17 @@ def validate_query(
     try:
         with engine.get_connection() as connection:  # fail fast, with DuckDB's own message
             connection.execute(sa.text("select 1")).fetchall()
-        return run_validation(
-            context, name, suite_name, batch_definition, result_format=result_format,
-            require_evaluated=require_evaluated, expectation_parameters=expectation_parameters,
-            run_name=run_name,
-        )
-    except sa.exc.DBAPIError as exc:  # the query itself, run into GX's temp table
-        reason = str(exc.orig).strip().splitlines() or ["unknown error"]
-        raise NotEvaluatedError(
-            f"GX validation not evaluated: the query of {name} failed: {reason[0][:300]}"
-        ) from exc
+        try:
+            return run_validation(
+                context, name, suite_name, batch_definition, result_format=result_format,
+                require_evaluated=require_evaluated,
+                expectation_parameters=expectation_parameters, run_name=run_name,
+            )
+        except sa.exc.DBAPIError as exc:  # the query itself, run into GX's temp table
+            reason = str(exc.orig).strip().splitlines() or ["unknown error"]
+            raise NotEvaluatedError(
+                f"GX validation not evaluated: the query of {name} failed: {reason[0][:300]}"
+            ) from exc
     finally:
         engine.close()
 
