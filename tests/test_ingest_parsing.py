@@ -284,6 +284,23 @@ def test_fx_rate_currency_is_upper_cased(con, landing):
     ]
 
 
+def test_an_amount_is_rounded_to_cents_from_its_written_digits(con, landing):
+    """An amount with more decimals than cents is rounded from the digits as written, half away
+    from zero (`1.005` → 1.01, not the 1.00 of the binary 1.00499…), and a large amount keeps
+    its cents (beyond 15 significant digits a double would not)."""
+    amounts = {"d1": "1.005", "d2": "2.675", "d3": "-0.004", "d4": "1234567890123456.78",
+               "d5": "1.5e2"}
+    rows = [row("deals", deal_id=key, amount=text) for key, text in amounts.items()]
+    write_file(landing, DELIVERY, "deals.csv", rows)
+    load(con, landing, "deals")
+    assert deal_values(con, "amount") == {
+        "d1": Decimal("1.01"), "d2": Decimal("2.68"), "d4": Decimal("1234567890123456.78"),
+        "d5": Decimal("150.00"),
+    }
+    # below zero as written, though it rounds to 0.00: quarantined, as before
+    assert [q["line"] for q in quarantine(con)] == [4]
+
+
 def test_integer_accepts_whole_numbers_including_a_float_columns_trailing_zero(con, landing):
     rows = [row("companies", company_id="c1", employee_count=" 40 "),
             row("companies", company_id="c2", employee_count="40.0"),

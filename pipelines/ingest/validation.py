@@ -148,7 +148,10 @@ def _typed(column: Column, text: str, timezone: str) -> str:
             text, f"case when {number} = trunc({number}) then try_cast({text} as bigint) end"
         )
     if column.type == "decimal":
-        return f"try_cast({_plain_number(text)} as {sql_type(column)})"
+        # Cast from the text itself: an amount is rounded to cents from its written digits
+        # (through DOUBLE, `1.005` would be 1.00499… and round to 1.00, and an amount beyond
+        # 15 significant digits would lose its cents).
+        return _if_plain_number(text, f"try_cast({text} as {sql_type(column)})")
     if column.type == "month":
         return f"case when regexp_full_match({text}, '\\d{{4}}-(0[1-9]|1[0-2])') then {text} end"
     raise ValueError(f"unknown column type {column.type}")
