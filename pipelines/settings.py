@@ -18,6 +18,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
+from datetime import timezone as FixedOffset
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from pipelines.local_time import local_instant
 from pipelines.safe_text import redact, single_line, terminal_safe
 
 ENV_PREFIX = "SALES_KPI_"
@@ -559,12 +561,17 @@ INSTANT_FORMAT = (
 
 
 def parse_instant(text: str, timezone: str = "Europe/Amsterdam") -> datetime:
-    """An ISO 8601 instant; a naive one is local time in the business timezone. Python's own
+    """An ISO 8601 instant; a naive one is local time in the business timezone, made an
+    instant as the loader makes the same text in an extract one (pipelines/local_time.py: in
+    the autumn overlap the later instant, in a spring gap moved forward). Python's own
     messages ("Invalid isoformat string", "offset must be a timedelta strictly between …")
     are replaced by one that says what is expected."""
     value = _parsed(datetime.fromisoformat, text.strip().replace("Z", "+00:00"), INSTANT_FORMAT)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(timezone))
+        instant = local_instant(value, timezone)
+        # at its local offset, fixed: a zone's own tzinfo would make the later instant of an
+        # overlap `fold=1`, which compares unequal to every other zone's datetime (PEP 495)
+        value = instant.astimezone(FixedOffset(instant.astimezone(ZoneInfo(timezone)).utcoffset()))
     return value
 
 

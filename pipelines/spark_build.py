@@ -37,14 +37,17 @@ import re
 import shutil
 import uuid
 from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import tzdata
 
 from pipelines import PYSPARK_PANDAS_WARNING
 from pipelines.engines import DBT_TARGETS, export_raw_layer, spark_environment
 from pipelines.ingest.raw_layer import RAW_SCHEMA
+from pipelines.local_time import write_time_zone_probes
 from pipelines.publish import (
     HISTORY_COLUMNS,
     MARTS_SCHEMA,
@@ -62,6 +65,11 @@ RAW_PARQUET_DIR_VAR = "raw_parquet_dir"
 RAW_PARQUET_TABLES_VAR = "raw_parquet_tables"
 # where the job reads the build's tables; a Spark server writing elsewhere is refused
 SPARK_TABLES_DIR_VAR = "spark_tables_dir"
+# the business timezone's instants and their wall time by DuckDB's rules, which Spark's must
+# give too (`time_zone_probes`; macro `time_zone_rules_from_var`)
+TIME_ZONE_PROBES_VAR = "time_zone_probes"
+TIME_ZONE_PROBES_FILE = "time_zone_probes.parquet"
+PROBES_AHEAD = timedelta(days=2 * 366)
 # The Spark database whose tables are the published marts (README, "Engines"), and the dbt var
 # that asks the build's `published_tables_from_var` hook to define them.
 PUBLISHED_DATABASE = "published"
@@ -172,7 +180,8 @@ def reset_spark_build(settings: Settings) -> None:
     anyway, and Derby's metastore records absolute locations, so a metastore kept across
     builds would, in a copied or moved warehouse, drop or shadow the tables of the folder it
     was made in. No earlier build's table outlives the build that replaced it."""
-    for part in ("metastore_db", "tables", "raw", "derby.log", "build.duckdb"):
+    for part in ("metastore_db", "tables", "raw", "derby.log", "build.duckdb",
+                 TIME_ZONE_PROBES_FILE):
         path = settings.spark_dir / part
         if path.is_dir():
             shutil.rmtree(path)
@@ -187,6 +196,21 @@ def export_sources(settings: Settings, manifest: Mapping[str, Any]) -> dict[str,
     tables = export_raw_layer(settings.raw_database, folder, only=source_tables(manifest))
     return {RAW_PARQUET_DIR_VAR: str(folder.resolve()), RAW_PARQUET_TABLES_VAR: tables,
             SPARK_TABLES_DIR_VAR: str(spark_tables_dir(settings).resolve())}
+
+
+def time_zone_probes(settings: Settings) -> dict[str, object]:
+    """The dbt var with which the Spark build compares its engine's time-zone rules with
+    DuckDB's before it builds anything (macro `time_zone_rules_from_var`): the business
+    timezone's probes from 2000 to two years past now (or `as_of`, if later), as a Parquet
+    file beside the raw layer (pipelines/local_time.py)."""
+    path = settings.spark_dir / TIME_ZONE_PROBES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    latest = max(datetime.now(UTC), settings.as_of or datetime.now(UTC))
+    count = write_time_zone_probes(
+        settings.business_timezone, latest + PROBES_AHEAD, path
+    )
+    return {TIME_ZONE_PROBES_VAR: {"path": str(path.resolve()), "count": count,
+                                   "rules": f"IANA {tzdata.IANA_VERSION}"}}
 
 
 def published_catalog(settings: Settings) -> dict[str, object]:

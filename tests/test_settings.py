@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import duckdb
 import pytest
 
 from pipelines.settings import (
@@ -13,6 +16,7 @@ from pipelines.settings import (
     SettingsError,
     chosen_dbt,
     installed_dbt,
+    parse_instant,
 )
 
 
@@ -22,6 +26,43 @@ def test_a_naive_as_of_from_the_environment_is_local_to_the_business_timezone() 
     )
     assert settings.as_of is not None
     assert settings.as_of.utcoffset().total_seconds() == 3600  # BST, not CEST
+
+
+@pytest.mark.parametrize(("text", "instant"), [
+    # the autumn overlap: 02:30 happens twice; the later, standard-time instant (CET)
+    ("2026-10-25T02:30", datetime(2026, 10, 25, 1, 30, tzinfo=UTC)),
+    # the spring gap: 02:30 never happens; moved forward by the gap, to 03:30 CEST
+    ("2026-03-29T02:30", datetime(2026, 3, 29, 1, 30, tzinfo=UTC)),
+])
+def test_a_naive_as_of_at_a_dst_change_is_the_instant_the_same_text_has_in_an_extract(
+    text: str, instant: datetime
+) -> None:
+    settings = Settings.from_env({"SALES_KPI_AS_OF": text})
+    assert settings.as_of == instant
+    assert parse_instant(text, "Europe/Amsterdam") == instant
+
+
+# Zones whose rules changed in recent IANA releases, and the default business timezone.
+ZONES_OF_RECENT_CHANGES = (
+    "America/Vancouver", "America/Edmonton", "America/Winnipeg", "America/Havana",
+    "Africa/Casablanca", "Europe/Amsterdam", "Europe/London", "Asia/Kathmandu",
+)
+
+
+def test_python_reads_the_time_zone_rules_duckdb_computes_with() -> None:
+    """Every month's 1st and 15th, 2020–2035: the local time Python's zoneinfo gives is the one
+    DuckDB gives (the pinned tzdata, not the operating system's older copy, which put
+    Vancouver on UTC−8 after November 2026 where DuckDB keeps UTC−7)."""
+    moments = [datetime(year, month, day, 12, tzinfo=UTC)
+               for year in range(2020, 2036) for month in range(1, 13) for day in (1, 15)]
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'UTC'")
+        for zone in ZONES_OF_RECENT_CHANGES:
+            engine = [local for (local,) in con.execute(
+                "select timezone(?, unnest(?::timestamptz[]))", [zone, moments]).fetchall()]
+            python = [moment.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+                      for moment in moments]
+            assert python == engine, zone
 
 
 @pytest.mark.parametrize(("variable", "raw", "expected"), [

@@ -52,6 +52,7 @@ from pipelines.spark_build import (
     reset_spark_build,
     spark_for_logs,
     spark_target,
+    time_zone_probes,
     write_build_views,
 )
 from pipelines.sql_text import quote_ident, sql_literal
@@ -307,6 +308,8 @@ def sales_kpi_dbt_models(
             reset_spark_build(settings)
             manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
             variables |= export_sources(settings, manifest)
+            # ... after its engine's time-zone rules are seen to be DuckDB's
+            variables |= time_zone_probes(settings)
             # ... and the published marts defined as tables of its catalog
             variables |= published_catalog(settings)
             args += ["--target", spark_target(settings)]

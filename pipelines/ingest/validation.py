@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pipelines.contract import MAX_FIELD_CHARACTERS, Column, Entity
 from pipelines.ingest.readers import LINE_COLUMN
+from pipelines.local_time import local_instant_sql
 from pipelines.safe_text import EXCERPT_CHARACTERS, excerpt
 from pipelines.sql_text import quote_ident, sql_literal
 
@@ -136,7 +137,7 @@ def _typed(column: Column, text: str, timezone: str) -> str:
             f"case when regexp_matches({text}, {sql_literal(OFFSET_PATTERN)}) "
             f"then try_cast({iso} as timestamptz) "
             f"when regexp_matches({text}, {sql_literal(NAIVE_PATTERN)}) "
-            f"then timezone({sql_literal(timezone)}, try_cast({iso} as timestamp)) end"
+            f"then {local_instant_sql(timezone, f'try_cast({iso} as timestamp)')} end"
         )
     if column.type == "integer":
         # Whole numbers only (`12`, or `12.0` from a float column): DuckDB's cast to BIGINT

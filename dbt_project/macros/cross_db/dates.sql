@@ -127,3 +127,77 @@
         cast({{ start_date }} as date), date_sub(cast({{ end_date }} as date), 1), interval 1 day
     )) as date_day
 {%- endmacro %}
+
+{#- An engine's time-zone rules are its own copy of the IANA database: DuckDB's ICU, Spark's
+    the JVM's, which is often older (Java 17's 2025a still had British Columbia change to UTC−8
+    in November 2026, where IANA 2026f keeps UTC−7): weeks and months of the same instants
+    would differ between the engines. The nightly job's Spark build checks its engine first
+    (an `on-run-start` hook; a no-op unless the var `time_zone_probes` is given, as
+    pipelines/spark_build.py gives it): the Parquet file `path` holds instants (`instant`,
+    seconds since 1970) and the wall time DuckDB's rules give each in the business timezone
+    (`local_time`, pipelines/local_time.py); a build whose engine puts one elsewhere stops
+    before anything is built, naming the first and the rules to bring the engine up to. -#}
+{% macro time_zone_rules_from_var() -%}
+    {% set probes = var('time_zone_probes', none) %}
+    {% if execute and probes %}
+        {% set tz = var('business_timezone') %}
+        {% set found = run_query(time_zone_probes_differing(probes.path, tz)) %}
+        {% if found.rows | length > 0 %}
+            {% set first = found.rows[0] %}
+            {% do exceptions.raise_compiler_error(
+                "this engine's time-zone rules put " ~ first['differing'] ~ " of "
+                ~ probes.count ~ " instants in another local time than DuckDB's ("
+                ~ probes.rules ~ ") in " ~ tz ~ ": " ~ first['instant_utc']
+                ~ " UTC is " ~ first['engine_time'] ~ " here and " ~ first['local_time']
+                ~ " by those rules, so weeks and months would differ between the engines. "
+                ~ "Bring the engine's time-zone data up to " ~ probes.rules
+                ~ " (for Spark the JVM's: a newer Java build, or Oracle's TZUpdater), "
+                ~ "or run on DuckDB"
+            ) %}
+        {% endif %}
+    {% endif %}
+{%- endmacro %}
+
+{#- The probes of `path` (see above) whose wall time in `tz` this engine gives otherwise: the
+    first of them by instant, with how many there are (no row when all agree). -#}
+{% macro time_zone_probes_differing(path, tz) -%}
+    {{ return(adapter.dispatch('time_zone_probes_differing')(path, tz)) }}
+{%- endmacro %}
+
+{% macro duckdb__time_zone_probes_differing(path, tz) -%}
+    with probes as (
+        select
+            instant,
+            local_time,
+            strftime({{ utc_to_local('to_timestamp(instant)', tz) }}, '%Y-%m-%d %H:%M:%S')
+                as engine_time,
+            strftime(to_timestamp(instant) at time zone 'UTC', '%Y-%m-%d %H:%M:%S')
+                as instant_utc
+        from read_parquet('{{ path | replace("'", "''") }}')
+    )
+
+    select count(*) over () as differing, instant_utc, engine_time, local_time
+    from probes
+    where engine_time != local_time
+    order by instant
+    limit 1
+{%- endmacro %}
+
+{% macro spark__time_zone_probes_differing(path, tz) -%}
+    with probes as (
+        select
+            instant,
+            local_time,
+            date_format({{ utc_to_local('timestamp_seconds(instant)', tz) }},
+                'yyyy-MM-dd HH:mm:ss') as engine_time,
+            date_format(cast(timestamp_seconds(instant) as timestamp_ntz),
+                'yyyy-MM-dd HH:mm:ss') as instant_utc
+        from parquet.`{{ path | replace("`", "``") }}`
+    )
+
+    select count(*) over () as differing, instant_utc, engine_time, local_time
+    from probes
+    where engine_time != local_time
+    order by instant
+    limit 1
+{%- endmacro %}

@@ -1,0 +1,121 @@
+"""The time-zone rules: every part reads the IANA rules DuckDB computes with, and a Spark build
+whose engine has other rules stops before it builds anything (pipelines/local_time.py; dbt
+macro `time_zone_rules_from_var`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_environment_values, dbt_executable
+from pipelines.local_time import write_time_zone_probes
+from pipelines.settings import Settings
+from pipelines.spark_build import TIME_ZONE_PROBES_VAR
+
+UNTIL = datetime(2028, 1, 1, tzinfo=UTC)
+
+
+def probes(path: Path, zone: str) -> list[tuple[int, str]]:
+    write_time_zone_probes(zone, UNTIL, path)
+    with duckdb.connect() as con:
+        return con.execute(f"select instant, local_time from '{path}' order by instant").fetchall()
+
+
+def test_the_probes_hold_both_sides_of_each_offset_change_and_two_noons_a_month(
+    tmp_path: Path,
+) -> None:
+    held = dict(probes(tmp_path / "probes.parquet", "Europe/Amsterdam"))
+    spring = int(datetime(2026, 3, 29, 1, tzinfo=UTC).timestamp())  # 02:00 CET → 03:00 CEST
+    assert held[spring - 3600] == "2026-03-29 01:00:00"
+    assert held[spring] == "2026-03-29 03:00:00"
+    autumn = int(datetime(2026, 10, 25, 1, tzinfo=UTC).timestamp())  # 03:00 CEST → 02:00 CET
+    assert held[autumn - 3600] == "2026-10-25 02:00:00"
+    assert held[autumn] == "2026-10-25 02:00:00"
+    noon = int(datetime(2027, 12, 15, 12, tzinfo=UTC).timestamp())
+    assert held[noon] == "2027-12-15 13:00:00"
+    assert min(held) == int(datetime(2000, 1, 1, 12, tzinfo=UTC).timestamp())
+
+
+def time_zone_rules_check(
+    settings: Settings, probes_file: Path, count: int, *target: str
+) -> subprocess.CompletedProcess[str]:
+    """The build's `on-run-start` check alone (`dbt run-operation`), with the job's vars."""
+    variables = {
+        "business_timezone": settings.business_timezone,
+        TIME_ZONE_PROBES_VAR: {"path": str(probes_file), "count": count, "rules": "IANA test"},
+    }
+    return subprocess.run(
+        [dbt_executable(), "run-operation", "time_zone_rules_from_var", "--vars",
+         json.dumps(variables), "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir",
+         str(DBT_PROJECT_DIR), "--target-path", str(settings.warehouse_dir / "target"),
+         *target],
+        env={**os.environ, **dbt_environment_values(settings)}, capture_output=True, text=True,
+        check=False, timeout=600,
+    )
+
+
+def shifted_probes(tmp_path: Path, zone: str, noon: datetime) -> tuple[Path, int]:
+    """The zone's probes with the one at `noon` (UTC) an hour earlier in local time than
+    DuckDB's rules put it: an engine and the rules the build checks it against that disagree
+    there (as Java 17's tzdata 2025a and DuckDB's 2026f do on America/Vancouver from November
+    2026: UTC−8 against UTC−7)."""
+    rows = probes(tmp_path / "probes.parquet", zone)
+    instant = int(noon.timestamp())
+    shifted = tmp_path / "shifted.parquet"
+    with duckdb.connect() as con:
+        con.execute("create table p (instant bigint, local_time varchar)")
+        con.executemany("insert into p values (?, ?)", [
+            (moment, earlier(local) if moment == instant else local) for moment, local in rows
+        ])
+        con.execute(f"copy p to '{shifted}' (format parquet)")
+    return shifted, len(rows)
+
+
+def earlier(local_time: str) -> str:
+    """A `YYYY-MM-DD HH:MM:SS` wall time an hour earlier."""
+    hour = int(local_time[11:13])
+    return f"{local_time[:11]}{hour - 1:02d}{local_time[13:]}"
+
+
+def test_a_build_whose_engine_puts_an_instant_at_another_local_time_stops_naming_it(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(warehouse_dir=tmp_path / "warehouse",
+                        business_timezone="America/Vancouver")
+    settings.warehouse_dir.mkdir()
+    noon = datetime(2026, 12, 15, 12, tzinfo=UTC)
+    shifted, count = shifted_probes(tmp_path, settings.business_timezone, noon)
+    result = time_zone_rules_check(settings, shifted, count)
+    assert result.returncode != 0
+    said = " ".join(result.stdout.split())
+    assert (f"this engine's time-zone rules put 1 of {count} instants in another local time "
+            "than DuckDB's (IANA test) in America/Vancouver: 2026-12-15 12:00:00 UTC is "
+            "2026-12-15 05:00:00 here and 2026-12-15 04:00:00 by those rules") in said, said
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_checks_its_time_zone_rules_against_duckdbs(tmp_path: Path) -> None:
+    """On Spark (in-process, local[1]) the same check, for the default business timezone:
+    the probes as DuckDB's rules give them pass; one put elsewhere stops the build, named."""
+    settings = Settings(warehouse_dir=tmp_path / "warehouse", engine="spark",
+                        spark_master="local[1]")
+    settings.warehouse_dir.mkdir()
+    agreeing = tmp_path / "agreeing.parquet"
+    count = write_time_zone_probes(settings.business_timezone, UNTIL, agreeing)
+    result = time_zone_rules_check(settings, agreeing, count, "--target", "spark")
+    assert result.returncode == 0, " ".join(result.stdout.split())[-3000:]
+    noon = datetime(2027, 1, 15, 12, tzinfo=UTC)
+    shifted, count = shifted_probes(tmp_path, settings.business_timezone, noon)
+    result = time_zone_rules_check(settings, shifted, count, "--target", "spark")
+    said = " ".join(result.stdout.split())
+    assert result.returncode != 0, said[-3000:]
+    assert (f"put 1 of {count} instants in another local time than DuckDB's (IANA test) in "
+            "Europe/Amsterdam: 2027-01-15 12:00:00 UTC is 2027-01-15 13:00:00 here and "
+            "2027-01-15 12:00:00 by those rules") in said, said[-3000:]
