@@ -29,6 +29,8 @@ from pipelines.sql_text import sql_literal
 def use_pinned_rules() -> None:
     """`zoneinfo` reads the pinned `tzdata` package only, never the operating system's copy
     (called once, when the package is imported)."""
+    import tzdata  # noqa: F401 — without it every zone would be "unknown": say what is missing
+
     zoneinfo.reset_tzpath(to=[])
     zoneinfo.ZoneInfo.clear_cache()
 
@@ -49,8 +51,10 @@ def local_instant(wall: datetime, timezone: str) -> datetime:
         row = con.execute(
             f"select {local_instant_sql(timezone, 'cast(? as timestamp)')}", [wall]
         ).fetchone()
-    assert row is not None
-    return row[0].astimezone(UTC)
+    instant = row[0] if row else None
+    if not isinstance(instant, datetime):  # DuckDB gives text for an instant it cannot hold
+        raise ValueError(f"{wall} in {timezone} is outside the instants a run can take")
+    return instant.astimezone(UTC)
 
 
 # Since when another engine's rules must agree with DuckDB's (`write_time_zone_probes`): older

@@ -492,7 +492,7 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = environ.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and raw.strip() != "":
+            if f.name != "as_of" and raw is not None and raw.strip() != "":
                 values[f.name] = _parse(f.name, f.type, raw.strip())
         as_of = environ.get(ENV_PREFIX + "AS_OF", "").strip()
         if as_of:  # a naive as_of is local time in the (possibly overridden) business timezone
@@ -568,6 +568,10 @@ def parse_instant(text: str, timezone: str = "Europe/Amsterdam") -> datetime:
     are replaced by one that says what is expected."""
     value = _parsed(datetime.fromisoformat, text.strip().replace("Z", "+00:00"), INSTANT_FORMAT)
     if value.tzinfo is None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {timezone!r}") from None
         instant = local_instant(value, timezone)
         # at its local offset, fixed: a zone's own tzinfo would make the later instant of an
         # overlap `fold=1`, which compares unequal to every other zone's datetime (PEP 495)

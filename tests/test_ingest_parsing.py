@@ -289,13 +289,13 @@ def test_an_amount_is_rounded_to_cents_from_its_written_digits(con, landing):
     from zero (`1.005` → 1.01, not the 1.00 of the binary 1.00499…), and a large amount keeps
     its cents (beyond 15 significant digits a double would not)."""
     amounts = {"d1": "1.005", "d2": "2.675", "d3": "-0.004", "d4": "1234567890123456.78",
-               "d5": "1.5e2"}
+               "d5": "1.5e2", "d6": "12345678901234567e-1"}
     rows = [row("deals", deal_id=key, amount=text) for key, text in amounts.items()]
     write_file(landing, DELIVERY, "deals.csv", rows)
     load(con, landing, "deals")
     assert deal_values(con, "amount") == {
         "d1": Decimal("1.01"), "d2": Decimal("2.68"), "d4": Decimal("1234567890123456.78"),
-        "d5": Decimal("150.00"),
+        "d5": Decimal("150.00"), "d6": Decimal("1234567890123456.70"),
     }
     # below zero as written, though it rounds to 0.00: quarantined, as before
     assert [q["line"] for q in quarantine(con)] == [4]

@@ -42,6 +42,19 @@ def test_a_naive_as_of_at_a_dst_change_is_the_instant_the_same_text_has_in_an_ex
     assert parse_instant(text, "Europe/Amsterdam") == instant
 
 
+@pytest.mark.parametrize(("environment", "said"), [
+    ({"SALES_KPI_AS_OF": "9999-12-31T23:59", "SALES_KPI_BUSINESS_TIMEZONE": "America/Vancouver"},
+     "outside the instants a run can take"),
+    ({"SALES_KPI_AS_OF": "2026-01-01T00:00", "SALES_KPI_BUSINESS_TIMEZONE": "Mars/Olympus"},
+     "unknown timezone 'Mars/Olympus'"),
+])
+def test_a_naive_as_of_that_names_no_instant_is_refused_saying_why(
+    environment: dict[str, str], said: str
+) -> None:
+    with pytest.raises(SettingsError, match=said):
+        Settings.from_env(environment)
+
+
 # Zones whose rules changed in recent IANA releases, and the default business timezone.
 ZONES_OF_RECENT_CHANGES = (
     "America/Vancouver", "America/Edmonton", "America/Winnipeg", "America/Havana",

@@ -151,8 +151,14 @@ def _typed(column: Column, text: str, timezone: str) -> str:
     if column.type == "decimal":
         # Cast from the text itself: an amount is rounded to cents from its written digits
         # (through DOUBLE, `1.005` would be 1.00499… and round to 1.00, and an amount beyond
-        # 15 significant digits would lose its cents).
-        return _if_plain_number(text, f"try_cast({text} as {sql_type(column)})")
+        # 15 significant digits would lose its cents). By way of DECIMAL(38, 2): DuckDB's
+        # cast to DECIMAL(18, 2) refuses a mantissa of more than 18 digits even where the
+        # value fits (`12345678901234567e-1`).
+        if sql_type(column) == "double":
+            return _plain_number(text)
+        return _if_plain_number(
+            text, f"try_cast(try_cast({text} as decimal(38, 2)) as {sql_type(column)})"
+        )
     if column.type == "month":
         return f"case when regexp_full_match({text}, '\\d{{4}}-(0[1-9]|1[0-2])') then {text} end"
     raise ValueError(f"unknown column type {column.type}")

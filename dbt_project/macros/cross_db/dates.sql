@@ -146,7 +146,7 @@
             {% set first = found.rows[0] %}
             {% do exceptions.raise_compiler_error(
                 "this engine's time-zone rules put " ~ first['differing'] ~ " of "
-                ~ probes.count ~ " instants in another local time than DuckDB's ("
+                ~ first['probes'] ~ " instants in another local time than DuckDB's ("
                 ~ probes.rules ~ ") in " ~ tz ~ ": " ~ first['instant_utc']
                 ~ " UTC is " ~ first['engine_time'] ~ " here and " ~ first['local_time']
                 ~ " by those rules, so weeks and months would differ between the engines. "
@@ -159,7 +159,8 @@
 {%- endmacro %}
 
 {#- The probes of `path` (see above) whose wall time in `tz` this engine gives otherwise: the
-    first of them by instant, with how many there are (no row when all agree). -#}
+    first of them by instant, with how many there are of them and of all probes (no row when
+    all agree). -#}
 {% macro time_zone_probes_differing(path, tz) -%}
     {{ return(adapter.dispatch('time_zone_probes_differing')(path, tz)) }}
 {%- endmacro %}
@@ -176,9 +177,14 @@
         from read_parquet('{{ path | replace("'", "''") }}')
     )
 
-    select count(*) over () as differing, instant_utc, engine_time, local_time
+    select
+        count(*) over () as differing,
+        (select count(*) from probes) as probes,
+        instant_utc,
+        engine_time,
+        local_time
     from probes
-    where engine_time != local_time
+    where engine_time is distinct from local_time
     order by instant
     limit 1
 {%- endmacro %}
@@ -195,9 +201,14 @@
         from parquet.`{{ path | replace("`", "``") }}`
     )
 
-    select count(*) over () as differing, instant_utc, engine_time, local_time
+    select
+        count(*) over () as differing,
+        (select count(*) from probes) as probes,
+        instant_utc,
+        engine_time,
+        local_time
     from probes
-    where engine_time != local_time
+    where not (engine_time <=> local_time)
     order by instant
     limit 1
 {%- endmacro %}
