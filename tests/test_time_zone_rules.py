@@ -83,6 +83,7 @@ def earlier(local_time: str) -> str:
     return f"{local_time[:11]}{hour - 1:02d}{local_time[13:]}"
 
 
+@pytest.mark.slow  # a dbt run-operation: dbt parses the project
 def test_a_build_whose_engine_puts_an_instant_at_another_local_time_stops_naming_it(
     tmp_path: Path,
 ) -> None:
