@@ -103,15 +103,12 @@ def test_a_build_whose_engine_puts_an_instant_at_another_local_time_stops_naming
 @pytest.mark.spark
 @pytest.mark.slow
 def test_spark_checks_its_time_zone_rules_against_duckdbs(tmp_path: Path) -> None:
-    """On Spark (in-process, local[1]) the same check, for the default business timezone:
-    the probes as DuckDB's rules give them pass; one put elsewhere stops the build, named."""
+    """On Spark (in-process, local[1]) the same check, for the default business timezone: of
+    the probes as DuckDB's rules give them, with one put an hour earlier, that one alone is
+    named — Spark agrees on every other (one Spark start: both sides in one run)."""
     settings = Settings(warehouse_dir=tmp_path / "warehouse", engine="spark",
                         spark_master="local[1]")
     settings.warehouse_dir.mkdir()
-    agreeing = tmp_path / "agreeing.parquet"
-    write_time_zone_probes(settings.business_timezone, UNTIL, agreeing)
-    result = time_zone_rules_check(settings, agreeing, "--target", "spark")
-    assert result.returncode == 0, " ".join(result.stdout.split())[-3000:]
     noon = datetime(2027, 1, 15, 12, tzinfo=UTC)
     shifted, count = shifted_probes(tmp_path, settings.business_timezone, noon)
     result = time_zone_rules_check(settings, shifted, "--target", "spark")
