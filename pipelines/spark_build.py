@@ -212,6 +212,16 @@ def time_zone_probes(settings: Settings) -> dict[str, object]:
                                    "rules": f"IANA {tzdata.IANA_VERSION}"}}
 
 
+def spark_build_vars(settings: Settings, manifest: Mapping[str, Any]) -> dict[str, object]:
+    """What a Spark build of the job is given besides the definitions' vars: the raw layer
+    as Parquet (`export_sources`), the probes its engine's time-zone rules are checked
+    against first (`time_zone_probes`), and the published tables of its catalog
+    (`published_catalog`)."""
+    return export_sources(settings, manifest) | time_zone_probes(settings) | published_catalog(
+        settings
+    )
+
+
 def published_catalog(settings: Settings) -> dict[str, object]:
     """The dbt var that has the build's Spark session define every published table in the
     database `published` (macro `published_tables_from_var`): each table's Parquet file,

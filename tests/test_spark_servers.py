@@ -3,8 +3,9 @@
 
 Each server is started on 127.0.0.1 from the jars inside pyspark (tests/spark_servers.py). A
 small generated sample is loaded by the normal loader, and the Spark build runs on the server
-as the job runs it — with the job's own pieces: the sources exported to Parquet and their vars
-(`export_sources`), the published tables' var (`published_catalog`), the dbt environment and
+as the job runs it — with the job's own pieces: its vars (`spark_build_vars`: the sources
+exported to Parquet, the time-zone probes its engine is checked against, the published
+tables), the dbt environment and
 the target it picks for SALES_KPI_SPARK_REMOTE or SALES_KPI_SPARK_THRIFT_HOST
 (`spark_dbt_environment`, `spark_target`: `spark_connect`, `spark_thrift`), the `on-run-start`
 hook registering the raw layer in the server, the `on-run-end` hook defining the published
@@ -50,9 +51,8 @@ from pipelines.sample import generate_sample
 from pipelines.settings import PROJECT_ROOT, Settings
 from pipelines.spark_build import (
     PUBLISHED_DATABASE,
-    export_sources,
-    published_catalog,
     read_manifest,
+    spark_build_vars,
     spark_dbt_environment,
     spark_target,
     write_build_views,
@@ -117,8 +117,7 @@ def server_build(
     tables = Settings.from_env(base).spark_dir / "tables"
     with spark_server(kind, root / "server", tables) as server:
         settings = Settings.from_env({**base, **server.env})  # as the job reads them
-        variables = (dbt_vars(settings) | export_sources(settings, manifest)
-                     | published_catalog(settings))
+        variables = dbt_vars(settings) | spark_build_vars(settings, manifest)
         started = time.monotonic()
         completed = subprocess.run(
             [dbt_executable(), "build", "--select", SELECTED, "--exclude", "test_type:unit",

@@ -46,13 +46,11 @@ from pipelines.settings import Settings
 from pipelines.spark_build import (
     SparkBuildError,
     built_nodes,
-    export_sources,
-    published_catalog,
     read_manifest,
     reset_spark_build,
+    spark_build_vars,
     spark_for_logs,
     spark_target,
-    time_zone_probes,
     write_build_views,
 )
 from pipelines.sql_text import quote_ident, sql_literal
@@ -307,11 +305,9 @@ def sales_kpi_dbt_models(
             # the raw layer as Parquet, registered by the build's own Spark session
             reset_spark_build(settings)
             manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
-            variables |= export_sources(settings, manifest)
-            # ... after its engine's time-zone rules are seen to be DuckDB's
-            variables |= time_zone_probes(settings)
-            # ... and the published marts defined as tables of its catalog
-            variables |= published_catalog(settings)
+            # (after its engine's time-zone rules are seen to be DuckDB's), and the published
+            # marts defined as tables of its catalog
+            variables |= spark_build_vars(settings, manifest)
             args += ["--target", spark_target(settings)]
             context.log.info(f"dbt build on Spark ({spark_for_logs(settings)}); "
                              "Spark's own log: "
