@@ -205,7 +205,8 @@ def time_zone_probes(settings: Settings) -> dict[str, object]:
     file beside the raw layer (pipelines/local_time.py)."""
     path = settings.spark_dir / TIME_ZONE_PROBES_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    latest = max(datetime.now(UTC), settings.as_of or datetime.now(UTC))
+    now = datetime.now(UTC)
+    latest = max(now, settings.as_of or now)
     write_time_zone_probes(settings.business_timezone, latest + PROBES_AHEAD, path)
     # the same var every night (dbt parses the whole project again when a var changes)
     return {TIME_ZONE_PROBES_VAR: {"path": str(path.resolve()),

@@ -162,19 +162,8 @@
     first of them by instant, with how many there are of them and of all probes (no row when
     all agree). -#}
 {% macro time_zone_probes_differing(path, tz) -%}
-    {{ return(adapter.dispatch('time_zone_probes_differing')(path, tz)) }}
-{%- endmacro %}
-
-{% macro duckdb__time_zone_probes_differing(path, tz) -%}
     with probes as (
-        select
-            instant,
-            local_time,
-            strftime({{ utc_to_local('to_timestamp(instant)', tz) }}, '%Y-%m-%d %H:%M:%S')
-                as engine_time,
-            strftime(to_timestamp(instant) at time zone 'UTC', '%Y-%m-%d %H:%M:%S')
-                as instant_utc
-        from read_parquet('{{ path | replace("'", "''") }}')
+        {{ time_zone_probe_times(path, tz) }}
     )
 
     select
@@ -189,26 +178,29 @@
     limit 1
 {%- endmacro %}
 
-{% macro spark__time_zone_probes_differing(path, tz) -%}
-    with probes as (
-        select
-            instant,
-            local_time,
-            date_format({{ utc_to_local('timestamp_seconds(instant)', tz) }},
-                'yyyy-MM-dd HH:mm:ss') as engine_time,
-            date_format(cast(timestamp_seconds(instant) as timestamp_ntz),
-                'yyyy-MM-dd HH:mm:ss') as instant_utc
-        from parquet.`{{ path | replace("`", "``") }}`
-    )
+{#- Each probe of the file `path` with its instant and this engine's wall time for it in `tz`,
+    both as `YYYY-MM-DD HH:MM:SS` text (`instant_utc`, `engine_time`). -#}
+{% macro time_zone_probe_times(path, tz) -%}
+    {{ return(adapter.dispatch('time_zone_probe_times')(path, tz)) }}
+{%- endmacro %}
 
+{% macro duckdb__time_zone_probe_times(path, tz) -%}
     select
-        count(*) over () as differing,
-        (select count(*) from probes) as probes,
-        instant_utc,
-        engine_time,
-        local_time
-    from probes
-    where not (engine_time <=> local_time)
-    order by instant
-    limit 1
+        instant,
+        local_time,
+        strftime({{ utc_to_local('to_timestamp(instant)', tz) }}, '%Y-%m-%d %H:%M:%S')
+            as engine_time,
+        strftime(to_timestamp(instant) at time zone 'UTC', '%Y-%m-%d %H:%M:%S') as instant_utc
+    from read_parquet('{{ path | replace("'", "''") }}')
+{%- endmacro %}
+
+{% macro spark__time_zone_probe_times(path, tz) -%}
+    select
+        instant,
+        local_time,
+        date_format({{ utc_to_local('timestamp_seconds(instant)', tz) }}, 'yyyy-MM-dd HH:mm:ss')
+            as engine_time,
+        date_format(cast(timestamp_seconds(instant) as timestamp_ntz), 'yyyy-MM-dd HH:mm:ss')
+            as instant_utc
+    from parquet.`{{ path | replace("`", "``") }}`
 {%- endmacro %}
