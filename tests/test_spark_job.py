@@ -34,6 +34,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import psutil
 import pytest
 from conftest import run_cli_subprocess, write_delivery
 from engine_runs import SPARK_ENV, EngineRuns
@@ -424,8 +425,6 @@ def test_a_spark_run_stopped_by_sigterm_leaves_no_spark_process_and_publishes_no
     import signal
     import time
 
-    import psutil
-
     warehouse = shutil.copytree(duckdb_run.warehouse, tmp_path / "warehouse", symlinks=True)
     published = published_database(warehouse)
     before = _sha(published)
@@ -440,8 +439,10 @@ def test_a_spark_run_stopped_by_sigterm_leaves_no_spark_process_and_publishes_no
         jvms: list[psutil.Process] = []
         while not jvms and run.poll() is None and time.monotonic() < deadline:
             time.sleep(1)
+            # Spark's driver, not the `java -version` the run asks first (require_engine,
+            # before its signal handlers: a SIGTERM then ends it as the signal's default does)
             jvms = [p for p in psutil.Process(run.pid).children(recursive=True)
-                    if p.name() == "java"]
+                    if p.name() == "java" and _is_spark_jvm(p)]
         assert jvms, "Spark's JVM never started under the run"
         time.sleep(5)  # well inside the build
         run.send_signal(signal.SIGTERM)
@@ -454,3 +455,12 @@ def test_a_spark_run_stopped_by_sigterm_leaves_no_spark_process_and_publishes_no
     _gone, alive = psutil.wait_procs(jvms, timeout=60)
     assert alive == [], f"Spark JVMs left behind: {[p.pid for p in alive]}"
     assert _sha(published) == before
+
+
+def _is_spark_jvm(process: psutil.Process) -> bool:
+    """Whether a java process is a Spark JVM (its class path names Spark's jars), not a short
+    `java -version`; False when it has ended meanwhile."""
+    try:
+        return any("spark" in part for part in process.cmdline()[1:])
+    except psutil.Error:
+        return False
