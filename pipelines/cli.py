@@ -317,13 +317,15 @@ def _closing_summary(
     """What the run did: the load per entity (a resumed run's: that of the run whose build it
     published, `loaded_by`), what was ignored, every check, the outcome."""
     from pipelines.console import Painted
+    from pipelines.ingest.landing import ADAPTER_REPORT_TEXT_FILE, read_own_file
 
     say = console.say
     warning_word = Painted("warning:", "yellow")
     say()
-    adapter_report = settings.landing_dir / ".adapter-report.txt"
-    if settings.source_mapping and adapter_report.exists():
-        say(adapter_report.read_text(encoding="utf-8"))
+    if settings.source_mapping and (
+        adapter_report := read_own_file(settings.landing_dir / ADAPTER_REPORT_TEXT_FILE)
+    ) is not None:
+        say(adapter_report)
     if loaded_by:
         say(f"loaded by run {loaded_by[:8]}, whose build this run resumed from:")
     say(_summary(settings, loaded_by or outcome.run_id))

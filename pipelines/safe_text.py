@@ -28,19 +28,43 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-# C0 controls except tab and newline, DEL, C1 controls, and the Unicode format characters that
-# reorder or hide text: bidi embeddings/overrides/isolates and marks, zero-width joiners, BOM.
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u2069\ufeff]"
+# What is escaped, as (first, last) code points: C0 controls except tab and newline, DEL, C1
+# controls, the Unicode format characters that reorder or hide text (bidi embeddings,
+# overrides, isolates and marks, zero-width joiners, BOM), and lone surrogates: the bytes of a
+# file or folder name that are not UTF-8, as Python keeps them (no terminal or file can be
+# written one: printed, it would end the process)
+UNSAFE_CODE_POINTS: tuple[tuple[int, int], ...] = (
+    (0x00, 0x08), (0x0B, 0x1F), (0x7F, 0x9F), (0x061C, 0x061C), (0x200B, 0x200F),
+    (0x2028, 0x2029), (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x2069), (0xFEFF, 0xFEFF),
+    (0xD800, 0xDFFF),
 )
-_UNSAFE_OR_LINE_BREAK = re.compile(_UNSAFE.pattern[:-1] + "\t\n]")
+# ... and, inside a one-line message, tab and newline
+LINE_BREAK_CODE_POINTS: tuple[tuple[int, int], ...] = ((0x09, 0x0A),)
+_SURROGATES = (0xD800, 0xDFFF)
+
+
+def _character_class(ranges: Iterable[tuple[int, int]], code: str) -> str:
+    """A regular expression's class of `ranges`, each code point written as `code` makes it."""
+    return "[" + "".join(
+        code.format(first) + ("" if last == first else "-" + code.format(last))
+        for first, last in ranges
+    ) + "]"
+
+
+_UNSAFE = re.compile(_character_class(UNSAFE_CODE_POINTS, "\\u{:04x}"))
+_UNSAFE_OR_LINE_BREAK = re.compile(
+    _character_class(UNSAFE_CODE_POINTS + LINE_BREAK_CODE_POINTS, "\\u{:04x}")
+)
+# Python's surrogateescape: the byte 0xNN of a name that is not UTF-8 is the code U+DCNN
+_ESCAPED_BYTES = range(0xDC80, 0xDD00)
 EXCERPT_CHARACTERS = 40
 REDACTED = "***"
 
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
+    if code in _ESCAPED_BYTES:  # shown as the byte the name holds
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
@@ -54,6 +78,24 @@ def single_line(text: object) -> str:
     """Like `terminal_safe`, but line breaks and tabs are escaped too: for a name or a value
     inside a one-line message."""
     return _UNSAFE_OR_LINE_BREAK.sub(_escape, str(text))
+
+
+def single_line_sql(expression: str) -> str:
+    """DuckDB SQL for `single_line` of a text `expression`: each character it escapes shown as
+    it shows it (`\\x1b`, `\\u202e`), for messages the database writes itself (the
+    quarantine's reasons quote values). Character by character: for short excerpts of bad
+    values, not for whole columns. (DuckDB text is UTF-8: it holds no surrogates.)"""
+    unsafe = _character_class(
+        (r for r in UNSAFE_CODE_POINTS + LINE_BREAK_CODE_POINTS if r != _SURROGATES),
+        "\\x{{{:x}}}",  # RE2's notation
+    )
+    code = "unicode(character)"
+    return (
+        f"array_to_string(list_transform(string_split({expression}, ''), lambda character: "
+        f"case when regexp_matches(character, '{unsafe}') then case when {code} < 256 "
+        f"then '\\x' || lpad(lower(hex({code})), 2, '0') "
+        f"else '\\u' || lpad(lower(hex({code})), 4, '0') end else character end), '')"
+    )
 
 
 def excerpt(text: object, limit: int = EXCERPT_CHARACTERS) -> str:

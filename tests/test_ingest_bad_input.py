@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -187,6 +188,21 @@ def test_truncated_gzip_csv_is_rejected_as_unreadable(con, landing):
     assert_rejected(con, result, "deals", "deals.csv.gz")
 
 
+@pytest.mark.parametrize("where", ["header", "body"])
+def test_corrupt_gzip_csv_is_rejected_as_unreadable(con, landing, where):
+    """Damaged compressed data (zlib's "invalid code lengths set", not a short file) in the
+    header's block or further on: the file is rejected naming it, as a truncated one is — it
+    was a crash of the load step, retried twice, that named no file."""
+    path = write_file(landing, DELIVERY, "deals.csv.gz", [row("deals", deal_id=f"d{i}")
+                                                          for i in range(2000)])
+    data = bytearray(path.read_bytes())
+    start = 12 if where == "header" else len(data) // 2
+    for at in range(start, start + 28):
+        data[at] ^= 0x5A
+    path.write_bytes(bytes(data))
+    assert_rejected(con, load(con, landing, "deals"), "deals", "deals.csv.gz")
+
+
 def test_csv_row_with_too_many_fields_is_rejected_naming_the_line(con, landing):
     path = write_file(landing, DELIVERY, "users.csv", [row("users", user_id=f"u{i}")
                                                        for i in range(1, 5)])
@@ -293,6 +309,21 @@ def test_zero_amount_loads(con, landing):
 def test_rate_to_eur_of_zero_is_quarantined(con, landing):
     assert_quarantined(con, landing, "fx_rates", {"rate_to_eur": "0"}, "rate_to_eur",
                        "out of bounds: '0' (must be > 0)")
+
+
+def test_rate_to_eur_beyond_a_double_is_quarantined(con, landing):
+    """DuckDB's cast reads a plainly written `1e400` as infinity: no rate (it passed `> 0`)."""
+    assert_quarantined(con, landing, "fx_rates", {"rate_to_eur": "1e400"}, "rate_to_eur",
+                       "not a number: '1e400'")
+
+
+def test_a_reason_quotes_the_value_escaped(con, landing):
+    """The reason is a message: the value it quotes is escaped as every message escapes data
+    (the row as it was read stays in `record`, as JSON)."""
+    assert_quarantined(con, landing, "users", {"updated_at": "\x1b[31m2025\u202e"},
+                       "updated_at", "unparsable timestamp '\\x1b[31m2025\\u202e'")
+    (problem,) = quarantine(con)
+    assert "\x1b" not in problem["reason"] and "\u202e" not in problem["reason"]
 
 
 def test_malformed_month_is_quarantined(con, landing):
@@ -543,12 +574,54 @@ def test_a_csv_that_is_not_utf8_names_the_first_bad_line(con, landing):
     assert "line 5: not UTF-8" in outcome.message
 
 
-def test_a_header_row_that_is_not_valid_csv_is_rejected_as_unreadable(con, landing):
-    """A bare carriage return inside the header (no quotes around it) is no CSV: the file is
-    rejected naming line 1, not a crash of the step that a retry would repeat."""
+def test_a_carriage_return_ends_the_header_row_as_a_line_feed_does(con, landing):
+    """A line ends at CR, LF or CR LF, the header's too: a bare carriage return inside the
+    header ends it there (the file then lacks the columns after it), not a crash of the step
+    that a retry would repeat."""
     path = landing / DELIVERY / "users.csv"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"user_id,full\rname\nu1,Ann\n")
     (outcome,) = load(con, landing, "users").outcomes
     assert outcome.status == "rejected"
-    assert outcome.message.startswith("line 1: the header row is not valid CSV")
+    assert outcome.message.startswith("missing required columns full_name"), outcome.message
+    assert "(the file has: user_id, full)" in outcome.message
+
+
+@pytest.mark.parametrize("extension", ["csv", "csv.gz"])
+def test_a_csv_of_carriage_return_ended_lines_loads_with_its_line_numbers(
+    con, landing, extension
+):
+    """Lines ended by a carriage return alone (old Mac exports) are lines: the file loads, and a
+    bad value is quarantined naming its line."""
+    rows = [row("users", user_id=f"u{i}") for i in range(1, 4)]
+    rows[1]["updated_at"] = "yesterday"  # line 3
+    path = write_file(landing, DELIVERY, f"users.{extension}", rows)
+    text = (gzip.decompress(path.read_bytes()) if extension == "csv.gz" else path.read_bytes())
+    text = text.replace(b"\n", b"\r")
+    path.write_bytes(gzip.compress(text) if extension == "csv.gz" else text)
+    outcome = only_outcome(load(con, landing, "users"))
+    assert (outcome.status, outcome.rows_loaded, outcome.rows_quarantined) == ("loaded", 2, 1)
+    (problem,) = quarantine(con)
+    assert (problem["line"], problem["column_name"]) == (3, "updated_at")
+
+
+def test_a_carriage_return_inside_a_value_that_is_not_quoted_rejects_the_file_naming_the_line(
+    con, landing
+):
+    """A carriage return ends a line as a line feed does, so one inside a value that is not
+    quoted cuts its row in two: the file is rejected naming the physical line where the row
+    ends short (it was Python's "new-line character seen in unquoted field - do you need to
+    open the file in universal-newline mode?", with no line). Quoted, the same value loads."""
+    rows = [row("users", user_id=f"u{i}") for i in range(1, 5)]
+    rows[2]["full_name"] = "Ann\rSmit"  # line 4; the tests' writer quotes only for a line feed
+    write_file(landing, DELIVERY, "users.csv", rows)
+    described = assert_rejected(con, load(con, landing, "users"), "users", "users.csv",
+                                "line 4: 2 fields where the header has 7")
+    assert "universal-newline" not in described
+
+    quoted = landing.parent / "quoted"
+    path = write_file(quoted, DELIVERY, "users.csv", rows)
+    path.write_bytes(path.read_bytes().replace(b"Ann\rSmit", b'"Ann\rSmit"'))
+    con.execute("delete from raw.load_manifest")
+    outcome = only_outcome(load(con, quoted, "users"))
+    assert (outcome.status, outcome.rows_loaded) == ("loaded", 4), outcome.describe()

@@ -9,6 +9,8 @@ the two hostile-names tests through the CLI read runs of the session (conftest.p
 from __future__ import annotations
 
 import gzip
+import os
+import threading
 from pathlib import Path
 
 import duckdb
@@ -99,6 +101,84 @@ def test_a_landing_folder_whose_path_reads_as_a_file_pattern_is_refused(tmp_path
     write_file(landing, DELIVERY, "users.csv", [row("users")])
     with pytest.raises(LandingError, match="pattern"):
         scan_landing(landing)
+
+
+# A name as a file system may hold it: bytes that are not UTF-8 (Python keeps them as lone
+# surrogates, `os.fsdecode`)
+NOT_UTF8 = b"\xff\xfe"
+
+
+def test_a_delivery_folder_named_with_bytes_that_are_not_utf8_is_refused_naming_it(landing):
+    """A delivery's name travels with its rows (the manifest, the source traces): one that is
+    no text stopped the load in DuckDB, the step was retried for two minutes, and printing the
+    landing's notes ended the CLI in a traceback. It is refused, named with its bytes shown."""
+    from pipelines.safe_text import single_line
+
+    write_file(landing, DELIVERY, "users.csv", [row("users")])
+    name = os.fsdecode(b"2026-11-27T0200" + NOT_UTF8)
+    write_file(landing, name, "users.csv", [row("users")])
+    with pytest.raises(LandingError) as caught:
+        scan_landing(landing)
+    message = str(caught.value)
+    assert "2026-11-27T0200\\xff\\xfe" in message and "not UTF-8" in message
+    assert single_line(message) == message  # printable as it is
+    message.encode("utf-8")
+
+
+def test_a_landing_folder_whose_path_is_not_utf8_is_refused(tmp_path):
+    landing = tmp_path / os.fsdecode(b"landing" + NOT_UTF8)
+    write_file(landing, DELIVERY, "users.csv", [row("users")])
+    with pytest.raises(LandingError, match="not UTF-8"):
+        scan_landing(landing)
+
+
+def test_a_file_named_with_bytes_that_are_not_utf8_is_listed_as_ignored_escaped(landing):
+    write_file(landing, DELIVERY, "users.csv", [row("users")])
+    (landing / DELIVERY / os.fsdecode(b"note" + NOT_UTF8 + b".txt")).write_text("x")
+    files, notes = scan_landing(landing)
+    assert [f.name for f in files] == ["users.csv"]
+    assert f"{DELIVERY}/note\\xff\\xfe.txt: not an entity file, ignored" in notes
+    "".join(notes).encode("utf-8")
+
+
+def test_the_adapters_own_files_are_read_only_as_regular_files(landing):
+    """The landing folder is anyone's to write: a FIFO under the name of the adapter's report
+    held the load up for good (it was read as a file). It is not read, and it is listed."""
+    from pipelines.ingest.landing import (
+        ADAPTER_MARKER_FILE,
+        ADAPTER_REPORT_JSON_FILE,
+        read_own_file,
+    )
+    from pipelines.ingest.loader import _mapped_columns
+    from pipelines.settings import Settings
+
+    write_file(landing, DELIVERY, "users.csv", [row("users")])
+    (landing / ADAPTER_MARKER_FILE).write_text("")
+    report = landing / ADAPTER_REPORT_JSON_FILE
+    os.mkfifo(report)
+    settings = Settings(extracts_dir=landing, warehouse_dir=landing.parent / "wh")
+    done: list[object] = []
+    reader = threading.Thread(target=lambda: done.append(_mapped_columns(settings)),
+                              daemon=True)
+    reader.start()
+    reader.join(10)
+    assert done == [{}], "reading the adapter's report waited on a FIFO"
+    _, notes = scan_landing(landing)
+    assert any(note.startswith(f"{ADAPTER_REPORT_JSON_FILE}: not a regular file")
+               for note in notes), notes
+
+    report.unlink()
+    report.write_text('{"columns": {"users": {"full_name": "Name"}}}', encoding="utf-8")
+    assert read_own_file(report) is not None
+    assert _mapped_columns(settings) == {"users": {"full_name": "Name"}}
+
+
+def test_single_line_shows_the_bytes_of_a_name_that_is_not_utf8():
+    from pipelines.safe_text import single_line, terminal_safe
+
+    name = os.fsdecode(b"users" + NOT_UTF8 + b".csv")
+    assert single_line(name) == "users\\xff\\xfe.csv" == terminal_safe(name)
+    assert single_line("a\ud800b") == "a\\ud800b"  # a surrogate no byte stands for
 
 
 def test_symlink_inside_the_landing_folder_is_followed(con, landing):
@@ -517,6 +597,25 @@ def test_an_export_file_or_delivery_named_like_a_file_pattern_is_refused(tmp_pat
     (export / "2026-11-26T0200" / "User_[1].csv").unlink()
     (export / "*").mkdir()
     with pytest.raises(SourceFileError, match="pattern"):
+        scan_source(export, mapping)
+
+
+def test_an_export_delivery_or_file_named_with_bytes_that_are_not_utf8_is_refused(tmp_path):
+    from pipelines.adapters.errors import SourceFileError
+    from pipelines.adapters.mapping import load_mapping
+    from pipelines.adapters.sources import scan_source
+
+    mapping = load_mapping("salesforce")
+    export = tmp_path / "export"
+    delivery = export / os.fsdecode(b"2026-11-26T0200" + NOT_UTF8)
+    delivery.mkdir(parents=True)
+    (delivery / "User.csv").write_text("Id\n", encoding="utf-8")
+    with pytest.raises(SourceFileError, match=r"not UTF-8.*2026-11-26T0200\\xff\\xfe"):
+        scan_source(export, mapping)
+    delivery.rename(export / "2026-11-26T0200")
+    (export / "2026-11-26T0200" / "User.csv").rename(
+        export / "2026-11-26T0200" / os.fsdecode(b"User_" + NOT_UTF8 + b".csv"))
+    with pytest.raises(SourceFileError, match=r"not UTF-8.*User_\\xff\\xfe\.csv"):
         scan_source(export, mapping)
 
 

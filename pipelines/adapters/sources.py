@@ -27,10 +27,12 @@ from pipelines.adapters.errors import SourceFileError
 from pipelines.adapters.expressions import PSEUDO_COLUMNS
 from pipelines.adapters.mapping import FileSpec, SourceMapping, normalize_label
 from pipelines.ingest.landing import (
+    NOT_TEXT,
     OWN_FILES,
     PATTERN_CHARACTERS,
     LandingFile,
     leaves_folder,
+    not_text,
     pattern_path_problem,
     reads_as_pattern,
 )
@@ -40,6 +42,7 @@ from pipelines.ingest.readers import (
     read_as_text,
 )
 from pipelines.ingest.validation import TRIM_CHARACTERS
+from pipelines.safe_text import single_line
 from pipelines.sql_text import quote_ident, sql_literal
 
 # DuckDB's CSV reader decodes these itself; others are transcoded first.
@@ -81,39 +84,46 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
     ambiguous: list[str] = []
     outside: list[str] = []
     patterned: list[str] = []
+    undecodable: list[str] = []
     files: dict[str, dict[str, list[SourceFile]]] = {}
     # The export folder is a trust boundary like the landing folder (pipelines.ingest.landing):
     # links leading out of it are refused, dot-names are ignored by rule and listed.
     deliveries: list[Path] = []
     for entry in sorted(source_dir.iterdir()):
         if leaves_folder(entry, source_dir):
-            outside.append(entry.name)
+            outside.append(single_line(entry.name))
         elif entry.name.startswith("."):
             if entry.name not in OWN_FILES:
-                notes.append(f"{entry.name}: name starts with a dot, ignored by rule")
+                notes.append(f"{single_line(entry.name)}: name starts with a dot, ignored by rule")
         elif entry.is_dir() and reads_as_pattern(entry.name):
-            patterned.append(entry.name)
+            patterned.append(single_line(entry.name))
+        elif entry.is_dir() and not_text(entry.name):
+            undecodable.append(single_line(entry.name))
         elif entry.is_dir():
             deliveries.append(entry)
         elif not entry.is_file():
-            notes.append(f"{entry.name}: not a regular file or folder, ignored")
+            notes.append(f"{single_line(entry.name)}: not a regular file or folder, ignored")
     for folder in deliveries:
         matched: dict[str, list[SourceFile]] = {}
         for path in sorted(folder.iterdir()):
+            label = single_line(f"{folder.name}/{path.name}")  # names are data: escaped
             if leaves_folder(path, source_dir):
-                outside.append(f"{folder.name}/{path.name}")
+                outside.append(label)
                 continue
             if path.name.startswith(".") or not path.is_file():
                 reason = "name starts with a dot" if path.name.startswith(".") else "not a file"
-                notes.append(f"{folder.name}/{path.name}: {reason}, ignored by rule")
+                notes.append(f"{label}: {reason}, ignored by rule")
                 continue
             keys = [spec.key for spec in mapping.files.values() if spec.matches(path.name)]
             if keys and reads_as_pattern(path.name):
-                patterned.append(f"{folder.name}/{path.name}")
+                patterned.append(label)
+                continue
+            if keys and not_text(path.name):
+                undecodable.append(label)
                 continue
             if len(keys) > 1:
                 ambiguous.append(
-                    f"{mapping.name}: {folder.name}/{path.name} matches "
+                    f"{mapping.name}: {label} matches "
                     + " and ".join(f"{mapping.files[k].path}.glob "
                                    f"({', '.join(mapping.files[k].globs)})" for k in keys)
                     + f": rename the file, or add an exclude to the {keys[0]} or {keys[1]} "
@@ -123,9 +133,10 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
             for key in keys:
                 matched.setdefault(key, []).append(SourceFile(folder.name, key, path))
             if not keys:
-                notes.append(f"{folder.name}/{path.name}: matches no files.*.glob, ignored")
+                notes.append(f"{label}: matches no files.*.glob, ignored")
         files[folder.name] = matched
-    loose = sorted(p.name for p in source_dir.iterdir() if p.is_file() and p.name[0] != ".")
+    loose = sorted(single_line(p.name) for p in source_dir.iterdir()
+                   if p.is_file() and p.name[0] != ".")
     if loose:
         notes.append(f"files directly in {source_dir} are in no delivery sub-folder and were "
                      f"ignored: {', '.join(loose)}")
@@ -143,6 +154,11 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
             "refused (not read): named with a character the file readers take as a pattern "
             f"({' '.join(PATTERN_CHARACTERS)}), which would read other files: "
             + ", ".join(patterned) + "; rename them"
+        ])
+    if undecodable:
+        raise SourceFileError([
+            f"refused (not read): named with {NOT_TEXT}: " + ", ".join(undecodable)
+            + "; rename them"
         ])
     if ambiguous:
         raise SourceFileError(ambiguous)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -34,6 +35,8 @@ ADAPTER_MARKER_FILE = ".sales-kpi-adapter"
 ADAPTER_REPORT_TEXT_FILE = ".adapter-report.txt"
 ADAPTER_REPORT_JSON_FILE = ".adapter-report.json"
 OWN_FILES = frozenset({ADAPTER_MARKER_FILE, ADAPTER_REPORT_TEXT_FILE, ADAPTER_REPORT_JSON_FILE})
+# The most of an own file that is read (the adapter's reports are a few kilobytes)
+OWN_FILE_BYTES = 16 << 20
 # The extra columns the source adapter puts on every canonical row (where in the CRM's export
 # the row came from): the loader names them in its problems, so a bad value is found in the
 # file the operator has, not only in the generated landing file.
@@ -75,6 +78,22 @@ class LandingFile:
         return digest.hexdigest()
 
 
+def read_own_file(path: Path) -> str | None:
+    """The text of one of the pipeline's own files at the top of a landing (the source
+    adapter's reports), or None when there is none or what bears its name is no regular file.
+    The landing folder is anyone's to write: a FIFO or a device under that name must not hold
+    the run up, so it is opened without waiting, judged by what was opened (not by a look
+    before, which a swap could outrun) and read up to OWN_FILE_BYTES."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        return handle.read(OWN_FILE_BYTES).decode("utf-8", errors="replace")
+
+
 def split_name(file_name: str) -> tuple[str, str] | None:
     """`contacts.csv.gz` → (`contacts`, `csv.gz`); None for names that are no entity file."""
     lowered = file_name.lower()
@@ -107,9 +126,28 @@ def reads_as_pattern(path: str) -> bool:
     return any(character in path for character in PATTERN_CHARACTERS)
 
 
+def not_text(name: str) -> bool:
+    """Whether a name from the file system holds bytes that are not UTF-8 (Python keeps them
+    as lone surrogates): no file reader, database or message takes such a name as it is."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+NOT_TEXT = "bytes that are not UTF-8 text"
+
+
 def pattern_path_problem(folder: Path, what: str) -> str | None:
     """Why a folder (the landing folder, a source's export folder) cannot be read from, when
-    its path, as given or resolved, would be read as a file pattern; else None."""
+    its path, as given or resolved, would be read as a file pattern or is not text; else
+    None."""
+    if not_text(str(folder)) or not_text(str(folder.resolve())):
+        return (
+            f"{what} {single_line(str(folder))}: its path holds {NOT_TEXT}: refused (not "
+            "read); move it to a path written in UTF-8"
+        )
     if not (reads_as_pattern(str(folder)) or reads_as_pattern(str(folder.resolve()))):
         return None
     return (
@@ -145,12 +183,16 @@ def scan_landing(landing: Path) -> tuple[list[LandingFile], list[str]]:
     outside: list[str] = []
     loose: list[str] = []
     patterned: list[str] = []
+    undecodable: list[str] = []
     for entry in _listed(landing, f"landing folder {single_line(str(landing))}", ""):
         name = single_line(entry.name)  # names are data: escaped wherever they are shown
         if leaves_folder(entry, landing):
             outside.append(name)
             continue
         if entry.name in OWN_FILES:
+            if not entry.is_file():  # the pipeline writes files there, never anything else
+                notes.append(f"{name}: {_kind(entry)} under the name of a file the pipeline "
+                             "writes, ignored")
             continue
         if entry.name.startswith("."):
             notes.append(f"{name}: name starts with a dot ({_kind(entry)}), ignored by rule"
@@ -158,6 +200,8 @@ def scan_landing(landing: Path) -> tuple[list[LandingFile], list[str]]:
             continue
         if entry.is_dir() and reads_as_pattern(entry.name):
             patterned.append(name)
+        elif entry.is_dir() and not_text(entry.name):
+            undecodable.append(name)
         elif entry.is_dir():
             files.extend(_scan_delivery(entry, landing, notes, outside))
         elif entry.is_file() and split_name(entry.name):
@@ -175,9 +219,18 @@ def scan_landing(landing: Path) -> tuple[list[LandingFile], list[str]]:
             f"take as a pattern ({' '.join(PATTERN_CHARACTERS)}), which would read other "
             f"folders' files: {', '.join(patterned)}; rename them"
         )
+    if undecodable:
+        # a delivery's name is recorded with every row it brings (the manifest, the marts'
+        # source traces): a name that is not text would stop the load; ignoring the folder
+        # would drop its rows
+        raise LandingError(
+            f"refused (not read): delivery folder(s) whose names hold {NOT_TEXT}: "
+            f"{', '.join(undecodable)}; rename them"
+        )
     if loose:
         notes.append(
-            f"files directly in {landing} are not in a delivery sub-folder and were ignored: "
+            f"files directly in {single_line(str(landing))} are not in a delivery sub-folder "
+            "and were ignored: "
             + ", ".join(loose)
         )
     return files, notes

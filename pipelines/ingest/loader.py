@@ -26,6 +26,7 @@ from pipelines.ingest.landing import (
     LandingFile,
     OutsideLandingError,
     check_inside,
+    read_own_file,
 )
 from pipelines.ingest.raw_layer import RAW_SCHEMA, entity_table
 from pipelines.ingest.readers import (
@@ -470,11 +471,12 @@ def _mapped_columns(settings: Settings) -> dict[str, dict[str, str]]:
     landing = settings.landing_dir
     if not (landing / ADAPTER_MARKER_FILE).is_file():
         return {}
+    report = read_own_file(landing / ADAPTER_REPORT_JSON_FILE)
+    if report is None:
+        return {}
     try:
-        columns = json.loads(
-            (landing / ADAPTER_REPORT_JSON_FILE).read_text(encoding="utf-8")
-        ).get("columns", {})
-    except (OSError, ValueError, AttributeError):
+        columns = json.loads(report).get("columns", {})
+    except (ValueError, AttributeError):
         return {}
     return columns if isinstance(columns, dict) else {}
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -178,10 +179,13 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     try:
         with _open_binary(path) as handle:
             first_bytes = handle.readline(MAX_LINE_BYTES + 1)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
         raise UnreadableFileError(
             f"cannot read the header row: {excerpt(exc, MESSAGE_CHARACTERS)}"
         ) from exc
+    # a line ends at CR, LF or CR LF (a file of CR-ended lines is read as lines, as DuckDB
+    # reads it): the header is what comes before the first of them
+    first_bytes = first_bytes[: _first_line_end(first_bytes) + 1 or len(first_bytes)]
     if len(first_bytes) > MAX_LINE_BYTES:
         raise UnreadableFileError(
             f"line 1: the header row is longer than the line limit ({MAX_LINE_BYTES:,} bytes)"
@@ -321,7 +325,7 @@ def _csv_structure_problem(path: Path, delimiter: str, names: list[str]) -> str 
                 f"bytes, far beyond the line limit ({MAX_LINE_BYTES:,} bytes)"
             )
         return f"not a readable CSV file: {excerpt(exc, MESSAGE_CHARACTERS)}"
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
         return f"not a readable CSV file: {excerpt(exc, MESSAGE_CHARACTERS)}"
     return None
 
@@ -340,10 +344,17 @@ def _bounded_lines(handle: BinaryIO) -> Iterator[str]:
     .gz can hold a line of gigabytes."""
     number = 0
     while raw := handle.readline(_FALLBACK_FIELD_LIMIT + 1):
-        number += 1
         if len(raw) > _FALLBACK_FIELD_LIMIT:
-            raise _BeyondTheFieldLimit(number)
-        yield _decode_line(number, raw)
+            raise _BeyondTheFieldLimit(number + 1)
+        # a line ends at CR, LF or CR LF: the physical lines a line feed left together
+        for line in _LINES_ENDED_BY_CR.split(raw):
+            if line:
+                number += 1
+                yield _decode_line(number, line)
+
+
+# after a carriage return that no line feed follows
+_LINES_ENDED_BY_CR = re.compile(rb"(?<=\r)(?!\n)")
 
 
 def _decode_line(number: int, raw: bytes) -> str:

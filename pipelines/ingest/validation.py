@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pipelines.contract import MAX_FIELD_CHARACTERS, Column, Entity
 from pipelines.ingest.readers import LINE_COLUMN
 from pipelines.local_time import local_instant_sql
-from pipelines.safe_text import EXCERPT_CHARACTERS, excerpt
+from pipelines.safe_text import EXCERPT_CHARACTERS, excerpt, single_line_sql
 from pipelines.sql_text import quote_ident, sql_literal
 
 # Text that carries an explicit offset (or Z) after a time of day: an exact instant. The
@@ -155,7 +155,9 @@ def _typed(column: Column, text: str, timezone: str) -> str:
         # cast to DECIMAL(18, 2) refuses a mantissa of more than 18 digits even where the
         # value fits (`12345678901234567e-1`).
         if sql_type(column) == "double":
-            return _plain_number(text)
+            # a rate: DuckDB's cast reads a plainly written `1e400` as infinity, no rate
+            number = f"try_cast({text} as double)"
+            return _if_plain_number(text, f"case when isfinite({number}) then {number} end")
         return _if_plain_number(
             text, f"try_cast(try_cast({text} as decimal(38, 2)) as {sql_type(column)})"
         )
@@ -177,12 +179,14 @@ def _if_plain_number(text: str, value: str) -> str:
 
 def _shown(text: str) -> str:
     """SQL quoting a value inside a reason: at most EXCERPT_CHARACTERS of it, then how many
-    more there were (a reason names the problem, it does not carry the value)."""
+    more there were (a reason names the problem, it does not carry the value), escaped as
+    `excerpt` escapes it: a reason is a message, read in terminals."""
     limit = EXCERPT_CHARACTERS
+    head = single_line_sql(f"left({text}, {limit})")
     return (
         f"'''' || case when length({text}) > {limit} "
-        f"then left({text}, {limit}) || '''…(+' || format('{{:,}}', length({text}) - {limit}) "
-        f"|| ' characters)' else {text} || '''' end"
+        f"then {head} || '''…(+' || format('{{:,}}', length({text}) - {limit}) "
+        f"|| ' characters)' else {single_line_sql(text)} || '''' end"
     )
 
 
