@@ -314,7 +314,14 @@ def test_rate_to_eur_of_zero_is_quarantined(con, landing):
 def test_rate_to_eur_beyond_a_double_is_quarantined(con, landing):
     """DuckDB's cast reads a plainly written `1e400` as infinity: no rate (it passed `> 0`)."""
     assert_quarantined(con, landing, "fx_rates", {"rate_to_eur": "1e400"}, "rate_to_eur",
-                       "not a number: '1e400'")
+                       "out of range: '1e400' (beyond what a double holds)")
+
+
+def test_an_amount_beyond_decimal_18_2_is_quarantined_as_out_of_range(con, landing):
+    """A number, written plainly, that no amount column holds: said so, not "not a number"."""
+    assert_quarantined(con, landing, "deals", {"amount": "99999999999999999999"}, "amount",
+                       "out of range: '99999999999999999999' (beyond what an amount (at most "
+                       "9,999,999,999,999,999.99) holds)")
 
 
 def test_a_reason_quotes_the_value_escaped(con, landing):
