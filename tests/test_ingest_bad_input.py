@@ -126,6 +126,19 @@ def test_a_json_object_with_a_key_twice_or_without_a_name_rejects_the_file(
     assert_rejected(con, result, "users", "users.jsonl", problem)
 
 
+def test_a_json_line_that_is_not_json_rejects_the_file_naming_the_line_and_byte(con, landing):
+    """DuckDB's own message named the file's absolute path and read as a database error; the
+    line is the loader's (a blank line is no row: the bad object is the third, line 4)."""
+    path = landing / DELIVERY / "users.jsonl"
+    path.parent.mkdir(parents=True)
+    good = ('{"user_id": "u1", "full_name": "A", "role": "ae", '
+            '"updated_at": "2026-11-01T09:00:00Z"}')
+    path.write_text(f"{good}\n\n{good}\n{{user_id: \"u2\"}}\n", encoding="utf-8")
+    described = assert_rejected(con, load(con, landing, "users"), "users", "users.jsonl",
+                                "line 4: not valid JSON (unexpected character at byte 2")
+    assert str(landing) not in described
+
+
 def test_a_blank_first_line_rejects_the_file_saying_so(con, landing):
     """A CSV whose first line is blank has no header where the contract wants it; the
     rejection says so, not that the file is empty (it said 'the file is empty')."""

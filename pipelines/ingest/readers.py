@@ -401,12 +401,26 @@ def _parquet_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
 # --- JSON lines ----------------------------------------------------------------------------
 
 
+# DuckDB's words for a line that is no JSON; its line is the loader's (blank lines not
+# counted, the first object line 2), its byte counts from 1
+_MALFORMED_JSON = re.compile(r"Malformed JSON in file .*, at byte (\d+) in line (\d+): ([^.\n]+)")
+
+
 def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
-    con.execute(
-        "create temp table landing_json as "
-        "select json, cast(ordinality + 1 as bigint) as _line "
-        f"from read_ndjson_objects({sql_literal(str(path))}) with ordinality"
-    )
+    try:
+        con.execute(
+            "create temp table landing_json as "
+            "select json, cast(ordinality + 1 as bigint) as _line "
+            f"from read_ndjson_objects({sql_literal(str(path))}) with ordinality"
+        )
+    except duckdb.InvalidInputException as exc:
+        if malformed := _MALFORMED_JSON.search(str(exc)):
+            byte, line, reason = malformed.groups()
+            raise UnreadableFileError(
+                f"line {line}: not valid JSON ({excerpt(reason, MESSAGE_CHARACTERS)} at byte "
+                f"{byte} of the line)"
+            ) from exc
+        raise
     try:
         not_objects = con.execute(
             "select min(_line) from landing_json where json_type(json) <> 'OBJECT'"
