@@ -31,9 +31,9 @@ from pipelines.ingest.landing import (
     OWN_FILES,
     PATTERN_CHARACTERS,
     LandingFile,
+    folder_path_problem,
     leaves_folder,
     not_text,
-    pattern_path_problem,
     reads_as_pattern,
 )
 from pipelines.ingest.readers import (
@@ -78,7 +78,7 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
     two keys match is an error naming both (read twice, one export would pose as another)."""
     if not source_dir.is_dir():
         raise SourceFileError([f"source folder {source_dir} does not exist or is not a folder"])
-    if problem := pattern_path_problem(source_dir, "source folder"):
+    if problem := folder_path_problem(source_dir, "source folder"):
         raise SourceFileError([problem])
     notes: list[str] = []
     ambiguous: list[str] = []

@@ -139,7 +139,7 @@ def not_text(name: str) -> bool:
 NOT_TEXT = "bytes that are not UTF-8 text"
 
 
-def pattern_path_problem(folder: Path, what: str) -> str | None:
+def folder_path_problem(folder: Path, what: str) -> str | None:
     """Why a folder (the landing folder, a source's export folder) cannot be read from, when
     its path, as given or resolved, would be read as a file pattern or is not text; else
     None."""
@@ -176,7 +176,7 @@ def scan_landing(landing: Path) -> tuple[list[LandingFile], list[str]]:
     """
     if not landing.is_dir():
         raise LandingError(f"landing folder {landing} does not exist or is not a folder")
-    if problem := pattern_path_problem(landing, "landing folder"):
+    if problem := folder_path_problem(landing, "landing folder"):
         raise LandingError(problem)
     files: list[LandingFile] = []
     notes: list[str] = []
