@@ -384,10 +384,17 @@ def _closing_summary(
 
 def _summary(settings: Settings, run_id: str) -> str:
     """The closing summary; a failure to read it is said in one line, never a traceback."""
-    from pipelines.run_summary import format_summary, summarise_run
+    from pipelines.run_summary import (
+        duplicate_files,
+        format_duplicates,
+        format_summary,
+        summarise_run,
+    )
 
     try:
-        return format_summary(summarise_run(settings.raw_database, run_id))
+        table = format_summary(summarise_run(settings.raw_database, run_id))
+        duplicates = format_duplicates(duplicate_files(settings.raw_database, run_id))
+        return table if duplicates is None else f"{table}\n{duplicates}"
     except Exception as exc:  # the summary must not hide the run's own outcome
         return f"(no load summary: {type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
 

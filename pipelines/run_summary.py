@@ -9,6 +9,7 @@ import duckdb
 
 from pipelines.contract import ENTITY_NAMES
 from pipelines.publish import attached_table
+from pipelines.safe_text import single_line
 from pipelines.sql_text import sql_literal
 
 
@@ -27,11 +28,7 @@ def summarise_run(database: Path, run_id: str) -> list[EntitySummary]:
     if not database.exists():
         return []
     with duckdb.connect(str(database), read_only=True) as con:
-        has_manifest = con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'raw' and table_name = 'load_manifest'"
-        ).fetchone()[0]  # type: ignore[index]
-        if not has_manifest:
+        if not _has_manifest(con):
             return []
         per_entity = {
             row[0]: row[1:]
@@ -55,6 +52,49 @@ def summarise_run(database: Path, run_id: str) -> list[EntitySummary]:
                 EntitySummary(entity, files, int(rows), int(quarantined), rejected, int(total))
             )
         return summaries
+
+
+def _has_manifest(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the database has a load manifest yet (a run that failed before its load has
+    none)."""
+    return bool(con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'raw' and table_name = 'load_manifest'"
+    ).fetchone()[0])  # type: ignore[index]
+
+
+# How many duplicates the summary names (the manifest has them all)
+DUPLICATES_NAMED = 5
+
+
+def duplicate_files(database: Path, run_id: str) -> list[str]:
+    """`<delivery>/<file>` of each file this run found to hold the same bytes as a file loaded
+    before (status `duplicate`: not loaded again), in delivery order."""
+    if not database.exists():
+        return []
+    with duckdb.connect(str(database), read_only=True) as con:
+        if not _has_manifest(con):
+            return []
+        return [
+            f"{delivery}/{file_name}"
+            for delivery, file_name in con.execute(
+                "select delivery, file_name from raw.load_manifest "
+                "where run_id = ? and status = 'duplicate' order by delivery, file_name",
+                [run_id],
+            ).fetchall()
+        ]
+
+
+def format_duplicates(duplicates: list[str]) -> str | None:
+    """One line naming the duplicates (escaped: names are data), or None when there are none."""
+    if not duplicates:
+        return None
+    named = ", ".join(single_line(name) for name in duplicates[:DUPLICATES_NAMED])
+    more = len(duplicates) - DUPLICATES_NAMED
+    return (
+        f"not loaded again: {len(duplicates)} file(s) with the same bytes as a file loaded "
+        f"before (duplicate): {named}" + (f" and {more} more" if more > 0 else "")
+    )
 
 
 def format_summary(summaries: list[EntitySummary]) -> str:

@@ -74,6 +74,31 @@ def test_byte_identical_file_in_a_later_delivery_is_recorded_as_duplicate(con, l
     assert len(manifest(con)) == 2
 
 
+def test_the_closing_summary_names_the_files_not_loaded_again_as_duplicates(tmp_path, landing):
+    """A file delivered again with the same bytes is not loaded again: the run's summary says
+    so, naming it (the load line counts files, the table loaded ones; only the manifest said
+    it before)."""
+    from pipelines.run_summary import DUPLICATES_NAMED, duplicate_files, format_duplicates
+
+    first = write_file(landing, DELIVERY, "contacts.csv", [row("contacts")])
+    copy = landing / LATER_DELIVERY / "contacts.csv"
+    copy.parent.mkdir()
+    copy.write_bytes(first.read_bytes())
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("set TimeZone = 'UTC'")
+        load(connection, landing, "contacts")
+    assert duplicate_files(database, "test") == [f"{LATER_DELIVERY}/contacts.csv"]
+    assert duplicate_files(database, "another run") == []
+    assert format_duplicates([]) is None
+    assert format_duplicates(duplicate_files(database, "test")) == (
+        "not loaded again: 1 file(s) with the same bytes as a file loaded before (duplicate): "
+        f"{LATER_DELIVERY}/contacts.csv"
+    )
+    many = [f"d{i}/users.csv" for i in range(DUPLICATES_NAMED + 2)]
+    assert format_duplicates(many).endswith("d4/users.csv and 2 more")  # type: ignore[union-attr]
+
+
 def test_identical_content_under_another_format_name_is_also_a_duplicate(con, landing):
     first = write_file(landing, DELIVERY, "contacts.csv", [row("contacts")])
     copy = landing / LATER_DELIVERY / "CONTACTS.CSV"
