@@ -193,6 +193,19 @@ def test_corrupt_parquet_is_rejected_as_unreadable(con, landing):
     assert_rejected(con, result, "deals", "deals.parquet")
 
 
+def test_a_damaged_workbook_is_rejected_in_one_line_without_its_path(con, landing):
+    """openpyxl's message for a workbook whose parts are damaged runs over several lines and
+    names the file's absolute path; the rejection says its first line, the file by its label."""
+    path = write_file(landing, DELIVERY, "users.xlsx", [row("users")])
+    data = bytearray(path.read_bytes())
+    for at in range(200, 260):
+        data[at] ^= 0x5A
+    path.write_bytes(bytes(data))
+    described = assert_rejected(con, load(con, landing, "users"), "users", "users.xlsx",
+                                "not a readable xlsx workbook")
+    assert str(landing) not in described and "\\x0a" not in described, described
+
+
 def test_truncated_gzip_csv_is_rejected_as_unreadable(con, landing):
     path = write_file(landing, DELIVERY, "deals.csv.gz", [row("deals", deal_id=f"d{i}")
                                                           for i in range(200)])

@@ -478,8 +478,11 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
         written = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
+        # its first line, without the file's path (messages name the file by its label)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = reason.replace(f" from {path}", "").replace(str(path), "the file")
         raise UnreadableFileError(
-            f"not a readable xlsx workbook: {excerpt(exc, MESSAGE_CHARACTERS)}"
+            f"not a readable xlsx workbook: {excerpt(reason, MESSAGE_CHARACTERS)}"
         ) from exc
     try:
         sheets = [book.worksheets[0] for book in (workbook, written)]
