@@ -193,6 +193,20 @@ def test_corrupt_parquet_is_rejected_as_unreadable(con, landing):
     assert_rejected(con, result, "deals", "deals.parquet")
 
 
+def test_a_parquet_file_damaged_inside_is_rejected_without_its_path(con, landing):
+    """DuckDB's error for a damaged page names the file's absolute path; the rejection names
+    the file by its label, as every message does."""
+    path = write_file(landing, DELIVERY, "deals.parquet",
+                      [row("deals", deal_id=f"d{i}") for i in range(50)])
+    data = bytearray(path.read_bytes())
+    for at in range(100, 160):
+        data[at] ^= 0x5A
+    path.write_bytes(bytes(data))
+    described = assert_rejected(con, load(con, landing, "deals"), "deals", "deals.parquet",
+                                "the file")
+    assert str(landing) not in described, described
+
+
 def test_a_damaged_workbook_is_rejected_in_one_line_without_its_path(con, landing):
     """openpyxl's message for a workbook whose parts are damaged runs over several lines and
     names the file's absolute path; the rejection says its first line, the file by its label."""

@@ -110,7 +110,7 @@ def open_source(con: duckdb.DuckDBPyConnection, file: LandingFile) -> FileSource
     except NOT_ABOUT_THE_FILE:
         raise
     except duckdb.Error as exc:
-        raise UnreadableFileError(_first_lines(str(exc))) from exc
+        raise UnreadableFileError(_first_lines(str(exc), file.path)) from exc
 
 
 def read_as_text(con: duckdb.DuckDBPyConnection, file: LandingFile) -> TextRelation:
@@ -139,7 +139,7 @@ def _stored_source(
     def opener(con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
         columns = reader(con, path)
         return FileSource(
-            tuple(columns), _stored_query(), lambda exc: _first_lines(str(exc)),
+            tuple(columns), _stored_query(), lambda exc: _first_lines(str(exc), path),
             line_column(columns),
         )
 
@@ -152,8 +152,12 @@ _CONTENT_LINES = ("original line", "line:", "value:")
 MESSAGE_CHARACTERS = 200
 
 
-def _first_lines(message: str, keep: int = 3) -> str:
-    """The gist of a DuckDB error, bounded and escaped, without the lines that quote data."""
+def _first_lines(message: str, path: Path, keep: int = 3) -> str:
+    """The gist of a DuckDB error about the file at `path`, bounded and escaped, without the
+    lines that quote data, and without the file's path (messages name the file by its label:
+    `<delivery>/<file>`)."""
+    for named in (f'file "{path}"', f'"{path}"', str(path)):
+        message = message.replace(named, "the file")
     lines = [
         line.strip() for line in message.strip().splitlines()
         if line.strip() and not line.strip().lower().startswith(_CONTENT_LINES)
@@ -242,7 +246,7 @@ def _csv_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
 
     def unreadable(exc: duckdb.Error) -> str:
         """DuckDB refused the file: our own reader names the line and the column."""
-        return _csv_structure_problem(path, delimiter, names) or _first_lines(str(exc))
+        return _csv_structure_problem(path, delimiter, names) or _first_lines(str(exc), path)
 
     return FileSource(tuple(names), query, unreadable, line)
 
@@ -395,7 +399,7 @@ def _parquet_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
     line = line_column(names)
     first = 2 if numbered else 1  # file_row_number counts from 0, ordinality from 1
     query = f"select {select}, cast(_n + {first} as bigint) as {quote_ident(line)} from {source}"
-    return FileSource(tuple(names), query, lambda exc: _first_lines(str(exc)), line)
+    return FileSource(tuple(names), query, lambda exc: _first_lines(str(exc), path), line)
 
 
 # --- JSON lines ----------------------------------------------------------------------------
