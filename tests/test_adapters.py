@@ -10,6 +10,7 @@ one per mapping feature and one per error message.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
 import textwrap
@@ -813,6 +814,76 @@ def test_error_row_with_more_fields_than_the_header(tmp_path):
                        SourceFileError)
     assert message == (f"mapping.yaml: files.people: {DELIVERY}/people.csv: line 3: 3 fields "
                        "where the header has 2 (is files.people.delimiter right?)")
+
+
+@pytest.mark.parametrize("ending", [b"\r", b"\r\n"])
+def test_an_export_of_carriage_return_ended_lines_loads(tmp_path, ending):
+    """A line ends at CR, LF or CR LF, in an export as in a canonical file ("CSV (Macintosh)"
+    writes CR): the header was read to the end of the file, and Python's csv module's error
+    escaped the step, which the run retried twice."""
+    report, out = run(tmp_path, PEOPLE, {"people.csv": PEOPLE_CSV.encode().replace(b"\n", ending)})
+    assert report.ok, report.format()
+    assert column(out, "users", "full_name") == ["Ann", "Bob"]
+
+
+def test_error_a_carriage_return_in_the_header_or_a_value_that_is_not_quoted(tmp_path):
+    """...so a carriage return inside a header name or an unquoted value ends its line: the
+    row comes out short, named by its line (no retry, no Python csv message)."""
+    message = error_of(tmp_path, PEOPLE, {"people.csv": b"id,na\rme\nu1,Ann\n"},
+                       SourceFileError)
+    assert "line 2: 2 fields where the header has 1" in message or "line 2: 1 fields" in message
+    message = error_of(tmp_path / "b", PEOPLE, {"people.csv": b"id,name\nu1,An\rn\nu2,Bob\n"},
+                       SourceFileError)
+    assert f"{DELIVERY}/people.csv: line 3: 1 fields where the header has 2" in message
+    assert "universal-newline" not in message
+
+
+def test_error_a_quote_left_open_names_the_line_it_opens_and_quotes_no_data(tmp_path):
+    """The row runs to the end of the file: named by the line where it opens (it was "line 20",
+    the file's end, then DuckDB's message with two lines of the file in it); a quote closed
+    further down, a row of too few fields, is named by both lines."""
+    data = "id,name\nu1,Ann\nu2,\"Bob\n" + "".join(f"u{i},P{i}\n" for i in range(3, 20))
+    message = error_of(tmp_path, PEOPLE, {"people.csv": data}, SourceFileError)
+    assert message.endswith(f"{DELIVERY}/people.csv: line 3: a quote opened in this row is "
+                            "never closed"), message
+    assert "P3" not in message
+    closed = "id,name\nu1,Ann\n\"u2\nBob\"\nu3,Cas\n"  # `u2⏎Bob` one value: a row of 1
+    message = error_of(tmp_path / "b", PEOPLE, {"people.csv": closed}, SourceFileError)
+    assert message.endswith("line 3: 1 fields where the header has 2, in a row that runs to "
+                            "line 4 (is a quote left open on line 3?)"), message
+
+
+def test_error_a_corrupt_gzip_export_names_the_file(tmp_path):
+    data = bytearray(gzip.compress(("id,name\n" + "u1,Ann\n" * 2000).encode()))
+    for at in range(12, 40):
+        data[at] ^= 0x5A
+    message = error_of(tmp_path, PEOPLE.replace("people*.csv", "people*.csv.gz"),
+                       {"people.csv.gz": bytes(data)}, SourceFileError)
+    assert f"{DELIVERY}/people.csv.gz: cannot read" in message
+
+
+def test_error_an_extends_chain_beyond_its_limit_or_a_mapping_file_too_large(tmp_path):
+    """A chain of a thousand mapping files ended in a RecursionError, which the run retried as
+    a passing fault; it stops at MAX_EXTENDS, naming where. A file larger than a mapping can
+    be is not read."""
+    from pipelines.adapters.mapping import MAX_EXTENDS, MAX_MAPPING_BYTES, mapping_files
+
+    (tmp_path / "m0.yaml").write_text(textwrap.dedent(PEOPLE), encoding="utf-8")
+    for i in range(1, MAX_EXTENDS + 2):
+        (tmp_path / f"m{i}.yaml").write_text(f"extends: m{i - 1}.yaml\n", encoding="utf-8")
+    deepest = tmp_path / f"m{MAX_EXTENDS + 1}.yaml"
+    for read in (load_mapping, mapping_files):
+        with pytest.raises(MappingError, match=f"a chain of more than {MAX_EXTENDS} mapping"):
+            read(deepest)
+    assert load_mapping(tmp_path / f"m{MAX_EXTENDS - 1}.yaml").entities
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("# " + "x" * MAX_MAPPING_BYTES + "\n", encoding="utf-8")
+    with pytest.raises(MappingError, match="larger than a mapping file may be"):
+        load_mapping(huge)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("files: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(MappingError, match=r"nested\.yaml: not a readable YAML file"):
+        load_mapping(nested)
 
 
 def test_error_unknown_mapping_or_preset_and_unreadable_yaml(tmp_path):

@@ -243,6 +243,19 @@ def test_corrupt_gzip_csv_is_rejected_as_unreadable(con, landing, where):
     assert_rejected(con, load(con, landing, "deals"), "deals", "deals.csv.gz")
 
 
+def test_a_quote_never_closed_rejects_the_file_naming_its_line_and_quoting_no_data(
+    con, landing
+):
+    """DuckDB's message for it quotes the row, and the row runs to the end of the file: two
+    more lines of the file travelled into the rejection. It names the line the quote opens."""
+    rows = [row("users", user_id=f"u{i}", full_name=f"Person {i}") for i in range(1, 6)]
+    path = write_file(landing, DELIVERY, "users.csv", rows)
+    path.write_bytes(path.read_bytes().replace(b"u2,Person 2", b'u2,"Person 2'))
+    described = assert_rejected(con, load(con, landing, "users"), "users", "users.csv",
+                                "line 3: a quote opened in this row is never closed")
+    assert "Person" not in described and "u3" not in described, described
+
+
 def test_csv_row_with_too_many_fields_is_rejected_naming_the_line(con, landing):
     path = write_file(landing, DELIVERY, "users.csv", [row("users", user_id=f"u{i}")
                                                        for i in range(1, 5)])

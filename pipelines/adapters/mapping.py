@@ -253,12 +253,9 @@ def mapping_files(source: str | Path) -> list[Path]:
     files: list[Path] = []
     path = resolve_mapping(source)
     while path not in files:
+        _check_chain(path, tuple(files))
         files.append(path)
-        try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise MappingError([f"{path.name}: not a readable YAML file: {exc}"]) from exc
-        base_name = document.get("extends") if isinstance(document, dict) else None
+        base_name = _read_yaml(path).get("extends")
         if base_name is None:
             break
         path = _extends_path(path, base_name)
@@ -277,21 +274,46 @@ def load_mapping(source: str | Path) -> SourceMapping:
     return mapping
 
 
+# A mapping is a page of YAML, and `extends:` a preset or two: far beyond either is no mapping
+# (a chain of a thousand files ended in a RecursionError, which the run retried as a passing
+# fault; a file of gigabytes would be read whole)
+MAX_EXTENDS = 16
+MAX_MAPPING_BYTES = 1 << 20
+
+
 def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     if path in seen:
         raise MappingError([f"{path.name}: extends: circular ({' → '.join(p.name for p in seen)})"])
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise MappingError([f"{path.name}: not a readable YAML file: {exc}"]) from exc
-    if document is None:
-        document = {}
-    if not isinstance(document, dict):
-        raise MappingError([f"{path.name}: the top level must be a mapping of keys"])
+    _check_chain(path, seen)
+    document = _read_yaml(path)
     base_name = document.pop("extends", None)
     if base_name is None:
         return document
     return _merge(_read_with_extends(_extends_path(path, base_name), (*seen, path)), document)
+
+
+def _check_chain(path: Path, seen: tuple[Path, ...]) -> None:
+    if len(seen) >= MAX_EXTENDS:
+        raise MappingError([f"{seen[0].name}: extends: a chain of more than {MAX_EXTENDS} "
+                            f"mapping files (…, {seen[-1].name}, {path.name}); shorten it"])
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """One mapping file's keys (an empty file has none)."""
+    try:
+        if path.stat().st_size > MAX_MAPPING_BYTES:
+            raise MappingError([f"{path.name}: larger than a mapping file may be "
+                                f"({MAX_MAPPING_BYTES:,} bytes)"])
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except RecursionError as exc:  # PyYAML composes nested collections recursively
+        raise MappingError([f"{path.name}: not a readable YAML file: nested too deeply"]) from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise MappingError([f"{path.name}: not a readable YAML file: {exc}"]) from exc
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise MappingError([f"{path.name}: the top level must be a mapping of keys"])
+    return document
 
 
 def _extends_path(path: Path, base_name: Any) -> Path:

@@ -14,18 +14,19 @@ temporary UTF-8 file with Python's codecs, line by line so that a bad byte is na
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import shutil
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import duckdb
 
 from pipelines.adapters.errors import SourceFileError
 from pipelines.adapters.expressions import PSEUDO_COLUMNS
 from pipelines.adapters.mapping import FileSpec, SourceMapping, normalize_label
+from pipelines.contract import MAX_LINE_BYTES
 from pipelines.ingest.landing import (
     NOT_TEXT,
     OWN_FILES,
@@ -39,10 +40,15 @@ from pipelines.ingest.landing import (
 from pipelines.ingest.readers import (
     TEXT_TABLE,
     UnreadableFileError,
+    csv_error_reason,
+    error_gist,
+    first_line,
+    open_binary,
+    physical_lines,
     read_as_text,
 )
 from pipelines.ingest.validation import TRIM_CHARACTERS
-from pipelines.safe_text import single_line
+from pipelines.safe_text import excerpt, single_line
 from pipelines.sql_text import quote_ident, sql_literal
 
 # DuckDB's CSV reader decodes these itself; others are transcoded first.
@@ -228,7 +234,8 @@ def read_source_file(
         )
     except duckdb.Error as exc:
         detail = _csv_problem(csv_read, spec) if csv_read is not None else None
-        raise fail(detail or _first_line(str(exc))) from exc
+        select_path = csv_read.path if csv_read is not None else file.path
+        raise fail(detail or error_gist(str(exc), select_path)) from exc
     finally:
         con.execute(f"drop table if exists {TEXT_TABLE}")
     rows = con.execute(f"select count(*) from {table}").fetchone()[0]  # type: ignore[index]
@@ -267,12 +274,6 @@ def _format_of(path: Path) -> str | None:
     return None
 
 
-def _open_binary(path: Path) -> BinaryIO:
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
-
-
 @dataclass(frozen=True)
 class _CsvRead:
     names: list[str]
@@ -291,20 +292,24 @@ def _csv_relation(file: SourceFile, spec: FileSpec, workdir: Path, fail) -> _Csv
         path = _transcode(file, spec, workdir, fail)
         native = "utf-8"
     try:
-        with _open_binary(path) as handle:
-            if native == "utf-16":
+        with open_binary(path) as handle:
+            if native == "utf-16":  # newline="": a line ends at CR, LF or CR LF
                 header = io.TextIOWrapper(handle, encoding=native, newline="").readline()
             else:  # decode the first line only: a bad byte further down is named by its line
-                header = handle.readline().decode("utf-8-sig" if native == "utf-8" else native)
+                header = first_line(handle.readline(MAX_LINE_BYTES + 1)).decode(
+                    "utf-8-sig" if native == "utf-8" else native)
     except UnicodeDecodeError as exc:
         raise fail(f"line 1: not valid {spec.encoding} ({exc.reason}); set "
                    f"{spec.path}.encoding (e.g. cp1252 for Excel exports)") from exc
-    except (OSError, EOFError) as exc:
-        raise fail(f"cannot read the header row: {exc}") from exc
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
+        raise fail(f"cannot read the header row: {excerpt(exc)}") from exc
     if not header.strip():
         raise fail("no header row (the file is empty)")
     delimiter = spec.delimiter or max(DETECTED_DELIMITERS, key=header.count)
-    names = _header_names(next(csv.reader([header.rstrip("\r\n")], delimiter=delimiter)))
+    try:
+        names = _header_names(next(csv.reader([header.rstrip("\r\n")], delimiter=delimiter)))
+    except csv.Error as exc:  # the header's run of quotes is broken
+        raise fail(f"line 1: the header row is not valid CSV ({excerpt(exc)})") from exc
     columns = ", ".join(f"{sql_literal(f'c{i}')}: 'VARCHAR'" for i in range(len(names)))
     relation = (
         f"read_csv({sql_literal(str(path))}, header = true, auto_detect = false, "
@@ -334,7 +339,7 @@ def _transcode(file: SourceFile, spec: FileSpec, workdir: Path, fail) -> Path:
     """A UTF-8 copy of the file; a byte the encoding does not define is named by line."""
     target = workdir / f"transcoded-{len(list(workdir.iterdir()))}.csv"
     line_safe = not spec.encoding.startswith(("utf-16", "utf-32"))
-    with _open_binary(file.path) as source, target.open("w", encoding="utf-8", newline="") as out:
+    with open_binary(file.path) as source, target.open("w", encoding="utf-8", newline="") as out:
         if not line_safe:
             try:
                 shutil.copyfileobj(io.TextIOWrapper(source, encoding=spec.encoding, newline=""),
@@ -342,45 +347,69 @@ def _transcode(file: SourceFile, spec: FileSpec, workdir: Path, fail) -> Path:
             except UnicodeDecodeError as exc:
                 raise fail(f"not valid {spec.encoding} ({exc.reason})") from exc
             return target
-        for number, raw in enumerate(source, start=1):
-            try:
-                out.write(raw.decode(spec.encoding))
-            except UnicodeDecodeError as exc:
-                raise fail(
-                    f"line {number}: not valid {spec.encoding} (byte 0x{raw[exc.start]:02x} at "
-                    f"position {exc.start + 1}); check {spec.path}.encoding"
-                ) from exc
+        number = 0
+        try:
+            for raw in source:
+                for line in physical_lines(raw):  # numbered as the loader numbers lines
+                    number += 1
+                    try:
+                        out.write(line.decode(spec.encoding))
+                    except UnicodeDecodeError as exc:
+                        raise fail(
+                            f"line {number}: not valid {spec.encoding} (byte "
+                            f"0x{line[exc.start]:02x} at position {exc.start + 1}); check "
+                            f"{spec.path}.encoding"
+                        ) from exc
+        except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
+            raise fail(f"cannot read: {excerpt(exc)}") from exc
     return target
 
 
 def _csv_problem(read: _CsvRead, spec: FileSpec) -> str | None:
-    """Why DuckDB refused a CSV: the first line that is not in the declared encoding, or whose
-    field count differs from the header's."""
+    """Why DuckDB refused a CSV: the first line that is not in the declared encoding, or the
+    first row whose field count differs from the header's — named by its first physical line
+    (a line ends at CR, LF or CR LF), and, for a row running over several lines, by where it
+    ends. Streamed: the file is never held whole."""
     codec = {"utf-8": "utf-8", "latin-1": "latin-1", "utf-16": "utf-16"}[read.encoding]
     if codec == "utf-16":
         return None
-    lines: list[str] = []
-    try:
-        with _open_binary(read.path) as handle:
-            for number, raw in enumerate(handle, start=1):
-                try:
-                    first = number == 1 and codec == "utf-8"
-                    lines.append(raw.decode("utf-8-sig" if first else codec))
-                except UnicodeDecodeError as exc:
-                    return (f"line {number}: not valid UTF-8 ({exc.reason}); set "
-                            f"{spec.path}.encoding (e.g. cp1252 for Excel exports)")
-    except OSError as exc:
-        return f"cannot read: {exc}"
-    reader = csv.reader(lines, delimiter=read.delimiter)
+    # strict, as DuckDB's reader is: a quote never closed is an error, named
+    reader = csv.reader(_decoded_lines(read.path, codec, spec), delimiter=read.delimiter,
+                        strict=True)
+    end_of_previous = 0
     try:
         for record in reader:
-            if reader.line_num > 1 and record and len(record) != len(read.names):
-                return (f"line {reader.line_num}: {len(record)} fields where the header has "
-                        f"{len(read.names)} (is {spec.path}.delimiter right?)")
+            start, end_of_previous = end_of_previous + 1, reader.line_num
+            if start > 1 and record and len(record) != len(read.names):
+                fields = f"{len(record)} fields where the header has {len(read.names)}"
+                if reader.line_num > start:
+                    return (f"line {start}: {fields}, in a row that runs to line "
+                            f"{reader.line_num} (is a quote left open on line {start}?)")
+                return f"line {start}: {fields} (is {spec.path}.delimiter right?)"
+    except _NotDecodable as exc:
+        return str(exc)
     except csv.Error as exc:
-        return f"not a readable CSV file: {exc}"
+        return f"line {end_of_previous + 1}: {csv_error_reason(exc)}"
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
+        return f"cannot read: {excerpt(exc)}"
     return None
 
 
-def _first_line(message: str) -> str:
-    return next((line.strip() for line in message.splitlines() if line.strip()), message)
+class _NotDecodable(Exception):
+    """A line not in the file's declared encoding (the message names it)."""
+
+
+def _decoded_lines(path: Path, codec: str, spec: FileSpec) -> Iterator[str]:
+    """The file's physical lines, decoded, one at a time."""
+    number = 0
+    with open_binary(path) as handle:
+        for raw in handle:
+            for line in physical_lines(raw):
+                number += 1
+                try:
+                    yield line.decode("utf-8-sig" if number == 1 and codec == "utf-8" else codec)
+                except UnicodeDecodeError as exc:
+                    raise _NotDecodable(
+                        f"line {number}: not valid UTF-8 ({exc.reason}); set "
+                        f"{spec.path}.encoding (e.g. cp1252 for Excel exports)"
+                    ) from exc

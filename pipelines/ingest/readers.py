@@ -110,7 +110,7 @@ def open_source(con: duckdb.DuckDBPyConnection, file: LandingFile) -> FileSource
     except NOT_ABOUT_THE_FILE:
         raise
     except duckdb.Error as exc:
-        raise UnreadableFileError(_first_lines(str(exc), file.path)) from exc
+        raise UnreadableFileError(error_gist(str(exc), file.path)) from exc
 
 
 def read_as_text(con: duckdb.DuckDBPyConnection, file: LandingFile) -> TextRelation:
@@ -139,7 +139,7 @@ def _stored_source(
     def opener(con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
         columns = reader(con, path)
         return FileSource(
-            tuple(columns), _stored_query(), lambda exc: _first_lines(str(exc), path),
+            tuple(columns), _stored_query(), lambda exc: error_gist(str(exc), path),
             line_column(columns),
         )
 
@@ -152,23 +152,35 @@ _CONTENT_LINES = ("original line", "line:", "value:")
 MESSAGE_CHARACTERS = 200
 
 
-def _first_lines(message: str, path: Path, keep: int = 3) -> str:
+def error_gist(message: str, path: Path, keep: int = 3) -> str:
     """The gist of a DuckDB error about the file at `path`, bounded and escaped, without the
     lines that quote data, and without the file's path (messages name the file by its label:
-    `<delivery>/<file>`)."""
+    `<delivery>/<file>`). DuckDB writes its error in paragraphs; a paragraph's line that
+    quotes the file ("Original Line: …") may run over several lines (a quoted value with line
+    breaks in it), so the rest of that paragraph goes with it; its advice ("Possible fixes")
+    and its reader's settings are left out."""
     for named in (f'file "{path}"', f'"{path}"', str(path)):
         message = message.replace(named, "the file")
-    lines = [
-        line.strip() for line in message.strip().splitlines()
-        if line.strip() and not line.strip().lower().startswith(_CONTENT_LINES)
-    ]
+    lines: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", message.strip()):
+        for line in (line.strip() for line in paragraph.splitlines()):
+            if line.lower().startswith(_CONTENT_LINES):
+                break  # it, and what of the file follows it in this paragraph
+            if line.lower().startswith(_NOT_THE_GIST):
+                break
+            if line:
+                lines.append(line)
     return excerpt(" ".join(lines[:keep]), MESSAGE_CHARACTERS)
+
+
+# Paragraphs of DuckDB's errors that are advice or settings, not what went wrong
+_NOT_THE_GIST = ("possible fixes", "* ", "file = ", "delimiter = ")
 
 
 # --- CSV -----------------------------------------------------------------------------------
 
 
-def _open_binary(path: Path) -> BinaryIO:
+def open_binary(path: Path) -> BinaryIO:
     if path.name.lower().endswith(".gz"):
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return path.open("rb")
@@ -181,7 +193,7 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     write) become `_unnamed_<n>` columns: kept in raw with the extras, never dropped.
     """
     try:
-        with _open_binary(path) as handle:
+        with open_binary(path) as handle:
             first_bytes = handle.readline(MAX_LINE_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
         raise UnreadableFileError(
@@ -189,7 +201,7 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
         ) from exc
     # a line ends at CR, LF or CR LF (a file of CR-ended lines is read as lines, as DuckDB
     # reads it): the header is what comes before the first of them
-    first_bytes = first_bytes[: _first_line_end(first_bytes) + 1 or len(first_bytes)]
+    first_bytes = first_line(first_bytes)
     if len(first_bytes) > MAX_LINE_BYTES:
         raise UnreadableFileError(
             f"line 1: the header row is longer than the line limit ({MAX_LINE_BYTES:,} bytes)"
@@ -246,7 +258,7 @@ def _csv_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
 
     def unreadable(exc: duckdb.Error) -> str:
         """DuckDB refused the file: our own reader names the line and the column."""
-        return _csv_structure_problem(path, delimiter, names) or _first_lines(str(exc), path)
+        return _csv_structure_problem(path, delimiter, names) or error_gist(str(exc), path)
 
     return FileSource(tuple(names), query, unreadable, line)
 
@@ -258,7 +270,7 @@ def _has_a_line_beyond_the_limit(path: Path) -> bool:
     cross chunks are counted (C-speed searches; a compressed file is decompressed once)."""
     run = 0  # bytes since the last line ending
     try:
-        with _open_binary(path) as handle:
+        with open_binary(path) as handle:
             while chunk := handle.read(MAX_LINE_BYTES):
                 first = _first_line_end(chunk)
                 if first < 0:
@@ -274,6 +286,18 @@ def _has_a_line_beyond_the_limit(path: Path) -> bool:
             f"not a readable CSV file: {excerpt(exc, MESSAGE_CHARACTERS)}"
         ) from exc
     return False
+
+
+def first_line(data: bytes) -> bytes:
+    """The first physical line of `data`, its ending's first byte included (a line ends at
+    CR, LF or CR LF): a CSV header, as DuckDB's reader takes it."""
+    return data[: _first_line_end(data) + 1 or len(data)]
+
+
+def physical_lines(raw: bytes) -> list[bytes]:
+    """A line read up to its line feed (`readline`), as the physical lines it holds: a
+    carriage return that no line feed follows ends one too."""
+    return [line for line in _LINES_ENDED_BY_CR.split(raw) if line]
 
 
 def _first_line_end(chunk: bytes) -> int:
@@ -296,8 +320,9 @@ def _csv_structure_problem(path: Path, delimiter: str, names: list[str]) -> str 
         csv.field_size_limit(_FALLBACK_FIELD_LIMIT)
     end_of_previous = 1
     try:
-        with _open_binary(path) as handle:
-            reader = csv.reader(_bounded_lines(handle), delimiter=delimiter)
+        with open_binary(path) as handle:
+            # strict, as DuckDB's reader is: a quote never closed is an error, named
+            reader = csv.reader(_bounded_lines(handle), delimiter=delimiter, strict=True)
             for record in reader:
                 start, end_of_previous = end_of_previous + 1, reader.line_num
                 size = sum(len(value.encode("utf-8")) for value in record) + max(
@@ -311,10 +336,11 @@ def _csv_structure_problem(path: Path, delimiter: str, names: list[str]) -> str 
                         f"line limit ({MAX_LINE_BYTES:,} bytes)"
                     )
                 if record and len(record) != width:
-                    return (
-                        f"line {reader.line_num}: {len(record)} fields where the header has "
-                        f"{width}"
-                    )
+                    fields = f"{len(record)} fields where the header has {width}"
+                    if reader.line_num > start:  # a quoted value ran over lines
+                        return (f"line {start}: {fields}, in a row that runs to line "
+                                f"{reader.line_num} (is a quote left open on line {start}?)")
+                    return f"line {start}: {fields}"
     except _NotUtf8 as exc:
         return str(exc)
     except _BeyondTheFieldLimit as exc:
@@ -328,10 +354,17 @@ def _csv_structure_problem(path: Path, delimiter: str, names: list[str]) -> str 
                 f"line {end_of_previous + 1}: a value larger than {_FALLBACK_FIELD_LIMIT:,} "
                 f"bytes, far beyond the line limit ({MAX_LINE_BYTES:,} bytes)"
             )
-        return f"not a readable CSV file: {excerpt(exc, MESSAGE_CHARACTERS)}"
+        return f"line {end_of_previous + 1}: {csv_error_reason(exc)}"
     except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
         return f"not a readable CSV file: {excerpt(exc, MESSAGE_CHARACTERS)}"
     return None
+
+
+def csv_error_reason(exc: csv.Error) -> str:
+    """What Python's csv module found wrong with a row, as a reader of the file says it."""
+    if "unexpected end of data" in str(exc):
+        return "a quote opened in this row is never closed"
+    return f"not readable as CSV ({excerpt(exc, MESSAGE_CHARACTERS)})"
 
 
 class _NotUtf8(Exception):
@@ -350,11 +383,9 @@ def _bounded_lines(handle: BinaryIO) -> Iterator[str]:
     while raw := handle.readline(_FALLBACK_FIELD_LIMIT + 1):
         if len(raw) > _FALLBACK_FIELD_LIMIT:
             raise _BeyondTheFieldLimit(number + 1)
-        # a line ends at CR, LF or CR LF: the physical lines a line feed left together
-        for line in _LINES_ENDED_BY_CR.split(raw):
-            if line:
-                number += 1
-                yield _decode_line(number, line)
+        for line in physical_lines(raw):
+            number += 1
+            yield _decode_line(number, line)
 
 
 # after a carriage return that no line feed follows
@@ -399,7 +430,7 @@ def _parquet_source(_con: duckdb.DuckDBPyConnection, path: Path) -> FileSource:
     line = line_column(names)
     first = 2 if numbered else 1  # file_row_number counts from 0, ordinality from 1
     query = f"select {select}, cast(_n + {first} as bigint) as {quote_ident(line)} from {source}"
-    return FileSource(tuple(names), query, lambda exc: _first_lines(str(exc), path), line)
+    return FileSource(tuple(names), query, lambda exc: error_gist(str(exc), path), line)
 
 
 # --- JSON lines ----------------------------------------------------------------------------
