@@ -886,6 +886,15 @@ def test_error_an_extends_chain_beyond_its_limit_or_a_mapping_file_too_large(tmp
         load_mapping(nested)
 
 
+@pytest.mark.parametrize("glob", ["../../outside/people*.csv", "/etc/passwd", "sub\\\\people.csv"])
+def test_error_a_glob_that_is_a_path(tmp_path, glob):
+    """A glob matches the names inside a delivery folder: a path matched nothing, and the run
+    published an empty entity with only a note. Refused, naming the key."""
+    mapping = PEOPLE.replace('"people*.csv"', repr(glob).replace("'", '"'))
+    message = error_of(tmp_path, mapping, {"people.csv": PEOPLE_CSV}, MappingError)
+    assert "files.people.glob" in message and "is a path" in message, message
+
+
 def test_error_unknown_mapping_or_preset_and_unreadable_yaml(tmp_path):
     with pytest.raises(MappingError, match="no such mapping file, and no preset of that name"):
         load_mapping("no-such-crm")

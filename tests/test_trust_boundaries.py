@@ -200,6 +200,26 @@ def test_dot_named_delivery_is_listed_as_ignored_with_what_it_holds(landing):
     assert "ignored by rule" in note and "2 entity file(s) that were NOT loaded" in note
 
 
+def test_a_dot_named_export_delivery_is_listed_with_what_it_holds_and_own_names_too(tmp_path):
+    """The export folder of `--source` is a trust boundary like the landing folder: a hidden
+    delivery says how many export files it holds, and the adapter's own file names (it writes
+    them in the landing, never in an export) are listed like any dot-name, not passed over."""
+    from pipelines.adapters.mapping import load_mapping
+    from pipelines.adapters.sources import scan_source
+    from pipelines.ingest.landing import ADAPTER_MARKER_FILE
+
+    export = tmp_path / "export"
+    for delivery in ("2026-11-26T0200", ".2026-11-27T0200"):
+        (export / delivery).mkdir(parents=True)
+        (export / delivery / "User.csv").write_text("Id\n", encoding="utf-8")
+        (export / delivery / "Account.csv").write_text("Id\n", encoding="utf-8")
+    os.mkfifo(export / ADAPTER_MARKER_FILE)
+    notes = scan_source(export, load_mapping("salesforce")).notes
+    (hidden,) = [n for n in notes if n.startswith(".2026-11-27T0200")]
+    assert "2 export file(s) that were NOT read" in hidden
+    assert any(n.startswith(f"{ADAPTER_MARKER_FILE}: name starts with a dot") for n in notes)
+
+
 def test_every_entry_the_scan_sees_is_loaded_or_listed(landing):
     write_file(landing, DELIVERY, "users.csv", [row("users")])
     (landing / DELIVERY / "archive").mkdir()

@@ -545,6 +545,12 @@ class _Parser:
             self.error(f"{path}.glob", "expected a file name pattern such as 'deals*.csv' "
                                        "(or a list of them)")
             globs = []
+        elif pathlike := [g for g in globs if "/" in g or "\\" in g]:
+            # a glob is matched against the names of a delivery folder's files: a path can
+            # match none of them, and the entity would load nothing without a word
+            self.error(f"{path}.glob", f"{pathlike[0]!r} is a path; a glob matches the file "
+                                       "names inside each delivery folder (e.g. 'Account*.csv')")
+            globs = []
         file_format = node.get("format")
         if file_format is not None and file_format not in SOURCE_FORMATS:
             self.error(f"{path}.format", f"{file_format!r} is not one of: "

@@ -29,7 +29,6 @@ from pipelines.adapters.mapping import FileSpec, SourceMapping, normalize_label
 from pipelines.contract import MAX_LINE_BYTES
 from pipelines.ingest.landing import (
     NOT_TEXT,
-    OWN_FILES,
     PATTERN_CHARACTERS,
     LandingFile,
     folder_path_problem,
@@ -98,9 +97,9 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
     for entry in sorted(source_dir.iterdir()):
         if leaves_folder(entry, source_dir):
             outside.append(single_line(entry.name))
-        elif entry.name.startswith("."):
-            if entry.name not in OWN_FILES:
-                notes.append(f"{single_line(entry.name)}: name starts with a dot, ignored by rule")
+        elif entry.name.startswith("."):  # the adapter's own names too: it writes elsewhere
+            notes.append(f"{single_line(entry.name)}: name starts with a dot, ignored by rule"
+                         + (_export_count(entry, mapping) if entry.is_dir() else ""))
         elif entry.is_dir() and reads_as_pattern(entry.name):
             patterned.append(single_line(entry.name))
         elif entry.is_dir() and not_text(entry.name):
@@ -173,6 +172,20 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
                                "(put each export in a folder named after its delivery, e.g. "
                                "2026-11-26T0200/)"])
     return SourceScan(tuple(f.name for f in deliveries), files, tuple(notes))
+
+
+def _export_count(folder: Path, mapping: SourceMapping) -> str:
+    """For a hidden folder: how many export files it holds, so the note says what is at
+    stake (as the landing folder's scan says it)."""
+    try:
+        count = sum(1 for p in folder.iterdir()
+                    if any(spec.matches(p.name) for spec in mapping.files.values()))
+    except OSError:
+        return ""
+    if not count:
+        return ""
+    return (f" — it holds {count} export file(s) that were NOT read; rename the folder "
+            "without the leading dot to read it")
 
 
 @dataclass(frozen=True)
