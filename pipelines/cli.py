@@ -393,10 +393,13 @@ def _summary(settings: Settings, run_id: str) -> str:
 
     try:
         table = format_summary(summarise_run(settings.raw_database, run_id))
-        duplicates = format_duplicates(duplicate_files(settings.raw_database, run_id))
-        return table if duplicates is None else f"{table}\n{duplicates}"
     except Exception as exc:  # the summary must not hide the run's own outcome
         return f"(no load summary: {type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+    try:
+        duplicates = format_duplicates(duplicate_files(settings.raw_database, run_id))
+    except Exception:  # nor the table: the manifest keeps the duplicates
+        duplicates = None
+    return table if duplicates is None else f"{table}\n{duplicates}"
 
 
 def _interrupted(

@@ -137,6 +137,14 @@ def test_a_json_line_that_is_not_json_rejects_the_file_naming_the_line_and_byte(
     described = assert_rejected(con, load(con, landing, "users"), "users", "users.jsonl",
                                 "line 4: not valid JSON (unexpected character at byte 2")
     assert str(landing) not in described
+    # DuckDB numbers objects, not physical lines, and the message takes its number: pinned on
+    # either side (no blank line: physical line 3 is line 4; two: physical line 5 is line 4)
+    for blanks, physical in ((0, 3), (2, 5)):
+        con.execute("delete from raw.load_manifest")
+        path.write_text(good + "\n" + "\n" * blanks + good + "\n{user_id: 1}\n",
+                        encoding="utf-8")
+        (outcome,) = load(con, landing, "users").outcomes
+        assert outcome.message.startswith("line 4: not valid JSON"), (physical, outcome.message)
 
 
 def test_a_blank_first_line_rejects_the_file_saying_so(con, landing):
@@ -220,6 +228,25 @@ def test_a_damaged_workbook_is_rejected_in_one_line_without_its_path(con, landin
     assert str(landing) not in described and "\\x0a" not in described, described
 
 
+def test_a_workbook_whose_sheet_is_damaged_is_rejected_naming_it(con, landing):
+    """openpyxl reads a sheet as it is iterated: damage inside the sheet's XML showed only
+    then, and escaped the step (a ParseError) instead of rejecting the file."""
+    import zipfile
+
+    path = write_file(landing, DELIVERY, "users.xlsx", [row("users", user_id=f"u{i}")
+                                                        for i in range(50)])
+    with zipfile.ZipFile(path) as book:
+        parts = {name: book.read(name) for name in book.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = parts[sheet][: len(parts[sheet]) // 2]  # cut mid-element
+    with zipfile.ZipFile(path, "w") as book:
+        for name, data in parts.items():
+            book.writestr(name, data)
+    described = assert_rejected(con, load(con, landing, "users"), "users", "users.xlsx",
+                                "not a readable xlsx workbook")
+    assert str(landing) not in described
+
+
 def test_truncated_gzip_csv_is_rejected_as_unreadable(con, landing):
     path = write_file(landing, DELIVERY, "deals.csv.gz", [row("deals", deal_id=f"d{i}")
                                                           for i in range(200)])
@@ -247,13 +274,38 @@ def test_a_quote_never_closed_rejects_the_file_naming_its_line_and_quoting_no_da
     con, landing
 ):
     """DuckDB's message for it quotes the row, and the row runs to the end of the file: two
-    more lines of the file travelled into the rejection. It names the line the quote opens."""
+    more lines of the file travelled into the rejection. It names the line the quote opens
+    (here the row comes out short: 2 values, the second the rest of the file); a row whose
+    fields add up is named by the strict reader."""
     rows = [row("users", user_id=f"u{i}", full_name=f"Person {i}") for i in range(1, 6)]
     path = write_file(landing, DELIVERY, "users.csv", rows)
     path.write_bytes(path.read_bytes().replace(b"u2,Person 2", b'u2,"Person 2'))
     described = assert_rejected(con, load(con, landing, "users"), "users", "users.csv",
-                                "line 3: a quote opened in this row is never closed")
+                                "line 3: 2 fields where the header has 7, in a row that runs "
+                                "to line 6 (is a quote left open on line 3?)")
     assert "Person" not in described and "u3" not in described, described
+
+    other = landing.parent / "other"
+    lines = write_file(other, DELIVERY, "users.csv", rows).read_bytes().splitlines(keepends=True)
+    last = lines[-1].rstrip(b"\n").split(b",")
+    last[-1] = b'"' + last[-1]  # a quote opened in the last row's last field: 7 fields still
+    (other / DELIVERY / "users.csv").write_bytes(b"".join(lines[:-1]) + b",".join(last) + b"\n")
+    con.execute("delete from raw.load_manifest")
+    (outcome,) = load(con, other, "users").outcomes
+    assert outcome.message == "line 6: a quote opened in this row is never closed", outcome.message
+
+
+def test_a_value_quoted_then_followed_by_a_space_is_no_reason_to_reject(con, landing):
+    """DuckDB's strict reader takes `"Ann" ` (a space after the closing quote); Python's strict
+    one refuses it. The explanation of a refused file goes on to the row DuckDB refused."""
+    rows = [row("users", user_id=f"u{i}") for i in range(1, 5)]
+    path = write_file(landing, DELIVERY, "users.csv", rows)
+    text = path.read_bytes().replace(b"u1,", b'"u1" ,', 1)
+    lines = text.splitlines(keepends=True)
+    lines[3] = lines[3].rstrip(b"\n") + b",surplus\n"  # line 4
+    path.write_bytes(b"".join(lines))
+    assert_rejected(con, load(con, landing, "users"), "users", "users.csv",
+                    "line 4: 8 fields where the header has 7")
 
 
 def test_csv_row_with_too_many_fields_is_rejected_naming_the_line(con, landing):
@@ -373,8 +425,8 @@ def test_rate_to_eur_beyond_a_double_is_quarantined(con, landing):
 def test_an_amount_beyond_decimal_18_2_is_quarantined_as_out_of_range(con, landing):
     """A number, written plainly, that no amount column holds: said so, not "not a number"."""
     assert_quarantined(con, landing, "deals", {"amount": "99999999999999999999"}, "amount",
-                       "out of range: '99999999999999999999' (beyond what an amount (at most "
-                       "9,999,999,999,999,999.99) holds)")
+                       "out of range: '99999999999999999999' (beyond what a decimal(18, 2) "
+                       "holds)")
 
 
 def test_a_reason_quotes_the_value_escaped(con, landing):

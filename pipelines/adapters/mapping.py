@@ -293,6 +293,7 @@ def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
 
 
 def _check_chain(path: Path, seen: tuple[Path, ...]) -> None:
+    """Refuse a chain of `extends:` longer than MAX_EXTENDS, before reading `path`."""
     if len(seen) >= MAX_EXTENDS:
         raise MappingError([f"{seen[0].name}: extends: a chain of more than {MAX_EXTENDS} "
                             f"mapping files (…, {seen[-1].name}, {path.name}); shorten it"])

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,18 @@ from pipelines.adapters.errors import SourceFileError
 from pipelines.adapters.expressions import PSEUDO_COLUMNS
 from pipelines.adapters.mapping import FileSpec, SourceMapping, normalize_label
 from pipelines.contract import MAX_LINE_BYTES
+from pipelines.ingest.csv_lines import (
+    READ_ERRORS,
+    FileUnreadable,
+    LineTooLong,
+    NotDecodable,
+    csv_file_problem,
+    decoded_lines,
+    first_line,
+    line_too_long,
+    open_binary,
+    read_error_reason,
+)
 from pipelines.ingest.landing import (
     NOT_TEXT,
     PATTERN_CHARACTERS,
@@ -39,11 +49,7 @@ from pipelines.ingest.landing import (
 from pipelines.ingest.readers import (
     TEXT_TABLE,
     UnreadableFileError,
-    csv_error_reason,
     error_gist,
-    first_line,
-    open_binary,
-    physical_lines,
     read_as_text,
 )
 from pipelines.ingest.validation import TRIM_CHARACTERS
@@ -82,7 +88,8 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
     its excludes do not; case-insensitive). A file no key matches is noted and ignored; a file
     two keys match is an error naming both (read twice, one export would pose as another)."""
     if not source_dir.is_dir():
-        raise SourceFileError([f"source folder {source_dir} does not exist or is not a folder"])
+        raise SourceFileError([f"source folder {single_line(str(source_dir))} does not "
+                               "exist or is not a folder"])
     if problem := folder_path_problem(source_dir, "source folder"):
         raise SourceFileError([problem])
     notes: list[str] = []
@@ -143,7 +150,8 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
     loose = sorted(single_line(p.name) for p in source_dir.iterdir()
                    if p.is_file() and p.name[0] != ".")
     if loose:
-        notes.append(f"files directly in {source_dir} are in no delivery sub-folder and were "
+        notes.append(f"files directly in {single_line(str(source_dir))} are in no delivery "
+                     "sub-folder and were "
                      f"ignored: {', '.join(loose)}")
     for spec in mapping.files.values():
         if deliveries and not any(spec.key in matched for matched in files.values()):
@@ -168,7 +176,8 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
     if ambiguous:
         raise SourceFileError(ambiguous)
     if not deliveries:
-        raise SourceFileError([f"source folder {source_dir} has no delivery sub-folders "
+        raise SourceFileError([f"source folder {single_line(str(source_dir))} has no delivery "
+                               "sub-folders "
                                "(put each export in a folder named after its delivery, e.g. "
                                "2026-11-26T0200/)"])
     return SourceScan(tuple(f.name for f in deliveries), files, tuple(notes))
@@ -314,8 +323,8 @@ def _csv_relation(file: SourceFile, spec: FileSpec, workdir: Path, fail) -> _Csv
     except UnicodeDecodeError as exc:
         raise fail(f"line 1: not valid {spec.encoding} ({exc.reason}); set "
                    f"{spec.path}.encoding (e.g. cp1252 for Excel exports)") from exc
-    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
-        raise fail(f"cannot read the header row: {excerpt(exc)}") from exc
+    except READ_ERRORS as exc:
+        raise fail(f"cannot read the header row: {read_error_reason(exc)}") from exc
     if not header.strip():
         raise fail("no header row (the file is empty)")
     delimiter = spec.delimiter or max(DETECTED_DELIMITERS, key=header.count)
@@ -349,80 +358,55 @@ def _header_names(raw: list[str]) -> list[str]:
 
 
 def _transcode(file: SourceFile, spec: FileSpec, workdir: Path, fail) -> Path:
-    """A UTF-8 copy of the file; a byte the encoding does not define is named by line."""
+    """A UTF-8 copy of the file; a byte the encoding does not define is named by line (as the
+    loader numbers lines: pipelines/ingest/csv_lines.py). A file that cannot be read is the
+    export's fault; a copy that cannot be written is not (it is raised as it is)."""
     target = workdir / f"transcoded-{len(list(workdir.iterdir()))}.csv"
-    line_safe = not spec.encoding.startswith(("utf-16", "utf-32"))
-    with open_binary(file.path) as source, target.open("w", encoding="utf-8", newline="") as out:
-        if not line_safe:
-            try:
-                shutil.copyfileobj(io.TextIOWrapper(source, encoding=spec.encoding, newline=""),
-                                   out)
-            except UnicodeDecodeError as exc:
-                raise fail(f"not valid {spec.encoding} ({exc.reason})") from exc
-            return target
-        number = 0
+    if spec.encoding.startswith(("utf-16", "utf-32")):  # no line is found in the bytes
+        lines = _decoded_text(file.path, spec.encoding, fail)
+    else:
+        lines = decoded_lines(file.path, spec.encoding, lambda number, exc: (
+            f"line {number}: not valid {spec.encoding} (byte 0x{exc.object[exc.start]:02x} at "
+            f"position {exc.start + 1}); check {spec.path}.encoding"))
+    with target.open("w", encoding="utf-8", newline="") as out:
         try:
-            for raw in source:
-                for line in physical_lines(raw):  # numbered as the loader numbers lines
-                    number += 1
-                    try:
-                        out.write(line.decode(spec.encoding))
-                    except UnicodeDecodeError as exc:
-                        raise fail(
-                            f"line {number}: not valid {spec.encoding} (byte "
-                            f"0x{line[exc.start]:02x} at position {exc.start + 1}); check "
-                            f"{spec.path}.encoding"
-                        ) from exc
-        except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
-            raise fail(f"cannot read: {excerpt(exc)}") from exc
+            for line in lines:
+                out.write(line)
+        except NotDecodable as exc:
+            raise fail(str(exc)) from exc
+        except LineTooLong as exc:
+            raise fail(line_too_long(exc)) from exc
+        except FileUnreadable as exc:
+            raise fail(f"cannot read: {exc}") from exc
     return target
+
+
+def _decoded_text(path: Path, encoding: str, fail) -> Iterator[str]:
+    """A file in an encoding whose characters span bytes (UTF-16, UTF-32), decoded a chunk at
+    a time."""
+    try:
+        with open_binary(path) as handle:
+            reader = io.TextIOWrapper(handle, encoding=encoding, newline="")
+            while text := reader.read(1 << 20):
+                yield text
+    except UnicodeDecodeError as exc:
+        raise fail(f"not valid {encoding} ({exc.reason})") from exc
+    except READ_ERRORS as exc:
+        raise FileUnreadable(read_error_reason(exc)) from exc
 
 
 def _csv_problem(read: _CsvRead, spec: FileSpec) -> str | None:
     """Why DuckDB refused a CSV: the first line that is not in the declared encoding, or the
-    first row whose field count differs from the header's — named by its first physical line
-    (a line ends at CR, LF or CR LF), and, for a row running over several lines, by where it
-    ends. Streamed: the file is never held whole."""
+    first row a strict reader refuses (pipelines/ingest/csv_lines.py), named by its line.
+    Streamed: the file is never held whole."""
     codec = {"utf-8": "utf-8", "latin-1": "latin-1", "utf-16": "utf-16"}[read.encoding]
-    if codec == "utf-16":
+    if codec == "utf-16":  # DuckDB's own message says it (error_gist)
         return None
-    # strict, as DuckDB's reader is: a quote never closed is an error, named
-    reader = csv.reader(_decoded_lines(read.path, codec, spec), delimiter=read.delimiter,
-                        strict=True)
-    end_of_previous = 0
-    try:
-        for record in reader:
-            start, end_of_previous = end_of_previous + 1, reader.line_num
-            if start > 1 and record and len(record) != len(read.names):
-                fields = f"{len(record)} fields where the header has {len(read.names)}"
-                if reader.line_num > start:
-                    return (f"line {start}: {fields}, in a row that runs to line "
-                            f"{reader.line_num} (is a quote left open on line {start}?)")
-                return f"line {start}: {fields} (is {spec.path}.delimiter right?)"
-    except _NotDecodable as exc:
-        return str(exc)
-    except csv.Error as exc:
-        return f"line {end_of_previous + 1}: {csv_error_reason(exc)}"
-    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
-        return f"cannot read: {excerpt(exc)}"
-    return None
 
+    def lines() -> Iterator[str]:
+        return decoded_lines(read.path, codec, lambda number, exc: (
+            f"line {number}: not valid UTF-8 ({exc.reason}); set {spec.path}.encoding (e.g. "
+            "cp1252 for Excel exports)"))
 
-class _NotDecodable(Exception):
-    """A line not in the file's declared encoding (the message names it)."""
-
-
-def _decoded_lines(path: Path, codec: str, spec: FileSpec) -> Iterator[str]:
-    """The file's physical lines, decoded, one at a time."""
-    number = 0
-    with open_binary(path) as handle:
-        for raw in handle:
-            for line in physical_lines(raw):
-                number += 1
-                try:
-                    yield line.decode("utf-8-sig" if number == 1 and codec == "utf-8" else codec)
-                except UnicodeDecodeError as exc:
-                    raise _NotDecodable(
-                        f"line {number}: not valid UTF-8 ({exc.reason}); set "
-                        f"{spec.path}.encoding (e.g. cp1252 for Excel exports)"
-                    ) from exc
+    return csv_file_problem(lines, read.delimiter, len(read.names), unreadable="cannot read: ",
+                            hint=f" (is {spec.path}.delimiter right?)")

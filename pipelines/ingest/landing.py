@@ -80,12 +80,13 @@ class LandingFile:
 
 def read_own_file(path: Path) -> str | None:
     """The text of one of the pipeline's own files at the top of a landing (the source
-    adapter's reports), or None when there is none or what bears its name is no regular file.
+    adapter's reports), or None when there is none or what bears its name is no regular file
+    (a link included: the pipeline writes none there).
     The landing folder is anyone's to write: a FIFO or a device under that name must not hold
     the run up, so it is opened without waiting, judged by what was opened (not by a look
     before, which a swap could outrun) and read up to OWN_FILE_BYTES."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW)
     except OSError:
         return None
     with os.fdopen(descriptor, "rb") as handle:

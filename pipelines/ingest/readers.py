@@ -18,20 +18,27 @@ format in that table, for callers that want the text itself.
 from __future__ import annotations
 
 import csv
-import gzip
 import re
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.contract import MAX_LINE_BYTES, MAX_XLSX_CELLS
+from pipelines.ingest.csv_lines import (
+    READ_ERRORS,
+    csv_file_problem,
+    decoded_lines,
+    first_line,
+    first_line_end,
+    open_binary,
+    read_error_reason,
+)
 from pipelines.ingest.landing import LandingFile
 from pipelines.safe_text import excerpt
 from pipelines.sql_text import quote_ident, sql_literal
@@ -155,35 +162,42 @@ MESSAGE_CHARACTERS = 200
 def error_gist(message: str, path: Path, keep: int = 3) -> str:
     """The gist of a DuckDB error about the file at `path`, bounded and escaped, without the
     lines that quote data, and without the file's path (messages name the file by its label:
-    `<delivery>/<file>`). DuckDB writes its error in paragraphs; a paragraph's line that
-    quotes the file ("Original Line: …") may run over several lines (a quoted value with line
-    breaks in it), so the rest of that paragraph goes with it; its advice ("Possible fixes")
-    and its reader's settings are left out."""
-    for named in (f'file "{path}"', f'"{path}"', str(path)):
-        message = message.replace(named, "the file")
+    `<delivery>/<file>`). A line that quotes the file ("Original Line: …") may run over several
+    lines (a quoted value with line breaks in it): what follows it is left out up to DuckDB's
+    next words on what is wrong (DUCKDB_REASONS), or to the paragraph's end; DuckDB's advice
+    ("Possible fixes") and its reader's settings are left out too."""
     lines: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", message.strip()):
+    for paragraph in re.split(r"\n\s*\n", without_path(message, path).strip()):
+        quoting = False
         for line in (line.strip() for line in paragraph.splitlines()):
             if line.lower().startswith(_CONTENT_LINES):
-                break  # it, and what of the file follows it in this paragraph
-            if line.lower().startswith(_NOT_THE_GIST):
+                quoting = True  # it, and what of the file follows it
+            elif quoting and not DUCKDB_REASONS.match(line):
+                continue
+            elif line.lower().startswith(_NOT_THE_GIST):
                 break
-            if line:
+            elif line:
+                quoting = False
                 lines.append(line)
     return excerpt(" ".join(lines[:keep]), MESSAGE_CHARACTERS)
 
 
+def without_path(message: str, path: Path) -> str:
+    """`message` with the file's path said as "the file" (a library's message names it)."""
+    for named in (f' from {path}', f'file "{path}"', f'"{path}"', f"'{path}'", str(path)):
+        message = message.replace(named, "" if named.startswith(" from") else "the file")
+    return message
+
+
+# How DuckDB's CSV reader begins to say what is wrong, after quoting the line it refused
+DUCKDB_REASONS = re.compile(
+    r"(Expected Number of Columns|Value with unterminated quote|Maximum line size|"
+    r"Invalid unicode|Could not convert|Error when converting|Wrong NewLine)", re.IGNORECASE)
 # Paragraphs of DuckDB's errors that are advice or settings, not what went wrong
 _NOT_THE_GIST = ("possible fixes", "* ", "file = ", "delimiter = ")
 
 
 # --- CSV -----------------------------------------------------------------------------------
-
-
-def open_binary(path: Path) -> BinaryIO:
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
 
 
 def _csv_header(path: Path) -> tuple[list[str], str]:
@@ -195,10 +209,8 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     try:
         with open_binary(path) as handle:
             first_bytes = handle.readline(MAX_LINE_BYTES + 1)
-    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
-        raise UnreadableFileError(
-            f"cannot read the header row: {excerpt(exc, MESSAGE_CHARACTERS)}"
-        ) from exc
+    except READ_ERRORS as exc:
+        raise UnreadableFileError(f"cannot read the header row: {read_error_reason(exc)}") from exc
     # a line ends at CR, LF or CR LF (a file of CR-ended lines is read as lines, as DuckDB
     # reads it): the header is what comes before the first of them
     first_bytes = first_line(first_bytes)
@@ -272,7 +284,7 @@ def _has_a_line_beyond_the_limit(path: Path) -> bool:
     try:
         with open_binary(path) as handle:
             while chunk := handle.read(MAX_LINE_BYTES):
-                first = _first_line_end(chunk)
+                first = first_line_end(chunk)
                 if first < 0:
                     run += len(chunk)
                 else:
@@ -281,124 +293,36 @@ def _has_a_line_beyond_the_limit(path: Path) -> bool:
                     run = len(chunk) - max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) - 1
                 if run > MAX_LINE_BYTES:
                     return True
-    except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz
-        raise UnreadableFileError(
-            f"not a readable CSV file: {excerpt(exc, MESSAGE_CHARACTERS)}"
-        ) from exc
+    except READ_ERRORS as exc:  # a truncated or damaged .gz
+        raise UnreadableFileError(f"not a readable CSV file: {read_error_reason(exc)}") from exc
     return False
 
 
-def first_line(data: bytes) -> bytes:
-    """The first physical line of `data`, its ending's first byte included (a line ends at
-    CR, LF or CR LF): a CSV header, as DuckDB's reader takes it."""
-    return data[: _first_line_end(data) + 1 or len(data)]
-
-
-def physical_lines(raw: bytes) -> list[bytes]:
-    """A line read up to its line feed (`readline`), as the physical lines it holds: a
-    carriage return that no line feed follows ends one too."""
-    return [line for line in _LINES_ENDED_BY_CR.split(raw) if line]
-
-
-def _first_line_end(chunk: bytes) -> int:
-    """The position of the first CR or LF in `chunk`, -1 when it has none."""
-    ends = [at for at in (chunk.find(b"\n"), chunk.find(b"\r")) if at >= 0]
-    return min(ends) if ends else -1
-
-
-# The fallback reader may hold a field this large before giving up on naming its column; a
-# field beyond even that is reported with its line only.
-_FALLBACK_FIELD_LIMIT = 64 * MAX_LINE_BYTES
-
-
 def _csv_structure_problem(path: Path, delimiter: str, names: list[str]) -> str | None:
-    """Explain a CSV that DuckDB refused: the first line that is not UTF-8, that is longer
-    than the contract's line limit (naming the column of its largest field), or whose field
-    count differs from the header's."""
+    """Explain a CSV that DuckDB refused (pipelines/ingest/csv_lines.py): the first line that
+    is not UTF-8, that is longer than the contract's line limit (naming the column of its
+    largest value), or the first row a strict reader refuses."""
     width = len(names)
-    if csv.field_size_limit() < _FALLBACK_FIELD_LIMIT:
-        csv.field_size_limit(_FALLBACK_FIELD_LIMIT)
-    end_of_previous = 1
-    try:
-        with open_binary(path) as handle:
-            # strict, as DuckDB's reader is: a quote never closed is an error, named
-            reader = csv.reader(_bounded_lines(handle), delimiter=delimiter, strict=True)
-            for record in reader:
-                start, end_of_previous = end_of_previous + 1, reader.line_num
-                size = sum(len(value.encode("utf-8")) for value in record) + max(
-                    len(record) - 1, 0)  # the values and the delimiters between them
-                if size > MAX_LINE_BYTES:
-                    position = max(range(len(record)), key=lambda i: len(record[i]))
-                    column = names[position] if position < width else f"#{position + 1}"
-                    return (
-                        f"line {start}, column {excerpt(column)}: a value of "
-                        f"{len(record[position]):,} characters makes the line longer than the "
-                        f"line limit ({MAX_LINE_BYTES:,} bytes)"
-                    )
-                if record and len(record) != width:
-                    fields = f"{len(record)} fields where the header has {width}"
-                    if reader.line_num > start:  # a quoted value ran over lines
-                        return (f"line {start}: {fields}, in a row that runs to line "
-                                f"{reader.line_num} (is a quote left open on line {start}?)")
-                    return f"line {start}: {fields}"
-    except _NotUtf8 as exc:
-        return str(exc)
-    except _BeyondTheFieldLimit as exc:
+
+    def lines() -> Iterator[str]:
+        return decoded_lines(path, "utf-8", lambda number, exc: (
+            f"line {number}: not UTF-8 encoded ({exc.reason} at byte {exc.start + 1} of the "
+            "line)"))
+
+    def too_long(start: int, record: list[str]) -> str | None:
+        size = sum(len(value.encode("utf-8")) for value in record) + max(
+            len(record) - 1, 0)  # the values and the delimiters between them
+        if size <= MAX_LINE_BYTES:
+            return None
+        position = max(range(len(record)), key=lambda i: len(record[i]))
+        column = names[position] if position < width else f"#{position + 1}"
         return (
-            f"line {exc.args[0]}: longer than {_FALLBACK_FIELD_LIMIT:,} bytes, far beyond "
-            f"the line limit ({MAX_LINE_BYTES:,} bytes)"
+            f"line {start}, column {excerpt(column)}: a value of {len(record[position]):,} "
+            f"characters makes the line longer than the line limit ({MAX_LINE_BYTES:,} bytes)"
         )
-    except csv.Error as exc:
-        if "field larger than field limit" in str(exc):
-            return (
-                f"line {end_of_previous + 1}: a value larger than {_FALLBACK_FIELD_LIMIT:,} "
-                f"bytes, far beyond the line limit ({MAX_LINE_BYTES:,} bytes)"
-            )
-        return f"line {end_of_previous + 1}: {csv_error_reason(exc)}"
-    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt .gz
-        return f"not a readable CSV file: {excerpt(exc, MESSAGE_CHARACTERS)}"
-    return None
 
-
-def csv_error_reason(exc: csv.Error) -> str:
-    """What Python's csv module found wrong with a row, as a reader of the file says it."""
-    if "unexpected end of data" in str(exc):
-        return "a quote opened in this row is never closed"
-    return f"not readable as CSV ({excerpt(exc, MESSAGE_CHARACTERS)})"
-
-
-class _NotUtf8(Exception):
-    pass
-
-
-class _BeyondTheFieldLimit(Exception):
-    """A physical line longer than the fallback reader holds (its number in args[0])."""
-
-
-def _bounded_lines(handle: BinaryIO) -> Iterator[str]:
-    """The file's lines, decoded, each read at most `_FALLBACK_FIELD_LIMIT` bytes at a time:
-    a longer line is named (_BeyondTheFieldLimit), never held whole — a few megabytes of
-    .gz can hold a line of gigabytes."""
-    number = 0
-    while raw := handle.readline(_FALLBACK_FIELD_LIMIT + 1):
-        if len(raw) > _FALLBACK_FIELD_LIMIT:
-            raise _BeyondTheFieldLimit(number + 1)
-        for line in physical_lines(raw):
-            number += 1
-            yield _decode_line(number, line)
-
-
-# after a carriage return that no line feed follows
-_LINES_ENDED_BY_CR = re.compile(rb"(?<=\r)(?!\n)")
-
-
-def _decode_line(number: int, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
-    except UnicodeDecodeError as exc:
-        raise _NotUtf8(
-            f"line {number}: not UTF-8 encoded ({exc.reason} at byte {exc.start + 1} of the line)"
-        ) from exc
+    return csv_file_problem(lines, delimiter, width, record_problem=too_long,
+                            unreadable="not a readable CSV file: ")
 
 
 # --- Parquet -------------------------------------------------------------------------------
@@ -513,12 +437,7 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
         written = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
-        # its first line, without the file's path (messages name the file by its label)
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        reason = reason.replace(f" from {path}", "").replace(str(path), "the file")
-        raise UnreadableFileError(
-            f"not a readable xlsx workbook: {excerpt(reason, MESSAGE_CHARACTERS)}"
-        ) from exc
+        raise UnreadableFileError(_not_a_workbook(exc, path)) from exc
     try:
         sheets = [book.worksheets[0] for book in (workbook, written)]
         for sheet in sheets:
@@ -561,6 +480,10 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
             for column, value in zip(data, values, strict=True):
                 column.append(value)
             lines.append(number)
+    except UnreadableFileError:
+        raise
+    except Exception as exc:  # a sheet is parsed as it is read: its damage shows here
+        raise UnreadableFileError(_not_a_workbook(exc, path)) from exc
     finally:
         workbook.close()
         written.close()
@@ -583,6 +506,12 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
 # is the empty text (`t="str"` and an empty `<v>`, as spreadsheet apps write `=IF(…, "", …)`)
 # has a value, the empty one.
 _TEXT_TYPES = ("s", "str", "inlineStr")
+
+
+def _not_a_workbook(exc: Exception, path: Path) -> str:
+    """openpyxl's (or its zip and XML readers') reason, its first line, without the path."""
+    reason = (without_path(str(exc), path).strip().splitlines() or [type(exc).__name__])[0]
+    return f"not a readable xlsx workbook: {excerpt(reason, MESSAGE_CHARACTERS)}"
 
 
 def _refuse_formulas_without_values(

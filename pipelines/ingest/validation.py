@@ -234,12 +234,11 @@ def _problem(
     }
     if column.type == "decimal":
         # a number written plainly that its type cannot hold: said so, not "not a number"
-        holds = ("a double" if sql_type(column) == "double"
-                 else "an amount (at most 9,999,999,999,999,999.99)")
         checks.append((
             f"{text} is not null and {typed} is null and "
             f"regexp_full_match({text}, {sql_literal(NUMBER_PATTERN)})",
-            f"'out of range: ' || {shown} || " + sql_literal(f" (beyond what {holds} holds)"),
+            f"'out of range: ' || {shown} || "
+            + sql_literal(f" (beyond what a {sql_type(column)} holds)"),
         ))
     if column.type in unparsable:
         checks.append((f"{text} is not null and {typed} is null", unparsable[column.type]))
