@@ -438,6 +438,14 @@ def test_a_reason_quotes_the_value_escaped(con, landing):
     assert "\x1b" not in problem["reason"] and "\u202e" not in problem["reason"]
 
 
+@pytest.mark.parametrize("value", ["99999999999999999999", "1e400"])
+def test_an_integer_beyond_bigint_is_quarantined_as_out_of_range(con, landing, value):
+    """A whole number written plainly that no integer column holds: "out of range", as for
+    decimals; `12.5` stays "not an integer" (test_unparsable_integer_is_quarantined)."""
+    assert_quarantined(con, landing, "companies", {"employee_count": value}, "employee_count",
+                       f"out of range: '{value}' (beyond what a bigint holds)")
+
+
 def test_malformed_month_is_quarantined(con, landing):
     assert_quarantined(con, landing, "fx_rates", {"month": "2026-13"}, "month",
                        "malformed month '2026-13' (expected YYYY-MM)")

@@ -232,11 +232,14 @@ def _problem(
         "decimal": f"'not a number: ' || {shown} || ' (decimal point is .)'",
         "month": f"'malformed month ' || {shown} || ' (expected YYYY-MM)'",
     }
-    if column.type == "decimal":
+    if column.type in ("decimal", "integer"):
         # a number written plainly that its type cannot hold: said so, not "not a number"
+        # (for an integer: a whole one, as `12.5` is no integer at all)
+        number = f"try_cast({text} as double)"
+        whole = f" and {number} = trunc({number})" if column.type == "integer" else ""
         checks.append((
             f"{text} is not null and {typed} is null and "
-            f"regexp_full_match({text}, {sql_literal(NUMBER_PATTERN)})",
+            f"regexp_full_match({text}, {sql_literal(NUMBER_PATTERN)}){whole}",
             f"'out of range: ' || {shown} || "
             + sql_literal(f" (beyond what a {sql_type(column)} holds)"),
         ))
