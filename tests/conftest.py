@@ -162,6 +162,15 @@ def write_file(
     return path
 
 
+def damaged(data: bytes, start: int, length: int) -> bytes:
+    """`data` with `length` bytes from `start` flipped (XOR 0x5A): a file damaged inside, its
+    size and the rest of it as they were."""
+    flipped = bytearray(data)
+    for at in range(start, start + length):
+        flipped[at] ^= 0x5A
+    return bytes(flipped)
+
+
 def write_delivery(
     landing: Path, delivery: str, files: Mapping[str, Sequence[Mapping[str, Any]]]
 ) -> None:

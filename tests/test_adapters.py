@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import fetch, load, manifest, quarantine, without_session_settings
+from conftest import damaged, fetch, load, manifest, quarantine, without_session_settings
 
 from pipelines.adapters import (
     MARKER_FILE,
@@ -855,11 +855,9 @@ def test_error_a_quote_left_open_names_the_line_it_opens_and_quotes_no_data(tmp_
 
 
 def test_error_a_corrupt_gzip_export_names_the_file(tmp_path):
-    data = bytearray(gzip.compress(("id,name\n" + "u1,Ann\n" * 2000).encode()))
-    for at in range(12, 40):
-        data[at] ^= 0x5A
+    data = damaged(gzip.compress(("id,name\n" + "u1,Ann\n" * 2000).encode()), 12, 28)
     message = error_of(tmp_path, PEOPLE.replace("people*.csv", "people*.csv.gz"),
-                       {"people.csv.gz": bytes(data)}, SourceFileError)
+                       {"people.csv.gz": data}, SourceFileError)
     assert f"{DELIVERY}/people.csv.gz: cannot read" in message
 
 
@@ -878,12 +876,10 @@ def test_error_duckdbs_own_reason_is_kept_and_the_row_it_quotes_left_out(tmp_pat
 def test_error_a_corrupt_utf16_gzip_export_names_the_file(tmp_path):
     """Exports in an encoding DuckDB does not read are transcoded first: damage there is the
     export's, said so (it escaped the step as zlib.error)."""
-    data = bytearray(gzip.compress(("id,name\n" + "u1,Ann\n" * 2000).encode("utf-16")))
-    for at in range(12, 40):
-        data[at] ^= 0x5A
+    data = damaged(gzip.compress(("id,name\n" + "u1,Ann\n" * 2000).encode("utf-16")), 12, 28)
     utf16 = PEOPLE.replace('{glob: "people*.csv"}',
                            '{glob: "people*.csv.gz", encoding: utf-16}')
-    message = error_of(tmp_path, utf16, {"people.csv.gz": bytes(data)}, SourceFileError)
+    message = error_of(tmp_path, utf16, {"people.csv.gz": data}, SourceFileError)
     assert f"{DELIVERY}/people.csv.gz: cannot read" in message, message
     assert str(tmp_path) not in message
 

@@ -11,6 +11,7 @@ import pytest
 from conftest import (
     DELIVERY,
     LATER_DELIVERY,
+    damaged,
     fetch,
     load,
     lock_held_elsewhere,
@@ -206,10 +207,7 @@ def test_a_parquet_file_damaged_inside_is_rejected_without_its_path(con, landing
     the file by its label, as every message does."""
     path = write_file(landing, DELIVERY, "deals.parquet",
                       [row("deals", deal_id=f"d{i}") for i in range(50)])
-    data = bytearray(path.read_bytes())
-    for at in range(100, 160):
-        data[at] ^= 0x5A
-    path.write_bytes(bytes(data))
+    path.write_bytes(damaged(path.read_bytes(), 100, 60))
     described = assert_rejected(con, load(con, landing, "deals"), "deals", "deals.parquet",
                                 "the file")
     assert str(landing) not in described, described
@@ -219,10 +217,7 @@ def test_a_damaged_workbook_is_rejected_in_one_line_without_its_path(con, landin
     """openpyxl's message for a workbook whose parts are damaged runs over several lines and
     names the file's absolute path; the rejection says its first line, the file by its label."""
     path = write_file(landing, DELIVERY, "users.xlsx", [row("users")])
-    data = bytearray(path.read_bytes())
-    for at in range(200, 260):
-        data[at] ^= 0x5A
-    path.write_bytes(bytes(data))
+    path.write_bytes(damaged(path.read_bytes(), 200, 60))
     described = assert_rejected(con, load(con, landing, "users"), "users", "users.xlsx",
                                 "not a readable xlsx workbook")
     assert str(landing) not in described and "\\x0a" not in described, described
@@ -262,11 +257,8 @@ def test_corrupt_gzip_csv_is_rejected_as_unreadable(con, landing, where):
     was a crash of the load step, retried twice, that named no file."""
     path = write_file(landing, DELIVERY, "deals.csv.gz", [row("deals", deal_id=f"d{i}")
                                                           for i in range(2000)])
-    data = bytearray(path.read_bytes())
-    start = 12 if where == "header" else len(data) // 2
-    for at in range(start, start + 28):
-        data[at] ^= 0x5A
-    path.write_bytes(bytes(data))
+    data = path.read_bytes()
+    path.write_bytes(damaged(data, 12 if where == "header" else len(data) // 2, 28))
     assert_rejected(con, load(con, landing, "deals"), "deals", "deals.csv.gz")
 
 
