@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import re
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,7 +30,6 @@ READ_ERRORS = (OSError, EOFError, zlib.error)
 # column; one beyond even that is named by its line only
 FALLBACK_LIMIT = 64 * MAX_LINE_BYTES
 _CHUNK = 1 << 20
-_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 class FileUnreadable(Exception):
@@ -81,20 +79,17 @@ def first_line(data: bytes) -> bytes:
 def physical_lines(handle: BinaryIO, limit: int = FALLBACK_LIMIT) -> Iterator[bytes]:
     """The file's physical lines, each with its ending, read a chunk at a time and none held
     beyond `limit` bytes (LineTooLong names it): a few megabytes of .gz can hold a line of
-    gigabytes, and a file of CR-ended lines has no line feed to stop a `readline`."""
+    gigabytes, and a file of CR-ended lines has no line feed to stop a `readline`. (`bytes.
+    splitlines` ends a line at CR, LF or CR LF and nothing else.)"""
     pending, number = b"", 0
     while chunk := _read(handle):
-        data, start = pending + chunk, 0
-        for end_of_line in _LINE_END.finditer(data):
-            end = end_of_line.end()
-            if end == len(data) and data.endswith(b"\r"):
-                break  # a line feed may begin the next chunk
+        lines = (pending + chunk).splitlines(keepends=True)
+        pending = lines.pop()  # unfinished, or a CR whose LF may begin the next chunk
+        for line in lines:
             number += 1
-            if end - start > limit:
+            if len(line) > limit:
                 raise LineTooLong(number)
-            yield data[start:end]
-            start = end
-        pending = data[start:]
+            yield line
         if len(pending) > limit:
             raise LineTooLong(number + 1)
     if pending:
