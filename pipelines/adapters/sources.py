@@ -42,6 +42,7 @@ from pipelines.ingest.landing import (
     PATTERN_CHARACTERS,
     LandingFile,
     folder_path_problem,
+    hidden_folder_holds,
     leaves_folder,
     not_text,
     reads_as_pattern,
@@ -186,15 +187,10 @@ def scan_source(source_dir: Path, mapping: SourceMapping) -> SourceScan:
 def _export_count(folder: Path, mapping: SourceMapping) -> str:
     """For a hidden folder: how many export files it holds, so the note says what is at
     stake (as the landing folder's scan says it)."""
-    try:
-        count = sum(1 for p in folder.iterdir()
-                    if any(spec.matches(p.name) for spec in mapping.files.values()))
-    except OSError:
-        return ""
-    if not count:
-        return ""
-    return (f" — it holds {count} export file(s) that were NOT read; rename the folder "
-            "without the leading dot to read it")
+    return hidden_folder_holds(
+        folder, lambda name: any(spec.matches(name) for spec in mapping.files.values()),
+        "export", "read", "read",
+    )
 
 
 @dataclass(frozen=True)

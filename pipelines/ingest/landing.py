@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -293,14 +294,23 @@ def _kind(path: Path) -> str:
 
 def _entity_count(folder: Path) -> str:
     """For a hidden folder: how many entity files it holds, so the note says what is at stake."""
+    return hidden_folder_holds(
+        folder, lambda name: (parts := split_name(name)) is not None and parts[0] in ENTITIES,
+        "entity", "loaded", "load",
+    )
+
+
+def hidden_folder_holds(
+    folder: Path, wanted: Callable[[str], bool], kind: str, done: str, do: str
+) -> str:
+    """What a hidden folder's note adds: how many files it holds that `wanted` would have
+    taken (`kind` files that were not `done`), and how to `do` them; "" when none (or it
+    cannot be listed). The landing's scan and the source adapter's say it alike."""
     try:
-        count = sum(
-            1 for p in folder.iterdir()
-            if (parts := split_name(p.name)) is not None and parts[0] in ENTITIES
-        )
+        count = sum(1 for p in folder.iterdir() if wanted(p.name))
     except OSError:
         return ""
     if not count:
         return ""
-    return (f" — it holds {count} entity file(s) that were NOT loaded; rename the folder "
-            "without the leading dot to load it")
+    return (f" — it holds {count} {kind} file(s) that were NOT {done}; rename the folder "
+            f"without the leading dot to {do} it")
