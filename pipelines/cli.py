@@ -384,22 +384,12 @@ def _closing_summary(
 
 def _summary(settings: Settings, run_id: str) -> str:
     """The closing summary; a failure to read it is said in one line, never a traceback."""
-    from pipelines.run_summary import (
-        duplicate_files,
-        format_duplicates,
-        format_summary,
-        summarise_run,
-    )
+    from pipelines.run_summary import format_summary, summarise_run
 
     try:
-        table = format_summary(summarise_run(settings.raw_database, run_id))
+        return format_summary(summarise_run(settings.raw_database, run_id))
     except Exception as exc:  # the summary must not hide the run's own outcome
         return f"(no load summary: {type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-    try:
-        duplicates = format_duplicates(duplicate_files(settings.raw_database, run_id))
-    except Exception:  # nor the table: the manifest keeps the duplicates
-        duplicates = None
-    return table if duplicates is None else f"{table}\n{duplicates}"
 
 
 def _interrupted(

@@ -23,13 +23,27 @@ class EntitySummary:
     raw_rows_total: int
 
 
-def summarise_run(database: Path, run_id: str) -> list[EntitySummary]:
-    """Per entity: what this run loaded, quarantined and rejected, and raw's total rows."""
+@dataclass(frozen=True)
+class RunLoad:
+    """What a run's load did: per entity, and the files it did not load again."""
+
+    entities: list[EntitySummary]
+    duplicates: list[str]  # `<delivery>/<file>` of each, in delivery order
+
+
+def summarise_run(database: Path, run_id: str) -> RunLoad:
+    """Per entity: what this run loaded, quarantined and rejected, and raw's total rows; and
+    each file it found to hold the same bytes as a file loaded before (status `duplicate`:
+    not loaded again). One read of the manifest's database."""
     if not database.exists():
-        return []
+        return RunLoad([], [])
     with duckdb.connect(str(database), read_only=True) as con:
-        if not _has_manifest(con):
-            return []
+        has_manifest = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'raw' and table_name = 'load_manifest'"
+        ).fetchone()[0]  # type: ignore[index]
+        if not has_manifest:
+            return RunLoad([], [])
         per_entity = {
             row[0]: row[1:]
             for row in con.execute(
@@ -51,31 +65,7 @@ def summarise_run(database: Path, run_id: str) -> list[EntitySummary]:
             summaries.append(
                 EntitySummary(entity, files, int(rows), int(quarantined), rejected, int(total))
             )
-        return summaries
-
-
-def _has_manifest(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the database has a load manifest yet (a run that failed before its load has
-    none)."""
-    return bool(con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'raw' and table_name = 'load_manifest'"
-    ).fetchone()[0])  # type: ignore[index]
-
-
-# How many duplicates the summary names (the manifest has them all)
-DUPLICATES_NAMED = 5
-
-
-def duplicate_files(database: Path, run_id: str) -> list[str]:
-    """`<delivery>/<file>` of each file this run found to hold the same bytes as a file loaded
-    before (status `duplicate`: not loaded again), in delivery order."""
-    if not database.exists():
-        return []
-    with duckdb.connect(str(database), read_only=True) as con:
-        if not _has_manifest(con):
-            return []
-        return [
+        duplicates = [
             f"{delivery}/{file_name}"
             for delivery, file_name in con.execute(
                 "select delivery, file_name from raw.load_manifest "
@@ -83,6 +73,11 @@ def duplicate_files(database: Path, run_id: str) -> list[str]:
                 [run_id],
             ).fetchall()
         ]
+        return RunLoad(summaries, duplicates)
+
+
+# How many duplicates the summary names (the manifest has them all)
+DUPLICATES_NAMED = 5
 
 
 def format_duplicates(duplicates: list[str]) -> str | None:
@@ -97,17 +92,20 @@ def format_duplicates(duplicates: list[str]) -> str | None:
     )
 
 
-def format_summary(summaries: list[EntitySummary]) -> str:
+def format_summary(run: RunLoad) -> str:
+    """The table per entity, and under it the line naming the duplicates, if any."""
     header = (
         f"{'entity':<20}{'files':>7}{'loaded':>12}{'quarantined':>13}{'rejected':>10}"
         f"{'raw total':>12}"
     )
     lines = [header, "-" * len(header)]
-    for s in summaries:
+    for s in run.entities:
         lines.append(
             f"{s.entity:<20}{s.files_loaded:>7}{s.rows_loaded:>12,}{s.rows_quarantined:>13,}"
             f"{s.files_rejected:>10}{s.raw_rows_total:>12,}"
         )
+    if (duplicates := format_duplicates(run.duplicates)) is not None:
+        lines.append(duplicates)
     return "\n".join(lines)
 
 

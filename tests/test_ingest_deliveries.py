@@ -78,7 +78,7 @@ def test_the_closing_summary_names_the_files_not_loaded_again_as_duplicates(tmp_
     """A file delivered again with the same bytes is not loaded again: the run's summary says
     so, naming it (the load line counts files, the table loaded ones; only the manifest said
     it before)."""
-    from pipelines.run_summary import DUPLICATES_NAMED, duplicate_files, format_duplicates
+    from pipelines.run_summary import DUPLICATES_NAMED, format_duplicates, summarise_run
 
     first = write_file(landing, DELIVERY, "contacts.csv", [row("contacts")])
     copy = landing / LATER_DELIVERY / "contacts.csv"
@@ -88,10 +88,10 @@ def test_the_closing_summary_names_the_files_not_loaded_again_as_duplicates(tmp_
     with duckdb.connect(str(database)) as connection:
         connection.execute("set TimeZone = 'UTC'")
         load(connection, landing, "contacts")
-    assert duplicate_files(database, "test") == [f"{LATER_DELIVERY}/contacts.csv"]
-    assert duplicate_files(database, "another run") == []
+    assert summarise_run(database, "test").duplicates == [f"{LATER_DELIVERY}/contacts.csv"]
+    assert summarise_run(database, "another run").duplicates == []
     assert format_duplicates([]) is None
-    assert format_duplicates(duplicate_files(database, "test")) == (
+    assert format_duplicates(summarise_run(database, "test").duplicates) == (
         "not loaded again: 1 file(s) with the same bytes as a file loaded before (duplicate): "
         f"{LATER_DELIVERY}/contacts.csv"
     )
