@@ -142,8 +142,10 @@ def _lines(
         lines.append(
             f"  team: {lead['team']} — owner {lead['owner_user_id']} ({owner['full_name']}), {rep}"
         )
+    elif lead["owner_user_id"] is None:
+        lines.append(f"  team: {lead['team']} — no owner")
     else:
-        lines.append(f"  team: {lead['team']} — owner {lead['owner_user_id'] or 'none'} unknown")
+        lines.append(f"  team: {lead['team']} — owner {lead['owner_user_id']}, not a known user")
 
     lines.append(f"  fit: {_fit(lead)}")
     if lead["marketing_lead_at"] is not None:

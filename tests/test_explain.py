@@ -314,3 +314,21 @@ def test_an_owner_id_holding_a_control_character_still_finds_its_owner(
     out = explain(warehouse, LABEL, capsys)
     assert f"({name}), a sales rep" in out
     assert "unknown" not in out
+
+
+def test_a_contact_without_an_owner_says_it_has_none(
+    published_only: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No owner is not an unknown owner: the line says the contact has none (it read "owner
+    none unknown"), and an owner id naming no published user is called unknown, by its id."""
+    warehouse = _copy_of(published_only, tmp_path)
+    with duckdb.connect(str(warehouse / "marts.duckdb")) as con:
+        con.execute("update dim_leads set owner_user_id = null where contact_id = ?", [LABEL])
+        con.execute("update dim_leads set owner_user_id = 'USR-GONE' where contact_id = ?",
+                    [BREACH])
+    out = explain(warehouse, LABEL, capsys)
+    team = next(line for line in out.splitlines() if line.startswith("  team:"))
+    assert team.endswith("— no owner") and "unknown" not in team
+    out = explain(warehouse, BREACH, capsys)
+    team = next(line for line in out.splitlines() if line.startswith("  team:"))
+    assert team.endswith("— owner USR-GONE, not a known user")
