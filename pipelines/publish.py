@@ -81,22 +81,18 @@ HISTORY_DESCRIPTIONS = {
     "dim_leads_history": "Published classifications of every live contact (the dim_leads "
                          "columns the published marts' contract v1.1 requires, and rule 5's "
                          "inputs fingerprint; a column added later is empty in the copies "
-                         "published before it), one copy per run_id: a run's rows are "
-                         "those of its runs.history_run_id (an identical re-publication "
-                         "adds no copy); the copies of the last history_runs_kept runs "
-                         "are kept.",
-    "kpi_scorecard_history": "Published scorecard rows, one copy per run_id: what was "
-                             "reported when, and under which version. A run's rows are "
-                             "those of its runs.history_run_id (an identical re-publication "
-                             "adds no copy); the copies of the last history_runs_kept runs "
-                             "are kept.",
+                         "published before it), one copy per published run, under its "
+                         "run_id (runs.history_kept says whose copies are kept).",
+    "kpi_scorecard_history": "Published scorecard rows, one copy per published run, under its "
+                             "run_id: what was reported when, and under which version "
+                             "(runs.history_kept says whose copies are kept).",
 }
 # The `runs` table: each column's DuckDB type (the publisher's DDL, and the Spark catalog's
 # definition of the published `runs`: spark_build.published_catalog) and description.
 RUNS_TYPES = {
     "run_id": "varchar not null", "as_of": "timestamptz", "published_at": "timestamptz not null",
     "definitions_version": "varchar not null", "settings": "varchar not null",
-    "source_files": "bigint not null", "history_run_id": "varchar not null",
+    "source_files": "bigint not null", "history_kept": "boolean not null",
 }
 RUNS_COLUMNS = {
     "run_id": "The run's id.",
@@ -105,9 +101,9 @@ RUNS_COLUMNS = {
     "definitions_version": "The definitions version (with +custom when a threshold differed).",
     "settings": "The effective settings of the run, as JSON.",
     "source_files": "How many source files the raw layer had loaded.",
-    "history_run_id": "The run whose rows in dim_leads_history and kpi_scorecard_history hold "
-                      "this run's classification and scorecard (an earlier run's when they "
-                      "were identical: an identical re-publication adds no copy).",
+    "history_kept": "Whether the run's classification and scorecard copies are in "
+                    "dim_leads_history and kpi_scorecard_history (under its run_id); false "
+                    "once the retention an operator set (history_runs_kept) dropped them.",
 }
 
 
@@ -346,64 +342,66 @@ def _take_ready(candidate: Path, build_database: Path) -> bool:
 def _carry_history(
     con: duckdb.DuckDBPyConnection, run: RunRecord, previous: bool, history_runs_kept: int
 ) -> None:
-    """`runs` gets a row per published run. The history tables get this run's classification
-    and scorecard — unless they are identical to the last copy kept, which the run's
-    `history_run_id` then points at (an identical re-publication adds no copy) — and keep
-    the copies of the last `history_runs_kept` runs only (the retention rule)."""
+    """`runs` gets a row per published run, the history tables this run's classification and
+    scorecard under its run_id: every published run's copy is kept (the marts contract), an
+    identical re-publication's too, unless an operator bounds them to the last
+    `history_runs_kept` runs' (0: no bound). `runs.history_kept` says whose copies are there.
+
+    A file published before every run kept its own copy has runs whose `history_run_id` named
+    the earlier run whose rows held theirs: those runs get their own copy of those rows here,
+    so a run's rows are always found by its run_id."""
     runs_columns = ", ".join(f"{column} {type_}" for column, type_ in RUNS_TYPES.items())
     con.execute(f"create table {_PUBLISHING}.runs ({runs_columns})")
-    last_copy = None
+    copy_of = "run_id"
     if previous:
-        runs = _previous(con, "runs")
         copy_of = history_copy_column(con, "previous")
         con.execute(
             f"insert into {_PUBLISHING}.runs select run_id, as_of, published_at, "
-            f"definitions_version, settings, source_files, {copy_of} from {runs}"
+            f"definitions_version, settings, source_files, false from {_previous(con, 'runs')}"
         )
-        row = con.execute(
-            f"select history_run_id from {_PUBLISHING}.runs order by published_at desc limit 1"
-        ).fetchone()
-        last_copy = row[0] if row else None
-    kept_columns = {history: _carried_columns(con, history, source, columns) if previous else ""
-                    for history, (source, columns) in HISTORY_COLUMNS.items()}
-    identical = last_copy is not None and all(
-        kept_columns[history] == columns
-        and _checksum(con, f"build.{MARTS_SCHEMA}.{source}", columns)
-        == _checksum(con, _previous(con, history), columns, last_copy)
-        for history, (source, columns) in HISTORY_COLUMNS.items()
-    )
     con.execute(
-        f"insert into {_PUBLISHING}.runs values (?, ?, ?, ?, ?, ?, ?)",
+        f"insert into {_PUBLISHING}.runs values (?, ?, ?, ?, ?, ?, false)",
         [
             run.run_id, run.as_of, datetime.now(UTC), run.definitions_version,
             json.dumps(run.settings, sort_keys=True), run.source_files,
-            last_copy if identical else run.run_id,
         ],
     )
     kept = [run_id for (run_id,) in con.execute(
-        f"select distinct history_run_id from (select history_run_id, published_at "
-        f"from {_PUBLISHING}.runs order by published_at desc limit ?)", [history_runs_kept],
+        f"select run_id from {_PUBLISHING}.runs order by published_at desc"
+        + (" limit ?" if history_runs_kept > 0 else ""),
+        [history_runs_kept] if history_runs_kept > 0 else [],
     ).fetchall()]
     for history, (source, columns) in HISTORY_COLUMNS.items():
-        parts = []
+        parts, params = [], []
         if previous:
-            parts.append(f"select run_id, {kept_columns[history]} from {_previous(con, history)} "
-                         "where list_contains(?, run_id)")
-        if not identical:
-            parts.append(f"select ? as run_id, {columns} from build.{MARTS_SCHEMA}.{source}")
-        params: list[Any] = ([kept] if previous else []) + ([] if identical else [run.run_id])
+            carried = _carried_columns(con, history, source, columns, "copy")
+            parts.append(
+                f"select earlier.run_id, {carried} from {_previous(con, 'runs')} as earlier "
+                f"join {_previous(con, history)} as copy on copy.run_id = earlier.{copy_of} "
+                "where list_contains(?, earlier.run_id)"
+            )
+            params.append(kept)
+        parts.append(f"select ? as run_id, {columns} from build.{MARTS_SCHEMA}.{source}")
+        params.append(run.run_id)
         con.execute(
             f"create table {_PUBLISHING}.{history} as " + " union all ".join(parts), params
         )
+    copied = " union ".join(
+        f"select distinct run_id from {_PUBLISHING}.{history}" for history in HISTORY_COLUMNS
+    )
+    con.execute(
+        f"update {_PUBLISHING}.runs set history_kept = "
+        f"run_id = ? or run_id in ({copied})", [run.run_id],
+    )
 
 
 def _carried_columns(
-    con: duckdb.DuckDBPyConnection, history: str, source: str, columns: str
+    con: duckdb.DuckDBPyConnection, history: str, source: str, columns: str, alias: str
 ) -> str:
-    """The select list that carries the previous file's copies of `history` over with today's
-    `columns`: a column the previous file's table lacks (published before it was added to
-    the history) is empty in those copies — it was not recorded then — typed as the mart's.
-    Equal to `columns` when the previous table has them all."""
+    """The select list that carries the previous file's copies of `history` (as `alias`) over
+    with today's `columns`: a column the previous file's table lacks (published before it was
+    added to the history) is empty in those copies — it was not recorded then — typed as the
+    mart's."""
     found = {column[0] for column in con.execute(
         f"select * from {_previous(con, history)} limit 0"
     ).description}
@@ -412,28 +410,16 @@ def _carried_columns(
         "and schema_name = ? and table_name = ?", [MARTS_SCHEMA, source],
     ).fetchall())
     names = [column.strip() for column in columns.split(",")]
-    if set(names) <= found:
-        return columns
     return ", ".join(
-        name if name in found else f"cast(null as {types[name]}) as {name}" for name in names
+        f"{alias}.{name}" if name in found else f"cast(null as {types[name]}) as {name}"
+        for name in names
     )
-
-
-def _checksum(
-    con: duckdb.DuckDBPyConnection, table: str, columns: str, run_id: str | None = None
-) -> tuple[int, int]:
-    """Rows and an order-free checksum of `columns` (one run's copy when `run_id` is given)."""
-    where = "where run_id = ?" if run_id is not None else ""
-    row = con.execute(
-        f"select count(*), coalesce(sum(hash({columns})::hugeint), 0) from {table} {where}",
-        [run_id] if run_id is not None else [],
-    ).fetchone()
-    return int(row[0]), int(row[1])  # type: ignore[index]
 
 
 def history_copy_column(con: duckdb.DuckDBPyConnection, catalog: str) -> str:
     """The `runs` column naming the run whose history rows hold a run's classification and
-    scorecard: `history_run_id`, or `run_id` in a file published before retention existed."""
+    scorecard: `run_id`, or `history_run_id` in a file published while an identical
+    re-publication added no copy of its own (2026-12-06 to 2026-12-08)."""
     found = con.execute(
         "select count(*) from duckdb_columns() where database_name = ? and table_name = 'runs' "
         "and column_name = 'history_run_id'", [catalog],

@@ -252,10 +252,11 @@ class Settings:
     # `make dev` never starts a full job on its own the first time it opens; the production
     # daemon setup (README, "Nightly operation") turns it on. A status set in the UI wins.
     automations_running: bool = False
-    # History for auditors: the published file keeps every run's row in `runs`, and the
-    # classification and scorecard copies (dim_leads_history, kpi_scorecard_history) of the
-    # last this many published runs (about three months of nightly runs).
-    history_runs_kept: int = 90
+    # History for auditors: the published file keeps every run's row in `runs` and, as the
+    # marts contract says, every published run's classification and scorecard copies
+    # (dim_leads_history, kpi_scorecard_history). An operator may bound the copies to the
+    # last this many runs' (runs.history_kept then says whose are gone); 0: no bound.
+    history_runs_kept: int = 0
     # The dashboard's language (en or nl); both are written, this one is the site's index.
     dashboard_language: str = "en"
     # Write the dashboard and the auditor's pack at every publish (a headless deployment, or
@@ -297,6 +298,10 @@ class Settings:
             raise SettingsError("spark_threads must be at least 1")
         if not (math.isfinite(self.max_run_minutes * 60) and self.max_run_minutes >= 0):
             raise SettingsError("max_run_minutes must be a number of minutes, 0 for no limit")
+        if self.history_runs_kept < 0:
+            raise SettingsError(
+                "history_runs_kept must be a number of runs, 0 to keep every run's copies"
+            )
         if self.duckdb_threads < 1:
             raise SettingsError("duckdb_threads must be at least 1")
         if not re.fullmatch(r"[1-9][0-9]*[kmgt]", self.spark_driver_memory.strip().lower()):

@@ -75,7 +75,9 @@ PROBES_AHEAD = timedelta(days=2 * 366)
 PUBLISHED_DATABASE = "published"
 PUBLISHED_CATALOG_VAR = "published_catalog"
 # Spark's names for the DuckDB types of the publisher's own `runs` table (publish.RUNS_TYPES).
-_SPARK_TYPES = {"varchar": "string", "timestamptz": "timestamp", "bigint": "bigint"}
+_SPARK_TYPES = {
+    "varchar": "string", "timestamptz": "timestamp", "bigint": "bigint", "boolean": "boolean",
+}
 
 
 # The dbt target of each way to reach Spark (profiles.yml; Settings.spark_connection).

@@ -57,7 +57,7 @@ from pipelines.publish import (
 from pipelines.quality.checks import CheckOutcome
 from pipelines.quality.run_checks import run_quality_checks
 from pipelines.sample import generate_sample
-from pipelines.settings import PROJECT_ROOT, Settings
+from pipelines.settings import PROJECT_ROOT, Settings, SettingsError
 
 SCALE = 0.2
 SEED = 7
@@ -902,11 +902,13 @@ def test_a_read_only_reader_is_never_blocked_and_sees_only_whole_publications(
 # === 5. The published file keeps one entry set per published run ===========================
 
 
-def test_published_history_keeps_one_copy_per_distinct_publication(
+def test_published_history_keeps_every_published_runs_copy_under_its_run_id(
     first_run: FirstRun, second_run: SecondRun, blocked_run: TamperedRun,
 ) -> None:
-    """Every published run has its row in `runs`; the second run (same input) reported
-    exactly what the first did, so it adds no copy and points at the first's."""
+    """Every published run's classification and scorecard are kept with its run_id (the marts
+    contract): the second run (same input) reported exactly what the first did and still has
+    its own copy, so an auditor who filters by its run_id finds it. A blocked run adds
+    nothing."""
     warehouse = first_run.warehouse
     first, second = first_run.run.outcome.run_id, second_run.run.outcome.run_id
     contacts, scorecard = published_query(
@@ -917,11 +919,11 @@ def test_published_history_keeps_one_copy_per_distinct_publication(
     assert contacts > 0 and scorecard > 0
     assert history(warehouse) == {
         "runs": {first: 1, second: 1},
-        "dim_leads_history": {first: contacts},
-        "kpi_scorecard_history": {first: scorecard},
+        "dim_leads_history": {first: contacts, second: contacts},
+        "kpi_scorecard_history": {first: scorecard, second: scorecard},
     }
-    assert dict(published_query(warehouse, "select run_id, history_run_id from marts.runs")) == {
-        first: first, second: first,
+    assert dict(published_query(warehouse, "select run_id, history_kept from marts.runs")) == {
+        first: True, second: True,
     }
     failed = blocked_run
     assert failed.run.exit_code != 0
@@ -942,7 +944,7 @@ class Publisher:
                              "1GB", history_runs_kept=self.history_runs_kept)
 
 
-def publisher(first_run: FirstRun, folder: Path, history_runs_kept: int = 3) -> Publisher:
+def publisher(first_run: FirstRun, folder: Path, history_runs_kept: int = 0) -> Publisher:
     build = folder / "warehouse.duckdb"
     shutil.copy2(first_run.build_copy / "warehouse.duckdb", build)
     warehouse = folder / "published"
@@ -1078,26 +1080,84 @@ def test_a_publication_run_again_after_its_swap_adds_nothing(
     assert link.resolve() == (warehouse / "parquet-runs" / "A").resolve()
 
 
-def test_history_retention_keeps_the_last_runs_copies_and_no_identical_copy(
-    first_run: FirstRun, tmp_path: Path
-) -> None:
-    """history_runs_kept bounds the copies; an identical re-publication adds none."""
-
-    target = publisher(first_run, tmp_path, history_runs_kept=1)
-    build, warehouse, publish = target.build, target.warehouse, target.publish
-    publish("A")
-    with duckdb.connect(str(build)) as con:  # the next night reports something else
+def _report_something_else(build: Path) -> None:
+    """The next night reports something else: one contact's stage changes in the build."""
+    with duckdb.connect(str(build)) as con:
         con.execute("update marts.dim_leads set stage = 'none' where contact_id = "
                     "(select min(contact_id) from marts.dim_leads where stage <> 'none')")
-    publish("B")
-    publish("C")  # the same as B
+
+
+def test_history_keeps_every_runs_copy_by_default(first_run: FirstRun, tmp_path: Path) -> None:
+    """The default keeps them all (`history_runs_kept` 0: no limit), an identical
+    re-publication included, each under its own run_id."""
+    assert Settings().history_runs_kept == 0
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    _report_something_else(target.build)
+    target.publish("B")
+    target.publish("C")  # the same as B
+    copies = history(target.warehouse)
+    assert copies["dim_leads_history"].keys() == copies["kpi_scorecard_history"].keys() == {
+        "A", "B", "C",
+    }
+    assert copies["dim_leads_history"]["B"] == copies["dim_leads_history"]["C"]
+    assert published_query(
+        target.warehouse,
+        "select count(*) from (select * exclude (run_id) from dim_leads_history "
+        "where run_id = 'B' except all select * exclude (run_id) from dim_leads_history "
+        "where run_id = 'C')",
+    ) == [(0,)]
+
+
+def test_history_retention_keeps_the_last_runs_copies_and_says_whose_are_gone(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """history_runs_kept, where an operator sets it, bounds the copies to the last runs'; every
+    run keeps its row in `runs`, whose `history_kept` says which runs' copies are gone."""
+    target = publisher(first_run, tmp_path, history_runs_kept=1)
+    target.publish("A")
+    _report_something_else(target.build)
+    target.publish("B")
+    target.publish("C")  # the same as B: a copy of its own all the same
+    warehouse = target.warehouse
     assert [r for (r,) in published_query(warehouse, "select run_id from runs "
                                                      "order by published_at")] == ["A", "B", "C"]
-    assert dict(published_query(warehouse, "select run_id, history_run_id from runs")) == {
-        "A": "A", "B": "B", "C": "B",
+    assert dict(published_query(warehouse, "select run_id, history_kept from runs")) == {
+        "A": False, "B": False, "C": True,
     }
-    assert history(warehouse)["dim_leads_history"].keys() == {"B"}
-    assert history(warehouse)["kpi_scorecard_history"].keys() == {"B"}
+    assert history(warehouse)["dim_leads_history"].keys() == {"C"}
+    assert history(warehouse)["kpi_scorecard_history"].keys() == {"C"}
+
+
+def test_history_retention_is_a_whole_number_of_runs_zero_for_no_limit() -> None:
+    with pytest.raises(SettingsError, match="history_runs_kept"):
+        Settings(history_runs_kept=-1)
+
+
+def test_a_run_that_pointed_at_an_earlier_identical_copy_gets_its_own(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """A file published before every run kept its own copy: a re-publication identical to the
+    last copy added none and its `runs.history_run_id` named the run whose rows held it. The
+    next publication gives that run its own copy (the rows it pointed at), so every run's rows
+    are found by its run_id, and leaves the pointer column out."""
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    with duckdb.connect(str(published(target.warehouse))) as con:  # the earlier layout
+        con.execute("alter table runs drop column history_kept")
+        con.execute("alter table runs add column history_run_id varchar")
+        con.execute("update runs set history_run_id = run_id")
+        con.execute("insert into runs select 'B', as_of, published_at + interval 1 minute, "
+                    "definitions_version, settings, source_files, 'A' from runs")
+    target.publish("C")
+    warehouse = target.warehouse
+    contacts = published_query(warehouse, "select count(*) from dim_leads")[0][0]
+    assert history(warehouse)["dim_leads_history"] == {"A": contacts, "B": contacts,
+                                                      "C": contacts}
+    assert dict(published_query(warehouse, "select run_id, history_kept from runs")) == {
+        "A": True, "B": True, "C": True,
+    }
+    assert "history_run_id" not in _columns(warehouse, "runs")
 
 
 # The columns MARTS.md lists for dim_leads (restated): what an auditor reads of a contact's
@@ -1155,8 +1215,8 @@ def test_a_history_published_before_columns_were_added_keeps_its_copies_with_the
     warehouse = target.warehouse
     contacts = published_query(warehouse, "select count(*) from dim_leads")[0][0]
     assert history(warehouse)["dim_leads_history"] == {"A": contacts, "B": contacts}
-    assert dict(published_query(warehouse, "select run_id, history_run_id from runs")) == {
-        "A": "A", "B": "B",
+    assert dict(published_query(warehouse, "select run_id, history_kept from runs")) == {
+        "A": True, "B": True,
     }
     empty = " and ".join(f"{column} is null" for column in added)
     assert published_query(
