@@ -13,8 +13,12 @@ from typing import Any
 
 import duckdb
 
-from pipelines.publish import attached_table, history_copy_column, published_database
-from pipelines.sql_text import sql_literal
+from pipelines.publish import (
+    attach_published,
+    attached_table,
+    history_copy_column,
+    published_database,
+)
 
 AUDIT_SCHEMA = "audit"
 # what `stage_previous_publication` stages there (the stability check's query reads them)
@@ -37,7 +41,7 @@ def stage_previous_publication(
     published = published_database(warehouse_dir)
     previous: dict[str, Any] | None = None
     if published.exists():
-        con.execute(f"attach {sql_literal(str(published))} as published (read_only)")
+        attach_published(con, published, "published")
         try:
             runs = attached_table(con, "published", "runs")
             history = attached_table(con, "published", "dim_leads_history")

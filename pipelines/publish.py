@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -155,7 +156,7 @@ def published_state(
         return "nothing is published yet (no earlier run published marts)"
     try:
         with duckdb.connect() as con:
-            con.execute(f"attach {sql_literal(str(path))} as published (read_only)")
+            attach_published(con, path, "published")
             published = con.execute(
                 f"select count(*) from {attached_table(con, 'published', 'runs')} "
                 "where run_id = ? or published_at >= ?",
@@ -166,6 +167,33 @@ def published_state(
     if published:
         return "the marts WERE published by this run (a later step failed)"
     return "the published marts were left as they were (nothing was published by this run)"
+
+
+class PublishedFileLocked(RuntimeError):
+    """Another program holds the published file open for writing (DuckDB's lock on it)."""
+
+
+# DuckDB's words for a lock another process holds: "Could not set lock on file "…":
+# Conflicting lock is held in /usr/bin/python3.11 (PID 1234) by user …"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def attach_published(con: duckdb.DuckDBPyConnection, path: Path, catalog: str) -> None:
+    """Attach a published file read-only as `catalog`. Readers that opened it read-only never
+    stand in the way; one that opened it for writing (the DuckDB CLI's default) holds a lock
+    nobody else can open it past, which is said as such: which program, and what to do."""
+    try:
+        con.execute(f"attach {sql_literal(str(path))} as {quote_ident(catalog)} (read_only)")
+    except duckdb.IOException as exc:
+        holder = _LOCK_HOLDER.search(str(exc))
+        if "Could not set lock" not in str(exc):
+            raise
+        by = (f" ({Path(holder['program']).name}, PID {holder['pid']})" if holder else "")
+        raise PublishedFileLocked(
+            f"{path.name} is open for writing in another program{by}, which locks it: readers "
+            "must open it read-only (`duckdb -readonly`, `read_only=True`, a BI connection's "
+            "read-only setting); the run reads the last publication once it is closed"
+        ) from None
 
 
 def attached_table(con: duckdb.DuckDBPyConnection, catalog: str, name: str) -> str:
@@ -256,7 +284,7 @@ def publish_marts(
             con.execute(f"attach {sql_literal(str(build_database))} as build (read_only)")
             previous = target.exists()
             if previous:
-                con.execute(f"attach {sql_literal(str(target))} as previous (read_only)")
+                attach_published(con, target, "previous")
             if not written_ahead:
                 _copy_marts(con)
             _carry_history(con, run, previous, history_runs_kept)
@@ -564,7 +592,7 @@ def _published_run_ids(target: Path) -> set[str]:
     if not target.exists():
         return set()
     with duckdb.connect() as con:
-        con.execute(f"attach {sql_literal(str(target))} as published (read_only)")
+        attach_published(con, target, "published")
         return {run_id for (run_id,) in con.execute(
             f"select run_id from {attached_table(con, 'published', 'runs')}"
         ).fetchall()}
@@ -581,7 +609,7 @@ def _published_already(warehouse_dir: Path, run_id: str, memory_limit: str) -> P
         _swap_link(published_parquet(warehouse_dir), folder)
         _prune_parquet_runs(warehouse_dir, keep=folder)
     with _publishing_connection(memory_limit) as con:
-        con.execute(f"attach {sql_literal(str(target))} as {_PUBLISHING} (read_only)")
+        attach_published(con, target, _PUBLISHING)
         return Published(target, _table_counts(con))
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contract import ENTITY_NAMES
-from pipelines.publish import attached_table
+from pipelines.publish import attach_published, attached_table
 from pipelines.safe_text import single_line
-from pipelines.sql_text import sql_literal
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def flagged_labellers(published: Path) -> list[tuple[str, int, int, float]]:
     if not published.exists():
         return []
     with duckdb.connect() as con:
-        con.execute(f"attach {sql_literal(str(published))} as published (read_only)")
+        attach_published(con, published, "published")
         return con.execute(
             f"""
             select labeller, labels_judged, inconsistent, inconsistency_rate

@@ -48,6 +48,7 @@ from pipelines.job_runner import JobOutcome
 from pipelines.publish import (
     PUBLISHED_TABLES,
     Published,
+    PublishedFileLocked,
     RunRecord,
     publish_marts,
     published_database,
@@ -898,6 +899,35 @@ def test_a_read_only_reader_is_never_blocked_and_sees_only_whole_publications(
     assert published_query(first_run.warehouse, "select run_id from marts.runs "
                            "order by published_at") == [(first_id,), (second_id,)]
 
+
+
+def test_a_reader_holding_the_published_file_for_writing_is_named_with_what_to_do(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """A reader that opens the published file for writing (the DuckDB CLI's default) holds
+    DuckDB's lock on it, and a run cannot read the last publication's history through it.
+    Said as such — which program holds it, and that readers open it read-only — where
+    DuckDB's own words were "Could not set lock on file … Conflicting lock is held"."""
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    path = published_database(target.warehouse)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+         "print('open', flush=True); time.sleep(120)", str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        with duckdb.connect() as con, pytest.raises(PublishedFileLocked) as raised:
+            stage_previous_publication(con, target.warehouse, "B", {})
+    finally:
+        holder.kill()
+        holder.wait()
+    message = str(raised.value)
+    assert f"PID {holder.pid}" in message
+    assert "open for writing" in message and "read-only" in message
+    assert "Conflicting lock" not in message
+    assert target.publish("B").tables  # closed, the next run publishes as ever
 
 # === 5. The published file keeps one entry set per published run ===========================
 

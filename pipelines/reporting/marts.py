@@ -19,8 +19,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from pipelines.publish import published_table
-from pipelines.sql_text import sql_literal
+from pipelines.publish import attach_published, published_table
 
 # The alias the published file is attached under (never its own file name, so nothing
 # depends on what the publisher calls the file).
@@ -45,7 +44,7 @@ def published_connection(published_db: Path) -> Iterator[duckdb.DuckDBPyConnecti
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
-        con.execute(f"attach {sql_literal(str(path))} as {PUBLISHED} (read_only)")
+        attach_published(con, path, PUBLISHED)
         yield con
     finally:
         con.close()
