@@ -162,6 +162,9 @@ def published_state(
                 "where run_id = ? or published_at >= ?",
                 [run_id or "", since or datetime.max.replace(tzinfo=UTC)],
             ).fetchone()[0]  # type: ignore[index]
+    except PublishedFileLocked:
+        return ("the published marts could not be read to say (open for writing in another "
+                "program)")
     except duckdb.Error as exc:
         return f"the published marts could not be read to say ({type(exc).__name__})"
     if published:
@@ -169,8 +172,9 @@ def published_state(
     return "the published marts were left as they were (nothing was published by this run)"
 
 
-class PublishedFileLocked(RuntimeError):
-    """Another program holds the published file open for writing (DuckDB's lock on it)."""
+class PublishedFileLocked(duckdb.IOException):
+    """Another program holds the published file open for writing (DuckDB's lock on it): a
+    DuckDB error still, so that whoever handled DuckDB's own handles this one."""
 
 
 # DuckDB's words for a lock another process holds: "Could not set lock on file "…":

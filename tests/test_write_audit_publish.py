@@ -53,6 +53,7 @@ from pipelines.publish import (
     publish_marts,
     published_database,
     published_parquet,
+    published_state,
     write_marts_ahead,
 )
 from pipelines.quality.checks import CheckOutcome
@@ -920,6 +921,10 @@ def test_a_reader_holding_the_published_file_for_writing_is_named_with_what_to_d
         assert holder.stdout is not None and holder.stdout.readline() == "open\n"
         with duckdb.connect() as con, pytest.raises(PublishedFileLocked) as raised:
             stage_previous_publication(con, target.warehouse, "B", {})
+        # the closing summary of the run that failed on it still says what is published
+        assert published_state(target.warehouse, "B").endswith(
+            "could not be read to say (open for writing in another program)"
+        )
     finally:
         holder.kill()
         holder.wait()
