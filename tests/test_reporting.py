@@ -30,7 +30,7 @@ from pipelines.reporting import write_dashboard, write_definitions_page
 from pipelines.reporting.dashboard import PLOTLY_JS
 from pipelines.reporting.html import environment
 from pipelines.reporting.marts import mart
-from pipelines.reporting.site_data import script_json
+from pipelines.reporting.site_data import _team_files, script_json, team_file_name
 from pipelines.sample import generate_sample
 from pipelines.settings import PROJECT_ROOT, Settings
 
@@ -734,3 +734,27 @@ def test_the_auditors_pack_shows_the_loaders_thresholds_a_run_used(tmp_path: Pat
                     r"<td>0.05</td><td>0.5 .*?</tr>", page)
     assert row and row.group(1) == "differs" and "rejected whole" in row.group(0)
     assert f'id="version">Version {_latest_version()}</span>' in page  # not +custom
+
+
+# --- one data file per team -----------------------------------------------------------------
+
+
+def test_every_team_has_a_data_file_of_its_own() -> None:
+    """Team names that slug alike ("Zuid" and "Team Zuid", whose file name drops the word
+    team; "Zuid 2" and the second "zuid") still get a file and a key each: one team's file
+    overwrote the other's, and the dashboard waited for ever for the one it lost."""
+    teams = ["Team Zuid", "Zuid", "zuid", "Zuid 2", "Zuid-2", "ZUID!", "Team", "", "---"]
+    files = _team_files(teams)
+    assert [file.team for file in files] == teams
+    assert len({file.slug for file in files}) == len(teams)
+    assert len({team_file_name(file) for file in files}) == len(teams)
+
+
+def test_a_team_file_name_stays_short_whatever_the_team_name() -> None:
+    """A team name is data: a name of 60,000 characters made a file name the file system
+    refused (the site step failed every night); two long names alike still differ."""
+    teams = ["T1 " + "b" * 60_000, "T1 " + "b" * 59_999, "Noord"]
+    names = [team_file_name(file) for file in _team_files(teams)]
+    assert len(set(names)) == 3
+    assert all(len(name.encode()) <= 80 for name in names), names
+    assert names[2] == "team-noord.js"

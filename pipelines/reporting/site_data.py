@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,9 +42,16 @@ def script_json(value: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
+# A slug's length, before the number that keeps it unique: a team name is data, and a file
+# name has a limit (255 bytes), well beyond what a URL fragment should carry.
+MAX_SLUG_CHARACTERS = 40
+
+
 def team_slug(team: str) -> str:
-    """A file-name-safe, stable slug of a team name (collisions resolved by the caller)."""
+    """A file-name-safe, stable, short slug of a team name, without a leading word "team"
+    (its file is `team-<slug>.js`); collisions are resolved by the caller."""
     slug = re.sub(r"[^a-z0-9]+", "-", team.lower()).strip("-")
+    slug = slug.removeprefix("team-")[:MAX_SLUG_CHARACTERS].strip("-")
     return slug or "team"
 
 
@@ -256,13 +262,22 @@ def read_site_data(con: duckdb.DuckDBPyConnection, kpi_ids: list[str]) -> SiteDa
 
 
 def _team_files(teams: list[str]) -> list[TeamFile]:
-    """One file per team with a unique slug (two names may slug alike: number the later)."""
-    used: defaultdict[str, int] = defaultdict(int)
+    """One file per team with a unique slug: two names may slug alike ("Zuid", "Team Zuid"),
+    and the later is numbered with the first number no slug has taken ("zuid-2" may be a
+    team's own)."""
+    taken = {team_slug(team) for team in teams}
+    seen: set[str] = set()
     files = []
     for team in teams:
         slug = team_slug(team)
-        used[slug] += 1
-        files.append(TeamFile(team=team, slug=slug if used[slug] == 1 else f"{slug}-{used[slug]}"))
+        if slug in seen:
+            number = 2
+            while f"{slug}-{number}" in taken:
+                number += 1
+            slug = f"{slug}-{number}"
+            taken.add(slug)
+        seen.add(slug)
+        files.append(TeamFile(team=team, slug=slug))
     return files
 
 
@@ -301,9 +316,9 @@ def team_script(team: TeamFile) -> str:
 
 
 def team_file_name(team: TeamFile) -> str:
-    """`team-<slug>.js` (a team called "Team Noord" gives `team-noord.js`)."""
-    slug = team.slug.removeprefix("team-") or team.slug
-    return f"team-{slug}.js"
+    """`team-<slug>.js` (a team called "Team Noord" gives `team-noord.js`): as unique as the
+    slug."""
+    return f"team-{team.slug}.js"
 
 
 def write_data_files(data: SiteData, folder: Path) -> list[Path]:
