@@ -758,3 +758,29 @@ def test_a_team_file_name_stays_short_whatever_the_team_name() -> None:
     assert len(set(names)) == 3
     assert all(len(name.encode()) <= 80 for name in names), names
     assert names[2] == "team-noord.js"
+
+
+# --- the dbt docs page --------------------------------------------------------------------
+
+
+def test_the_dbt_docs_page_inlines_its_data_inert_as_markup(tmp_path: Path) -> None:
+    """dbt's `--static` pasted the manifest into the page's <script> as it was: a warehouse
+    folder named `x</script><img src=x onerror=…>` (the manifest carries the run's paths)
+    ran as markup. The page is filled from dbt's own files with every `<`, `>`, `&` and line
+    terminator escaped: the page's own script tags are all it has, and the data is whole."""
+    from dbt.task.docs import DOCS_INDEX_FILE_PATH
+
+    from pipelines.reporting.dbt_docs_page import static_docs_page
+
+    hostile = "/tmp/x</script><img src=x onerror=\"document.title='PWNED'\"><!--\u2028&"
+    shutil.copyfile(DOCS_INDEX_FILE_PATH, tmp_path / "index.html")
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"metadata": {"root_path": hostile}, "nodes": {}}), encoding="utf-8")
+    (tmp_path / "catalog.json").write_text(json.dumps({"nodes": {"n": hostile}}),
+                                           encoding="utf-8")
+    template = (tmp_path / "index.html").read_text(encoding="utf-8")
+    page = static_docs_page(tmp_path)
+    assert page.count("</script") == template.count("</script")
+    assert page.count("<img") == template.count("<img") and "<!--\u2028" not in page
+    assert "MANIFEST.JSON INLINE DATA" not in page and "CATALOG.JSON INLINE DATA" not in page
+    assert page.count(script_json(hostile)) == 2

@@ -26,6 +26,7 @@ from pipelines.no_op import complete_build_since, project_digest
 from pipelines.publish import published_database
 from pipelines.quality.checks import CHECKS
 from pipelines.reporting import write_dashboard, write_definitions_page
+from pipelines.reporting.dbt_docs_page import static_docs_page
 from pipelines.reporting.html import environment
 from pipelines.reporting.i18n import tr
 from pipelines.resources import PipelineSettings
@@ -51,6 +52,8 @@ _DBT_DOCS_PARTS = ("dbt_project/models", "dbt_project/seeds", "dbt_project/macro
                    "dbt_project/tests", "dbt_project/dbt_project.yml",
                    "dbt_project/profiles.yml")
 DBT_DOCS_CACHE = ".dbt_docs_cache"
+# How the page is made from dbt's files: a cached page made another way is made again.
+DBT_DOCS_PAGE_FORMAT = "inlined with script_json"
 
 
 def dbt_docs_fingerprint(settings: Settings) -> str:
@@ -58,6 +61,7 @@ def dbt_docs_fingerprint(settings: Settings) -> str:
     and the vars they are generated with (the run's: its thresholds and as_of appear in the
     compiled SQL the page shows)."""
     digest = hashlib.sha256(project_digest(_DBT_DOCS_PARTS).encode())
+    digest.update(DBT_DOCS_PAGE_FORMAT.encode())
     digest.update(dbt_project.manifest_path.read_bytes())
     digest.update(json.dumps(dbt_vars(settings), sort_keys=True).encode())
     return digest.hexdigest()
@@ -98,7 +102,9 @@ def write_dbt_docs(
         # with the build's vars, from the parse state the build kept (the same vars and
         # profile): dbt parses nothing again (on Spark the build's target differs, so it does)
         reuse_partial_parse(dbt_runs_dir(settings), docs_target)
-        args = ["docs", "generate", "--static", "--vars", json.dumps(dbt_vars(settings))]
+        # not dbt's `--static`, which inlines the JSON unescaped (pipelines/reporting/
+        # dbt_docs_page.py): the page is filled here from the files dbt writes
+        args = ["docs", "generate", "--vars", json.dumps(dbt_vars(settings))]
         built = build_manifest(settings)
         if built is not None:
             # the build compiled every node with these vars: its manifest is the page's, and
@@ -110,7 +116,7 @@ def write_dbt_docs(
             dbt.cli(args, target_path=docs_target, raise_on_error=True).wait()
         cache.parent.mkdir(parents=True, exist_ok=True)
         stamp.unlink(missing_ok=True)  # the stamp is written last: a killed copy is redone
-        shutil.copyfile(docs_target / "static_index.html", cache)
+        cache.write_text(static_docs_page(docs_target), encoding="utf-8")
         stamp.write_text(fingerprint)
         shutil.rmtree(docs_target, ignore_errors=True)
     else:
