@@ -11,6 +11,7 @@ import gc
 import os
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -46,14 +47,19 @@ DEFAULT_SAMPLE_SEED = 42
 
 def main(argv: Sequence[str] | None = None) -> int:
     _end_without_the_final_collection()
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        with terminal_safe_output():  # whatever a library prints, too (Dagster, dbt)
+    # the whole console of a command is escaped: whatever a library prints (Dagster, dbt),
+    # argparse's usage errors (which quote the argument back) and an unexpected error's
+    # traceback, printed here rather than by Python once the stream is restored
+    with terminal_safe_output():
+        args = _parser().parse_args(argv)
+        try:
             return int(args.handler(args))
-    except SettingsError as exc:
-        _err(f"error: {exc}")
-        return 2
+        except SettingsError as exc:
+            _err(f"error: {exc}")
+            return 2
+        except Exception:
+            traceback.print_exc()
+            return 1
 
 
 def _end_without_the_final_collection() -> None:
@@ -341,14 +347,11 @@ def _closing_summary(
     log = console.log.path if console.log else None
     if outcome.success:
         from pipelines.publish import published_database, published_parquet
-        from pipelines.run_summary import flagged_labellers
+        from pipelines.run_summary import flagged_labellers, format_flagged_labeller
 
         published = published_database(settings.warehouse_dir)
-        for labeller, judged, inconsistent, rate in flagged_labellers(published):
-            say([
-                warning_word, f" labeller {labeller}: {inconsistent} of {judged} CRM labels "
-                f"({rate:.0%}) disagree with the agreed definitions (see label_consistency)",
-            ])
+        for flagged in flagged_labellers(published):
+            say([warning_word, f" {format_flagged_labeller(*flagged)}"])
         say(f"run {outcome.run_id[:8]} succeeded in {seconds:.1f}s", always=True)
         if settings.engine == "spark":
             say(f"warehouse: {settings.raw_database} (schema raw); the build on Spark: "

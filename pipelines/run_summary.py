@@ -9,7 +9,7 @@ import duckdb
 
 from pipelines.contract import ENTITY_NAMES
 from pipelines.publish import attach_published, attached_table
-from pipelines.safe_text import single_line
+from pipelines.safe_text import excerpt, single_line
 
 
 @dataclass(frozen=True)
@@ -121,3 +121,12 @@ def flagged_labellers(published: Path) -> list[tuple[str, int, int, float]]:
             where exceeds_threshold order by inconsistency_rate desc, labeller
             """
         ).fetchall()
+
+
+def format_flagged_labeller(labeller: str, judged: int, inconsistent: int, rate: float) -> str:
+    """The summary's line for a labeller above the threshold; the labeller (a user id: data)
+    quoted bounded and escaped, as the check lines quote data."""
+    return (
+        f"labeller {excerpt(labeller)}: {inconsistent} of {judged} CRM labels ({rate:.0%}) "
+        "disagree with the agreed definitions (see label_consistency)"
+    )

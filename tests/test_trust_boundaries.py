@@ -349,6 +349,52 @@ def test_terminal_safe_escapes_escape_sequences_c1_controls_and_bidi_overrides()
     assert excerpt("x" * 100, 10) == "x" * 10 + "…(+90 characters)"
 
 
+def test_a_usage_error_reaches_the_terminal_escaped(capsys):
+    """argparse prints a usage error (an unknown argument quoted back) itself: that too goes
+    through the escaping stream."""
+    from pipelines.cli import main
+
+    with pytest.raises(SystemExit) as ended:
+        main(["run", f"{OSC_TITLE}{ESC_RED}x"])
+    assert ended.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments" in err
+    assert "\x1b" not in err and "\x07" not in err and "\\x1b]0;" in err
+
+
+def test_a_schedule_that_is_no_cron_expression_is_a_settings_error_in_one_escaped_line(
+    tmp_path, monkeypatch, capsys
+):
+    """A bad `schedule_cron` ended in Dagster's traceback quoting it raw (exit 1): it is
+    refused with the settings, one line, escaped (exit 2)."""
+    from pipelines.cli import main
+    from pipelines.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="schedule_cron"):
+        Settings(schedule_cron="0 2 * *")
+    Settings(schedule_cron="*/15 6-18 * * MON-FRI")  # a cron expression as Dagster reads it
+    monkeypatch.setenv("SALES_KPI_SCHEDULE_CRON", f"bad{OSC_TITLE}")
+    assert main(["run", "--extracts", str(tmp_path), "--warehouse", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "schedule_cron" in err
+    assert "\x1b" not in err and "\x07" not in err and "Traceback" not in err
+
+
+def test_an_unexpected_error_is_told_through_the_escaping_stream(monkeypatch, capsys):
+    """Whatever escapes a command — a library's exception quoting a value — is printed as a
+    traceback on the escaping stream (exit 1), not by Python after the stream is gone."""
+    from pipelines import cli
+
+    def fail(args):
+        raise ValueError(f"a library quoting {OSC_TITLE}{ESC_RED}")
+
+    monkeypatch.setattr(cli, "_explain", fail)
+    assert cli.main(["explain", "CON-1"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ValueError: a library quoting" in err
+    assert "\x1b" not in err and "\x07" not in err
+
+
 def test_explain_output_reaches_the_terminal_escaped(tmp_path, monkeypatch, capsys):
     """Every line `explain` prints (values from CRM data) goes through the one escaping helper;
     so does its error message, which repeats the contact id the operator typed."""
@@ -729,3 +775,17 @@ def test_file_names_and_messages_in_dagsters_metadata_are_text_not_markdown(tmp_
     assert "<a " not in rendered
     assert "[sign in](https://evil.example), ```)" in rendered  # shown, in one code block
     assert rendered.count("<code") == 1
+
+
+def test_a_labeller_named_at_length_is_quoted_bounded_in_the_run_summary():
+    """The closing summary's line for a habitual mislabeller quotes the labeller (a user id:
+    data) as the check lines quote data: bounded and escaped (an id of 60,000 characters
+    made a line of 60,391)."""
+    from pipelines.run_summary import format_flagged_labeller
+    from pipelines.safe_text import EXCERPT_CHARACTERS
+
+    line = format_flagged_labeller(f"U1{OSC_TITLE}" + "A" * 60_000, 40, 30, 0.75)
+    assert len(line) < EXCERPT_CHARACTERS + 200
+    assert line.endswith("30 of 40 CRM labels (75%) disagree with the agreed definitions "
+                         "(see label_consistency)")
+    assert "\x1b" not in line and "…(+" in line
