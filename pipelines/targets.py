@@ -8,6 +8,7 @@ is reported with its line, and a file with any problem fails the run before dbt 
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -156,8 +157,8 @@ def _check(
         target = float(row["target"])
     except ValueError:
         return f"target {row['target']!r} is not a number"
-    if not target >= 0:
-        return f"target {row['target']!r} must be a number ≥ 0"
+    if not (math.isfinite(target) and target >= 0):  # float() reads inf, 1e400 and nan too
+        return f"target {row['target']!r} must be a finite number ≥ 0"
     return None
 
 

@@ -62,7 +62,10 @@ def test_a_missing_file_means_no_overrides(tmp_path: Path) -> None:
         ("new_revenue,rep,u1,2026-03-02,40", "2026-03-02 is not the first day of a month"),
         ("new_revenue,rep,u1,March 2026,40", "is not a date"),
         ("new_revenue,rep,u1,2026-03-01,lots", "'lots' is not a number"),
-        ("new_revenue,rep,u1,2026-03-01,-5", "must be a number ≥ 0"),
+        ("new_revenue,rep,u1,2026-03-01,-5", "must be a finite number ≥ 0"),
+        ("new_revenue,rep,u1,2026-03-01,inf", "'inf' must be a finite number ≥ 0"),
+        ("new_revenue,rep,u1,2026-03-01,1e400", "'1e400' must be a finite number ≥ 0"),
+        ("new_revenue,rep,u1,2026-03-01,NaN", "'NaN' must be a finite number ≥ 0"),
     ],
 )
 def test_a_bad_override_is_an_error_that_names_the_line(
