@@ -12,14 +12,16 @@ import importlib.util
 import os
 import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 
 from pipelines.ingest.raw_layer import RAW_SCHEMA
-from pipelines.settings import ENGINES, Settings, SettingsError
+from pipelines.settings import ENGINES, Settings, SettingsError, printable
 from pipelines.sql_text import quote_ident, sql_literal
 
 __all__ = ["ENGINES"]
@@ -90,7 +92,10 @@ def require_engine(settings: Settings, environ: Mapping[str, str] | None = None)
             f"with `{INSTALL_SPARK_EXTRA}` (Spark also needs Java {JAVA_MAJOR_REQUIRED})"
         )
     if settings.spark_connection != "session":
-        return  # the server runs Spark's JVM; this machine only sends it SQL
+        # the server runs Spark's JVM; this machine only sends it SQL — if it answers
+        if (problem := spark_server_problem(settings)) is not None:
+            raise EngineUnavailable(problem)
+        return
     major = java_major_version(environ)
     if major is None or major < JAVA_MAJOR_REQUIRED:
         found = "no Java found (JAVA_HOME or java on PATH)" if major is None else (
@@ -163,3 +168,33 @@ def dbt_environment(engine: str, **paths: Path) -> dict[str, str]:
     if engine == "spark":
         env.update(spark_environment(paths["spark_dir"]))
     return env
+
+
+# How long the run waits for a Spark server to accept a connection before it is refused: a
+# Spark Connect client retries a dead port for many minutes, and a night would wait on it.
+SERVER_CONNECT_SECONDS = 10.0
+SPARK_CONNECT_DEFAULT_PORT = 15002
+
+
+def spark_server_problem(settings: Settings) -> str | None:
+    """Why the Spark Connect or Thrift server the settings name cannot be reached (nothing
+    accepts a TCP connection at its host and port within SERVER_CONNECT_SECONDS), or None
+    (reached, or no server: a session runs Spark here)."""
+    if settings.spark_connection == "connect":
+        split = urlsplit("http://" + str(settings.spark_remote).removeprefix("sc://"))
+        kind, setting = "Spark Connect server", "SPARK_REMOTE"
+        host, port = split.hostname, split.port or SPARK_CONNECT_DEFAULT_PORT
+    elif settings.spark_connection == "thrift":
+        kind, setting = "Spark Thrift server", "SPARK_THRIFT_HOST / _PORT"
+        host, port = settings.spark_thrift_host, settings.spark_thrift_port
+    else:
+        return None
+    try:
+        with socket.create_connection((str(host), port), timeout=SERVER_CONNECT_SECONDS):
+            return None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__  # e.g. "Connection refused", timeout
+        return (
+            f"engine spark: the {kind} {printable(f'{host}:{port}')} cannot be reached "
+            f"({reason}); start it, or set SALES_KPI_{setting} to one that runs"
+        )

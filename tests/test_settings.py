@@ -418,3 +418,38 @@ def test_a_run_records_the_loaders_thresholds_among_its_effective_settings() -> 
     assert Settings().run_settings()["max_bad_row_share"] == 0.05
     # the loader's thresholds are the contract's, not the definitions': no `+custom`
     assert settings.definition_overrides() == {}
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 nobody listens on (bound, then let go)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_spark_server_that_cannot_be_reached_is_refused_naming_it() -> None:
+    """A Spark Connect URL or a Thrift host nobody answers on: the run is refused in one line
+    naming the server (a Connect client waited on a dead port until the run was killed)."""
+    import socket
+
+    from pipelines.engines import spark_server_problem
+
+    port = _closed_port()
+    connect = Settings(engine="spark", spark_remote=f"sc://127.0.0.1:{port}/;use_ssl=false")
+    problem = spark_server_problem(connect)
+    assert problem is not None and f"Spark Connect server 127.0.0.1:{port}" in problem
+    assert "SALES_KPI_SPARK_REMOTE" in problem
+    thrift = Settings(engine="spark", spark_thrift_host="127.0.0.1", spark_thrift_port=port)
+    problem = spark_server_problem(thrift)
+    assert problem is not None and f"Spark Thrift server 127.0.0.1:{port}" in problem
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        listening = server.getsockname()[1]
+        assert spark_server_problem(
+            Settings(engine="spark", spark_remote=f"sc://127.0.0.1:{listening}")) is None
+        assert spark_server_problem(Settings(
+            engine="spark", spark_thrift_host="127.0.0.1", spark_thrift_port=listening)) is None
+    assert spark_server_problem(Settings(engine="spark")) is None  # a session: no server
