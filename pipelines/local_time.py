@@ -57,14 +57,19 @@ def local_instant(wall: datetime, timezone: str) -> datetime:
     return instant.astimezone(UTC)
 
 
-# Since when another engine's rules must agree with DuckDB's (`write_time_zone_probes`): older
-# CRM records are instants and stay so; periods come from recent years.
+# Since when another engine's rules must agree with DuckDB's (`write_time_zone_probes`) at the
+# latest — from the data's earliest instant where it is older (pipelines/spark_build.py: a
+# record of 1966 is counted in its month too), but not before PROBES_EARLIEST: an hour a
+# probe, each century costs about a second to write.
 PROBES_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+PROBES_EARLIEST = datetime(1800, 1, 1, tzinfo=UTC)
 
 
-def write_time_zone_probes(timezone: str, until: datetime, path: Path) -> None:
+def write_time_zone_probes(
+    timezone: str, until: datetime, path: Path, since: datetime = PROBES_SINCE
+) -> None:
     """Write to the Parquet file `path` the instants another engine's time-zone rules must
-    put where DuckDB's do, for `timezone` from PROBES_SINCE to `until`: the hour before and
+    put where DuckDB's do, for `timezone` from `since` to `until`: the hour before and
     the hour of every change of its UTC offset, and noon UTC on the 1st and the 15th of every
     month (where the other engine changes offset and DuckDB does not). Columns `instant`
     (seconds since 1970, UTC) and `local_time` (`YYYY-MM-DD HH:MM:SS` wall time). The dbt
@@ -105,5 +110,5 @@ def write_time_zone_probes(timezone: str, until: datetime, path: Path) -> None:
                 order by instant
             ) to {sql_literal(str(path))} (format parquet)
             """,
-            [PROBES_SINCE, until],
+            [since, until],
         )

@@ -47,7 +47,7 @@ import tzdata
 from pipelines import PYSPARK_PANDAS_WARNING
 from pipelines.engines import DBT_TARGETS, export_raw_layer, spark_environment
 from pipelines.ingest.raw_layer import RAW_SCHEMA
-from pipelines.local_time import write_time_zone_probes
+from pipelines.local_time import PROBES_EARLIEST, PROBES_SINCE, write_time_zone_probes
 from pipelines.publish import (
     HISTORY_COLUMNS,
     MARTS_SCHEMA,
@@ -200,16 +200,44 @@ def export_sources(settings: Settings, manifest: Mapping[str, Any]) -> dict[str,
             SPARK_TABLES_DIR_VAR: str(spark_tables_dir(settings).resolve())}
 
 
+def probes_since(raw_database: Path) -> datetime:
+    """Since when the engines' time-zone rules must agree: PROBES_SINCE, or a day before the
+    raw layer's earliest instant where that is older (an engine's rules differ most in the
+    past: Java 17's and IANA 2026f's São Paulo of 1966 an hour apart, which moved a marketing
+    lead into another month on Spark alone), not before PROBES_EARLIEST."""
+    with duckdb.connect(str(raw_database), read_only=True) as con:
+        columns = con.execute(
+            "select table_name, column_name from duckdb_columns() where schema_name = ? "
+            "and data_type = 'TIMESTAMP WITH TIME ZONE' order by all", [RAW_SCHEMA],
+        ).fetchall()
+        # bounded in SQL: an instant of year 0 is one no Python datetime holds
+        earliest = con.execute(
+            "select greatest(min(earliest), ?) from ("
+            + " union all ".join(
+                f"select min({quote_ident(column)}) as earliest "
+                f"from {RAW_SCHEMA}.{quote_ident(table)}"
+                for table, column in columns
+            )
+            + ")",
+            [PROBES_EARLIEST + timedelta(days=1)],
+        ).fetchone()[0] if columns else None  # type: ignore[index]
+    if earliest is None or earliest - timedelta(days=1) >= PROBES_SINCE:
+        return PROBES_SINCE
+    return earliest - timedelta(days=1)
+
+
 def time_zone_probes(settings: Settings) -> dict[str, object]:
     """The dbt var with which the Spark build compares its engine's time-zone rules with
     DuckDB's before it builds anything (macro `time_zone_rules_from_var`): the business
-    timezone's probes from 2000 to two years past now (or `as_of`, if later), as a Parquet
-    file beside the raw layer (pipelines/local_time.py)."""
+    timezone's probes from 2000 (or the data's earliest instant, `probes_since`) to two years
+    past now (or `as_of`, if later), as a Parquet file beside the raw layer
+    (pipelines/local_time.py)."""
     path = settings.spark_dir / TIME_ZONE_PROBES_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     latest = max(now, settings.as_of or now)
-    write_time_zone_probes(settings.business_timezone, latest + PROBES_AHEAD, path)
+    write_time_zone_probes(settings.business_timezone, latest + PROBES_AHEAD, path,
+                           since=probes_since(settings.raw_database))
     # the same var every night (dbt parses the whole project again when a var changes)
     return {TIME_ZONE_PROBES_VAR: {"path": str(path.resolve()),
                                    "rules": f"IANA {tzdata.IANA_VERSION}"}}

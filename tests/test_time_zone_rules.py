@@ -117,3 +117,32 @@ def test_spark_checks_its_time_zone_rules_against_duckdbs(tmp_path: Path) -> Non
     assert (f"put 1 of {count} instants in another local time than DuckDB's (IANA test) in "
             "Europe/Amsterdam: 2027-01-15 12:00:00 UTC is 2027-01-15 13:00:00 here and "
             "2027-01-15 12:00:00 by those rules") in said, said[-3000:]
+
+
+def test_the_probes_reach_back_to_the_datas_earliest_instant(tmp_path: Path) -> None:
+    """Engines' rules differ most in the past (Java 17's São Paulo of 1966 is an hour off IANA
+    2026f's, which moved a marketing lead into February on Spark alone): the probes start a
+    day before the raw layer's earliest instant where that is before 2000 — from 1800 at the
+    earliest, where an instant of year 0 is not held up — else in 2000."""
+    from pipelines.local_time import PROBES_EARLIEST, PROBES_SINCE
+    from pipelines.spark_build import probes_since
+
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute("create schema raw")
+        con.execute("create table raw.activities (occurred_at timestamptz, note varchar)")
+        con.execute("create table raw.deals (created_at timestamptz, closed_at timestamptz)")
+        con.execute("insert into raw.activities values ('2024-05-01 10:00:00+00', 'x')")
+    assert probes_since(database) == PROBES_SINCE
+    with duckdb.connect(str(database)) as con:
+        con.execute("insert into raw.deals values (null, '1966-03-01 02:00:00+00')")
+    assert probes_since(database) == datetime(1966, 2, 28, 2, tzinfo=UTC)
+    with duckdb.connect(str(database)) as con:
+        con.execute("insert into raw.deals values ('0000-06-15 12:00:00+00', null)")
+    assert probes_since(database) == PROBES_EARLIEST
+    path = tmp_path / "probes.parquet"
+    write_time_zone_probes("America/Sao_Paulo", UNTIL, path, since=probes_since(database))
+    with duckdb.connect() as con:
+        first = con.execute(f"select min(instant) from '{path}'").fetchone()[0]
+    assert first < int(datetime(1900, 1, 1, tzinfo=UTC).timestamp())
