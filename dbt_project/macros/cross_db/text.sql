@@ -8,7 +8,9 @@
     lower case —, and ß uppercases to SS (DuckDB: ẞ). Left as each engine has it: a Greek
     word-final Σ lowered (Java ς, DuckDB σ) and upper case's rarer expansions (the ligatures
     ﬁ, ﬂ …, ŉ, ǰ, Greek letters with a subscript iota: Java expands them, DuckDB leaves them)
-    — no e-mail domain or country name meets them. -#}
+    — no e-mail domain or country name meets them. A Greek capital Σ lowers to σ wherever it
+    stands, on both (Java's word-final ς is not made). Letters added in Unicode 14–16
+    (U+A7CB …, U+10D50 …) are mapped by Spark's JVM and left by DuckDB's tables. -#}
 
 {#- `text` in lower case. -#}
 {% macro lower_text(text) -%}
@@ -19,8 +21,10 @@
     lower(replace({{ text }}, 'İ', 'i̇'))
 {%- endmacro %}
 
+{#- Spark: a capital Σ made σ first, so Java's word-final ς (context-dependent) never comes
+    of lowering; DuckDB lowers Σ to σ wherever it stands. A ς written as such stays on both. -#}
 {% macro spark__lower_text(text) -%}
-    lower({{ text }})
+    lower(replace({{ text }}, 'Σ', 'σ'))
 {%- endmacro %}
 
 {#- `text` in upper case. -#}
@@ -34,4 +38,26 @@
 
 {% macro spark__upper_text(text) -%}
     upper({{ text }})
+{%- endmacro %}
+
+
+{#- `text` without Unicode's space separators at either end (general category Zs: the space,
+    the no-break space U+00A0, U+1680, U+2000–U+200A, U+202F, U+205F, the ideographic space
+    U+3000), the same on both engines: DuckDB's trim() takes these, Spark's only the space. A
+    tab or a line break (Cc), a zero-width space (Cf) stays. -#}
+{% macro trim_spaces(text) -%}
+    {{ return(adapter.dispatch('trim_spaces')(text)) }}
+{%- endmacro %}
+
+{% macro space_separators() -%}
+    {{- return("\u0020\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+               ~ "\u2008\u2009\u200a\u202f\u205f\u3000") -}}
+{%- endmacro %}
+
+{% macro duckdb__trim_spaces(text) -%}
+    trim({{ text }}, '{{ space_separators() }}')
+{%- endmacro %}
+
+{% macro spark__trim_spaces(text) -%}
+    btrim({{ text }}, '{{ space_separators() }}')
 {%- endmacro %}

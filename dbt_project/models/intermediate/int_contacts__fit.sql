@@ -20,7 +20,7 @@ domains as (
         contacts.owner_user_id,
         contacts.email,
         nullif(
-            {{ lower_text("trim(regexp_extract(contacts.email, '@([^@]*)$', 1))") }}, ''
+            {{ lower_text(trim_spaces("regexp_extract(contacts.email, '@([^@]*)$', 1)")) }}, ''
         ) as email_domain,
         companies.company_id is not null as has_live_company
     from contacts
