@@ -148,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _explain(args: argparse.Namespace) -> int:
     from pipelines.explain import ContactNotFound, explain_contact
-    from pipelines.publish import published_database
+    from pipelines.publish import PublishedFileLocked, published_database
 
     settings = _settings(args)
     # Explain reads only what was published: the build database may be gone or mid-run.
@@ -158,7 +158,7 @@ def _explain(args: argparse.Namespace) -> int:
         return 2
     try:
         _say(explain_contact(published, args.contact_id, settings.business_timezone))
-    except ContactNotFound as exc:
+    except (ContactNotFound, PublishedFileLocked) as exc:
         _err(f"error: {exc}")
         return 1
     return 0
@@ -346,12 +346,17 @@ def _closing_summary(
         say(f"checks: {console.check_counts()}", always=True)
     log = console.log.path if console.log else None
     if outcome.success:
-        from pipelines.publish import published_database, published_parquet
+        from pipelines.publish import PublishedFileLocked, published_database, published_parquet
         from pipelines.run_summary import flagged_labellers, format_flagged_labeller
 
         published = published_database(settings.warehouse_dir)
-        for flagged in flagged_labellers(published):
-            say([warning_word, f" {format_flagged_labeller(*flagged)}"])
+        try:
+            flagged = flagged_labellers(published)
+        except PublishedFileLocked as exc:  # taken by a writer the moment it was swapped in
+            flagged = []
+            say([warning_word, f" the labellers above the threshold were not read: {exc}"])
+        for labeller in flagged:
+            say([warning_word, f" {format_flagged_labeller(*labeller)}"])
         say(f"run {outcome.run_id[:8]} succeeded in {seconds:.1f}s", always=True)
         if settings.engine == "spark":
             say(f"warehouse: {settings.raw_database} (schema raw); the build on Spark: "

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from pipelines.publish import attached_table
+from pipelines.publish import attached_table, open_published
 from pipelines.safe_text import single_line
 
 _LEAD_ORIGIN = {"marketing": "marketing", "sales": "sales (sales-sourced)"}
@@ -83,7 +83,7 @@ def explain_contact(
 ) -> str:
     """The explanation of one contact, read from the published marts only."""
     tz = ZoneInfo(timezone)
-    with duckdb.connect(str(published_database), read_only=True) as con:
+    with open_published(published_database) as con:
         con.execute("set TimeZone = 'UTC'")
         catalog = con.execute("select current_database()").fetchone()[0]  # type: ignore[index]
         marts = _Published(con, catalog)

@@ -30,12 +30,13 @@ from dagster import (
     failure_hook,
     sensor,
 )
+from dagster._utils.schedules import is_valid_cron_string  # Dagster's own check
 
 from pipelines.ingest.landing import LandingError, scan_landing
 from pipelines.publish import published_state
 from pipelines.run_guard import stop_reason
-from pipelines.safe_text import single_line
-from pipelines.settings import Settings, redact_secrets
+from pipelines.safe_text import excerpt, single_line
+from pipelines.settings import Settings, SettingsError, redact_secrets
 
 NIGHTLY_JOB = "nightly"
 PUBLISHED_KEY = AssetKey(["published_marts"])
@@ -51,6 +52,14 @@ def nightly_schedule(settings: Settings) -> ScheduleDefinition:
         skipped = _published_already(settings)
         return skipped if skipped is not None else RunRequest()
 
+    if not is_valid_cron_string(settings.schedule_cron):
+        # refused as settings are, in one escaped line (Dagster's own error is a traceback
+        # quoting the value raw); Dagster's parser is the judge
+        raise SettingsError(
+            f"schedule_cron: {excerpt(settings.schedule_cron)} is not a cron schedule Dagster "
+            "runs: five fields (minute hour day month weekday, e.g. '0 2 * * *') or a "
+            "shorthand such as @daily"
+        )
     return ScheduleDefinition(
         name="nightly_schedule",
         job_name=NIGHTLY_JOB,

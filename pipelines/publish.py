@@ -189,15 +189,29 @@ def attach_published(con: duckdb.DuckDBPyConnection, path: Path, catalog: str) -
     try:
         con.execute(f"attach {sql_literal(str(path))} as {quote_ident(catalog)} (read_only)")
     except duckdb.IOException as exc:
-        holder = _LOCK_HOLDER.search(str(exc))
-        if "Could not set lock" not in str(exc):
-            raise
-        by = (f" ({Path(holder['program']).name}, PID {holder['pid']})" if holder else "")
-        raise PublishedFileLocked(
-            f"{path.name} is open for writing in another program{by}, which locks it: readers "
-            "must open it read-only (`duckdb -readonly`, `read_only=True`, a BI connection's "
-            "read-only setting); the run reads the last publication once it is closed"
-        ) from None
+        raise _locked(path, exc) from None
+
+
+def open_published(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a published file (its tables by bare name), a lock held by a
+    writer said as `attach_published` says it."""
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        raise _locked(path, exc) from None
+
+
+def _locked(path: Path, exc: duckdb.IOException) -> duckdb.IOException:
+    """DuckDB's error as PublishedFileLocked when it is another program's lock, else itself."""
+    if "Could not set lock" not in str(exc):
+        return exc
+    holder = _LOCK_HOLDER.search(str(exc))
+    by = f" ({Path(holder['program']).name}, PID {holder['pid']})" if holder else ""
+    return PublishedFileLocked(
+        f"{path.name} is open for writing in another program{by}, which locks it: readers "
+        "must open it read-only (`duckdb -readonly`, `read_only=True`, a BI connection's "
+        "read-only setting); the run reads the last publication once it is closed"
+    )
 
 
 def attached_table(con: duckdb.DuckDBPyConnection, catalog: str, name: str) -> str:
@@ -408,8 +422,10 @@ def _carry_history(
         if previous:
             carried = _carried_columns(con, history, source, columns, "copy")
             parts.append(
-                f"select earlier.run_id, {carried} from {_previous(con, 'runs')} as earlier "
-                f"join {_previous(con, history)} as copy on copy.run_id = earlier.{copy_of} "
+                # each run once, however often an earlier file listed it
+                f"select earlier.run_id, {carried} from (select distinct run_id, "
+                f"{copy_of} as copy_of from {_previous(con, 'runs')}) as earlier "
+                f"join {_previous(con, history)} as copy on copy.run_id = earlier.copy_of "
                 "where list_contains(?, earlier.run_id)"
             )
             params.append(kept)
@@ -567,9 +583,11 @@ def remove_leftovers(warehouse_dir: Path) -> None:
     — a night with nothing new — so a candidate stopped in its checks does not stay on disk
     until the next delivery. The caller holds the warehouse's lock."""
     if any(warehouse_dir.glob(".marts-*")):
-        _clean_leftovers(
-            warehouse_dir, _published_run_ids(published_database(warehouse_dir)), keep_run=None
-        )
+        try:
+            published = _published_run_ids(published_database(warehouse_dir))
+        except PublishedFileLocked:
+            return  # which runs are published cannot be read: left for the next run
+        _clean_leftovers(warehouse_dir, published, keep_run=None)
 
 
 def _clean_leftovers(

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from pipelines.local_time import local_instant
-from pipelines.safe_text import excerpt, redact, single_line, terminal_safe
+from pipelines.safe_text import redact, single_line, terminal_safe
 
 ENV_PREFIX = "SALES_KPI_"
 # The HiveServer2 auth modes a Thrift server is reached with (PyHive's names, as dbt-spark's
@@ -83,10 +83,6 @@ class SettingsError(ValueError):
 # or given in code). Every value a Settings ever held is remembered here so that
 # `redact_secrets` can take it out of any message, whoever wrote the message.
 SECRET_PREFIX = "secret:"
-# A cron expression as Dagster's schedules read it: five fields of numbers, names (MON, JAN),
-# ranges, steps, lists, `*` and `?` (Dagster judges the values; this refuses what is no cron
-# expression at all, before a schedule is made of it)
-CRON_PATTERN = re.compile(r"[0-9A-Za-z*?/,\-]+(\s+[0-9A-Za-z*?/,\-]+){4}")
 _KNOWN_SECRETS: dict[str, str] = {}
 
 
@@ -302,11 +298,6 @@ class Settings:
             raise SettingsError("spark_threads must be at least 1")
         if not (math.isfinite(self.max_run_minutes * 60) and self.max_run_minutes >= 0):
             raise SettingsError("max_run_minutes must be a number of minutes, 0 for no limit")
-        if not CRON_PATTERN.fullmatch(self.schedule_cron.strip()):
-            raise SettingsError(
-                f"schedule_cron: {excerpt(self.schedule_cron)} is not a cron expression of "
-                "five fields (minute hour day month weekday), e.g. '0 2 * * *'"
-            )
         if self.history_runs_kept < 0:
             raise SettingsError(
                 "history_runs_kept must be a number of runs, 0 to keep every run's copies"

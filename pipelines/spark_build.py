@@ -212,7 +212,8 @@ def probes_since(raw_database: Path) -> datetime:
         ).fetchall()
         # bounded in SQL: an instant of year 0 is one no Python datetime holds
         earliest = con.execute(
-            "select greatest(min(earliest), ?) from ("
+            "select case when min(earliest) is not null then greatest(min(earliest), ?) end "
+            "from ("
             + " union all ".join(
                 f"select min({quote_ident(column)}) as earliest "
                 f"from {RAW_SCHEMA}.{quote_ident(table)}"

@@ -332,3 +332,29 @@ def test_a_contact_without_an_owner_says_it_has_none(
     out = explain(warehouse, BREACH, capsys)
     team = next(line for line in out.splitlines() if line.startswith("  team:"))
     assert team.endswith("— owner USR-GONE, not a known user")
+
+
+def test_explain_of_a_file_held_for_writing_says_so_in_one_line(
+    published_only: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The published file opened for writing by another program (the DuckDB CLI's default):
+    explain says which program holds it and that readers open it read-only, in one line (it
+    was DuckDB's lock error as a traceback)."""
+    import subprocess
+    import sys
+
+    warehouse = _copy_of(published_only, tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+         "print('open', flush=True); time.sleep(120)", str(warehouse / "marts.duckdb")],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        assert main(["explain", LABEL, "--warehouse", str(warehouse)]) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"PID {holder.pid}" in err and "read-only" in err

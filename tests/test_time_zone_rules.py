@@ -146,3 +146,14 @@ def test_the_probes_reach_back_to_the_datas_earliest_instant(tmp_path: Path) -> 
     with duckdb.connect() as con:
         first = con.execute(f"select min(instant) from '{path}'").fetchone()[0]
     assert first < int(datetime(1900, 1, 1, tzinfo=UTC).timestamp())
+
+
+def test_an_empty_raw_layer_probes_from_2000(tmp_path: Path) -> None:
+    from pipelines.local_time import PROBES_SINCE
+    from pipelines.spark_build import probes_since
+
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute("create schema raw")
+        con.execute("create table raw.activities (occurred_at timestamptz)")
+    assert probes_since(database) == PROBES_SINCE

@@ -1195,6 +1195,20 @@ def test_a_run_that_pointed_at_an_earlier_identical_copy_gets_its_own(
     assert "history_run_id" not in _columns(warehouse, "runs")
 
 
+
+def test_a_run_listed_twice_in_an_earlier_file_keeps_one_copy(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """An earlier file whose `runs` lists a run twice (merged or edited by hand): its copy is
+    carried once, not once per listing (which the next night would double again)."""
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    with duckdb.connect(str(published(target.warehouse))) as con:
+        con.execute("insert into runs select * from runs")
+    target.publish("B")
+    contacts = published_query(target.warehouse, "select count(*) from dim_leads")[0][0]
+    assert history(target.warehouse)["dim_leads_history"] == {"A": contacts, "B": contacts}
+
 # The columns MARTS.md lists for dim_leads (restated): what an auditor reads of a contact's
 # classification on the night it was published.
 DIM_LEADS_CONTRACT_COLUMNS = (
