@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _err(f"error: {exc}")
             return 2
         except Exception:
-            traceback.print_exc()
+            _err(traceback.format_exc().rstrip())  # secrets redacted, like every message
             return 1
 
 

@@ -181,9 +181,18 @@ def spark_server_problem(settings: Settings) -> str | None:
     accepts a TCP connection at its host and port within SERVER_CONNECT_SECONDS), or None
     (reached, or no server: a session runs Spark here)."""
     if settings.spark_connection == "connect":
-        split = urlsplit("http://" + str(settings.spark_remote).removeprefix("sc://"))
         kind, setting = "Spark Connect server", "SPARK_REMOTE"
-        host, port = split.hostname, split.port or SPARK_CONNECT_DEFAULT_PORT
+        split = urlsplit("http://" + str(settings.spark_remote).removeprefix("sc://"))
+        try:
+            host, port = split.hostname, split.port or SPARK_CONNECT_DEFAULT_PORT
+        except ValueError:  # a port that is no number (sc://host:abc, sc://host:15002;…)
+            host = None
+        if not host:
+            return (
+                f"engine spark: SALES_KPI_{setting} {printable(settings.spark_remote)} names no "
+                "host and port a connection can be made to; write it sc://host:15002 (with "
+                "/;param=value after the port)"
+            )
     elif settings.spark_connection == "thrift":
         kind, setting = "Spark Thrift server", "SPARK_THRIFT_HOST / _PORT"
         host, port = settings.spark_thrift_host, settings.spark_thrift_port
@@ -194,7 +203,8 @@ def spark_server_problem(settings: Settings) -> str | None:
             return None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__  # e.g. "Connection refused", timeout
+        shown = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
         return (
-            f"engine spark: the {kind} {printable(f'{host}:{port}')} cannot be reached "
+            f"engine spark: the {kind} {printable(shown)} cannot be reached "
             f"({reason}); start it, or set SALES_KPI_{setting} to one that runs"
         )

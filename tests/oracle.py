@@ -55,6 +55,10 @@ import pandas as pd
 BUSINESS_TIMEZONE = "Europe/Amsterdam"
 MIN_CONVERSATION_SECONDS = 300
 
+# Unicode's space separators (general category Zs), which the fit's domain loses at its ends.
+SPACE_SEPARATORS = "".join(
+    chr(c) for c in (0x20, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000)
+)
 FREE_MAIL_DOMAINS = frozenset(
     {
         "gmail.com", "googlemail.com", "hotmail.com", "outlook.com", "live.com", "msn.com",
@@ -274,8 +278,11 @@ def compute_marts(
     # ---- dim_leads -------------------------------------------------------------------------
     leads = contacts.set_index("contact_id", drop=False)
     email = leads["email"].astype(object)
+    # the text after the last @, without Unicode's space separators (Zs) at its ends,
+    # lower-cased with a capital Σ as σ wherever it stands (README, "Engines")
     domain = email.map(
-        lambda e: e.rsplit("@", 1)[1].lower() if isinstance(e, str) and "@" in e else None
+        lambda e: e.rsplit("@", 1)[1].strip(SPACE_SEPARATORS).replace("Σ", "σ").lower()
+        if isinstance(e, str) and "@" in e else None
     )
     leads["is_fit"] = (
         domain.map(lambda d: isinstance(d, str) and d != "" and d not in FREE_MAIL_DOMAINS)

@@ -712,13 +712,14 @@ def test_the_dbt_docs_of_a_run_show_the_sql_its_build_ran(published: Path) -> No
     built = json.loads((warehouse / "dbt_runs" / run_id / "manifest.json").read_text(
         encoding="utf-8"))
     # the build's own manifest, not one `docs generate` compiled (it has an id of its own)
-    assert f'"invocation_id": "{built["metadata"]["invocation_id"]}"' in page
+    # (inlined as script_json writes JSON: compact, `<`, `>` and `&` escaped)
+    assert script_json({"invocation_id": built["metadata"]["invocation_id"]})[1:-1] in page
     nodes = built["nodes"]
     compiled = {name: node["compiled_code"] for name, node in nodes.items()
                 if node["resource_type"] in ("model", "test") and node.get("compiled_code")}
     assert len(compiled) >= 100
     for name, sql in compiled.items():
-        assert json.dumps(sql) in page, f"{name}: the page lacks the SQL its build ran"
+        assert script_json(sql) in page, f"{name}: the page lacks the SQL its build ran"
     catalog, _ = json.JSONDecoder().raw_decode(page, page.index("catalog:{") + len("catalog:"))
     assert {node.split(".")[-1] for node in catalog["nodes"]} >= {
         "dim_leads", "fct_activities", "kpi_values", "kpi_scorecard", "label_consistency"}
@@ -772,7 +773,8 @@ def test_the_dbt_docs_page_inlines_its_data_inert_as_markup(tmp_path: Path) -> N
 
     from pipelines.reporting.dbt_docs_page import static_docs_page
 
-    hostile = "/tmp/x</script><img src=x onerror=\"document.title='PWNED'\"><!--\u2028&"
+    hostile = ("/tmp/x</script><img src=x onerror=\"document.title='PWNED'\"><!--\u2028& "
+               '"CATALOG.JSON INLINE DATA"')
     shutil.copyfile(DOCS_INDEX_FILE_PATH, tmp_path / "index.html")
     (tmp_path / "manifest.json").write_text(
         json.dumps({"metadata": {"root_path": hostile}, "nodes": {}}), encoding="utf-8")
@@ -782,5 +784,5 @@ def test_the_dbt_docs_page_inlines_its_data_inert_as_markup(tmp_path: Path) -> N
     page = static_docs_page(tmp_path)
     assert page.count("</script") == template.count("</script")
     assert page.count("<img") == template.count("<img") and "<!--\u2028" not in page
-    assert "MANIFEST.JSON INLINE DATA" not in page and "CATALOG.JSON INLINE DATA" not in page
+    assert '"MANIFEST.JSON INLINE DATA"' not in page and '"CATALOG.JSON INLINE DATA"' not in page
     assert page.count(script_json(hostile)) == 2

@@ -453,3 +453,8 @@ def test_a_spark_server_that_cannot_be_reached_is_refused_naming_it() -> None:
         assert spark_server_problem(Settings(
             engine="spark", spark_thrift_host="127.0.0.1", spark_thrift_port=listening)) is None
     assert spark_server_problem(Settings(engine="spark")) is None  # a session: no server
+    for malformed in ("sc://127.0.0.1:abc", "sc://127.0.0.1:15002;use_ssl=true", "sc://:15002"):
+        problem = spark_server_problem(Settings(engine="spark", spark_remote=malformed))
+        assert problem is not None and "names no host and port" in problem, malformed
+    problem = spark_server_problem(Settings(engine="spark", spark_remote=f"sc://[::1]:{port}"))
+    assert problem is not None and f"Spark Connect server [::1]:{port}" in problem

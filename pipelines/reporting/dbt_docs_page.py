@@ -12,6 +12,7 @@ line terminators: the same data, inert as markup.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from pipelines.reporting.site_data import script_json
@@ -37,6 +38,8 @@ def static_docs_page(target: Path) -> str:
             raise DocsPageError(
                 f"dbt's docs page has {page.count(placeholder)} places for {name}, not one"
             )
-        data = json.loads((target / name).read_text(encoding="utf-8"))
-        page = page.replace(placeholder, script_json(data))
-    return page
+    # in one pass over dbt's page: data that reads like the other placeholder stays data
+    filled = {placeholder: script_json(json.loads((target / name).read_text(encoding="utf-8")))
+              for placeholder, name in INLINED.items()}
+    return re.sub("|".join(re.escape(placeholder) for placeholder in INLINED),
+                  lambda found: filled[found[0]], page)

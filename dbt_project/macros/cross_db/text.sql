@@ -1,16 +1,17 @@
 {#- Case mapping of text, the same on both engines (README, "Engines"): Unicode's default
-    (full) case mapping, as Python's str.lower/str.upper and Java's do it. Spark's `lower` and
-    `upper` are Java's — in the JVM's locale, which profiles.yml pins to English for the
-    session's driver and executors (in a Turkish locale "IBM.DÉ" lowers to "ıbm.dé": a dotless
-    ı). DuckDB's map one character to one character, so the expansions text here can meet
-    are spelled out: İ (U+0130) lowers to i + U+0307 (DuckDB: a plain i, which made
+    (full) case mapping, as Python's str.lower/str.upper and Java's do it, but for the one
+    mapping that depends on context: a Greek capital Σ lowers to σ wherever it stands (Java
+    and Python make a word-final ς; DuckDB does not, and Spark is given σ to lower). Spark's
+    `lower` and `upper` are Java's — in the JVM's locale, which profiles.yml pins to English
+    for the session's driver and executors (in a Turkish locale "IBM.DÉ" lowers to "ıbm.dé": a
+    dotless ı). DuckDB's map one character to one character, so the expansions text here can
+    meet are spelled out: İ (U+0130) lowers to i + U+0307 (DuckDB: a plain i, which made
     "GMAİL.COM" the free-mail "gmail.com" on DuckDB alone) — the only unconditional one of
-    lower case —, and ß uppercases to SS (DuckDB: ẞ). Left as each engine has it: a Greek
-    word-final Σ lowered (Java ς, DuckDB σ) and upper case's rarer expansions (the ligatures
-    ﬁ, ﬂ …, ŉ, ǰ, Greek letters with a subscript iota: Java expands them, DuckDB leaves them)
-    — no e-mail domain or country name meets them. A Greek capital Σ lowers to σ wherever it
-    stands, on both (Java's word-final ς is not made). Letters added in Unicode 14–16
-    (U+A7CB …, U+10D50 …) are mapped by Spark's JVM and left by DuckDB's tables. -#}
+    lower case —, and ß uppercases to SS (DuckDB: ẞ). Left as each engine has it: upper
+    case's rarer expansions (the ligatures ﬁ, ﬂ …, ŉ, ǰ, Greek letters with a subscript iota:
+    Java expands them, DuckDB leaves them) — no e-mail domain or country name meets them —
+    and letters newer than an engine's Unicode tables (Unicode 16's U+A7CB, U+1C89 …: mapped
+    by a JVM of Java 24 or later, left by DuckDB 2.0's tables). -#}
 
 {#- `text` in lower case. -#}
 {% macro lower_text(text) -%}

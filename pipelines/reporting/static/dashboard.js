@@ -182,6 +182,12 @@
     for (var i = 0; i < META.teams.length; i++) if (META.teams[i].slug === slug) return META.teams[i];
     return null;
   }
+  // A team as an address names it: its slug, or the slug with the word team in front that
+  // addresses made before 2026-12-08 carried (`#team=team-noord` for Team Noord).
+  function linkedTeam(slug) {
+    if (!slug || teamBySlug(slug) || slug.indexOf('team-') !== 0) return slug;
+    return teamBySlug(slug.slice(5)) ? slug.slice(5) : slug;
+  }
   function teamIndex(slug) {
     for (var i = 0; i < META.teams.length; i++) if (META.teams[i].slug === slug) return i;
     return -1;
@@ -968,7 +974,7 @@
   SKPI.ready = load('company', META.company_file).then(function () {
     var presets = ['w13', 'w26', 'w52', 'm6', 'm12', 'm24', 'ytd', 'all', 'custom'];
     return SKPI.set({
-      team: initial.team || '', rep: initial.rep || '',
+      team: linkedTeam(initial.team || ''), rep: initial.rep || '',
       period: presets.indexOf(initial.period) >= 0 ? initial.period : 'm12',
       from: initial.from || '', to: initial.to || ''
     });
