@@ -83,6 +83,9 @@ class SettingsError(ValueError):
 # or given in code). Every value a Settings ever held is remembered here so that
 # `redact_secrets` can take it out of any message, whoever wrote the message.
 SECRET_PREFIX = "secret:"
+# The languages the reports are written in (reporting/i18n.py holds their texts); the
+# setting dashboard_language picks the site's index among them.
+LANGUAGES = ("en", "nl")
 _KNOWN_SECRETS: dict[str, str] = {}
 
 
@@ -298,6 +301,11 @@ class Settings:
             raise SettingsError("spark_threads must be at least 1")
         if not (math.isfinite(self.max_run_minutes * 60) and self.max_run_minutes >= 0):
             raise SettingsError("max_run_minutes must be a number of minutes, 0 for no limit")
+        if self.dashboard_language not in LANGUAGES:
+            raise SettingsError(
+                f"dashboard_language: {printable(repr(self.dashboard_language))} is not a "
+                f"language the reports are written in ({', '.join(LANGUAGES)})"
+            )
         if self.history_runs_kept < 0:
             raise SettingsError(
                 "history_runs_kept must be a number of runs, 0 to keep every run's copies"

@@ -458,3 +458,11 @@ def test_a_spark_server_that_cannot_be_reached_is_refused_naming_it() -> None:
         assert problem is not None and "names no host and port" in problem, malformed
     problem = spark_server_problem(Settings(engine="spark", spark_remote=f"sc://[::1]:{port}"))
     assert problem is not None and f"Spark Connect server [::1]:{port}" in problem
+
+
+def test_a_dashboard_language_the_reports_are_not_written_in_is_refused_at_start() -> None:
+    """Refused with the settings, before anything runs (it failed the site step, after the
+    marts were published)."""
+    with pytest.raises(SettingsError, match="dashboard_language: 'de' is not a language"):
+        Settings(dashboard_language="de")
+    assert Settings(dashboard_language="nl").dashboard_language == "nl"

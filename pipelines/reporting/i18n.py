@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from datetime import date
 
-LANGUAGES = ("en", "nl")
+from pipelines.settings import LANGUAGES  # the languages' one home (a setting picks one)
+
+__all__ = ["LANGUAGES"]
 
 TEXT: dict[str, tuple[str, str]] = {
     # key: (English, Dutch)
