@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import duckdb
 
 from pipelines.ingest.raw_layer import RAW_SCHEMA
-from pipelines.settings import ENGINES, Settings, SettingsError, printable
+from pipelines.settings import ENGINES, ENV_PREFIX, Settings, SettingsError, printable
 from pipelines.sql_text import quote_ident, sql_literal
 
 __all__ = ["ENGINES"]
@@ -189,7 +189,7 @@ def spark_server_problem(settings: Settings) -> str | None:
             host = None
         if not host:
             return (
-                f"engine spark: SALES_KPI_{setting} {printable(settings.spark_remote)} names no "
+                f"engine spark: {ENV_PREFIX}{setting} {printable(settings.spark_remote)} names no "
                 "host and port a connection can be made to; write it sc://host:15002 (with "
                 "/;param=value after the port)"
             )
@@ -206,5 +206,5 @@ def spark_server_problem(settings: Settings) -> str | None:
         shown = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
         return (
             f"engine spark: the {kind} {printable(shown)} cannot be reached "
-            f"({reason}); start it, or set SALES_KPI_{setting} to one that runs"
+            f"({reason}); start it, or set {ENV_PREFIX}{setting} to one that runs"
         )

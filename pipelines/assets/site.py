@@ -28,9 +28,9 @@ from pipelines.quality.checks import CHECKS
 from pipelines.reporting import write_dashboard, write_definitions_page
 from pipelines.reporting.dbt_docs_page import static_docs_page
 from pipelines.reporting.html import environment
-from pipelines.reporting.i18n import LANGUAGES, tr
+from pipelines.reporting.i18n import tr
 from pipelines.resources import PipelineSettings
-from pipelines.settings import Settings
+from pipelines.settings import LANGUAGES, Settings
 
 # The auditor's pack as seen from a language folder (`site/<lang>/index.html`): each
 # language has its own definitions page beside its dashboard.

@@ -12,8 +12,6 @@ from datetime import date
 
 from pipelines.settings import LANGUAGES  # the languages' one home (a setting picks one)
 
-__all__ = ["LANGUAGES"]
-
 TEXT: dict[str, tuple[str, str]] = {
     # key: (English, Dutch)
     "title": ("Sales KPI dashboard", "Sales-KPI-dashboard"),

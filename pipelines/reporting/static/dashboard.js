@@ -185,8 +185,10 @@
   // A team as an address names it: its slug, or the slug with the word team in front that
   // addresses made before 2026-12-08 carried (`#team=team-noord` for Team Noord).
   function linkedTeam(slug) {
-    if (!slug || teamBySlug(slug) || slug.indexOf('team-') !== 0) return slug;
-    return teamBySlug(slug.slice(5)) ? slug.slice(5) : slug;
+    var earlier = 'team-';
+    if (!slug || teamBySlug(slug) || slug.indexOf(earlier) !== 0) return slug;
+    var named = slug.slice(earlier.length);
+    return teamBySlug(named) ? named : slug;
   }
   function teamIndex(slug) {
     for (var i = 0; i < META.teams.length; i++) if (META.teams[i].slug === slug) return i;
