@@ -12,9 +12,14 @@ has the old file open keeps reading the old file; the next one opens the new one
 copies are written to a new folder per run and `<warehouse>/parquet` is a symbolic link
 swapped the same way.
 
-The published file is also the record of what was published: each publication carries over
-the previous file's `runs`, `dim_leads_history` and `kpi_scorecard_history` and appends its
-own rows, so what was reported when, and under which definitions version, stays visible.
+The published file is also the record of what was published: each publication keeps the
+previous file's `runs`, `dim_leads_history` and `kpi_scorecard_history` and appends its own
+rows, so what was reported when, and under which definitions version, stays visible. The
+new file starts as a byte copy of the published one (`_start_candidate`), whose marts are
+replaced and to whose history the run's copies are added: a publication costs its own night
+plus a sequential file copy, not a row-by-row copy of every night kept. A published file
+that is not as this publisher writes it (an earlier layout, or one another program changed)
+is instead rebuilt, its history carried over row by row (`_carry_history`).
 
 What BI tools meet (marts contract v1.1): the tables sit in the file's default schema, so
 `select * from kpi_scorecard` works with the file opened directly and `m.kpi_scorecard` after
@@ -124,6 +129,8 @@ class Published:
     database: Path
     tables: dict[str, int]  # table → rows
     written_ahead: bool = False  # the marts came from the candidate written during the checks
+    # the history was appended to a copy of the published file (not carried row by row)
+    history_appended: bool = False
 
 
 def published_database(warehouse_dir: Path) -> Path:
@@ -244,19 +251,21 @@ def write_marts_ahead(
     saves is the copy, the publication's largest part (≈ 5 of 6.5 s at scale 30)."""
     candidate = candidate_database(warehouse_dir, run_id)
     discard_candidate(warehouse_dir, run_id)
-    before = _build_identity(build_database)
+    before = _file_identity(build_database)
     with _publishing_connection(memory_limit) as con:
-        _attach_candidate(con, candidate)
         con.execute(f"attach {sql_literal(str(build_database))} as build (read_only)")
+        copied = _start_candidate(con, published_database(warehouse_dir), candidate)
         _copy_marts(con)
         con.execute("detach build")
         _write_parquet(con, warehouse_dir, run_id, PUBLISHED_TABLES)
         con.execute(f"checkpoint {_PUBLISHING}")
         con.execute(f"detach {_PUBLISHING}")
-    if _build_identity(build_database) != before:
+    if _file_identity(build_database) != before:
         discard_candidate(warehouse_dir, run_id)
         raise RuntimeError(f"{build_database} changed while its marts were copied")
-    write_atomically(_ready_marker(candidate), json.dumps({"format": 2, "build": before}))
+    write_atomically(_ready_marker(candidate), json.dumps(
+        {"format": 3, "build": before, "published": copied}
+    ))
     return candidate
 
 
@@ -291,26 +300,33 @@ def publish_marts(
     staging = candidate_database(warehouse_dir, run.run_id)
     if run.run_id in published_runs:
         return _published_already(warehouse_dir, run.run_id, memory_limit)
-    written_ahead = _take_ready(staging, build_database)
+    ready = _take_ready(staging, build_database, target)
+    written_ahead = ready is not None
     if not written_ahead:
         # its Parquet folder stays: the marts' files are written again in place, and a retry
         # of this step after its swap finds that folder published (the link points at it)
         _remove_candidate_file(staging)
     try:
         with _publishing_connection(memory_limit) as con:
-            _attach_candidate(con, staging)
             con.execute(f"attach {sql_literal(str(build_database))} as build (read_only)")
-            previous = target.exists()
-            if previous:
-                attach_published(con, target, "previous")
-            if not written_ahead:
+            if ready is not None:
+                _attach_candidate(con, staging, new=ready["published"] is None)
+                appended = ready["published"] is not None
+            else:
+                appended = _start_candidate(con, target, staging) is not None
                 _copy_marts(con)
-            _carry_history(con, run, previous, history_runs_kept)
+            if appended:
+                _append_history(con, run, history_runs_kept)
+            else:
+                previous = target.exists()
+                if previous:
+                    attach_published(con, target, "previous")
+                _carry_history(con, run, previous, history_runs_kept)
+                if previous:
+                    con.execute("detach previous")
             _copy_comments(con)
             tables = _table_counts(con)
             con.execute("detach build")
-            if previous:
-                con.execute("detach previous")
             parquet_dir = _write_parquet(
                 con, warehouse_dir, run.run_id,
                 ("runs", *HISTORY_COLUMNS) if written_ahead else PUBLISHED_FILE_TABLES,
@@ -324,7 +340,7 @@ def publish_marts(
     finally:
         staging.unlink(missing_ok=True)
         Path(str(staging) + ".wal").unlink(missing_ok=True)
-    return Published(target, tables, written_ahead)
+    return Published(target, tables, written_ahead, appended)
 
 
 @contextmanager
@@ -339,11 +355,113 @@ def _publishing_connection(memory_limit: str) -> Iterator[duckdb.DuckDBPyConnect
         yield con
 
 
-def _attach_candidate(con: duckdb.DuckDBPyConnection, candidate: Path) -> None:
-    con.execute(
-        f"attach {sql_literal(str(candidate))} as {_PUBLISHING} "
-        f"(storage_version '{PUBLISHED_STORAGE_VERSION}')"
-    )
+def _attach_candidate(con: duckdb.DuckDBPyConnection, candidate: Path, *, new: bool) -> None:
+    """Attach the run's candidate as `_PUBLISHING`: a new file in the published storage
+    format, or a copy of the published file (which keeps the format it was written in)."""
+    storage = f" (storage_version '{PUBLISHED_STORAGE_VERSION}')" if new else ""
+    con.execute(f"attach {sql_literal(str(candidate))} as {_PUBLISHING}{storage}")
+
+
+def _start_candidate(
+    con: duckdb.DuckDBPyConnection, published: Path, candidate: Path
+) -> list[list[int] | None] | None:
+    """Begin the run's candidate and attach it as `_PUBLISHING`, without marts (`_copy_marts`
+    adds them). When the published file is laid out as this publisher writes it, the candidate
+    is a byte copy of it without its marts: the history it holds stays where it is and the
+    run's copies are appended (`_append_history`) — the cost of one night and of copying a
+    file, where carrying every earlier copy over row by row grew with each night kept (65 s
+    a publication after 100 nights at scale 30: bench/README). The published file's identity
+    is returned, so the publication appends only to a copy of the file still published.
+    Otherwise — nothing published yet, a file of an earlier layout, or one another program
+    changed (tables of its own, a write-ahead log) — the candidate is a new file and None is
+    returned: the publication rebuilds the history row by row (`_carry_history`). `build` is
+    attached: the history's columns are judged against its marts."""
+    identity = _file_identity(published)
+    copied = False
+    if identity[0] is not None and identity[1] is None:  # published, and no write-ahead log
+        attach_published(con, published, "previous")  # read-only: no writer meanwhile
+        try:
+            if _laid_out_as_published(con, "previous"):
+                shutil.copyfile(published, candidate)
+                copied = True
+        finally:
+            con.execute("detach previous")
+    _attach_candidate(con, candidate, new=not copied)
+    if not copied:
+        return None
+    for name in PUBLISHED_TABLES:
+        con.execute(f"drop table {_PUBLISHING}.{name}")
+    return identity
+
+
+def _laid_out_as_published(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
+    """Whether the file attached as `catalog` holds exactly what this publisher writes: the
+    published tables in its default schema and nothing else, `runs` with `RUNS_TYPES`'
+    columns, and history tables whose columns are the run_id and the marts' columns they copy
+    (judged against the build attached as `build`), in order, of the same types."""
+    if not _readable_as_published(con, catalog):
+        return False
+    tables = set(con.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = ?",
+        [catalog],
+    ).fetchall())
+    if tables != {("main", name) for name in PUBLISHED_FILE_TABLES}:
+        return False
+    others = con.execute(
+        """
+        select (select count(*) from duckdb_views() where database_name = $1 and not internal)
+             + (select count(*) from duckdb_sequences() where database_name = $1)
+             + (select count(*) from duckdb_indexes() where database_name = $1)
+             + (select count(*) from duckdb_types() where database_name = $1 and not internal)
+             + (select count(*) from duckdb_functions() where database_name = $1
+                and function_type in ('macro', 'table_macro'))
+             + (select count(*) from duckdb_schemas() where database_name = $1
+                and schema_name <> 'main' and not internal)
+        """,
+        [catalog],
+    ).fetchone()[0]  # type: ignore[index]
+    if others:
+        return False
+    columns = con.execute(
+        "select table_name, column_name, data_type, is_nullable from duckdb_columns() "
+        "where database_name = ? order by table_name, column_index", [catalog],
+    ).fetchall()
+
+    def of(table: str) -> list[tuple[str, str, bool]]:
+        return [(c, t, n) for (name, c, t, n) in columns if name == table]
+
+    runs = [(c, t.split()[0].upper(), "not null" not in t) for c, t in RUNS_TYPES.items()]
+    if [(c, t.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"), n)
+            for c, t, n in of("runs")] != runs:
+        return False
+    built = dict(con.execute(
+        "select table_name || '.' || column_name, data_type from duckdb_columns() "
+        "where database_name = 'build' and schema_name = ?", [MARTS_SCHEMA],
+    ).fetchall())
+    for history, (source, names) in HISTORY_COLUMNS.items():
+        wanted = [("run_id", "VARCHAR")] + [
+            (c.strip(), built.get(f"{source}.{c.strip()}")) for c in names.split(",")
+        ]
+        if [(c, t) for c, t, _nullable in of(history)] != wanted:
+            return False
+    return True
+
+
+def _readable_as_published(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
+    """Whether the file attached as `catalog` is in a storage format the published file's
+    readers open (DuckDB's tag: the oldest DuckDB that reads it, `v1.0.0+`, no later than
+    `PUBLISHED_STORAGE_VERSION`): a copy keeps its file's format, and one written before the
+    publisher chose the format would stay unreadable to older DuckDBs night after night."""
+    tag = con.execute(
+        "select tags['storage_version'] from duckdb_databases() where database_name = ?",
+        [catalog],
+    ).fetchone()
+    oldest = _STORAGE_TAG.fullmatch((tag[0] if tag else None) or "")
+    return oldest is not None and tuple(map(int, oldest.groups())) <= _PUBLISHED_STORAGE
+
+
+_STORAGE_TAG = re.compile(r"v(\d+)\.(\d+)\.(\d+)\+?")
+_PUBLISHED_STORAGE = tuple(int(part) for part in PUBLISHED_STORAGE_VERSION[1:].split("."))
 
 
 def _copy_marts(con: duckdb.DuckDBPyConnection) -> None:
@@ -357,12 +475,13 @@ def _ready_marker(candidate: Path) -> Path:
     return Path(f"{candidate}.ready")
 
 
-def _build_identity(build_database: Path) -> list[list[int] | None]:
-    """The build file and its write-ahead log as they are on disk (inode, size, modification
-    and change times): a candidate is published only from the build it was copied from. (On
+def _file_identity(database: Path) -> list[list[int] | None]:
+    """A DuckDB file and its write-ahead log as they are on disk (inode, size, modification
+    and change times; None where absent): a candidate is published only from the build it was
+    copied from, and appended to only while the file it copied is the one published. (On
     Spark the build file is the views over Spark's Parquet, which every Spark build replaces.)"""
     identity: list[list[int] | None] = []
-    for path in (build_database, Path(f"{build_database}.wal")):
+    for path in (database, Path(f"{database}.wal")):
         try:
             stat = path.stat()
         except FileNotFoundError:
@@ -372,17 +491,24 @@ def _build_identity(build_database: Path) -> list[list[int] | None]:
     return identity
 
 
-def _take_ready(candidate: Path, build_database: Path) -> bool:
-    """Whether `candidate` is complete and copied from `build_database` as it is now. The
-    marker is taken (removed) either way: a publication that fails after this point leaves
-    a candidate nobody will trust again."""
+def _take_ready(
+    candidate: Path, build_database: Path, published: Path
+) -> dict[str, Any] | None:
+    """The ready marker of `candidate` when the candidate is complete, copied from
+    `build_database` as it is now, and begun from the file still published (or from nothing,
+    when it was begun as a new file): its `published` is the identity of the file copied,
+    None for a new file. None when it is not to be trusted. The marker is taken (removed)
+    either way: a publication that fails after this point leaves a candidate nobody will
+    trust again."""
     marker = _ready_marker(candidate)
     recorded = read_json_object(marker)
     marker.unlink(missing_ok=True)
-    return (
-        recorded.get("format") == 2
-        and recorded.get("build") == _build_identity(build_database) and candidate.exists()
+    trusted = (
+        recorded.get("format") == 3 and candidate.exists()
+        and recorded.get("build") == _file_identity(build_database)
+        and recorded.get("published") in (None, _file_identity(published))
     )
+    return recorded if trusted else None
 
 
 def _carry_history(
@@ -441,6 +567,44 @@ def _carry_history(
         f"update {_PUBLISHING}.runs set history_kept = "
         f"run_id = ? or run_id in ({copied})", [run.run_id],
     )
+
+
+def _append_history(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, history_runs_kept: int
+) -> None:
+    """The run's row in `runs` and its copies in the history tables, appended to the copy
+    of the published file the candidate began as (`_start_candidate`); the copies beyond an
+    operator's bound (`history_runs_kept`, 0: none) deleted, as `_carry_history` leaves them
+    out, and marked so in `runs.history_kept`."""
+    con.execute(
+        f"insert into {_PUBLISHING}.runs values (?, ?, ?, ?, ?, ?, true)",
+        [
+            run.run_id, run.as_of, datetime.now(UTC), run.definitions_version,
+            json.dumps(run.settings, sort_keys=True), run.source_files,
+        ],
+    )
+    for history, (source, columns) in HISTORY_COLUMNS.items():
+        con.execute(
+            f"insert into {_PUBLISHING}.{history} "
+            f"select ? as run_id, {columns} from build.{MARTS_SCHEMA}.{source}",
+            [run.run_id],
+        )
+    if history_runs_kept <= 0:
+        return
+    dropped = [run_id for (run_id,) in con.execute(
+        f"select run_id from {_PUBLISHING}.runs where history_kept and run_id not in ("
+        f"select run_id from {_PUBLISHING}.runs order by published_at desc limit ?)",
+        [history_runs_kept],
+    ).fetchall()]
+    if dropped:
+        for history in HISTORY_COLUMNS:
+            con.execute(
+                f"delete from {_PUBLISHING}.{history} where list_contains(?, run_id)", [dropped]
+            )
+        con.execute(
+            f"update {_PUBLISHING}.runs set history_kept = false "
+            "where list_contains(?, run_id)", [dropped],
+        )
 
 
 def _carried_columns(

@@ -994,7 +994,7 @@ def test_the_marts_are_copied_for_publication_while_the_checks_run(first_run: Fi
     warehouse, run_id = first_run.warehouse, first_run.run.outcome.run_id
     log = (warehouse / "logs" / f"run-{run_id}.log").read_text(encoding="utf-8")
     assert "the marts were copied for publication while the checks ran" in log
-    assert "(the marts as copied during the checks)" in log
+    assert "(the marts as copied during the checks;" in log
     with duckdb.connect(str(first_run.build_copy / "warehouse.duckdb"), read_only=True) as con:
         built = {name: con.execute(f"select count(*) from marts.{name}").fetchone()[0]
                  for name in PUBLISHED_TABLES}
@@ -1129,8 +1129,8 @@ def test_history_keeps_every_runs_copy_by_default(first_run: FirstRun, tmp_path:
     target = publisher(first_run, tmp_path)
     target.publish("A")
     _report_something_else(target.build)
-    target.publish("B")
-    target.publish("C")  # the same as B
+    assert target.publish("B").history_appended
+    assert target.publish("C").history_appended  # the same as B
     copies = history(target.warehouse)
     assert copies["dim_leads_history"].keys() == copies["kpi_scorecard_history"].keys() == {
         "A", "B", "C",
@@ -1152,8 +1152,8 @@ def test_history_retention_keeps_the_last_runs_copies_and_says_whose_are_gone(
     target = publisher(first_run, tmp_path, history_runs_kept=1)
     target.publish("A")
     _report_something_else(target.build)
-    target.publish("B")
-    target.publish("C")  # the same as B: a copy of its own all the same
+    assert target.publish("B").history_appended
+    assert target.publish("C").history_appended  # the same as B: a copy of its own all the same
     warehouse = target.warehouse
     assert [r for (r,) in published_query(warehouse, "select run_id from runs "
                                                      "order by published_at")] == ["A", "B", "C"]
@@ -1184,7 +1184,7 @@ def test_a_run_that_pointed_at_an_earlier_identical_copy_gets_its_own(
         con.execute("update runs set history_run_id = run_id")
         con.execute("insert into runs select 'B', as_of, published_at + interval 1 minute, "
                     "definitions_version, settings, source_files, 'A' from runs")
-    target.publish("C")
+    assert not target.publish("C").history_appended  # an earlier layout: rebuilt
     warehouse = target.warehouse
     contacts = published_query(warehouse, "select count(*) from dim_leads")[0][0]
     assert history(warehouse)["dim_leads_history"] == {"A": contacts, "B": contacts,
@@ -1260,7 +1260,8 @@ def test_a_history_published_before_columns_were_added_keeps_its_copies_with_the
     with duckdb.connect(str(published(target.warehouse))) as con:
         for column in added:
             con.execute(f"alter table dim_leads_history drop column {column}")
-    target.publish("B")  # the same build: the same classification as A's
+    # the same build: the same classification as A's; an earlier layout: rebuilt
+    assert not target.publish("B").history_appended
     warehouse = target.warehouse
     contacts = published_query(warehouse, "select count(*) from dim_leads")[0][0]
     assert history(warehouse)["dim_leads_history"] == {"A": contacts, "B": contacts}
@@ -1274,3 +1275,113 @@ def test_a_history_published_before_columns_were_added_keeps_its_copies_with_the
     assert published_query(
         warehouse, "select count(*) from dim_leads_history where run_id = 'B' and is_fit is null"
     ) == [(0,)]
+
+
+def _everything(warehouse: Path) -> dict[str, list[tuple]]:
+    """Every published table's rows, sorted (but when each run was published)."""
+    tables = [name for (name,) in published_query(
+        warehouse, "select table_name from duckdb_tables() order by table_name"
+    )]
+    return {
+        table: sorted(published_query(
+            warehouse, f"select * exclude (published_at) from {table}" if table == "runs"
+            else f"select * from {table}"
+        ), key=repr)
+        for table in tables
+    }
+
+
+def test_a_publication_appends_its_copies_to_a_copy_of_the_published_file(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """A run costs what changed: the publication begins as a byte copy of the published file
+    and appends the night's copies to its history, instead of carrying every earlier night's
+    copy over row by row. What it publishes is what a rebuild publishes: the same tables, the
+    same rows (the rebuild forced here by a sequence another program left in the file, which
+    makes the file not the publisher's own)."""
+    (tmp_path / "appended").mkdir()
+    (tmp_path / "rebuilt").mkdir()
+    appended = publisher(first_run, tmp_path / "appended")
+    rebuilt = publisher(first_run, tmp_path / "rebuilt")
+    for target in (appended, rebuilt):
+        assert not target.publish("A").history_appended  # nothing published yet: a new file
+    _report_something_else(appended.build)
+    _report_something_else(rebuilt.build)
+    with duckdb.connect(str(published(rebuilt.warehouse))) as con:
+        con.execute("create sequence left_by_a_reader")
+    assert appended.publish("B").history_appended
+    assert not rebuilt.publish("B").history_appended
+    assert history(appended.warehouse)["dim_leads_history"].keys() == {"A", "B"}
+    assert _everything(appended.warehouse) == _everything(rebuilt.warehouse)
+
+
+def test_a_published_file_another_program_changed_is_rebuilt_without_what_it_added(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """A reader that opened the published file for writing and added a table of its own: the
+    next publication does not copy that file — it rebuilds it, the history carried over row
+    by row and the reader's table left out, so what is published is the publisher's alone."""
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    with duckdb.connect(str(published(target.warehouse))) as con:
+        con.execute("create table my_notes as select 'a reader wrote this' as note")
+    rebuilt = target.publish("B")
+    tables = {name for (name,) in published_query(
+        target.warehouse, "select table_name from duckdb_tables()"
+    )}
+    assert "my_notes" not in tables
+    assert not rebuilt.history_appended
+    assert history(target.warehouse)["dim_leads_history"].keys() == {"A", "B"}
+    assert target.publish("C").history_appended  # the publisher's own again
+
+
+def test_a_copy_written_ahead_is_appended_to_only_while_the_file_it_copied_is_published(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """The candidate written during the checks begins as a copy of the file published then.
+    Had the published file changed before the publication (here another program rewrote a
+    row of it; a file restored from a backup would do the same), appending to that copy
+    would publish the old file's contents: the publication then writes its candidate itself,
+    from the file published now."""
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    write_marts_ahead(target.build, target.warehouse, "B", "1GB")
+    with duckdb.connect(str(published(target.warehouse))) as con:
+        con.execute("""update runs set settings = '{"noted": "after the copy"}'""")
+    late = target.publish("B")
+    assert dict(published_query(target.warehouse, "select run_id, settings from runs")) == {
+        "A": '{"noted": "after the copy"}', "B": "{}",
+    }
+    assert not late.written_ahead and late.history_appended
+    assert history(target.warehouse)["dim_leads_history"].keys() == {"A", "B"}
+    assert list(target.warehouse.glob(".marts-*")) == []
+
+
+def test_a_published_file_in_a_newer_storage_format_is_rebuilt_in_the_published_one(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """A copy keeps its file's storage format: a published file in a format older DuckDBs
+    cannot read (written before the publisher chose its format, or by hand) is not copied but
+    rebuilt, in the format the contract's readers open (DuckDB 1.1 and later)."""
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    file = published(target.warehouse)
+    newer = tmp_path / "newer.duckdb"
+    with duckdb.connect() as con:
+        con.execute(f"attach '{file}' as old (read_only)")
+        con.execute(f"attach '{newer}' as new (storage_version 'latest')")
+        con.execute("copy from database old to new")
+    newer.replace(file)
+
+    def storage(path: Path) -> str:
+        with duckdb.connect() as con:
+            con.execute(f"attach '{path}' as p (read_only)")
+            return con.execute("select tags['storage_version'] from duckdb_databases() "
+                               "where database_name = 'p'").fetchone()[0]
+
+    assert storage(file) != "v1.0.0+"
+    rebuilt = target.publish("B")
+    assert storage(file) == "v1.0.0+"  # DuckDB's tag for the format of PUBLISHED_STORAGE_VERSION
+    assert not rebuilt.history_appended
+    assert history(target.warehouse)["dim_leads_history"].keys() == {"A", "B"}
+

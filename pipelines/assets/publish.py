@@ -67,7 +67,9 @@ def published_marts(
     context.log.info(
         f"published {len(published.tables)} tables to {published.database} ("
         + ("the marts as copied during the checks" if published.written_ahead
-           else "the marts copied here") + ")"
+           else "the marts copied here")
+        + ("; the run's history appended to the published file's" if published.history_appended
+           else "; the history carried over row by row") + ")"
     )
     return MaterializeResult(
         metadata={
