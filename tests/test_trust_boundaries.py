@@ -545,6 +545,40 @@ def test_secret_settings_are_references_in_config_and_redacted_in_text():
     assert redact_secrets(f"POST {WEBHOOK} failed") == "POST *** failed"
 
 
+def test_a_secret_reference_offers_no_fast_hash_to_test_guesses_against() -> None:
+    """A reference stands in Dagster's run storage and UI: were it a plain hash of the value,
+    a human-chosen password (the Thrift server's) would fall to a dictionary of guesses hashed
+    at billions a second. It is none of the fast hashes of the value (it is scrypt's), and
+    another process that holds the secret in its environment — `dagster dev`'s run worker —
+    still recognises the reference and resolves it."""
+    import hashlib
+    import json
+    import subprocess
+    import sys
+
+    from pipelines.settings import Settings, secret_reference
+
+    password = "Summer2026!"
+    digest = secret_reference(password).removeprefix("secret:")
+    assert len(digest) == 16
+    fast = [hashlib.new(name, password.encode("utf-8")).hexdigest()
+            for name in ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "blake2b",
+                         "blake2s", "sha3_256", "sha3_512")]
+    assert not [hexdigest for hexdigest in fast if digest in hexdigest]
+    reference = Settings(alert_webhook_url=WEBHOOK).as_dict()["alert_webhook_url"]
+    resolved = subprocess.run(
+        [sys.executable, "-c",
+         "import json, sys\n"
+         "from pipelines.settings import Settings\n"
+         "settings = Settings.from_text(json.loads(sys.argv[1]))\n"
+         "print(settings.alert_webhook_url == sys.argv[2])",
+         json.dumps({"alert_webhook_url": reference}), WEBHOOK],
+        env={**os.environ, "SALES_KPI_ALERT_WEBHOOK_URL": WEBHOOK},
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert resolved.stdout.strip() == "True", resolved.stderr[-2000:]
+
+
 def test_webhook_url_is_absent_from_stderr_alerts_log_and_dagster_event_log(
     tmp_path, landing, capfd, caplog
 ):
