@@ -14,6 +14,7 @@ import json
 import math
 import re
 import shutil
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -640,6 +641,92 @@ def test_any_team_and_rep_can_be_shown(browser, site: Path) -> None:
         assert page.console_errors() == []
     finally:
         page.close()
+
+
+# Every content security policy violation of a page, from its first script on.
+WATCH_POLICY_JS = (
+    "window.__refused = []; document.addEventListener('securitypolicyviolation', e => "
+    "window.__refused.push(e.violatedDirective + ' ' + (e.blockedURI || '') + ' ' + "
+    "(e.sample || '')));"
+)
+INLINE_SCRIPT_RUNS_JS = (
+    "(() => { const s = document.createElement('script'); s.textContent = 'window.__ran = 1';"
+    " document.body.appendChild(s); return window.__ran === 1; })()"
+)
+
+
+def _open_watched(browser, url: str):
+    page = browser.page(1400)
+    page.send("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH_POLICY_JS})
+    page.goto(url)
+    return page
+
+
+def test_the_dashboard_runs_only_its_own_files_under_its_content_security_policy(
+    browser, site: Path
+) -> None:
+    """The dashboard's policy (a `<meta>`: the page is a file) lets its own scripts, data files
+    and styles work — every chart drawn for the company, a team and a rep, nothing refused —
+    and refuses what escaping would have had to stop: a script written into the page."""
+    meta = _meta(_page(site, "en"))
+    page = _open_watched(browser, (site / "en" / "index.html").as_uri())
+    try:
+        page.js("SKPI.ready")
+        assert page.js("document.getElementById('dashboard').dataset.state") == "ready"
+        team = meta["teams"][0]["slug"]
+        page.js(f"SKPI.set({{team: {json.dumps(team)}}})")  # loads the team's data file
+        rep = page.js("document.querySelector('#f-rep option:nth-child(2)').value")
+        page.js(f"SKPI.set({{rep: {json.dumps(rep)}}})")
+        assert _assert_clean_layout(page, "rep")
+        assert page.js("window.__refused") == []
+        assert page.js(INLINE_SCRIPT_RUNS_JS) is False
+        assert [r for r in page.js("window.__refused") if r.startswith("script-src")]
+        assert page.console_errors() == []
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("language", ["en", "nl"])
+def test_the_definitions_page_stands_alone_with_its_own_style_applied(
+    browser, site: Path, language: str
+) -> None:
+    """The auditor's page inlines the report's stylesheet: as written (its quotes were once
+    escaped inside <style>, which dropped the page's font and the rules that quote), and
+    allowed by its policy by hash alone — no script of any kind runs there."""
+    page = _open_watched(browser, (site / language / "definitions.html").as_uri())
+    try:
+        font = page.js("getComputedStyle(document.body).fontFamily")
+        assert font.startswith("Inter") and '"Segoe UI"' in font, font
+        assert page.js("getComputedStyle(document.querySelector('p.rule')).maxWidth") == "980px"
+        assert page.js("window.__refused") == []
+        assert page.js(INLINE_SCRIPT_RUNS_JS) is False
+        assert page.js("document.scripts.length") == 1  # the one just refused
+    finally:
+        page.close()
+
+
+def test_every_page_the_site_writes_carries_a_content_security_policy(
+    published: Path, tmp_path: Path
+) -> None:
+    """The index, the dashboards and the definitions pages: none without a policy, and none
+    that allows inline scripts, eval or the network."""
+    from pipelines.assets.site import write_index
+
+    pages = write_dashboard(published, tmp_path, ("en", "nl"), CHECK_RESULTS, LINKS)
+    written = [write_index(tmp_path, "nl"), *pages.values(),
+               write_definitions_page(DBT_PROJECT, tmp_path / "definitions.html")]
+    for path in written:
+        html = Path(path).read_text(encoding="utf-8")
+        found = re.search(
+            r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html
+        )
+        assert found, path
+        policy = unescape(found[1])  # an attribute's value, as the browser reads it
+        assert "default-src 'none'" in policy, (path, policy)
+        assert not [word for word in ("unsafe-eval", "http:", "https:", "*")
+                    if word in policy], (path, policy)
+        assert "'unsafe-inline'" not in re.sub(r"style-src[^;]*", "", policy), path
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", html), path  # no inline handler
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from pipelines.publish import published_database
 from pipelines.quality.checks import CHECKS
 from pipelines.reporting import write_dashboard, write_definitions_page
 from pipelines.reporting.dbt_docs_page import static_docs_page
-from pipelines.reporting.html import environment
+from pipelines.reporting.html import REDIRECT_POLICY, environment
 from pipelines.reporting.i18n import tr
 from pipelines.resources import PipelineSettings
 from pipelines.settings import LANGUAGES, Settings
@@ -151,6 +151,7 @@ def write_index(site: Path, language: str) -> Path:
     """`site/index.html`: the stable address, opening the dashboard in the configured
     language (a relative redirect, so it works from disk and when the folder is moved)."""
     document = environment().get_template("redirect.html").render(
+        content_policy=REDIRECT_POLICY,
         lang=language, target=f"{language}/index.html", title=tr("title", language),
         definitions=tr("link_definitions", language),
     )

@@ -27,7 +27,7 @@ import pandas as pd
 import plotly
 
 from pipelines.files import write_atomically
-from pipelines.reporting.html import STATIC_DIR, environment
+from pipelines.reporting.html import DASHBOARD_POLICY, STATIC_DIR, environment
 from pipelines.reporting.i18n import (
     MONTHS,
     MONTHS_LONG,
@@ -209,6 +209,7 @@ def page_context(
     return {
         "lang": language,
         "t": t,
+        "content_policy": DASHBOARD_POLICY,
         "meta": meta,
         "kpis": kpis,
         "teams": teams,

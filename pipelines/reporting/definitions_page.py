@@ -23,7 +23,7 @@ import yaml
 
 from pipelines.files import write_atomically
 from pipelines.quality.checks import CHECKS
-from pipelines.reporting.html import environment, static_text
+from pipelines.reporting.html import content_policy, environment, inline_style
 from pipelines.reporting.i18n import TEXT, check_language, tr
 from pipelines.settings import LOAD_SETTINGS, Settings
 
@@ -235,10 +235,12 @@ def _context(project: Path, effective: Mapping[str, Any] | None, language: str) 
         ("changelog", "def_changelog"), ("thresholds", "def_thresholds"), ("kpis", "def_kpis"),
         ("intent", "def_intent"), ("free-mail", "def_free_mail"), ("roles", "def_roles"),
         ("labels", "def_labels"), ("checks", "def_checks"), ("rules", "def_rules"))]
+    css, style_source = inline_style("report.css")
     return {
         "lang": language,
         "t": t,
-        "css": static_text("report.css"),
+        "css": css,
+        "content_policy": content_policy(style_source),
         "version": version,
         "custom": custom,
         "valid_from": latest.get("valid_from", "") if latest else "",

@@ -950,6 +950,9 @@
   };
 
   function wire() {
+    // the filters form never submits (Enter in a date field): no inline handler, which the
+    // page's content security policy refuses
+    document.getElementById('filters').addEventListener('submit', function (e) { e.preventDefault(); });
     document.getElementById('f-team').addEventListener('change', function (e) { SKPI.set({team: e.target.value, rep: ''}); });
     document.getElementById('f-rep').addEventListener('change', function (e) { SKPI.set({rep: e.target.value}); });
     document.getElementById('f-period').addEventListener('change', function (e) { SKPI.set({period: e.target.value}); });
