@@ -335,6 +335,9 @@ def publish_marts(
             con.execute(f"detach {_PUBLISHING}")
         stop_if_requested()  # a run stopped meanwhile publishes nothing
         os.replace(staging, target)
+        # a write-ahead log another program left beside the replaced file belongs to it, not
+        # to this one: left there, it would keep every later publication from appending
+        Path(f"{target}.wal").unlink(missing_ok=True)
         _swap_link(published_parquet(warehouse_dir), parquet_dir)
         _prune_parquet_runs(warehouse_dir, keep=parquet_dir)
     finally:
@@ -379,26 +382,36 @@ def _start_candidate(
     identity = _file_identity(published)
     copied = False
     if identity[0] is not None and identity[1] is None:  # published, and no write-ahead log
-        attach_published(con, published, "previous")  # read-only: no writer meanwhile
         try:
-            if _laid_out_as_published(con, "previous"):
-                shutil.copyfile(published, candidate)
-                copied = True
-        finally:
-            con.execute("detach previous")
+            attach_published(con, published, "previous")  # read-only: no writer meanwhile
+        except PublishedFileLocked:
+            pass  # a new file: the publication meets the lock itself, and says so
+        else:
+            try:
+                if _laid_out_as_published(con, "previous"):
+                    shutil.copyfile(published, candidate)
+                    copied = True
+            finally:
+                con.execute("detach previous")
     _attach_candidate(con, candidate, new=not copied)
     if not copied:
         return None
     for name in PUBLISHED_TABLES:
         con.execute(f"drop table {_PUBLISHING}.{name}")
+    # the dropped marts' blocks free now, for the new marts to reuse, rather than carried
+    # forward empty in every later copy of the file
+    con.execute(f"checkpoint {_PUBLISHING}")
     return identity
 
 
 def _laid_out_as_published(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
     """Whether the file attached as `catalog` holds exactly what this publisher writes: the
     published tables in its default schema and nothing else, `runs` with `RUNS_TYPES`'
-    columns, and history tables whose columns are the run_id and the marts' columns they copy
-    (judged against the build attached as `build`), in order, of the same types."""
+    columns, history tables whose columns are the run_id and the marts' columns they copy
+    (judged against the build attached as `build`), in order, of the same types; no
+    constraint but `runs`' NOT NULLs, no default, no collation; and history rows for exactly
+    the runs whose `history_kept` says so. Anything else is what another program changed,
+    which a rebuild sets right (the row-by-row carry keeps only what it writes itself)."""
     if not _readable_as_published(con, catalog):
         return False
     tables = set(con.execute(
@@ -439,12 +452,50 @@ def _laid_out_as_published(con: duckdb.DuckDBPyConnection, catalog: str) -> bool
         "where database_name = 'build' and schema_name = ?", [MARTS_SCHEMA],
     ).fetchall())
     for history, (source, names) in HISTORY_COLUMNS.items():
-        wanted = [("run_id", "VARCHAR")] + [
-            (c.strip(), built.get(f"{source}.{c.strip()}")) for c in names.split(",")
+        wanted = [("run_id", "VARCHAR", True)] + [
+            (c.strip(), built.get(f"{source}.{c.strip()}"), True) for c in names.split(",")
         ]
-        if [(c, t) for c, t, _nullable in of(history)] != wanted:
+        if of(history) != wanted:
             return False
-    return True
+    return _constraints_as_published(con, catalog) and _history_matches_runs(con, catalog)
+
+
+def _constraints_as_published(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
+    """No constraint but the NOT NULLs `RUNS_TYPES` gives `runs`, no column default and no
+    collation: a key or NOT NULL another program put on a history table would fail every
+    later append (the carry's `create table … as` has none)."""
+    constraints = sorted(
+        (table, kind, tuple(columns)) for table, kind, columns in con.execute(
+            "select table_name, constraint_type, constraint_column_names "
+            "from duckdb_constraints() where database_name = ?", [catalog],
+        ).fetchall()
+    )
+    if constraints != sorted(
+        ("runs", "NOT NULL", (column,)) for column, type_ in RUNS_TYPES.items()
+        if "not null" in type_
+    ):
+        return False
+    return con.execute(
+        "select not exists (select 1 from duckdb_columns() where database_name = $1 "
+        "and column_default is not null) and not exists (select 1 from duckdb_tables() "
+        "where database_name = $1 and upper(sql) like '% COLLATE %')", [catalog],
+    ).fetchone()[0]  # type: ignore[index]
+
+
+def _history_matches_runs(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
+    """Whether the history tables hold rows for exactly the runs whose `history_kept` is
+    true (one scan of their run_id columns: ≈ 0.15 s for 12 M rows): rows deleted or added by
+    hand, or a flag set by hand, are mended by a rebuild, which judges `history_kept` from the
+    rows it carries and carries no rows of a run `runs` does not list."""
+    runs, *histories = (
+        attached_table(con, catalog, name) for name in ("runs", *HISTORY_COLUMNS)
+    )
+    held = " union ".join(f"select run_id from {history}" for history in histories)
+    kept = f"select run_id from {runs} where history_kept"
+    return con.execute(
+        f"select not exists (({held}) except ({kept})) "
+        f"and not exists (({kept}) except ({held}))"
+    ).fetchone()[0]  # type: ignore[index]
 
 
 def _readable_as_published(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
@@ -592,9 +643,10 @@ def _append_history(
     if history_runs_kept <= 0:
         return
     dropped = [run_id for (run_id,) in con.execute(
-        f"select run_id from {_PUBLISHING}.runs where history_kept and run_id not in ("
-        f"select run_id from {_PUBLISHING}.runs order by published_at desc limit ?)",
-        [history_runs_kept],
+        f"select run_id from {_PUBLISHING}.runs where history_kept and run_id <> ? "
+        f"and run_id not in (select run_id from {_PUBLISHING}.runs "
+        "order by published_at desc limit ?)",
+        [run.run_id, history_runs_kept],
     ).fetchall()]
     if dropped:
         for history in HISTORY_COLUMNS:

@@ -281,6 +281,13 @@ def _older_duckdb(version: str) -> Path:
 def test_an_older_duckdb_opens_the_published_file_and_reads_every_mart(
     warehouse: Path, version: str
 ) -> None:
+    """The file of a later night — the night's copies appended to a copy of the file before
+    (pipelines/publish.py) — as much as a first night's."""
+    with duckdb.connect(str(warehouse / "marts.duckdb"), read_only=True) as con:
+        last = con.execute("select run_id from runs order by published_at desc limit 1")
+        last_run = last.fetchone()[0]
+    log = (warehouse / "logs" / f"run-{last_run}.log").read_text(encoding="utf-8")
+    assert "the run's history appended to the published file's" in log
     script = (
         "import duckdb, json, sys\n"
         "con = duckdb.connect(sys.argv[1], read_only=True)\n"

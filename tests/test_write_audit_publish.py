@@ -1385,3 +1385,93 @@ def test_a_published_file_in_a_newer_storage_format_is_rebuilt_in_the_published_
     assert not rebuilt.history_appended
     assert history(target.warehouse)["dim_leads_history"].keys() == {"A", "B"}
 
+
+def test_a_key_another_program_put_on_the_history_makes_the_file_rebuilt_not_every_night_fail(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """A primary key (or a NOT NULL) added to a history table by hand: appended to, the next
+    night's copy of the same contacts would break it — every night. The file is rebuilt
+    instead, the history carried over without it, and the nights after append again."""
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    with duckdb.connect(str(published(target.warehouse))) as con:
+        con.execute("alter table dim_leads_history add primary key (contact_id)")
+    rebuilt = target.publish("B")  # the same contacts again
+    assert history(target.warehouse)["dim_leads_history"].keys() == {"A", "B"}
+    assert not rebuilt.history_appended
+    assert published_query(target.warehouse, "select count(*) from duckdb_constraints() "
+                                             "where table_name = 'dim_leads_history'") == [(0,)]
+    assert target.publish("C").history_appended
+
+
+def test_history_retention_never_drops_the_copy_of_the_run_it_publishes(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """Retention keeps the last runs' copies by `published_at`; an earlier run recorded as
+    published later (a clock set back since) must not push out the copy of the run being
+    published, which an auditor finds by its run_id."""
+    target = publisher(first_run, tmp_path, history_runs_kept=1)
+    target.publish("A")
+    with duckdb.connect(str(published(target.warehouse))) as con:
+        con.execute("update runs set published_at = published_at + interval 1 hour")
+    assert target.publish("B").history_appended
+    assert dict(published_query(target.warehouse, "select run_id, history_kept from runs")) == {
+        "A": True, "B": True,
+    }
+    assert history(target.warehouse)["dim_leads_history"].keys() == {"A", "B"}
+
+
+# A program that writes to a DuckDB file and dies before a checkpoint: its change is in the
+# file's write-ahead log alone.
+DIES_AFTER_WRITING = """
+import duckdb, os, sys
+con = duckdb.connect(sys.argv[1])
+con.execute("pragma disable_checkpoint_on_shutdown")
+con.execute("update runs set settings = ?", [sys.argv[2]])
+os._exit(0)
+"""
+
+
+def test_a_write_ahead_log_left_beside_the_published_file_is_read_once_and_removed(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """A program that wrote to the published file and died left its changes in a
+    write-ahead log beside it. The next publication reads the file with them (a rebuild: a
+    byte copy would miss them) and removes the log with the file it replaced — left there,
+    it would keep every later night from appending."""
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    file = published(target.warehouse)
+    subprocess.run(
+        [sys.executable, "-c", DIES_AFTER_WRITING, str(file), '{"noted": "in the log"}'],
+        check=True, timeout=120,
+    )
+    wal = Path(f"{file}.wal")
+    assert wal.exists()
+    rebuilt = target.publish("B")
+    assert dict(published_query(target.warehouse, "select run_id, settings from runs")) == {
+        "A": '{"noted": "in the log"}', "B": "{}",
+    }
+    assert not rebuilt.history_appended and not wal.exists()
+    assert target.publish("C").history_appended
+
+
+def test_history_rows_edited_by_hand_are_set_right_by_a_rebuild(
+    first_run: FirstRun, tmp_path: Path
+) -> None:
+    """A run's copies deleted by hand: appended to, the file would keep saying they are
+    there (`history_kept` true, no rows). The history's rows and `runs.history_kept` must
+    agree for the file to be appended to; else it is rebuilt, which judges `history_kept`
+    from the rows it carries."""
+    target = publisher(first_run, tmp_path)
+    target.publish("A")
+    with duckdb.connect(str(published(target.warehouse))) as con:
+        for table in ("dim_leads_history", "kpi_scorecard_history"):
+            con.execute(f"delete from {table} where run_id = 'A'")
+    rebuilt = target.publish("B")
+    assert dict(published_query(target.warehouse, "select run_id, history_kept from runs")) == {
+        "A": False, "B": True,
+    }
+    assert not rebuilt.history_appended
+    assert target.publish("C").history_appended
+
