@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -1297,8 +1297,9 @@ def test_a_publication_appends_its_copies_to_a_copy_of_the_published_file(
     """A run costs what changed: the publication begins as a byte copy of the published file
     and appends the night's copies to its history, instead of carrying every earlier night's
     copy over row by row. What it publishes is what a rebuild publishes: the same tables, the
-    same rows (the rebuild forced here by a sequence another program left in the file, which
-    makes the file not the publisher's own)."""
+    same rows, night after night and when an operator bounds the history (the rebuild forced
+    here by a sequence another program left in the file, which makes the file not the
+    publisher's own)."""
     (tmp_path / "appended").mkdir()
     (tmp_path / "rebuilt").mkdir()
     appended = publisher(first_run, tmp_path / "appended")
@@ -1307,11 +1308,12 @@ def test_a_publication_appends_its_copies_to_a_copy_of_the_published_file(
         assert not target.publish("A").history_appended  # nothing published yet: a new file
     _report_something_else(appended.build)
     _report_something_else(rebuilt.build)
-    with duckdb.connect(str(published(rebuilt.warehouse))) as con:
-        con.execute("create sequence left_by_a_reader")
-    assert appended.publish("B").history_appended
-    assert not rebuilt.publish("B").history_appended
-    assert history(appended.warehouse)["dim_leads_history"].keys() == {"A", "B"}
+    for night, kept in (("B", 0), ("C", 2)):  # C: an operator bounds the history to 2 runs
+        with duckdb.connect(str(published(rebuilt.warehouse))) as con:
+            con.execute("create sequence left_by_a_reader")
+        assert replace(appended, history_runs_kept=kept).publish(night).history_appended
+        assert not replace(rebuilt, history_runs_kept=kept).publish(night).history_appended
+    assert history(appended.warehouse)["dim_leads_history"].keys() == {"B", "C"}
     assert _everything(appended.warehouse) == _everything(rebuilt.warehouse)
 
 
