@@ -52,7 +52,7 @@ _DBT_DOCS_PARTS = ("dbt_project/models", "dbt_project/seeds", "dbt_project/macro
                    "dbt_project/profiles.yml")
 DBT_DOCS_CACHE = ".dbt_docs_cache"
 # How the page is made from dbt's files: a cached page made another way is made again.
-DBT_DOCS_PAGE_FORMAT = "inlined with script_json"
+DBT_DOCS_PAGE_FORMAT = "inlined with script_json, content security policy"
 
 
 def dbt_docs_fingerprint(settings: Settings) -> str:

@@ -7,14 +7,24 @@ that runs: the manifest carries the run's paths (a warehouse folder named
 `x</script><img src=x onerror=…>` did just that) and its vars. Here each file is read as
 JSON and written back with `script_json`, which escapes `<`, `>`, `&` and the JavaScript
 line terminators: the same data, inert as markup.
+
+The page then gets a content security policy as the site's own pages do
+(`pipelines/reporting/html.py`): dbt's application is one inline script, allowed by its
+SHA-256 alone, so no other script or handler runs there. Its AngularJS asks once whether
+`eval` is allowed and, refused, parses its expressions without it (the browser reports
+that question as a `script-src eval` violation; the page works: model pages and the lineage
+graph, seen in Chromium).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from pathlib import Path
 
+from pipelines.reporting.html import content_policy
 from pipelines.reporting.site_data import script_json
 
 # What dbt's page (`<target>/index.html`, which `dbt docs generate` copies there) holds in
@@ -41,5 +51,30 @@ def static_docs_page(target: Path) -> str:
     # in one pass over dbt's page: data that reads like the other placeholder stays data
     filled = {placeholder: script_json(json.loads((target / name).read_text(encoding="utf-8")))
               for placeholder, name in INLINED.items()}
-    return re.sub("|".join(re.escape(placeholder) for placeholder in INLINED),
+    page = re.sub("|".join(re.escape(placeholder) for placeholder in INLINED),
                   lambda found: filled[found[0]], page)
+    return _with_policy(page)
+
+
+# A script element as the browser's HTML parser reads one: its start tag, then everything to
+# the first `</script` followed by white space, `/` or `>`, whatever the case.
+_SCRIPT = re.compile(r"<script(?:[\s/][^>]*)?>(.*?)</script[\s/>]", re.IGNORECASE | re.DOTALL)
+_HEAD = re.compile(r"<head(?:\s[^>]*)?>", re.IGNORECASE)
+
+
+def _with_policy(page: str) -> str:
+    """`page` with a content security policy first in its head: its inline scripts (as
+    filled) allowed by their hashes, its inline styles and data images and fonts; no other
+    script, handler, eval, network or form target."""
+    scripts = [found[1] for found in _SCRIPT.finditer(page)]
+    head = _HEAD.search(page)
+    if not scripts or head is None:
+        raise DocsPageError("dbt's docs page has no inline script or no <head>")
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+        + "'" for text in scripts
+    )
+    policy = content_policy(f"script-src {hashes}", "style-src 'unsafe-inline'",
+                            "img-src 'self' data:", "font-src 'self' data:")
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+    return page[:head.end()] + meta + page[head.end():]
