@@ -582,18 +582,8 @@ def _carry_history(
             f"insert into {_PUBLISHING}.runs select run_id, as_of, published_at, "
             f"definitions_version, settings, source_files, false from {_previous(con, 'runs')}"
         )
-    con.execute(
-        f"insert into {_PUBLISHING}.runs values (?, ?, ?, ?, ?, ?, false)",
-        [
-            run.run_id, run.as_of, datetime.now(UTC), run.definitions_version,
-            json.dumps(run.settings, sort_keys=True), run.source_files,
-        ],
-    )
-    kept = [run_id for (run_id,) in con.execute(
-        f"select run_id from {_PUBLISHING}.runs order by published_at desc"
-        + (" limit ?" if history_runs_kept > 0 else ""),
-        [history_runs_kept] if history_runs_kept > 0 else [],
-    ).fetchall()]
+    _record_run(con, run, history_kept=False)  # set below, from the copies carried
+    kept = _runs_kept(con, run, history_runs_kept)
     for history, (source, columns) in HISTORY_COLUMNS.items():
         parts, params = [], []
         if previous:
@@ -627,13 +617,7 @@ def _append_history(
     of the published file the candidate began as (`_start_candidate`); the copies beyond an
     operator's bound (`history_runs_kept`, 0: none) deleted, as `_carry_history` leaves them
     out, and marked so in `runs.history_kept`."""
-    con.execute(
-        f"insert into {_PUBLISHING}.runs values (?, ?, ?, ?, ?, ?, true)",
-        [
-            run.run_id, run.as_of, datetime.now(UTC), run.definitions_version,
-            json.dumps(run.settings, sort_keys=True), run.source_files,
-        ],
-    )
+    _record_run(con, run, history_kept=True)
     for history, (source, columns) in HISTORY_COLUMNS.items():
         con.execute(
             f"insert into {_PUBLISHING}.{history} "
@@ -643,10 +627,9 @@ def _append_history(
     if history_runs_kept <= 0:
         return
     dropped = [run_id for (run_id,) in con.execute(
-        f"select run_id from {_PUBLISHING}.runs where history_kept and run_id <> ? "
-        f"and run_id not in (select run_id from {_PUBLISHING}.runs "
-        "order by published_at desc limit ?)",
-        [run.run_id, history_runs_kept],
+        f"select run_id from {_PUBLISHING}.runs "
+        "where history_kept and not list_contains(?, run_id)",
+        [_runs_kept(con, run, history_runs_kept)],
     ).fetchall()]
     if dropped:
         for history in HISTORY_COLUMNS:
@@ -657,6 +640,32 @@ def _append_history(
             f"update {_PUBLISHING}.runs set history_kept = false "
             "where list_contains(?, run_id)", [dropped],
         )
+
+
+def _record_run(con: duckdb.DuckDBPyConnection, run: RunRecord, *, history_kept: bool) -> None:
+    """The run's row in the candidate's `runs`, published now."""
+    con.execute(
+        f"insert into {_PUBLISHING}.runs values (?, ?, ?, ?, ?, ?, ?)",
+        [
+            run.run_id, run.as_of, datetime.now(UTC), run.definitions_version,
+            json.dumps(run.settings, sort_keys=True), run.source_files, history_kept,
+        ],
+    )
+
+
+def _runs_kept(
+    con: duckdb.DuckDBPyConnection, run: RunRecord, history_runs_kept: int
+) -> list[str]:
+    """The runs whose history copies are kept (both ways a history is written read the rule
+    here): with an operator's bound, the last `history_runs_kept` runs of the candidate's
+    `runs` by `published_at`, and always the run being published (an earlier run recorded as
+    published later must not push its copy out); without one (0), every run."""
+    kept = [run_id for (run_id,) in con.execute(
+        f"select run_id from {_PUBLISHING}.runs order by published_at desc"
+        + (" limit ?" if history_runs_kept > 0 else ""),
+        [history_runs_kept] if history_runs_kept > 0 else [],
+    ).fetchall()]
+    return kept if run.run_id in kept else [*kept, run.run_id]
 
 
 def _carried_columns(

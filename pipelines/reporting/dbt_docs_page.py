@@ -18,13 +18,11 @@ graph, seen in Chromium).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 from pathlib import Path
 
-from pipelines.reporting.html import content_policy
+from pipelines.reporting.html import content_policy, hash_source
 from pipelines.reporting.site_data import script_json
 
 # What dbt's page (`<target>/index.html`, which `dbt docs generate` copies there) holds in
@@ -70,10 +68,7 @@ def _with_policy(page: str) -> str:
     head = _HEAD.search(page)
     if not scripts or head is None:
         raise DocsPageError("dbt's docs page has no inline script or no <head>")
-    hashes = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
-        + "'" for text in scripts
-    )
+    hashes = " ".join(hash_source(text) for text in scripts)
     policy = content_policy(f"script-src {hashes}", "style-src 'unsafe-inline'",
                             "img-src 'self' data:", "font-src 'self' data:")
     meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
