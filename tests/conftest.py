@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -358,6 +359,24 @@ def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
+
+
+@contextmanager
+def held_for_writing(database: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another program holding the DuckDB file `database` open for writing (the DuckDB CLI's
+    default: DuckDB's lock on it) until the block ends; its process is yielded (its PID is
+    what the messages name)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+         "print('open', flush=True); time.sleep(120)", str(database)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 # How a process of another run takes a warehouse's lock: as the CLI does (for a block), or as

@@ -340,21 +340,11 @@ def test_explain_of_a_file_held_for_writing_says_so_in_one_line(
     """The published file opened for writing by another program (the DuckDB CLI's default):
     explain says which program holds it and that readers open it read-only, in one line (it
     was DuckDB's lock error as a traceback)."""
-    import subprocess
-    import sys
+    from conftest import held_for_writing
 
     warehouse = _copy_of(published_only, tmp_path)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
-         "print('open', flush=True); time.sleep(120)", str(warehouse / "marts.duckdb")],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+    with held_for_writing(warehouse / "marts.duckdb") as holder:
         assert main(["explain", LABEL, "--warehouse", str(warehouse)]) == 1
-    finally:
-        holder.kill()
-        holder.wait()
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert f"PID {holder.pid}" in err and "read-only" in err

@@ -39,7 +39,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import wait_for
+from conftest import held_for_writing, wait_for
 
 from pipelines import job_runner
 from pipelines.audit import stage_previous_publication
@@ -912,22 +912,13 @@ def test_a_reader_holding_the_published_file_for_writing_is_named_with_what_to_d
     target = publisher(first_run, tmp_path)
     target.publish("A")
     path = published_database(target.warehouse)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
-         "print('open', flush=True); time.sleep(120)", str(path)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+    with held_for_writing(path) as holder:
         with duckdb.connect() as con, pytest.raises(PublishedFileLocked) as raised:
             stage_previous_publication(con, target.warehouse, "B", {})
         # the closing summary of the run that failed on it still says what is published
         assert published_state(target.warehouse, "B").endswith(
             "could not be read to say (open for writing in another program)"
         )
-    finally:
-        holder.kill()
-        holder.wait()
     message = str(raised.value)
     assert f"PID {holder.pid}" in message
     assert "open for writing" in message and "read-only" in message
